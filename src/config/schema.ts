@@ -1,0 +1,176 @@
+import { z } from 'zod';
+
+/** Keywarden's configuration: one file (YAML or JSON) plus env for secrets (`env:VAR_NAME` values). */
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'use letters, digits, ".", "_" or "-" (max 63 chars)');
+const url = z.string().url('must be a full URL such as https://host:port');
+const days = z.number().int().positive();
+
+export const workspaceSchema = z.object({
+  name,
+  host: url,
+  /** Azure resource id; sent as X-Databricks-Azure-Workspace-Resource-Id when the SP is not yet a workspace member. */
+  resourceId: z.string().optional(),
+  environment: z.string().default('default'),
+  auth: z.discriminatedUnion('type', [
+    z.object({ type: z.literal('entra'), spManagementHeaders: z.boolean().default(false) }),
+    /** A PAT read from Key Vault ("vault/secret") or given directly (use env:VAR). */
+    z.object({ type: z.literal('pat'), keyVaultSecret: z.string().regex(/^[^/]+\/[^/]+$/, 'use "<vault>/<secret>"').optional(), token: z.string().optional() })
+      .refine((a) => Boolean(a.keyVaultSecret) !== Boolean(a.token), 'set exactly one of keyVaultSecret or token'),
+  ]).default({ type: 'entra', spManagementHeaders: false }),
+});
+
+export const vaultSchema = z.object({ name, url, environment: z.string().default('default') });
+
+export const credentialRefSchema = z.object({
+  kind: z.enum(['databricks-pat', 'entra-password']),
+  /** Workspace name (PAT) or application id (Entra). */
+  scope: z.string(),
+  /** token_id / keyId when known. */
+  nativeId: z.string().optional(),
+  /** PAT comment to match when the token id is not known. */
+  comment: z.string().optional(),
+});
+
+export const channelSchema = z.object({
+  name,
+  conversationId: z.string().min(1),
+  serviceUrl: url,
+  tenantId: z.string().min(1),
+  teamId: z.string().optional(),
+  channelId: z.string().optional(),
+  /** Scopes (workspace/vault/app names) or environments routed here; empty = everything not routed elsewhere. */
+  routes: z.array(z.string()).default([]),
+});
+
+const thresholds = z.array(z.number().int().positive()).nonempty().default([30, 14, 7, 1])
+  .refine((t) => t.every((d, i) => i === 0 || d < t[i - 1]!), 'list thresholds in descending order, e.g. [30, 14, 7, 1]');
+
+export const policyOverrideSchema = z.object({
+  kind: z.enum(['databricks-pat', 'keyvault-secret', 'entra-password', 'entra-certificate']).optional(),
+  scope: z.string().optional(),
+  thresholdsDays: thresholds.optional(),
+  maxLifetimeDays: days.optional(),
+  notRotatedDays: days.optional(),
+  unusedDays: days.optional(),
+});
+
+export const configSchema = z.object({
+  mode: z.enum(['sandbox', 'production']).default('sandbox'),
+  server: z.object({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(3978),
+  }).default({}),
+  store: z.object({ path: z.string().default('./data/keywarden.db') }).default({}),
+  log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).default({}),
+  bot: z.object({
+    appId: z.string().optional(),
+    appPassword: z.string().optional(),
+    appType: z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI']).default('SingleTenant'),
+    tenantId: z.string().optional(),
+    /** Display name used in the app package and cards. */
+    name: z.string().default('Keywarden'),
+  }).default({}),
+  azure: z.object({
+    tenantId: z.string().optional(),
+    authorityHost: url.optional(),
+    credential: z.object({
+      type: z.enum(['default', 'managed-identity', 'workload-identity', 'client-secret', 'client-certificate']).default('default'),
+      clientId: z.string().optional(),
+      clientSecret: z.string().optional(),
+      certificatePath: z.string().optional(),
+    }).default({}),
+  }).default({}),
+  databricks: z.object({
+    workspaces: z.array(workspaceSchema).default([]),
+    /** Entra resource for Azure Databricks. */
+    scope: z.string().default('2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default'),
+    timeoutSeconds: z.number().positive().default(30),
+  }).default({}),
+  keyVault: z.object({
+    vaults: z.array(vaultSchema).default([]),
+    /** Links a secret ("vault/secret") to the credential it holds when it carries no Keywarden tags yet. */
+    mappings: z.array(z.object({ secret: z.string().regex(/^[^/]+\/[^/]+$/, 'use "<vault>/<secret>"'), holds: credentialRefSchema })).default([]),
+    /** Sandbox/tests only: the emulator is not on *.vault.azure.net. */
+    disableChallengeResourceVerification: z.boolean().default(false),
+  }).default({}),
+  entra: z.object({
+    enabled: z.boolean().default(true),
+    tenantId: z.string().optional(),
+    graphUrl: url.default('https://graph.microsoft.com'),
+  }).default({}),
+  dataFactory: z.object({
+    armUrl: url.default('https://management.azure.com'),
+    factories: z.array(z.object({ name, subscriptionId: z.string(), resourceGroup: z.string() })).default([]),
+  }).default({}),
+  policy: z.object({
+    thresholdsDays: thresholds,
+    notRotatedDays: days.default(90),
+    unusedDays: days.default(60),
+    maxLifetimeDays: z.object({
+      'databricks-pat': days.default(90),
+      'keyvault-secret': days.default(365),
+      'entra-password': days.default(180),
+      'entra-certificate': days.default(365),
+    }).default({}),
+    /** Principals allowed CAN_USE on Databricks tokens; anything else is a finding. */
+    patCreationAllowList: z.array(z.string()).default(['admins']),
+    overrides: z.array(policyOverrideSchema).default([]),
+  }).default({}),
+  scanner: z.object({
+    schedule: z.string().default('0 */6 * * *'),
+    timezone: z.string().optional(),
+    scanOnStart: z.boolean().default(true),
+    concurrencyPerHost: z.number().int().min(1).max(32).default(4),
+  }).default({}),
+  teams: z.object({
+    channels: z.array(channelSchema).default([]),
+    defaultChannel: z.string().optional(),
+  }).default({}),
+  alerts: z.object({
+    /** Per-credential cards for credentials at or below this many days (the rest go in the digest). */
+    cardAtDays: days.default(14),
+    /** Findings at or above this severity also get their own card. */
+    cardSeverity: z.enum(['low', 'medium', 'high', 'critical']).default('high'),
+    mentionAtDays: days.default(7),
+    snoozeMaxDays: days.default(30),
+    ownerNotices: z.boolean().default(false),
+    digest: z.boolean().default(true),
+  }).default({}),
+  approvals: z.object({
+    users: z.array(z.string()).default([]),
+    groups: z.array(z.string()).default([]),
+    groupCacheMinutes: z.number().positive().default(5),
+    nonceTtlMinutes: z.number().positive().default(30),
+    /** A revoke of something used within this many days needs a second approver or an override reason. */
+    revokeRecentUseDays: days.default(7),
+    highRisk: z.array(z.object({
+      action: z.enum(['rotate', 'revoke', 'jit', 'rollback']),
+      scopes: z.array(z.string()).default([]),
+      approvals: z.number().int().min(2).max(5).default(2),
+    })).default([]),
+  }).default({}),
+  workflows: z.object({
+    graceHours: z.number().min(0).default(24),
+    patLifetimeDays: days.default(90),
+    entraSecretLifetimeDays: days.default(180),
+    verifyTimeoutSeconds: z.number().positive().default(120),
+    jit: z.object({
+      maxHours: z.number().positive().default(24),
+      defaultNodeType: z.string().default('Standard_DS3_v2'),
+      maxCapacity: z.number().int().positive().default(10),
+      vault: z.string().optional(),
+    }).default({}),
+  }).default({}),
+  sandbox: z.object({
+    playground: z.boolean().default(true),
+    playgroundPort: z.number().int().min(0).max(65535).default(56150),
+    /** Where the sandbox keeps its CA and state. */
+    dataDir: z.string().default('./data/sandbox'),
+  }).default({}),
+});
+
+export type KeywardenConfig = z.infer<typeof configSchema>;
+export type WorkspaceConfig = z.infer<typeof workspaceSchema>;
+export type VaultConfig = z.infer<typeof vaultSchema>;
+export type ChannelConfig = z.infer<typeof channelSchema>;

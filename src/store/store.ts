@@ -1,0 +1,80 @@
+/**
+ * The Store port. State is a set of versioned records per collection, changed only through
+ * insert (claim) and compare-and-set, plus an append-only audit log with a hash chain.
+ * Calls are synchronous: the embedded SQLite store commits before returning, so "returned" means "durable".
+ */
+
+export type Collection =
+  | 'conversations'
+  | 'alerts'
+  | 'alert-claims'
+  | 'deliveries'
+  | 'approvals'
+  | 'jobs'
+  | 'snapshots'
+  | 'settings'
+  | 'outbox';
+
+export interface StoredRecord<T> {
+  collection: Collection;
+  id: string;
+  /** Starts at 1 and goes up by one on every successful write. */
+  version: number;
+  value: T;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ListOptions {
+  /** Only ids starting with this prefix. */
+  prefix?: string;
+  limit?: number;
+  /** Newest updated first when true; default: by id. */
+  newestFirst?: boolean;
+}
+
+export interface AuditEntry {
+  /** What happened, e.g. "approval.refused", "rotation.step.create". */
+  action: string;
+  actor?: { aadObjectId?: string; name?: string };
+  /** Credential / alert / job the entry is about. */
+  subject?: string;
+  result: 'ok' | 'refused' | 'failed' | 'info';
+  /** Metadata only: ids, versions, hashes, reasons. Never secret values (the store redacts as a last line). */
+  details?: Record<string, unknown>;
+}
+
+export interface AuditRecord extends AuditEntry {
+  seq: number;
+  at: number;
+  prevHash: string;
+  hash: string;
+}
+
+export interface Store {
+  get<T>(collection: Collection, id: string): StoredRecord<T> | undefined;
+  list<T>(collection: Collection, options?: ListOptions): StoredRecord<T>[];
+  /** Creates the record if absent. Returns the record, or undefined if it already existed (someone else claimed it). */
+  insert<T>(collection: Collection, id: string, value: T): StoredRecord<T> | undefined;
+  /** Writes only if the stored version is still `expectedVersion`. Returns the new record, or undefined if it lost. */
+  compareAndSet<T>(collection: Collection, id: string, expectedVersion: number, value: T): StoredRecord<T> | undefined;
+  /** Unconditional write (last writer wins); for data with a single writer, like conversation references. */
+  put<T>(collection: Collection, id: string, value: T): StoredRecord<T>;
+  delete(collection: Collection, id: string, expectedVersion?: number): boolean;
+  /** Runs fn in one transaction; all writes inside commit together or not at all. */
+  transaction<R>(fn: () => R): R;
+  appendAudit(entry: AuditEntry): AuditRecord;
+  listAudit(options?: { subject?: string; limit?: number; afterSeq?: number }): AuditRecord[];
+  /** Recomputes the hash chain; returns the first broken seq, or undefined when intact. */
+  verifyAudit(): { ok: true; count: number } | { ok: false; brokenAt: number; count: number };
+  readonly isOpen: boolean;
+  close(): void;
+}
+
+/** Thrown when the store cannot be opened or migrated; message says the path and the fix. */
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  constructor(message: string, readonly code: string) {
+    super(message);
+  }
+}
