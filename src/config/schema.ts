@@ -12,7 +12,7 @@ export const workspaceSchema = z.object({
   /** Azure resource id; sent as X-Databricks-Azure-Workspace-Resource-Id when the SP is not yet a workspace member. */
   resourceId: z.string().optional(),
   environment: z.string().default('default'),
-  auth: z.discriminatedUnion('type', [
+  auth: z.union([
     z.object({ type: z.literal('entra'), spManagementHeaders: z.boolean().default(false) }),
     /** A PAT read from Key Vault ("vault/secret") or given directly (use env:VAR). */
     z.object({ type: z.literal('pat'), keyVaultSecret: z.string().regex(/^[^/]+\/[^/]+$/, 'use "<vault>/<secret>"').optional(), token: z.string().optional() })
