@@ -69,7 +69,15 @@ export const configSchema = z.object({
     appType: z.enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI']).default('SingleTenant'),
     tenantId: z.string().optional(),
     /** Display name used in the app package and cards. */
-    name: z.string().default('Keywarden'),
+    name: z.string().max(30, 'Teams allows at most 30 characters in a short app name').default('Keywarden'),
+    /** Teams app id in the package (defaults to appId). */
+    teamsAppId: z.string().optional(),
+    /** The bot's public host, listed in the manifest's validDomains. */
+    domain: z.string().default('keywarden.contoso.com'),
+    developer: z.object({
+      name: z.string().max(32).default('Contoso Platform Team'),
+      websiteUrl: url.default('https://keywarden.contoso.com'),
+    }).default({}),
   }).default({}),
   azure: z.object({
     tenantId: z.string().optional(),
@@ -160,6 +168,8 @@ export const configSchema = z.object({
       defaultNodeType: z.string().default('Standard_DS3_v2'),
       maxCapacity: z.number().int().positive().default(10),
       vault: z.string().optional(),
+      /** Entra application id of the service principal JIT tokens are created for (default: azure.credential.clientId). */
+      applicationId: z.string().optional(),
     }).default({}),
   }).default({}),
   sandbox: z.object({

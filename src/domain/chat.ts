@@ -16,6 +16,9 @@ export interface ConversationTarget {
   teamId?: string;
   /** Teams channel id (channel conversations). */
   channelId?: string;
+  /** Display names from the installation, for messages and logs (may be stale after a rename). */
+  teamName?: string;
+  channelName?: string;
   /** Bot id (recipient) as seen in the installation. */
   botId?: string;
   /** For personal chats: the user's Entra object id. */

@@ -1,0 +1,228 @@
+import type { Clock } from './clock.js';
+import type { KeywardenConfig } from './config/schema.js';
+import type { CardAction, ChatCommand, ChatGateway, ConversationTarget, InstallationEvent } from './domain/chat.js';
+import type { Logger } from './logging/logger.js';
+import type { Store } from './store/store.js';
+import { helpCommand } from './commands/help.js';
+
+/**
+ * The composition root: the Keywarden core built from config, with no Teams types. Feature modules
+ * (scanner, alerts, workflows…) plug in through `extend()` so none of them edits another's code.
+ */
+
+export interface ReadinessCheckResult {
+  ok: boolean;
+  /** One line for operators, e.g. "store closed — restart the process". */
+  detail?: string;
+}
+
+export interface ReadinessCheck {
+  name: string;
+  check(): ReadinessCheckResult | Promise<ReadinessCheckResult>;
+}
+
+export interface ReadinessReport {
+  ready: boolean;
+  checks: Array<{ name: string } & ReadinessCheckResult>;
+}
+
+/** What a feature module contributes. Every field is optional. */
+export interface KeywardenModule {
+  name: string;
+  commands?: ChatCommand[];
+  cardActions?: CardAction[];
+  readiness?: ReadinessCheck[];
+  /** Called when a ChatGateway is attached (modules that post keep it). */
+  attachChat?(gateway: ChatGateway): void;
+  onInstallation?(event: InstallationEvent): void | Promise<void>;
+  /** Runs at start, in registration order (e.g. resume journaled jobs, register the scan schedule). */
+  start?(): void | Promise<void>;
+  /** Runs at stop, in reverse registration order, before the store closes. */
+  stop?(): void | Promise<void>;
+}
+
+/** A conversation the bot was installed in, as kept in the `conversations` collection. */
+export interface StoredConversation {
+  target: ConversationTarget;
+  /** active: installed; removed: uninstalled; dead: Teams said the bot is not in the roster. */
+  status: 'active' | 'removed' | 'dead';
+  installedBy?: { aadObjectId?: string; name?: string };
+  /** Why the reference was marked dead (error code), when it was. */
+  deadReason?: string;
+  changedAt: number;
+}
+
+export interface ConversationBook {
+  get(conversationId: string): StoredConversation | undefined;
+  list(filter?: { status?: StoredConversation['status'] }): StoredConversation[];
+  /** The caller saw a permanent delivery error (403 BotNotInConversationRoster): stop posting until re-installed. */
+  markDead(conversationId: string, reason: string): void;
+}
+
+export interface Keywarden {
+  readonly config: KeywardenConfig;
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** Every registered command (help first), in registration order. */
+  readonly commands: readonly ChatCommand[];
+  readonly cardActions: readonly CardAction[];
+  /** The attached gateway, once the bot edge is up. */
+  readonly chat: ChatGateway | undefined;
+  readonly conversations: ConversationBook;
+  extend(module: KeywardenModule): void;
+  attachChat(gateway: ChatGateway): void;
+  onInstallation(event: InstallationEvent): Promise<void>;
+  readiness(): Promise<ReadinessReport>;
+  start(): Promise<void>;
+  /** Stops modules (reverse order) and closes the store. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface CreateKeywardenOptions {
+  config: KeywardenConfig;
+  store: Store;
+  logger: Logger;
+  clock: Clock;
+  chat?: ChatGateway;
+}
+
+export class KeywardenSetupError extends Error {
+  override readonly name = 'KeywardenSetupError';
+  readonly statusCode = undefined;
+  constructor(message: string, readonly code: 'duplicate-command' | 'duplicate-verb' | 'bad-module' | 'already-started') {
+    super(message);
+  }
+}
+
+/** Conversation records are keyed by the conversation id without any thread suffix. */
+function conversationKey(conversationId: string): string {
+  return conversationId.replace(/;messageid=.*$/, '');
+}
+
+export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
+  const { config, store, logger, clock } = options;
+  const log = logger.child({ component: 'keywarden' });
+  const modules: KeywardenModule[] = [];
+  const commands: ChatCommand[] = [];
+  const cardActions: CardAction[] = [];
+  let chat = options.chat;
+  let state: 'new' | 'started' | 'stopped' = 'new';
+
+  const coreChecks: ReadinessCheck[] = [
+    { name: 'store', check: () => (store.isOpen ? { ok: true } : { ok: false, detail: 'store is closed — restart Keywarden' }) },
+    { name: 'chat', check: () => (chat ? { ok: true } : { ok: false, detail: 'no Teams gateway attached yet — the bot server is starting' }) },
+    { name: 'started', check: () => (state === 'started' ? { ok: true } : { ok: false, detail: `core is ${state}` }) },
+  ];
+
+  const conversations: ConversationBook = {
+    get: (id) => store.get<StoredConversation>('conversations', conversationKey(id))?.value,
+    list: (filter) => store.list<StoredConversation>('conversations')
+      .map((r) => r.value)
+      .filter((c) => !filter?.status || c.status === filter.status),
+    markDead(id, reason) {
+      const key = conversationKey(id);
+      const current = store.get<StoredConversation>('conversations', key);
+      if (!current || current.value.status === 'dead') return;
+      store.put<StoredConversation>('conversations', key, { ...current.value, status: 'dead', deadReason: reason, changedAt: clock.now() });
+      store.appendAudit({ action: 'conversation.dead', subject: key, result: 'info', details: { reason } });
+      log.warn({ conversationId: key, reason }, 'conversation reference marked dead; Keywarden posts there again after it is re-installed');
+    },
+  };
+
+  const keywarden: Keywarden = {
+    config, store, logger, clock, conversations,
+    get commands() { return commands; },
+    get cardActions() { return cardActions; },
+    get chat() { return chat; },
+
+    extend(module) {
+      if (!module?.name) throw new KeywardenSetupError('a module needs a name — pass { name: "scanner", ... }', 'bad-module');
+      if (state !== 'new') {
+        throw new KeywardenSetupError(`module "${module.name}" was added after start — call extend() before keywarden.start()`, 'already-started');
+      }
+      for (const c of module.commands ?? []) {
+        if (commands.some((x) => x.name.toLowerCase() === c.name.toLowerCase())) {
+          throw new KeywardenSetupError(`command "/${c.name}" from module "${module.name}" is already registered — rename one of them`, 'duplicate-command');
+        }
+      }
+      for (const a of module.cardActions ?? []) {
+        if (cardActions.some((x) => x.verb === a.verb)) {
+          throw new KeywardenSetupError(`card verb "${a.verb}" from module "${module.name}" is already registered — rename one of them`, 'duplicate-verb');
+        }
+      }
+      modules.push(module);
+      commands.push(...(module.commands ?? []));
+      cardActions.push(...(module.cardActions ?? []));
+      if (chat) module.attachChat?.(chat);
+    },
+
+    attachChat(gateway) {
+      chat = gateway;
+      for (const m of modules) m.attachChat?.(gateway);
+    },
+
+    async onInstallation(event) {
+      const key = conversationKey(event.conversation.conversationId);
+      const previous = store.get<StoredConversation>('conversations', key)?.value;
+      const record: StoredConversation = {
+        target: { ...previous?.target, ...event.conversation, conversationId: key },
+        status: event.action === 'add' ? 'active' : 'removed',
+        installedBy: event.actor ? { aadObjectId: event.actor.aadObjectId, name: event.actor.name } : previous?.installedBy,
+        changedAt: clock.now(),
+      };
+      store.put<StoredConversation>('conversations', key, record);
+      store.appendAudit({
+        action: event.action === 'add' ? 'conversation.installed' : 'conversation.uninstalled',
+        actor: event.actor ? { aadObjectId: event.actor.aadObjectId, name: event.actor.name } : undefined,
+        subject: key, result: 'info',
+        details: { kind: event.conversation.kind, teamId: event.conversation.teamId, tenantId: event.conversation.tenantId },
+      });
+      log.info({ conversationId: key, kind: event.conversation.kind, action: event.action }, 'installation recorded');
+      for (const m of modules) {
+        try {
+          await m.onInstallation?.(event);
+        } catch (err) {
+          log.error({ err, module: m.name }, 'module failed to handle an installation event');
+        }
+      }
+    },
+
+    async readiness() {
+      const checks = [...coreChecks, ...modules.flatMap((m) => m.readiness ?? [])];
+      const results = await Promise.all(checks.map(async (c) => {
+        try {
+          return { name: c.name, ...(await c.check()) };
+        } catch (err) {
+          return { name: c.name, ok: false, detail: `check failed: ${(err as Error).message}` };
+        }
+      }));
+      return { ready: results.every((r) => r.ok), checks: results };
+    },
+
+    async start() {
+      if (state !== 'new') return;
+      for (const m of modules) await m.start?.();
+      state = 'started';
+      log.info({ mode: config.mode, modules: modules.map((m) => m.name), commands: commands.map((c) => c.name) }, 'Keywarden started');
+    },
+
+    async stop() {
+      if (state === 'stopped') return;
+      state = 'stopped';
+      for (const m of [...modules].reverse()) {
+        try {
+          await m.stop?.();
+        } catch (err) {
+          log.error({ err, module: m.name }, 'module failed to stop cleanly');
+        }
+      }
+      if (store.isOpen) store.close();
+      log.info('Keywarden stopped');
+    },
+  };
+
+  // Help lists whatever is registered at the time it is asked, so later modules appear too.
+  keywarden.extend({ name: 'help', commands: [helpCommand({ botName: config.bot.name, commands: () => commands })] });
+  return keywarden;
+}

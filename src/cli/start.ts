@@ -1,0 +1,100 @@
+import { installSignalHandlers, startBotServer, type BotServer } from '../../bot/server.js';
+import { createKeywarden, type Keywarden, type KeywardenModule } from '../app.js';
+import { systemClock, type Clock } from '../clock.js';
+import { loadConfig, type Env } from '../config/load.js';
+import type { KeywardenConfig } from '../config/schema.js';
+import { createLogger, type Logger } from '../logging/logger.js';
+import { openSqliteStore } from '../store/sqlite.js';
+import { configPathFrom } from './main.js';
+
+/** `keywarden start`: config → store → Keywarden core → bot server, with graceful shutdown on signals. */
+
+/** What the sandbox bootstrap hands back: the config pointing at its emulators, and how to stop them. */
+export interface SandboxHandle {
+  config?: KeywardenConfig;
+  modules?: KeywardenModule[];
+  close(): Promise<void>;
+}
+
+export type SandboxStarter = (context: { config: KeywardenConfig; logger: Logger; clock: Clock }) => Promise<SandboxHandle | undefined>;
+
+export interface StartKeywardenOptions {
+  configPath?: string;
+  env?: Env;
+  cwd?: string;
+  clock?: Clock;
+  logger?: Logger;
+  /** Overrides config.server.port (0 = any free port). */
+  port?: number;
+  /** Sandbox bootstrap (emulators + seeded estate), run before the store opens when mode is sandbox. */
+  startSandbox?: SandboxStarter;
+  /** Feature modules, or factories that need the core (scanner, alerts, workflows…). */
+  modules?: Array<KeywardenModule | ((keywarden: Keywarden) => KeywardenModule)>;
+  /** Install SIGTERM/SIGINT handlers (default true; tests pass false). */
+  handleSignals?: boolean;
+}
+
+export interface RunningKeywarden {
+  config: KeywardenConfig;
+  keywarden: Keywarden;
+  server: BotServer;
+  logger: Logger;
+  /** Graceful stop: bot server (turns, sends), Keywarden (modules, store), then the sandbox. */
+  stop(): Promise<void>;
+}
+
+export async function startKeywarden(options: StartKeywardenOptions = {}): Promise<RunningKeywarden> {
+  const clock = options.clock ?? systemClock;
+  const loaded = loadConfig({ path: options.configPath, env: options.env, cwd: options.cwd });
+  let config = loaded.config;
+  const logger = options.logger ?? createLogger({ level: config.log.level, name: 'keywarden' });
+  if (loaded.source === 'none') {
+    logger.warn('*** No configuration found (KEYWARDEN_CONFIG or ./keywarden.yaml): running the SANDBOX against emulated clouds. Nothing real is touched. ***');
+  } else {
+    logger.info({ path: loaded.path, mode: config.mode }, 'configuration loaded');
+  }
+
+  let sandbox: SandboxHandle | undefined;
+  if (config.mode === 'sandbox' && options.startSandbox) {
+    sandbox = await options.startSandbox({ config, logger, clock });
+    config = sandbox?.config ?? config;
+  }
+
+  const store = openSqliteStore({ path: config.store.path, clock });
+  const keywarden = createKeywarden({ config, store, logger, clock });
+  let server: BotServer | undefined;
+  try {
+    for (const m of [...(sandbox?.modules ?? []), ...(options.modules ?? [])]) keywarden.extend(typeof m === 'function' ? m(keywarden) : m);
+    server = await startBotServer({ config, keywarden, logger, port: options.port });
+    await keywarden.start();
+  } catch (err) {
+    await (server ? server.close() : keywarden.stop());
+    await sandbox?.close();
+    throw err;
+  }
+
+  const bot = server;
+  let stopping: Promise<void> | undefined;
+  const running: RunningKeywarden = {
+    config, keywarden, server: bot, logger,
+    stop() {
+      stopping ??= (async () => {
+        await bot.close();
+        await sandbox?.close();
+      })();
+      return stopping;
+    },
+  };
+  if (options.handleSignals !== false) installSignalHandlers({ close: running.stop }, logger);
+  return running;
+}
+
+/**
+ * CLI entry for main.ts: `keywarden start [--config <file>]`. Returns 0 once serving (the process stays up on the
+ * open server); ConfigError and other failures propagate so main prints them in its one format.
+ * The sandbox bootstrap plugs in through `options.startSandbox`.
+ */
+export async function run(argv: string[], options: Omit<StartKeywardenOptions, 'configPath'> = {}): Promise<number> {
+  await startKeywarden({ ...options, configPath: configPathFrom(argv) });
+  return 0;
+}

@@ -1,0 +1,175 @@
+import type { TokenCredential } from '@azure/core-auth';
+import type { SecretProperties } from '@azure/keyvault-secrets';
+import { SecretClient } from '@azure/keyvault-secrets';
+import { registerSecret } from '../../logging/redact.js';
+import type { KeyVaultAccess } from './errors.js';
+import { KeyVaultError, toKeyVaultError } from './errors.js';
+
+/** Typed access to one vault through one reused SecretClient (each new client repeats the 401 challenge). */
+
+/** A secret version's properties in the domain's units (epoch ms). Never carries a value. */
+export interface SecretInfo {
+  vault: string;
+  name: string;
+  version: string | undefined;
+  id: string | undefined;
+  enabled: boolean;
+  /** Epoch ms, or null when the secret has no expiry. */
+  expiresAt: number | null;
+  notBefore: number | null;
+  createdAt: number | undefined;
+  updatedAt: number | undefined;
+  contentType: string | undefined;
+  tags: Record<string, string>;
+  /** Certificate-backed (rotate it through the certificates API, not here). */
+  managed: boolean;
+}
+
+export interface SecretValue {
+  value: string;
+  properties: SecretInfo;
+}
+
+export interface KeyVaultSecretsOptions {
+  vault: { name: string; url: string };
+  credential: TokenCredential;
+  /** Sandbox/tests only: the vault is not on *.vault.azure.net. */
+  disableChallengeResourceVerification?: boolean;
+  /** The SDK's retry policy (it honours Retry-After on 429/503 and backs off on 5xx). */
+  retryOptions?: { maxRetries?: number; retryDelayInMs?: number; maxRetryDelayInMs?: number };
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface SetSecretOptions extends CallOptions {
+  tags?: Record<string, string>;
+  /** Date or epoch ms. */
+  expiresOn?: Date | number;
+  notBefore?: Date | number;
+  contentType?: string;
+  enabled?: boolean;
+}
+
+export interface UpdateSecretPropertiesOptions extends CallOptions {
+  enabled?: boolean;
+  expiresOn?: Date | number;
+  tags?: Record<string, string>;
+  contentType?: string;
+}
+
+const toDate = (d: Date | number | undefined): Date | undefined => (d === undefined ? undefined : d instanceof Date ? d : new Date(d));
+
+function toInfo(vault: string, p: SecretProperties): SecretInfo {
+  return {
+    vault, name: p.name, version: p.version || undefined, id: p.id,
+    enabled: p.enabled !== false,
+    expiresAt: p.expiresOn ? p.expiresOn.getTime() : null,
+    notBefore: p.notBefore ? p.notBefore.getTime() : null,
+    createdAt: p.createdOn?.getTime(), updatedAt: p.updatedOn?.getTime(),
+    contentType: p.contentType, tags: { ...(p.tags ?? {}) }, managed: p.managed === true,
+  };
+}
+
+export class KeyVaultSecrets {
+  readonly vault: string;
+  readonly vaultUrl: string;
+  private readonly client: SecretClient;
+
+  constructor(options: KeyVaultSecretsOptions) {
+    this.vault = options.vault.name;
+    this.vaultUrl = options.vault.url.replace(/\/+$/, '');
+    this.client = new SecretClient(this.vaultUrl, options.credential, {
+      disableChallengeResourceVerification: options.disableChallengeResourceVerification ?? false,
+      retryOptions: options.retryOptions,
+    });
+  }
+
+  /** Every secret's current-version properties (GET /secrets: list permission, no values). */
+  async listSecretProperties(options: CallOptions = {}): Promise<SecretInfo[]> {
+    return this.call('list', undefined, async () => {
+      const out: SecretInfo[] = [];
+      for await (const p of this.client.listPropertiesOfSecrets({ abortSignal: options.signal })) out.push(toInfo(this.vault, p));
+      return out;
+    });
+  }
+
+  /** All versions of a secret, oldest first (the last is the current version). */
+  async listVersions(name: string, options: CallOptions = {}): Promise<SecretInfo[]> {
+    return this.call('list', name, async () => {
+      const out: SecretInfo[] = [];
+      for await (const p of this.client.listPropertiesOfSecretVersions(name, { abortSignal: options.signal })) out.push(toInfo(this.vault, p));
+      // The service does not promise an order; creation time does (stable sort keeps listing order on ties).
+      return out.map((v, i) => ({ v, i }))
+        .sort((a, b) => (a.v.createdAt ?? 0) - (b.v.createdAt ?? 0) || a.i - b.i)
+        .map((x) => x.v);
+    });
+  }
+
+  /** Properties of one version (the current one when omitted), from the versions listing: never reads the value. */
+  async getSecretProperties(name: string, version?: string, options: CallOptions = {}): Promise<SecretInfo> {
+    const versions = await this.listVersions(name, options);
+    const found = version ? versions.find((v) => v.version === version) : versions[versions.length - 1];
+    if (!found) {
+      throw new KeyVaultError({
+        code: 'SecretNotFound', statusCode: 404, vault: this.vault, secret: name,
+        message: `Secret '${name}' in vault ${this.vault} has no version ${version ?? '(none at all)'}: check the version id, or list the versions to pick one.`,
+      });
+    }
+    return found;
+  }
+
+  /** Writes a new current version (consumers reading "latest" see it at once) and returns its properties. */
+  async setSecret(name: string, value: string, options: SetSecretOptions = {}): Promise<SecretInfo> {
+    registerSecret(value);
+    return this.call('set', name, async () => {
+      const result = await this.client.setSecret(name, value, {
+        tags: options.tags, contentType: options.contentType, enabled: options.enabled,
+        expiresOn: toDate(options.expiresOn), notBefore: toDate(options.notBefore), abortSignal: options.signal,
+      });
+      return toInfo(this.vault, result.properties);
+    });
+  }
+
+  /** Reads a value (workflows and PAT auth only; a scan never calls this). */
+  async readSecretValue(name: string, version?: string, options: CallOptions = {}): Promise<SecretValue> {
+    return this.call('get', name, async () => {
+      const result = await this.client.getSecret(name, { version, abortSignal: options.signal });
+      if (typeof result.value !== 'string') {
+        throw new KeyVaultError({ code: 'Unknown', vault: this.vault, secret: name, message: `Vault ${this.vault} returned no value for secret '${name}'.` });
+      }
+      registerSecret(result.value);
+      return { value: result.value, properties: toInfo(this.vault, result.properties) };
+    });
+  }
+
+  /** Changes a version's attributes (enabled, expiry, tags); the value cannot change. Tags replace the whole set. */
+  async updateSecretProperties(name: string, version: string, options: UpdateSecretPropertiesOptions = {}): Promise<SecretInfo> {
+    return this.call('set', name, async () => {
+      const result = await this.client.updateSecretProperties(name, version, {
+        enabled: options.enabled, expiresOn: toDate(options.expiresOn), tags: options.tags,
+        contentType: options.contentType, abortSignal: options.signal,
+      });
+      return toInfo(this.vault, result);
+    });
+  }
+
+  private async call<T>(access: KeyVaultAccess, secret: string | undefined, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toKeyVaultError(err, { vault: this.vault, vaultUrl: this.vaultUrl, secret, access });
+    }
+  }
+}
+
+/** One KeyVaultSecrets per configured vault, sharing one credential (and so one token cache). */
+export function createKeyVaultSecrets(options: {
+  vaults: Array<{ name: string; url: string }>;
+  credential: TokenCredential;
+  disableChallengeResourceVerification?: boolean;
+  retryOptions?: KeyVaultSecretsOptions['retryOptions'];
+}): Map<string, KeyVaultSecrets> {
+  return new Map(options.vaults.map((vault) => [vault.name, new KeyVaultSecrets({ ...options, vault })]));
+}

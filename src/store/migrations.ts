@@ -1,0 +1,71 @@
+import type BetterSqlite3 from 'better-sqlite3';
+
+/** One schema change. Versions only go up; a released migration is never edited, only followed by a new one. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'records and audit log',
+    sql: `
+      CREATE TABLE records (
+        collection TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        value TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (collection, id)
+      ) WITHOUT ROWID;
+      CREATE INDEX records_by_updated ON records (collection, updated_at);
+
+      CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        actor TEXT,
+        subject TEXT,
+        result TEXT NOT NULL,
+        details TEXT,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE
+      );
+      CREATE INDEX audit_by_subject ON audit_log (subject, seq);
+      -- Append-only: the product never edits history (the hash chain catches anyone who does it anyway).
+      CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+      CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    `,
+  },
+];
+
+/**
+ * Brings the schema up to date inside one IMMEDIATE transaction, so two processes opening the same file
+ * at once apply each migration exactly once (the second waits on the write lock, then sees it done).
+ * Returns the versions it applied.
+ */
+export function runMigrations(db: BetterSqlite3.Database, now: number, migrations: readonly Migration[] = MIGRATIONS): number[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+  const applied: number[] = [];
+  const migrate = db.transaction(() => {
+    const current = (db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as { v: number }).v;
+    const newest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
+    if (current > newest) {
+      throw new Error(`the database schema is version ${current} but this Keywarden knows only up to ${newest}; upgrade Keywarden or use another store.path`);
+    }
+    for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (m.version <= current) continue;
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, now);
+      applied.push(m.version);
+    }
+  });
+  migrate.immediate();
+  return applied;
+}

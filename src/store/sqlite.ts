@@ -1,0 +1,328 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
+import { systemClock, type Clock } from '../clock.js';
+import { redactText, redactValue } from '../logging/redact.js';
+import { runMigrations } from './migrations.js';
+import {
+  StoreError,
+  type AuditEntry,
+  type AuditRecord,
+  type Collection,
+  type ListOptions,
+  type Store,
+  type StoredRecord,
+} from './store.js';
+
+export interface SqliteStoreOptions {
+  /** File path, or ':memory:' for tests. The parent directory is created. */
+  path: string;
+  clock?: Clock;
+  /** How long a writer waits for another process's lock before failing (default 10 s). */
+  busyTimeoutMs?: number;
+}
+
+/** prev_hash of the first audit entry. */
+export const AUDIT_GENESIS_HASH = '0'.repeat(64);
+
+interface RecordRow {
+  collection: string;
+  id: string;
+  version: number;
+  value: string;
+  created_at: number;
+  updated_at: number;
+}
+
+interface AuditRow {
+  seq: number;
+  at: number;
+  action: string;
+  actor: string | null;
+  subject: string | null;
+  result: string;
+  details: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+/** JSON with object keys sorted at every level, so the same entry always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** sha256 over the previous hash and the canonical JSON of the entry (everything but the hashes). */
+export function auditHash(prevHash: string, entry: Omit<AuditRecord, 'prevHash' | 'hash'>): string {
+  const body = canonicalJson({
+    seq: entry.seq,
+    at: entry.at,
+    action: entry.action,
+    actor: entry.actor,
+    subject: entry.subject,
+    result: entry.result,
+    details: entry.details,
+  });
+  return createHash('sha256').update(prevHash).update(body).digest('hex');
+}
+
+function toJson(value: unknown, what: string): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw new StoreError(`${what} cannot be stored: ${(err as Error).message} — store plain JSON data (no cycles, no BigInt)`, 'STORE_BAD_VALUE');
+  }
+  if (text === undefined) throw new StoreError(`${what} cannot be stored: value is undefined — store null or an object instead`, 'STORE_BAD_VALUE');
+  return text;
+}
+
+function toRecord<T>(row: RecordRow): StoredRecord<T> {
+  return {
+    collection: row.collection as Collection,
+    id: row.id,
+    version: row.version,
+    value: JSON.parse(row.value) as T,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toAudit(row: AuditRow): AuditRecord {
+  const record: AuditRecord = { seq: row.seq, at: row.at, action: row.action, result: row.result as AuditRecord['result'], prevHash: row.prev_hash, hash: row.hash };
+  if (row.actor !== null) record.actor = JSON.parse(row.actor) as AuditRecord['actor'];
+  if (row.subject !== null) record.subject = row.subject;
+  if (row.details !== null) record.details = JSON.parse(row.details) as Record<string, unknown>;
+  return record;
+}
+
+function openDatabase(path: string, busyTimeoutMs: number): BetterSqlite3.Database {
+  const inMemory = path === ':memory:';
+  const shown = inMemory ? path : resolve(path);
+  if (!inMemory) {
+    try {
+      mkdirSync(dirname(shown), { recursive: true });
+    } catch (err) {
+      throw new StoreError(
+        `cannot create the store directory ${dirname(shown)}: ${(err as Error).message} — set store.path to a writable location`,
+        'STORE_OPEN_FAILED',
+      );
+    }
+  }
+  let db: BetterSqlite3.Database | undefined;
+  try {
+    db = new Database(path, { timeout: busyTimeoutMs });
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+    if (!inMemory) db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    // Reading the schema proves the file is a database (SQLITE_NOTADB surfaces here, not in the constructor).
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    return db;
+  } catch (err) {
+    db?.close();
+    const reason = (err as Error).message;
+    const code = (err as { code?: string }).code;
+    const fix = code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT'
+      ? 'the file is not a Keywarden store; move it away or point store.path at a new file'
+      : 'check that the path is a writable file (not a directory) or set store.path to another location';
+    throw new StoreError(`cannot open the store at ${shown}: ${reason} — ${fix}`, 'STORE_OPEN_FAILED');
+  }
+}
+
+/** The embedded store: better-sqlite3 in WAL mode, so several processes can share one file safely. */
+export function openSqliteStore(options: SqliteStoreOptions): Store {
+  const clock = options.clock ?? systemClock;
+  const path = options.path;
+  const db = openDatabase(path, options.busyTimeoutMs ?? 10_000);
+  try {
+    runMigrations(db, clock.now());
+  } catch (err) {
+    db.close();
+    if (err instanceof StoreError) throw err;
+    throw new StoreError(`cannot migrate the store at ${path === ':memory:' ? path : resolve(path)}: ${(err as Error).message}`, 'STORE_MIGRATION_FAILED');
+  }
+  return new SqliteStore(db, clock, path);
+}
+
+class SqliteStore implements Store {
+  private readonly statements: ReturnType<SqliteStore['prepare']>;
+
+  constructor(private readonly db: BetterSqlite3.Database, private readonly clock: Clock, private readonly path: string) {
+    this.statements = this.prepare();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      get: db.prepare<[string, string], RecordRow>('SELECT * FROM records WHERE collection = ? AND id = ?'),
+      insert: db.prepare<[string, string, string, number, number], RecordRow>(
+        `INSERT INTO records (collection, id, version, value, created_at, updated_at) VALUES (?, ?, 1, ?, ?, ?)
+         ON CONFLICT (collection, id) DO NOTHING RETURNING *`),
+      cas: db.prepare<[string, number, string, string, number], RecordRow>(
+        `UPDATE records SET version = version + 1, value = ?, updated_at = ?
+         WHERE collection = ? AND id = ? AND version = ? RETURNING *`),
+      put: db.prepare<[string, string, string, number, number], RecordRow>(
+        `INSERT INTO records (collection, id, version, value, created_at, updated_at) VALUES (?, ?, 1, ?, ?, ?)
+         ON CONFLICT (collection, id) DO UPDATE SET version = version + 1, value = excluded.value, updated_at = excluded.updated_at
+         RETURNING *`),
+      delete: db.prepare<[string, string]>('DELETE FROM records WHERE collection = ? AND id = ?'),
+      deleteAt: db.prepare<[string, string, number]>('DELETE FROM records WHERE collection = ? AND id = ? AND version = ?'),
+      lastAudit: db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1'),
+      appendAudit: db.prepare(
+        `INSERT INTO audit_log (seq, at, action, actor, subject, result, details, prev_hash, hash)
+         VALUES (@seq, @at, @action, @actor, @subject, @result, @details, @prev_hash, @hash)`),
+      allAudit: db.prepare<[], AuditRow>('SELECT * FROM audit_log ORDER BY seq'),
+    };
+  }
+
+  get isOpen(): boolean {
+    return this.db.open;
+  }
+
+  close(): void {
+    if (!this.db.open) return;
+    this.db.close();
+  }
+
+  private live(): void {
+    if (!this.db.open) throw new StoreError(`the store at ${this.path} is closed — open a new store; this one was shut down`, 'STORE_CLOSED');
+  }
+
+  get<T>(collection: Collection, id: string): StoredRecord<T> | undefined {
+    this.live();
+    const row = this.statements.get.get(collection, id);
+    return row ? toRecord<T>(row) : undefined;
+  }
+
+  list<T>(collection: Collection, options: ListOptions = {}): StoredRecord<T>[] {
+    this.live();
+    const where = ['collection = ?'];
+    const params: (string | number)[] = [collection];
+    if (options.prefix) {
+      where.push('substr(id, 1, ?) = ?');
+      params.push(options.prefix.length, options.prefix);
+    }
+    const order = options.newestFirst ? 'updated_at DESC, id' : 'id';
+    let sql = `SELECT * FROM records WHERE ${where.join(' AND ')} ORDER BY ${order}`;
+    if (options.limit !== undefined) {
+      sql += ' LIMIT ?';
+      params.push(Math.max(0, Math.floor(options.limit)));
+    }
+    return (this.db.prepare(sql).all(...params) as RecordRow[]).map((r) => toRecord<T>(r));
+  }
+
+  insert<T>(collection: Collection, id: string, value: T): StoredRecord<T> | undefined {
+    this.live();
+    const now = this.clock.now();
+    const row = this.statements.insert.get(collection, id, toJson(value, `${collection}/${id}`), now, now);
+    return row ? toRecord<T>(row) : undefined;
+  }
+
+  compareAndSet<T>(collection: Collection, id: string, expectedVersion: number, value: T): StoredRecord<T> | undefined {
+    this.live();
+    const row = this.statements.cas.get(toJson(value, `${collection}/${id}`), this.clock.now(), collection, id, expectedVersion);
+    return row ? toRecord<T>(row) : undefined;
+  }
+
+  put<T>(collection: Collection, id: string, value: T): StoredRecord<T> {
+    this.live();
+    const now = this.clock.now();
+    const row = this.statements.put.get(collection, id, toJson(value, `${collection}/${id}`), now, now);
+    return toRecord<T>(row!);
+  }
+
+  delete(collection: Collection, id: string, expectedVersion?: number): boolean {
+    this.live();
+    const result = expectedVersion === undefined
+      ? this.statements.delete.run(collection, id)
+      : this.statements.deleteAt.run(collection, id, expectedVersion);
+    return result.changes === 1;
+  }
+
+  transaction<R>(fn: () => R): R {
+    this.live();
+    // IMMEDIATE takes the write lock up front, so read-then-write inside fn cannot lose to another process.
+    const tx = this.db.transaction(fn);
+    return this.db.inTransaction ? tx() : tx.immediate();
+  }
+
+  appendAudit(entry: AuditEntry): AuditRecord {
+    this.live();
+    const append = this.db.transaction((): AuditRecord => {
+      const last = this.statements.lastAudit.get();
+      const prevHash = last?.hash ?? AUDIT_GENESIS_HASH;
+      // Last line of defence: whatever a caller passed, no secret value lands in history.
+      const record: Omit<AuditRecord, 'prevHash' | 'hash'> = {
+        seq: (last?.seq ?? 0) + 1,
+        at: this.clock.now(),
+        action: redactText(entry.action),
+        result: entry.result,
+      };
+      if (entry.actor) record.actor = JSON.parse(toJson(redactValue(entry.actor), 'audit actor')) as AuditRecord['actor'];
+      if (entry.subject !== undefined) record.subject = redactText(entry.subject);
+      if (entry.details !== undefined) record.details = JSON.parse(toJson(redactValue(entry.details), 'audit details')) as Record<string, unknown>;
+      const hash = auditHash(prevHash, record);
+      this.statements.appendAudit.run({
+        seq: record.seq,
+        at: record.at,
+        action: record.action,
+        actor: record.actor ? JSON.stringify(record.actor) : null,
+        subject: record.subject ?? null,
+        result: record.result,
+        details: record.details !== undefined ? JSON.stringify(record.details) : null,
+        prev_hash: prevHash,
+        hash,
+      });
+      return { ...record, prevHash, hash };
+    });
+    return this.db.inTransaction ? append() : append.immediate();
+  }
+
+  listAudit(options: { subject?: string; limit?: number; afterSeq?: number } = {}): AuditRecord[] {
+    this.live();
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (options.subject !== undefined) {
+      where.push('subject = ?');
+      params.push(options.subject);
+    }
+    if (options.afterSeq !== undefined) {
+      where.push('seq > ?');
+      params.push(options.afterSeq);
+    }
+    let sql = `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq`;
+    if (options.limit !== undefined) {
+      sql += ' LIMIT ?';
+      params.push(Math.max(0, Math.floor(options.limit)));
+    }
+    return (this.db.prepare(sql).all(...params) as AuditRow[]).map(toAudit);
+  }
+
+  verifyAudit(): { ok: true; count: number } | { ok: false; brokenAt: number; count: number } {
+    this.live();
+    let prevHash = AUDIT_GENESIS_HASH;
+    let count = 0;
+    let brokenAt: number | undefined;
+    for (const row of this.statements.allAudit.iterate()) {
+      count += 1;
+      if (brokenAt !== undefined) continue;
+      let intact = false;
+      try {
+        // A gap (deleted row), a re-linked row or an edited row all break here.
+        intact = row.seq === count && row.prev_hash === prevHash && auditHash(prevHash, toAudit(row)) === row.hash;
+      } catch {
+        intact = false; // unreadable JSON in an edited row
+      }
+      if (!intact) brokenAt = row.seq;
+      prevHash = row.hash;
+    }
+    return brokenAt === undefined ? { ok: true, count } : { ok: false, brokenAt, count };
+  }
+}

@@ -1,0 +1,236 @@
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AdjustableClock } from '../../src/clock.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import { StoreError, type Store } from '../../src/store/store.js';
+
+let dir: string;
+const open: Store[] = [];
+function openAt(path: string, clock = new AdjustableClock({ frozenAt: 1_800_000_000_000 })): Store {
+  const store = openSqliteStore({ path, clock });
+  open.push(store);
+  return store;
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kw-store-'));
+});
+afterEach(() => {
+  for (const s of open.splice(0)) s.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('records', () => {
+  it('inserts, reads, lists, puts and deletes versioned records', () => {
+    const clock = new AdjustableClock({ frozenAt: 1_800_000_000_000 });
+    const store = openAt(':memory:', clock);
+    const created = store.insert('conversations', 'conv-1', { serviceUrl: 'https://smba', tenantId: 't' })!;
+    expect(created).toMatchObject({ collection: 'conversations', id: 'conv-1', version: 1, createdAt: 1_800_000_000_000, updatedAt: 1_800_000_000_000 });
+    expect(store.get('conversations', 'conv-1')?.value).toEqual({ serviceUrl: 'https://smba', tenantId: 't' });
+    expect(store.get('conversations', 'missing')).toBeUndefined();
+    // Same id in another collection is another record.
+    expect(store.insert('alerts', 'conv-1', { x: 1 })?.version).toBe(1);
+
+    clock.advance(5_000);
+    const updated = store.put('conversations', 'conv-1', { serviceUrl: 'https://smba2', tenantId: 't' });
+    expect(updated).toMatchObject({ version: 2, createdAt: 1_800_000_000_000, updatedAt: 1_800_000_005_000 });
+    expect(store.put('conversations', 'conv-2', { n: 2 }).version).toBe(1);
+
+    expect(store.list('conversations').map((r) => r.id)).toEqual(['conv-1', 'conv-2']);
+    expect(store.list('conversations', { prefix: 'conv-2' }).map((r) => r.id)).toEqual(['conv-2']);
+    expect(store.list('conversations', { limit: 1 })).toHaveLength(1);
+    clock.advance(1_000);
+    store.put('conversations', 'conv-2', { n: 3 });
+    expect(store.list('conversations', { newestFirst: true }).map((r) => r.id)).toEqual(['conv-2', 'conv-1']);
+
+    expect(store.delete('conversations', 'conv-1', 1)).toBe(false); // stale version
+    expect(store.delete('conversations', 'conv-1', 2)).toBe(true);
+    expect(store.delete('conversations', 'conv-2')).toBe(true);
+    expect(store.delete('conversations', 'conv-2')).toBe(false);
+    expect(store.list('conversations')).toEqual([]);
+  });
+
+  it('treats a prefix literally (no LIKE wildcards)', () => {
+    const store = openAt(':memory:');
+    store.insert('jobs', 'a%b', {});
+    store.insert('jobs', 'axb', {});
+    store.insert('jobs', 'a_b', {});
+    expect(store.list('jobs', { prefix: 'a%' }).map((r) => r.id)).toEqual(['a%b']);
+    expect(store.list('jobs', { prefix: 'a_' }).map((r) => r.id)).toEqual(['a_b']);
+  });
+
+  it('claims: insert returns undefined when someone already holds the id', () => {
+    const store = openAt(':memory:');
+    expect(store.insert('alert-claims', 'cred-1:7d', { by: 'replica-a' })).toBeDefined();
+    expect(store.insert('alert-claims', 'cred-1:7d', { by: 'replica-b' })).toBeUndefined();
+    expect(store.get('alert-claims', 'cred-1:7d')?.value).toEqual({ by: 'replica-a' });
+  });
+
+  it('compareAndSet writes only at the expected version', () => {
+    const store = openAt(':memory:');
+    store.insert('approvals', 'req-1', { state: 'pending' });
+    const approved = store.compareAndSet('approvals', 'req-1', 1, { state: 'approved' });
+    expect(approved?.version).toBe(2);
+    // A double click arrives with the version it read before: it loses.
+    expect(store.compareAndSet('approvals', 'req-1', 1, { state: 'approved-again' })).toBeUndefined();
+    expect(store.compareAndSet('approvals', 'missing', 1, { state: 'x' })).toBeUndefined();
+    expect(store.get('approvals', 'req-1')?.value).toEqual({ state: 'approved' });
+  });
+
+  it('rolls back every write in a failed transaction', () => {
+    const store = openAt(':memory:');
+    expect(() => store.transaction(() => {
+      store.insert('jobs', 'j1', { step: 'create' });
+      store.appendAudit({ action: 'rotation.step.create', result: 'ok' });
+      throw new Error('crash between steps');
+    })).toThrow('crash between steps');
+    expect(store.get('jobs', 'j1')).toBeUndefined();
+    expect(store.listAudit()).toEqual([]);
+    const r = store.transaction(() => {
+      store.insert('jobs', 'j1', { step: 'create' });
+      return store.compareAndSet('jobs', 'j1', 1, { step: 'set' })?.version;
+    });
+    expect(r).toBe(2);
+  });
+
+  it('refuses values that are not JSON with a typed error', () => {
+    const store = openAt(':memory:');
+    expect(() => store.put('jobs', 'u', undefined)).toThrow(StoreError);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(() => store.put('jobs', 'c', cyclic)).toThrow(/cannot be stored/);
+  });
+});
+
+describe('file, reopen and migrations', () => {
+  it('creates the parent directory, runs migrations once, and keeps data across close/reopen', () => {
+    const path = join(dir, 'nested', 'deeper', 'keywarden.db');
+    const first = openAt(path);
+    first.put('conversations', 'conv-1', { serviceUrl: 'https://smba' });
+    first.appendAudit({ action: 'install', result: 'ok', subject: 'conv-1' });
+    first.close();
+    first.close(); // idempotent
+    expect(first.isOpen).toBe(false);
+    expect(() => first.get('conversations', 'conv-1')).toThrow(/closed/);
+
+    const second = openAt(path);
+    expect(second.isOpen).toBe(true);
+    expect(second.get('conversations', 'conv-1')?.value).toEqual({ serviceUrl: 'https://smba' });
+    expect(second.verifyAudit()).toEqual({ ok: true, count: 1 });
+    second.close();
+    openAt(path).close();
+
+    const raw = new Database(path, { readonly: true });
+    try {
+      expect(raw.prepare('SELECT version FROM schema_migrations').all()).toEqual([{ version: 1 }]);
+      expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('says which file and how to fix it when the path cannot be opened', () => {
+    const notADb = join(dir, 'not-a-db.db');
+    writeFileSync(notADb, 'this is a text file, not SQLite '.repeat(100));
+    expect(() => openSqliteStore({ path: notADb })).toThrow(StoreError);
+    try {
+      openSqliteStore({ path: notADb });
+    } catch (err) {
+      expect((err as StoreError).code).toBe('STORE_OPEN_FAILED');
+      expect((err as Error).message).toContain(notADb);
+      expect((err as Error).message).toMatch(/store\.path/);
+    }
+    const aDirectory = join(dir, 'a-directory');
+    mkdirSync(aDirectory);
+    expect(() => openSqliteStore({ path: aDirectory })).toThrow(/cannot open the store at .*a-directory.*store\.path/);
+    const underAFile = join(notADb, 'child.db');
+    expect(() => openSqliteStore({ path: underAFile })).toThrow(/store directory/);
+  });
+
+  it('refuses a database from a newer Keywarden', () => {
+    const path = join(dir, 'future.db');
+    openAt(path).close();
+    const raw = new Database(path);
+    raw.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)").run();
+    raw.close();
+    expect(() => openSqliteStore({ path })).toThrow(/schema is version 999/);
+  });
+
+  it('lets two connections to one file see each other and wait instead of failing', () => {
+    const path = join(dir, 'shared.db');
+    const a = openAt(path);
+    const b = openAt(path);
+    a.insert('jobs', 'j', { by: 'a' });
+    expect(b.insert('jobs', 'j', { by: 'b' })).toBeUndefined();
+    expect(b.compareAndSet('jobs', 'j', 1, { by: 'b' })?.version).toBe(2);
+    expect(a.compareAndSet('jobs', 'j', 1, { by: 'a' })).toBeUndefined();
+    expect(a.get('jobs', 'j')?.value).toEqual({ by: 'b' });
+  });
+});
+
+describe('audit log', () => {
+  it('chains entries and lists them by subject', () => {
+    const clock = new AdjustableClock({ frozenAt: 1_800_000_000_000 });
+    const store = openAt(':memory:', clock);
+    const first = store.appendAudit({ action: 'scan.finished', result: 'info', details: { findings: 12 } });
+    clock.advance(1000);
+    const second = store.appendAudit({ action: 'approval.granted', result: 'ok', subject: 'ws-prod/pat/123', actor: { aadObjectId: 'a1', name: 'Alex' } });
+    expect(first.seq).toBe(1);
+    expect(first.prevHash).toBe('0'.repeat(64));
+    expect(second.prevHash).toBe(first.hash);
+    expect(second.at).toBe(1_800_000_001_000);
+    expect(store.listAudit({ subject: 'ws-prod/pat/123' })).toEqual([second]);
+    expect(store.listAudit({ afterSeq: 1 })).toEqual([second]);
+    expect(store.listAudit({ limit: 1 })).toEqual([first]);
+    expect(store.verifyAudit()).toEqual({ ok: true, count: 2 });
+  });
+
+  it('redacts secret values in details as a last line of defence', () => {
+    const store = openAt(':memory:');
+    const pat = 'dapi0123456789abcdef0123456789abcdef';
+    const record = store.appendAudit({
+      action: 'rotation.step.create', result: 'ok', subject: 'ws-prod/adf-etl',
+      details: { tokenId: '123', token_value: pat, note: `created ${pat}`, nested: { clientSecret: 'abc8Q~abcdefghijklmnopqrstuvwxyz0123456' } },
+    });
+    const stored = JSON.stringify(store.listAudit());
+    expect(stored).not.toContain(pat);
+    expect(stored).not.toContain('8Q~');
+    expect(record.details).toEqual({ tokenId: '123', token_value: '[REDACTED]', note: 'created [REDACTED]', nested: { clientSecret: '[REDACTED]' } });
+    expect(store.verifyAudit().ok).toBe(true);
+  });
+
+  it('detects an entry edited with raw SQL, and refuses plain edits', () => {
+    const path = join(dir, 'audit.db');
+    const store = openAt(path);
+    for (let i = 1; i <= 5; i++) store.appendAudit({ action: 'approval.refused', result: 'refused', subject: `alert-${i}`, details: { reason: 'not an approver' } });
+    store.close();
+
+    const raw = new Database(path);
+    try {
+      expect(() => raw.prepare("UPDATE audit_log SET result = 'ok' WHERE seq = 3").run()).toThrow(/append-only/);
+      expect(() => raw.prepare('DELETE FROM audit_log WHERE seq = 4').run()).toThrow(/append-only/);
+      // A determined tamperer drops the guard; the hash chain still gives them away.
+      raw.exec('DROP TRIGGER audit_log_no_update');
+      raw.prepare(`UPDATE audit_log SET details = '{"reason":"approved by admin"}', result = 'ok' WHERE seq = 3`).run();
+    } finally {
+      raw.close();
+    }
+    const reopened = openAt(path);
+    expect(reopened.verifyAudit()).toEqual({ ok: false, brokenAt: 3, count: 5 });
+  });
+
+  it('detects a deleted entry in the middle of the chain', () => {
+    const path = join(dir, 'audit-gap.db');
+    const store = openAt(path);
+    for (let i = 1; i <= 4; i++) store.appendAudit({ action: 'x', result: 'info' });
+    store.close();
+    const raw = new Database(path);
+    raw.exec('DROP TRIGGER audit_log_no_delete');
+    raw.prepare('DELETE FROM audit_log WHERE seq = 2').run();
+    raw.close();
+    expect(openAt(path).verifyAudit()).toEqual({ ok: false, brokenAt: 3, count: 3 });
+  });
+});
