@@ -1,0 +1,204 @@
+import type { TokenCredential } from '@azure/core-auth';
+import type { Application, DirectoryObject, PasswordCredential, ServicePrincipal } from '@microsoft/microsoft-graph-types';
+import type { Clock } from '../../clock.js';
+import { registerSecret } from '../../logging/redact.js';
+import { AzureRestClient, AzureRestError, errorFromBody, isRetryableStatus, sleepWithSignal, type AzureRestResponse } from './azure-rest.js';
+
+/** A thin typed client for the Microsoft Graph calls Keywarden needs (app/SP credentials, owners, approver groups). */
+
+export class GraphError extends AzureRestError {
+  constructor(code: string, statusCode: number, message: string, requestId?: string) {
+    super(code, statusCode, message, requestId);
+    this.name = 'GraphError';
+  }
+}
+
+export interface GraphClientOptions {
+  /** Graph root, e.g. https://graph.microsoft.com (a trailing /v1.0 is accepted). */
+  baseUrl: string;
+  credential: TokenCredential;
+  clock?: Clock;
+  fetch?: typeof fetch;
+  timeoutMs?: number;
+  maxRetries?: number;
+  backoffBaseMs?: number;
+  maxRetryAfterMs?: number;
+  /** Token scope (default https://graph.microsoft.com/.default, whatever host the base URL names). */
+  scope?: string;
+}
+
+export interface ListOptions {
+  select?: string[];
+  /** OData filter, e.g. "appId eq '…'". */
+  filter?: string;
+  /** Page size asked for (1–999, default 999). */
+  top?: number;
+  signal?: AbortSignal;
+}
+
+export type CredentialHolderKind = 'application' | 'servicePrincipal';
+
+export interface NewPassword {
+  keyId: string;
+  /** The only time the value exists outside Entra: registered for redaction at once. */
+  secretText: string;
+  hint: string;
+  displayName: string;
+  startDateTime: string;
+  endDateTime: string;
+}
+
+export const DEFAULT_APP_SELECT = ['id', 'appId', 'displayName', 'createdDateTime', 'passwordCredentials', 'keyCredentials'];
+export const DEFAULT_SP_SELECT = ['id', 'appId', 'displayName', 'accountEnabled', 'passwordCredentials', 'keyCredentials'];
+
+const COLLECTION: Record<CredentialHolderKind, string> = { application: 'applications', servicePrincipal: 'servicePrincipals' };
+
+export class GraphClient {
+  readonly baseUrl: string;
+  private readonly rest: AzureRestClient;
+
+  constructor(options: GraphClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '').replace(/\/v1\.0$/, '');
+    this.rest = new AzureRestClient({
+      credential: options.credential, scope: options.scope ?? 'https://graph.microsoft.com/.default', clock: options.clock,
+      fetch: options.fetch, timeoutMs: options.timeoutMs, maxRetries: options.maxRetries, backoffBaseMs: options.backoffBaseMs,
+      maxRetryAfterMs: options.maxRetryAfterMs, service: 'Microsoft Graph',
+    });
+  }
+
+  listApplications(options: ListOptions = {}): Promise<Application[]> {
+    return this.listAll<Application>('applications', { select: DEFAULT_APP_SELECT, ...options });
+  }
+
+  listServicePrincipals(options: ListOptions = {}): Promise<ServicePrincipal[]> {
+    return this.listAll<ServicePrincipal>('servicePrincipals', { select: DEFAULT_SP_SELECT, ...options });
+  }
+
+  getApplication(objectId: string, options: { select?: string[]; signal?: AbortSignal } = {}): Promise<Application> {
+    return this.getHolder<Application>('application', objectId, options);
+  }
+
+  getServicePrincipal(objectId: string, options: { select?: string[]; signal?: AbortSignal } = {}): Promise<ServicePrincipal> {
+    return this.getHolder<ServicePrincipal>('servicePrincipal', objectId, options);
+  }
+
+  /** Owners of an application (users and service principals), with `@odata.type`. */
+  listOwners(appObjectId: string, options: { signal?: AbortSignal; target?: CredentialHolderKind } = {}): Promise<DirectoryObject[]> {
+    return this.listAll<DirectoryObject>(`${COLLECTION[options.target ?? 'application']}/${encodeURIComponent(appObjectId)}/owners`, { signal: options.signal, top: 999 });
+  }
+
+  /**
+   * Adds a client secret. Never retried blindly: after a failure that may have created it (throttling, 5xx, timeout),
+   * the credential is looked up by displayName; an orphan (created, value lost) is removed before one retry.
+   * Use a displayName unique to this rotation.
+   */
+  async addPassword(objectId: string, input: { displayName: string; endDateTime: string | number | Date; signal?: AbortSignal; target?: CredentialHolderKind }): Promise<NewPassword> {
+    const target = input.target ?? 'application';
+    const url = `${this.baseUrl}/v1.0/${COLLECTION[target]}/${encodeURIComponent(objectId)}/addPassword`;
+    const body = { passwordCredential: { displayName: input.displayName, endDateTime: new Date(input.endDateTime).toISOString() } };
+    const before = new Set((await this.passwordsOf(target, objectId, input.signal)).map((p) => p.keyId));
+    let lastError: Error | undefined;
+    for (let attempt = 0; attempt <= this.rest.maxRetries; attempt += 1) {
+      let wait: number;
+      try {
+        const res = await this.rest.send({ method: 'POST', url, body, signal: input.signal, retry: 'never' });
+        if (res.status === 200) return this.newPassword(res);
+        lastError = this.error(res, `add a client secret to ${target} ${objectId}`);
+        if (!isRetryableStatus(res.status) || !this.rest.willWait(res.retryAfterMs)) throw lastError;
+        wait = this.rest.retryDelay(attempt, res.retryAfterMs);
+      } catch (err) {
+        if (!(err instanceof AzureRestError) || !['Timeout', 'NetworkError'].includes(err.code) || input.signal?.aborted) throw err;
+        lastError = err;
+        // A request that timed out may still land: give it as long again before looking for what it created.
+        wait = this.rest.retryDelay(attempt, undefined) + (err.code === 'Timeout' ? this.rest.timeoutMs : 0);
+      }
+      await sleepWithSignal(wait, input.signal);
+      await this.removeOrphans(target, objectId, input.displayName, before, input.signal);
+    }
+    throw lastError ?? new GraphError('Unknown', 0, 'addPassword failed');
+  }
+
+  /** Removes a client secret by keyId; 'already-gone' when Graph no longer has it (404). */
+  async removePassword(objectId: string, keyId: string, options: { signal?: AbortSignal; target?: CredentialHolderKind } = {}): Promise<'removed' | 'already-gone'> {
+    const target = options.target ?? 'application';
+    const res = await this.rest.send({
+      method: 'POST', url: `${this.baseUrl}/v1.0/${COLLECTION[target]}/${encodeURIComponent(objectId)}/removePassword`,
+      body: { keyId }, signal: options.signal, retry: 'safe',
+    });
+    if (res.status === 204 || res.status === 200) return 'removed';
+    if (res.status === 404) return 'already-gone';
+    throw this.error(res, `remove client secret ${keyId} from ${target} ${objectId}`);
+  }
+
+  /** Whether a user (Entra object id) is a member, directly or transitively, of any of the groups. */
+  async isMemberOfAny(userObjectId: string, groupIds: string[], options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    for (let i = 0; i < groupIds.length; i += 20) {
+      const res = await this.rest.send({
+        method: 'POST', url: `${this.baseUrl}/v1.0/users/${encodeURIComponent(userObjectId)}/checkMemberGroups`,
+        body: { groupIds: groupIds.slice(i, i + 20) }, signal: options.signal, retry: 'safe',
+      });
+      if (res.status === 404) return false;
+      if (res.status !== 200) throw this.error(res, `check group membership of user ${userObjectId}`);
+      if (((res.body as { value?: string[] }).value ?? []).length > 0) return true;
+    }
+    return false;
+  }
+
+  private async getHolder<T>(target: CredentialHolderKind, objectId: string, options: { select?: string[]; signal?: AbortSignal }): Promise<T> {
+    const url = new URL(`${this.baseUrl}/v1.0/${COLLECTION[target]}/${encodeURIComponent(objectId)}`);
+    if (options.select) url.searchParams.set('$select', options.select.join(','));
+    const res = await this.rest.send({ method: 'GET', url: url.toString(), signal: options.signal, retry: 'safe' });
+    if (res.status !== 200) throw this.error(res, `read ${target} ${objectId}`);
+    return res.body as T;
+  }
+
+  private async passwordsOf(target: CredentialHolderKind, objectId: string, signal?: AbortSignal): Promise<PasswordCredential[]> {
+    const holder = await this.getHolder<{ passwordCredentials?: PasswordCredential[] }>(target, objectId, { select: ['id', 'passwordCredentials'], signal });
+    return holder.passwordCredentials ?? [];
+  }
+
+  private async removeOrphans(target: CredentialHolderKind, objectId: string, displayName: string, before: Set<string | null | undefined>, signal?: AbortSignal): Promise<void> {
+    const now = await this.passwordsOf(target, objectId, signal);
+    for (const p of now) {
+      if (p.displayName === displayName && p.keyId && !before.has(p.keyId)) await this.removePassword(objectId, p.keyId, { signal, target });
+    }
+  }
+
+  private newPassword(res: AzureRestResponse): NewPassword {
+    const p = res.body as PasswordCredential;
+    if (typeof p.secretText !== 'string' || !p.keyId) throw new GraphError('InvalidResponse', res.status, 'Graph answered addPassword without secretText/keyId.', res.requestId);
+    registerSecret(p.secretText);
+    return {
+      keyId: p.keyId, secretText: p.secretText, hint: p.hint ?? p.secretText.slice(0, 3), displayName: p.displayName ?? '',
+      startDateTime: p.startDateTime ?? '', endDateTime: p.endDateTime ?? '',
+    };
+  }
+
+  private async listAll<T>(path: string, options: ListOptions): Promise<T[]> {
+    const url = new URL(`${this.baseUrl}/v1.0/${path}`);
+    if (options.select) url.searchParams.set('$select', options.select.join(','));
+    if (options.filter) url.searchParams.set('$filter', options.filter);
+    url.searchParams.set('$top', String(options.top ?? 999));
+    const out: T[] = [];
+    let next: string | undefined = url.toString();
+    for (let pages = 0; next; pages += 1) {
+      if (pages > 10_000) throw new GraphError('PagingLoop', 0, `Graph kept returning @odata.nextLink for ${path}; stopped after 10000 pages.`);
+      const res: AzureRestResponse = await this.rest.send({ method: 'GET', url: next, signal: options.signal, retry: 'safe' });
+      if (res.status !== 200) throw this.error(res, `list ${path}`);
+      const body = res.body as { value?: T[]; '@odata.nextLink'?: string };
+      out.push(...(body.value ?? []));
+      next = body['@odata.nextLink'];
+    }
+    return out;
+  }
+
+  private error(res: AzureRestResponse, action: string): GraphError {
+    const { code, message } = errorFromBody(res.body, res.status);
+    const fix = res.status === 403
+      ? ' — grant the app Application.Read.All (inventory), Application.ReadWrite.OwnedBy and make its service principal an owner (rotation), GroupMember.Read.All (approver groups), with admin consent'
+      : res.status === 401 ? ' — check the credential and tenant in the azure config'
+        : res.status === 429 ? ' — Graph is throttling; the scan will retry later'
+          : '';
+    return new GraphError(code, res.status, `Graph could not ${action}: ${code}: ${message}${fix}`, res.requestId);
+  }
+}

@@ -1,0 +1,99 @@
+import type { Clock } from '../../clock.js';
+import { DAY_MS } from '../../clock.js';
+import type { EntraEmulator } from './index.js';
+import type { CredentialTarget } from './state.js';
+
+/** Seeds the Contoso tenant of docs/sandbox-estate.md: six apps, the approver group, keywarden-bot's permissions. */
+
+export const APPROVER_GROUP_ID = 'aaaaaaaa-0000-4000-8000-0000000000a0';
+export const PLAYGROUND_USERS = {
+  alex: { id: '00000000-0000-0000-0000-0000000000a1', displayName: 'Alex Wilber', userPrincipalName: 'AlexW@contoso.com' },
+  megan: { id: '00000000-0000-0000-0000-0000000000a2', displayName: 'Megan Bowen', userPrincipalName: 'MeganB@contoso.com' },
+  lee: { id: '00000000-0000-0000-0000-0000000000a3', displayName: 'Lee Gu', userPrincipalName: 'LeeG@contoso.com' },
+} as const;
+export const KEYWARDEN_GRAPH_PERMISSIONS = ['Application.Read.All', 'Application.ReadWrite.OwnedBy', 'GroupMember.Read.All'];
+
+const appId = (n: number) => `11111111-1111-4111-8111-${String(n).padStart(12, '0')}`;
+const appObjectId = (n: number) => `a0a0a0a0-0000-4000-8000-${String(n).padStart(12, '0')}`;
+const spObjectId = (n: number) => `5e5e5e5e-0000-4000-8000-${String(n).padStart(12, '0')}`;
+const keyId = (app: number, k: number) => `c0c0c0c0-${String(app).padStart(4, '0')}-4000-8000-${String(k).padStart(12, '0')}`;
+
+export interface SeededEntraApp {
+  appId: string;
+  objectId: string;
+  spObjectId: string;
+}
+
+export interface SeededEntra {
+  tenantId: string;
+  apps: Record<string, SeededEntraApp>;
+  /** keywarden-bot's own client credentials: what the sandbox product authenticates with. */
+  keywarden: { clientId: string; clientSecret: string };
+  /** The etl-ingest secret that Key Vault holds (kv-prod/etl-ingest-client-secret). */
+  etlSecret: { keyId: string; value: string; endDateTime: string; expiresAt: number; appId: string };
+  approverGroupId: string;
+  users: typeof PLAYGROUND_USERS;
+}
+
+/** Per app: passwords / certificates as [displayName, start offset days, end offset days, level]. */
+type Cred = { display: string; startDays: number; endDays: number; level?: 'application' | 'servicePrincipal'; cert?: boolean };
+const APPS: Array<{ n: number; name: string; creds: Cred[] }> = [
+  { n: 1, name: 'etl-ingest', creds: [{ display: 'etl-ingest-2026', startDays: -76, endDays: 14 }] },
+  { n: 2, name: 'reporting-svc', creds: [
+    { display: 'reporting-svc-secret', startDays: -60, endDays: 30 },
+    { display: 'reporting-svc-sp-secret', startDays: -30, endDays: 60, level: 'servicePrincipal' },
+  ] },
+  { n: 3, name: 'keywarden-bot', creds: [{ display: 'keywarden-bot-secret', startDays: -30, endDays: 90 }] },
+  { n: 4, name: 'legacy-crm', creds: [{ display: 'legacy-crm-secret', startDays: -85, endDays: -5 }] },
+  { n: 5, name: 'partner-sftp', creds: [{ display: 'CN=partner-sftp.contoso.com', startDays: -83, endDays: 7, cert: true }] },
+  { n: 6, name: 'hr-sync', creds: [
+    { display: 'hr-sync-secret', startDays: -89, endDays: 1 },
+    { display: 'hr-sync-long-lived', startDays: -10, endDays: 720 },
+  ] },
+];
+
+export function seedEntra(handle: EntraEmulator, options: { clock?: Clock } = {}): SeededEntra {
+  const clock = options.clock ?? handle.clock;
+  const now = clock.now();
+  const dir = handle.directory;
+  const apps: Record<string, SeededEntraApp> = {};
+  const secrets = new Map<string, { keyId: string; value: string; end: number }>();
+
+  for (const spec of APPS) {
+    const { app, sp } = dir.addApplication({
+      displayName: spec.name, appId: appId(spec.n), objectId: appObjectId(spec.n), spObjectId: spObjectId(spec.n), createdAt: now - 400 * DAY_MS,
+    });
+    apps[spec.name] = { appId: app.appId, objectId: app.id, spObjectId: sp.id };
+    spec.creds.forEach((c, i) => {
+      const target: CredentialTarget = c.level === 'servicePrincipal' ? { kind: 'servicePrincipal', id: sp.id } : { kind: 'application', id: app.id };
+      const common = { keyId: keyId(spec.n, i + 1), displayName: c.display, startDateTime: now + c.startDays * DAY_MS, endDateTime: now + c.endDays * DAY_MS };
+      if (c.cert) {
+        dir.addKeyCredential(target, { ...common, type: 'AsymmetricX509Cert', usage: 'Verify' });
+        return;
+      }
+      // Seeded passwords replicated long ago: no propagation delay.
+      const { password, secretText } = dir.addPassword(target, { ...common, addedAt: Number.NEGATIVE_INFINITY });
+      secrets.set(`${spec.name}/${c.display}`, { keyId: password.keyId, value: secretText, end: password.endDateTime });
+    });
+  }
+
+  for (const u of Object.values(PLAYGROUND_USERS)) dir.addUser({ ...u, accountEnabled: true });
+  dir.addGroup({ id: APPROVER_GROUP_ID, displayName: 'Keywarden Approvers', members: [PLAYGROUND_USERS.alex.id, PLAYGROUND_USERS.megan.id] });
+
+  const bot = apps['keywarden-bot']!;
+  dir.grant(bot.appId, ...KEYWARDEN_GRAPH_PERMISSIONS);
+  // keywarden-bot's SP owns etl-ingest: the one app it may rotate under Application.ReadWrite.OwnedBy.
+  dir.addOwner({ kind: 'application', id: apps['etl-ingest']!.objectId }, bot.spObjectId);
+  dir.addOwner({ kind: 'application', id: apps['keywarden-bot']!.objectId }, PLAYGROUND_USERS.alex.id);
+
+  const botSecret = secrets.get('keywarden-bot/keywarden-bot-secret')!;
+  const etl = secrets.get('etl-ingest/etl-ingest-2026')!;
+  return {
+    tenantId: handle.tenantId,
+    apps,
+    keywarden: { clientId: bot.appId, clientSecret: botSecret.value },
+    etlSecret: { keyId: etl.keyId, value: etl.value, endDateTime: new Date(etl.end).toISOString(), expiresAt: etl.end, appId: apps['etl-ingest']!.appId },
+    approverGroupId: APPROVER_GROUP_ID,
+    users: PLAYGROUND_USERS,
+  };
+}

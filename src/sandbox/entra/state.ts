@@ -1,0 +1,227 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Clock } from '../../clock.js';
+
+/** In-memory directory of the emulated Entra tenant: apps, service principals, users, groups, app permissions. */
+
+export interface StoredPassword {
+  keyId: string;
+  displayName: string | null;
+  /** Epoch ms. */
+  startDateTime: number;
+  endDateTime: number;
+  hint: string;
+  /** SHA-256 of the secret text: the emulator never keeps a value it has handed out. */
+  secretHash: string;
+  /** Clock time the password was added; the token endpoint refuses it until the propagation delay has passed. */
+  addedAt: number;
+}
+
+export interface StoredKey {
+  keyId: string;
+  displayName: string | null;
+  startDateTime: number;
+  endDateTime: number;
+  type: 'AsymmetricX509Cert' | 'Symmetric';
+  usage: 'Verify' | 'Sign';
+  /** Base64 thumbprint. */
+  customKeyIdentifier: string;
+}
+
+interface CredentialHolder {
+  id: string;
+  appId: string;
+  displayName: string;
+  createdDateTime: number;
+  passwordCredentials: StoredPassword[];
+  keyCredentials: StoredKey[];
+  /** Object ids of owners (users or service principals). */
+  owners: string[];
+}
+
+export type DirectoryApplication = CredentialHolder;
+
+export interface DirectoryServicePrincipal extends CredentialHolder {
+  accountEnabled: boolean;
+  appDisplayName: string;
+}
+
+export interface DirectoryUser {
+  id: string;
+  displayName: string;
+  userPrincipalName: string;
+  accountEnabled: boolean;
+}
+
+export interface DirectoryGroup {
+  id: string;
+  displayName: string;
+  members: string[];
+}
+
+export type CredentialTarget = { kind: 'application' | 'servicePrincipal'; id: string };
+
+/** Graph application permissions the emulator understands. */
+export const GRAPH_PERMISSIONS = [
+  'Application.Read.All',
+  'Application.ReadWrite.OwnedBy',
+  'Application.ReadWrite.All',
+  'Directory.Read.All',
+  'GroupMember.Read.All',
+  'User.Read.All',
+] as const;
+export type GraphPermission = (typeof GRAPH_PERMISSIONS)[number];
+
+/** Secret text shaped like Entra's: 3 chars, "8Q~", 34 chars (40 in all). */
+export function newClientSecretText(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789~_.-';
+  const bytes = randomBytes(37);
+  const chars = [...bytes].map((b) => alphabet[b % alphabet.length]!);
+  return `${chars.slice(0, 3).join('')}8Q~${chars.slice(3).join('')}`;
+}
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+export class EntraDirectory {
+  readonly applications = new Map<string, DirectoryApplication>();
+  readonly servicePrincipals = new Map<string, DirectoryServicePrincipal>();
+  readonly users = new Map<string, DirectoryUser>();
+  readonly groups = new Map<string, DirectoryGroup>();
+  /** Granted Graph application permissions per caller appId. */
+  readonly permissions = new Map<string, Set<string>>();
+
+  constructor(
+    readonly tenantId: string,
+    readonly tenantName: string,
+    private readonly clock: Clock,
+  ) {}
+
+  addApplication(input: { displayName: string; appId?: string; objectId?: string; spObjectId?: string; createdAt?: number }): { app: DirectoryApplication; sp: DirectoryServicePrincipal } {
+    const created = input.createdAt ?? this.clock.now();
+    const app: DirectoryApplication = {
+      id: input.objectId ?? randomUUID(), appId: input.appId ?? randomUUID(), displayName: input.displayName,
+      createdDateTime: created, passwordCredentials: [], keyCredentials: [], owners: [],
+    };
+    if ([...this.applications.values()].some((a) => a.appId === app.appId)) throw new Error(`appId ${app.appId} already exists`);
+    this.applications.set(app.id, app);
+    const sp: DirectoryServicePrincipal = {
+      id: input.spObjectId ?? randomUUID(), appId: app.appId, displayName: app.displayName, appDisplayName: app.displayName,
+      createdDateTime: created, passwordCredentials: [], keyCredentials: [], owners: [], accountEnabled: true,
+    };
+    this.servicePrincipals.set(sp.id, sp);
+    return { app, sp };
+  }
+
+  addUser(user: DirectoryUser): DirectoryUser {
+    this.users.set(user.id, { ...user });
+    return user;
+  }
+
+  addGroup(group: { id: string; displayName: string; members?: string[] }): DirectoryGroup {
+    const g = { id: group.id, displayName: group.displayName, members: [...(group.members ?? [])] };
+    this.groups.set(g.id, g);
+    return g;
+  }
+
+  addGroupMember(groupId: string, memberId: string): void {
+    const g = this.groups.get(groupId);
+    if (!g) throw new Error(`no group ${groupId}`);
+    if (!g.members.includes(memberId)) g.members.push(memberId);
+  }
+
+  removeGroupMember(groupId: string, memberId: string): void {
+    const g = this.groups.get(groupId);
+    if (g) g.members = g.members.filter((m) => m !== memberId);
+  }
+
+  holder(target: CredentialTarget): DirectoryApplication | DirectoryServicePrincipal | undefined {
+    return target.kind === 'application' ? this.applications.get(target.id) : this.servicePrincipals.get(target.id);
+  }
+
+  applicationByAppId(appId: string): DirectoryApplication | undefined {
+    return [...this.applications.values()].find((a) => a.appId === appId);
+  }
+
+  servicePrincipalByAppId(appId: string): DirectoryServicePrincipal | undefined {
+    return [...this.servicePrincipals.values()].find((s) => s.appId === appId);
+  }
+
+  /** Adds a password; returns the secret text (the only time it exists outside the caller). */
+  addPassword(target: CredentialTarget, input: { displayName?: string | null; startDateTime?: number; endDateTime?: number; keyId?: string; secretText?: string; addedAt?: number }): { password: StoredPassword; secretText: string } {
+    const holder = this.mustHolder(target);
+    const now = this.clock.now();
+    const start = input.startDateTime ?? now;
+    const secretText = input.secretText ?? newClientSecretText();
+    const password: StoredPassword = {
+      keyId: input.keyId ?? randomUUID(),
+      displayName: input.displayName ?? null,
+      startDateTime: start,
+      endDateTime: input.endDateTime ?? start + 2 * 365 * 86_400_000,
+      hint: secretText.slice(0, 3),
+      secretHash: hashSecret(secretText),
+      addedAt: input.addedAt ?? now,
+    };
+    holder.passwordCredentials.push(password);
+    return { password, secretText };
+  }
+
+  /** Returns false when no password has that keyId. */
+  removePassword(target: CredentialTarget, keyId: string): boolean {
+    const holder = this.mustHolder(target);
+    const before = holder.passwordCredentials.length;
+    holder.passwordCredentials = holder.passwordCredentials.filter((p) => p.keyId !== keyId);
+    return holder.passwordCredentials.length !== before;
+  }
+
+  addKeyCredential(target: CredentialTarget, input: Partial<StoredKey> & { endDateTime: number }): StoredKey {
+    const holder = this.mustHolder(target);
+    const key: StoredKey = {
+      keyId: input.keyId ?? randomUUID(),
+      displayName: input.displayName ?? null,
+      startDateTime: input.startDateTime ?? this.clock.now(),
+      endDateTime: input.endDateTime,
+      type: input.type ?? 'AsymmetricX509Cert',
+      usage: input.usage ?? 'Verify',
+      customKeyIdentifier: input.customKeyIdentifier ?? randomBytes(20).toString('base64'),
+    };
+    holder.keyCredentials.push(key);
+    return key;
+  }
+
+  addOwner(target: CredentialTarget, ownerObjectId: string): void {
+    const holder = this.mustHolder(target);
+    if (!holder.owners.includes(ownerObjectId)) holder.owners.push(ownerObjectId);
+  }
+
+  grant(appId: string, ...permissions: string[]): void {
+    const set = this.permissions.get(appId) ?? new Set<string>();
+    for (const p of permissions) set.add(p);
+    this.permissions.set(appId, set);
+  }
+
+  /** Withdraws a Graph application permission (admin consent revoked); takes effect on the next request. */
+  withdraw(appId: string, ...permissions: string[]): void {
+    const set = this.permissions.get(appId);
+    if (set) for (const p of permissions) set.delete(p);
+  }
+
+  permissionsOf(appId: string): string[] {
+    return [...(this.permissions.get(appId) ?? [])];
+  }
+
+  /** Directory object (user or SP) by id, for owners/members listings. */
+  directoryObject(id: string): { type: 'user'; user: DirectoryUser } | { type: 'servicePrincipal'; sp: DirectoryServicePrincipal } | undefined {
+    const user = this.users.get(id);
+    if (user) return { type: 'user', user };
+    const sp = this.servicePrincipals.get(id);
+    if (sp) return { type: 'servicePrincipal', sp };
+    return undefined;
+  }
+
+  private mustHolder(target: CredentialTarget): DirectoryApplication | DirectoryServicePrincipal {
+    const holder = this.holder(target);
+    if (!holder) throw new Error(`no ${target.kind} with object id ${target.id}`);
+    return holder;
+  }
+}

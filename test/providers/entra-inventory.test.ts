@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DAY_MS } from '../../src/clock.js';
+import type { Credential } from '../../src/domain/credential.js';
+import { createAzureCredential } from '../../src/providers/azure-credential.js';
+import { GraphClient } from '../../src/providers/entra/graph.js';
+import { createEntraInventory } from '../../src/providers/entra/inventory.js';
+import { verifyClientSecret } from '../../src/providers/entra/verify.js';
+import { KEYWARDEN_GRAPH_PERMISSIONS } from '../../src/sandbox/entra/seed.js';
+import { START, startSeededEntra, type EntraFixture } from '../sandbox/entra-fixtures.js';
+
+// The seeded Contoso tenant read through the product path: config → credential → GraphClient → inventory.
+
+let f: EntraFixture;
+let graph: GraphClient;
+
+beforeAll(async () => {
+  f = await startSeededEntra({ graphPageSize: 4 });
+  // Built exactly as the product builds it from config.
+  const credential = createAzureCredential({
+    tenantId: f.seeded.tenantId, authorityHost: f.entra.authorityHost,
+    credential: { type: 'client-secret', clientId: f.seeded.keywarden.clientId, clientSecret: f.seeded.keywarden.clientSecret },
+  });
+  graph = new GraphClient({ baseUrl: f.entra.graphUrl, credential, clock: f.clock });
+});
+afterAll(async () => {
+  await f?.entra.close();
+});
+beforeEach(() => {
+  f.entra.directory.grant(f.seeded.keywarden.clientId, ...KEYWARDEN_GRAPH_PERMISSIONS);
+  f.entra.graph.clearRequests();
+});
+
+const scan = () => createEntraInventory({ tenantLabel: 'contoso', graph }).scan({});
+const byName = (creds: Credential[], name: string) => creds.find((c) => c.name === name)!;
+
+describe('createEntraInventory over the seeded tenant', () => {
+  it('returns one credential per app and SP password and certificate, with the documented ids and fields', async () => {
+    const inv = await scan();
+    expect(inv).toMatchObject({ estate: 'entra', scope: 'contoso', host: f.entra.graphUrl, facts: {} });
+    expect(inv.credentials.map((c) => c.name).sort()).toEqual([
+      'etl-ingest / etl-ingest-2026', 'hr-sync / hr-sync-long-lived', 'hr-sync / hr-sync-secret', 'keywarden-bot / keywarden-bot-secret',
+      'legacy-crm / legacy-crm-secret', 'partner-sftp / CN=partner-sftp.contoso.com', 'reporting-svc / reporting-svc-secret',
+      'reporting-svc / reporting-svc-sp-secret',
+    ]);
+    const etl = f.seeded.apps['etl-ingest']!;
+    expect(byName(inv.credentials, 'etl-ingest / etl-ingest-2026')).toEqual({
+      id: `entra-password:${etl.appId}:${f.seeded.etlSecret.keyId}`,
+      kind: 'entra-password',
+      nativeId: f.seeded.etlSecret.keyId,
+      name: 'etl-ingest / etl-ingest-2026',
+      where: { estate: 'entra', scope: etl.appId, host: f.entra.graphUrl, label: 'app etl-ingest' },
+      owner: { id: etl.objectId, name: 'etl-ingest', kind: 'application', applicationId: etl.appId },
+      createdAt: START - 76 * DAY_MS,
+      expiresAt: f.seeded.etlSecret.expiresAt,
+      heldIn: [],
+      consumers: [],
+      attributes: {
+        appId: etl.appId, appObjectId: etl.objectId, objectType: 'application', objectId: etl.objectId, displayName: 'etl-ingest',
+        credentialDisplayName: 'etl-ingest-2026', hint: f.seeded.etlSecret.value.slice(0, 3),
+      },
+    });
+  });
+
+  it('covers every threshold of the estate doc, the SP-level secret and the certificate', async () => {
+    const creds = (await scan()).credentials;
+    const days = (name: string) => Math.round((byName(creds, name).expiresAt! - START) / DAY_MS);
+    expect(days('etl-ingest / etl-ingest-2026')).toBe(14);
+    expect(days('reporting-svc / reporting-svc-secret')).toBe(30);
+    expect(days('reporting-svc / reporting-svc-sp-secret')).toBe(60);
+    expect(days('keywarden-bot / keywarden-bot-secret')).toBe(90);
+    expect(days('legacy-crm / legacy-crm-secret')).toBe(-5);
+    expect(days('partner-sftp / CN=partner-sftp.contoso.com')).toBe(7);
+    expect(days('hr-sync / hr-sync-secret')).toBe(1);
+    expect(days('hr-sync / hr-sync-long-lived')).toBe(720);
+    const sp = byName(creds, 'reporting-svc / reporting-svc-sp-secret');
+    expect(sp.attributes).toMatchObject({ objectType: 'servicePrincipal', objectId: f.seeded.apps['reporting-svc']!.spObjectId, appObjectId: f.seeded.apps['reporting-svc']!.objectId });
+    expect(sp.id).toMatch(new RegExp(`^entra-password:${f.seeded.apps['reporting-svc']!.appId}:`));
+    const cert = byName(creds, 'partner-sftp / CN=partner-sftp.contoso.com');
+    expect(cert).toMatchObject({ kind: 'entra-certificate', attributes: { certificateType: 'AsymmetricX509Cert', hint: null } });
+  });
+
+  it('reads only (GETs, all pages) and never carries a secret value', async () => {
+    const inv = await scan();
+    expect(new Set(f.entra.graph.requests.map((r) => r.method))).toEqual(new Set(['GET']));
+    expect(f.entra.graph.requests.filter((r) => r.path === '/v1.0/applications')).toHaveLength(2);
+    const text = JSON.stringify(inv);
+    expect(text).not.toContain(f.seeded.keywarden.clientSecret);
+    expect(text).not.toContain(f.seeded.etlSecret.value);
+  });
+
+  it('fails the scan with a GraphError naming the missing permission when Application.Read.All is withdrawn', async () => {
+    f.entra.directory.withdraw(f.seeded.keywarden.clientId, 'Application.Read.All', 'Application.ReadWrite.OwnedBy');
+    const err = await scan().catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'GraphError', statusCode: 403, code: 'Authorization_RequestDenied' });
+    expect((err as Error).message).toMatch(/Application\.Read\.All/);
+  });
+});
+
+describe('rotating the seeded etl-ingest secret through the providers', () => {
+  it('adds a secret to the owned app, verifies it for real, and removes the old one', async () => {
+    const etl = f.seeded.apps['etl-ingest']!;
+    const added = await graph.addPassword(etl.objectId, { displayName: 'keywarden-rotation-1', endDateTime: START + 180 * DAY_MS });
+    const verify = (secret: string) => verifyClientSecret({
+      tenantId: f.seeded.tenantId, clientId: etl.appId, secret, authorityHost: f.entra.authorityHost, scope: '2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default',
+    });
+    expect(await verify(added.secretText)).toEqual({ ok: true });
+    expect(await graph.removePassword(etl.objectId, f.seeded.etlSecret.keyId)).toBe('removed');
+    expect(await verify(f.seeded.etlSecret.value)).toMatchObject({ ok: false, code: 'AADSTS7000215' });
+    const after = (await scan()).credentials.filter((c) => c.attributes.appId === etl.appId);
+    expect(after.map((c) => c.nativeId)).toEqual([added.keyId]);
+  });
+});
