@@ -93,6 +93,12 @@ export async function startBotServer(options: StartBotServerOptions): Promise<Bo
     res.send(200, { status: 'ok' });
   });
 
+  server.get('/metrics', async (_req: restify.Request, res: restify.Response) => {
+    const text = await keywarden.metrics.text();
+    res.writeHead(200, { 'content-type': keywarden.metrics.contentType });
+    res.end(text);
+  });
+
   server.get('/readyz', async (_req: restify.Request, res: restify.Response) => {
     const report = await keywarden.readiness();
     const checks = [...report.checks, closing ? { name: 'accepting', ok: false, detail: 'shutting down' } : { name: 'accepting', ok: true }];

@@ -4,6 +4,7 @@ import type { CardAction, ChatCommand, ChatGateway, ConversationTarget, Installa
 import type { Logger } from './logging/logger.js';
 import type { Store } from './store/store.js';
 import { helpCommand } from './commands/help.js';
+import { KeywardenMetrics } from './observability/metrics.js';
 
 /**
  * The composition root: the Keywarden core built from config, with no Teams types. Feature modules
@@ -70,6 +71,8 @@ export interface Keywarden {
   /** The attached gateway, once the bot edge is up. */
   readonly chat: ChatGateway | undefined;
   readonly conversations: ConversationBook;
+  /** Prometheus counters for this process (served on GET /metrics). */
+  readonly metrics: KeywardenMetrics;
   extend(module: KeywardenModule): void;
   attachChat(gateway: ChatGateway): void;
   onInstallation(event: InstallationEvent): Promise<void>;
@@ -85,6 +88,7 @@ export interface CreateKeywardenOptions {
   logger: Logger;
   clock: Clock;
   chat?: ChatGateway;
+  metrics?: KeywardenMetrics;
 }
 
 export class KeywardenSetupError extends Error {
@@ -106,7 +110,8 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
   const modules: KeywardenModule[] = [];
   const commands: ChatCommand[] = [];
   const cardActions: CardAction[] = [];
-  let chat = options.chat;
+  const metrics = options.metrics ?? new KeywardenMetrics();
+  let chat = options.chat ? metrics.instrumentChat(options.chat) : undefined;
   let state: 'new' | 'started' | 'stopped' = 'new';
 
   const coreChecks: ReadinessCheck[] = [
@@ -131,7 +136,7 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
   };
 
   const keywarden: Keywarden = {
-    config, store, logger, clock, conversations,
+    config, store, logger, clock, conversations, metrics,
     get commands() { return commands; },
     get cardActions() { return cardActions; },
     get chat() { return chat; },
@@ -158,8 +163,8 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
     },
 
     attachChat(gateway) {
-      chat = gateway;
-      for (const m of modules) m.attachChat?.(gateway);
+      chat = metrics.instrumentChat(gateway);
+      for (const m of modules) m.attachChat?.(chat);
     },
 
     async onInstallation(event) {

@@ -64,9 +64,9 @@ export function configPathFrom(argv: readonly string[]): string | undefined {
   return undefined;
 }
 
-/** Our typed errors carry an UPPER_SNAKE code; those are the user's to fix, so no stack trace. */
+/** Our typed errors (own class name plus a string code) are the user's to fix, so no stack trace; Node's system errors are not. */
 function isKnownError(err: unknown): err is Error & { code: string } {
-  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && /^[A-Z][A-Z0-9_]+$/.test((err as unknown as { code: string }).code);
+  return err instanceof Error && err.name !== 'Error' && typeof (err as { code?: unknown }).code === 'string';
 }
 
 function findCommandModule(dir: string, name: string): string | undefined {

@@ -115,7 +115,7 @@ describe('KeyVaultSecrets errors', () => {
     const err = await secrets.listSecretProperties().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KeyVaultError);
     expect(err).toMatchObject({ code: 'Forbidden', statusCode: 403, vault: 'kv-test' });
-    expect((err as Error).message).toMatch(/lacks 'List secrets' on vault kv-test: grant it the Key Vault Secrets User role/);
+    expect((err as Error).message).toMatch(/lacks 'List secrets' on vault kv-test: grant it the Key Vault Reader role/);
 
     const write = await secrets.setSecret('blocked', 'blocked-value-123').catch((e: unknown) => e);
     expect(write).toMatchObject({ code: 'Forbidden', serviceCode: 'ForbiddenByPolicy', secret: 'blocked' });

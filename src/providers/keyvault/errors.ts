@@ -50,7 +50,7 @@ interface RestLike {
 }
 
 const ACCESS_TEXT: Record<KeyVaultAccess, { verb: string; role: string }> = {
-  list: { verb: "'List secrets'", role: 'Key Vault Secrets User' },
+  list: { verb: "'List secrets'", role: 'Key Vault Reader' },
   get: { verb: "'Get secrets'", role: 'Key Vault Secrets User' },
   set: { verb: "'Set secrets'", role: 'Key Vault Secrets Officer' },
 };
