@@ -64,6 +64,13 @@ export class TokenIssuer implements TokenValidator {
   private readonly privateKey: KeyObject;
   private readonly publicKey: KeyObject;
 
+  /**
+   * Access-token lifetimes run on real time, not the shared clock: @azure/identity caches tokens by real time, so a
+   * test that moves the sandbox clock days ahead must not see every cached token suddenly expire. Credential validity
+   * (secret end dates, propagation delay) stays on the shared clock, in the token endpoint.
+   */
+  private readonly realClock: Clock = { now: () => Date.now() };
+
   constructor(readonly tenantId: string, private readonly clock: Clock) {
     const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
     this.privateKey = pair.privateKey;
@@ -76,7 +83,7 @@ export class TokenIssuer implements TokenValidator {
 
   /** Issues a token for an app (by its service principal) and a resource; lifetime in seconds. */
   issue(input: { appId: string; spObjectId: string; audience: string; roles?: string[]; lifetimeSeconds?: number }): { token: string; expiresIn: number; claims: AccessTokenClaims } {
-    const nowSec = Math.floor(this.clock.now() / 1000);
+    const nowSec = Math.floor(this.realClock.now() / 1000);
     const lifetime = input.lifetimeSeconds ?? 3600;
     const claims: AccessTokenClaims = {
       aud: input.audience, iss: this.issuer, iat: nowSec, nbf: nowSec, exp: nowSec + lifetime,
@@ -118,7 +125,7 @@ export class TokenIssuer implements TokenValidator {
   validate(token: string, audience: string): TokenCheck {
     const { claims, reason } = this.decode(token);
     if (!claims) return { ok: false, reason: reason ?? 'invalid token' };
-    const nowSec = Math.floor(this.clock.now() / 1000);
+    const nowSec = Math.floor(this.realClock.now() / 1000);
     if (claims.tid !== this.tenantId) return { ok: false, reason: `the token is for tenant ${claims.tid}, not ${this.tenantId}` };
     if (claims.exp <= nowSec) return { ok: false, reason: `the token expired at ${new Date(claims.exp * 1000).toISOString()}` };
     if (claims.nbf > nowSec + 300) return { ok: false, reason: 'the token is not valid yet (nbf is in the future)' };

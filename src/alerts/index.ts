@@ -1,0 +1,215 @@
+import type { Keywarden, KeywardenModule, ReadinessCheck, ConversationBook } from '../app.js';
+import type { Clock } from '../clock.js';
+import type { KeywardenConfig } from '../config/schema.js';
+import type { ChatGateway, InstallationEvent } from '../domain/chat.js';
+import type { ScanListener, ScanResult } from '../domain/scan.js';
+import type { Logger } from '../logging/logger.js';
+import type { Store } from '../store/store.js';
+import { alertCardActions } from './actions.js';
+import { AlertDelivery, type DrainReport } from './delivery.js';
+import { resolveAlert, setAlertProgress, wakeSnoozed } from './lifecycle.js';
+import { markOwnerReachable } from './owners.js';
+import type { ThreadPacer } from './pacing.js';
+import { channelHealth, isChannelDead, supportChannels, type SupportChannel } from './routing.js';
+import { applyScan, routeWaitingAlerts, type ScanAlertsOutcome } from './scan-alerts.js';
+import type { AlertRecord, AlertResolution, DeliveryHealth, OutboxEntry } from './types.js';
+
+export { renderAlertCard, renderDigestCard, renderDetailsCard, isRotatable } from './cards.js';
+export type { AlertRecord, AlertState, AlertMessageRef, AlertResolution, AlertHistoryEntry } from './types.js';
+export { resolveAlert, setAlertProgress, mutateAlert, queueCard } from './lifecycle.js';
+
+/**
+ * The alerts as a Keywarden module: listens to scans, owns the Details / Acknowledge / Snooze verbs, reports the
+ * support channels in /readyz, and runs a drain loop (on the injected clock) that sends the outbox.
+ */
+
+export interface AlertsModuleOptions {
+  config: KeywardenConfig;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  /** Subscribed at creation, unsubscribed at stop. */
+  scanner?: { onScan(listener: ScanListener): () => void };
+  /** app.ts's conversation book: dead channels are marked there too. */
+  conversations?: Pick<ConversationBook, 'markDead'>;
+  gateway?: ChatGateway;
+  pacer?: ThreadPacer;
+  /** Longest pause of the drain loop when nothing is due (real ms; default 15 s). */
+  idleMs?: number;
+}
+
+export interface AlertsModule extends KeywardenModule {
+  readonly onScan: (result: ScanResult) => Promise<ScanAlertsOutcome>;
+  readonly delivery: AlertDelivery;
+  /** Sends whatever may go now (paced); returns when the next send is due. */
+  drain(): Promise<DrainReport>;
+  /** Wakes snoozes that ended, then drains. The drain loop calls this. */
+  tick(): Promise<DrainReport>;
+  resolve(alertId: string, resolution: AlertResolution): AlertRecord | undefined;
+  setProgress(alertId: string, text: string | undefined): AlertRecord | undefined;
+  channels(): SupportChannel[];
+}
+
+export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
+  const { config, store, clock } = options;
+  const log = options.logger.child({ component: 'alerts' });
+  let gateway = options.gateway;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let unsubscribe: (() => void) | undefined;
+
+  const delivery = new AlertDelivery({
+    config, store, clock, logger: options.logger, gateway: () => gateway, pacer: options.pacer,
+    onChannelDead: (conversationId, reason) => options.conversations?.markDead(conversationId, reason),
+  });
+
+  const tick = async (): Promise<DrainReport> => {
+    if (!store.isOpen) return { sent: 0, failed: 0, waiting: 0 };
+    wakeSnoozed(store, clock.now());
+    return delivery.drain();
+  };
+
+  // The loop sleeps in real time but decides on the clock, so tests that move the clock see sends at once after a kick.
+  const schedule = (delayMs: number): void => {
+    if (stopped) return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => { void loop(); }, Math.max(10, delayMs));
+    timer.unref();
+  };
+  const loop = async (): Promise<void> => {
+    timer = undefined;
+    let report: DrainReport | undefined;
+    try {
+      report = await tick();
+    } catch (err) {
+      log.error({ err }, 'alert drain failed; trying again shortly');
+    }
+    const idle = options.idleMs ?? 15_000;
+    const wait = report?.nextDueAt !== undefined ? Math.min(idle, report.nextDueAt - clock.now()) : idle;
+    schedule(wait);
+  };
+  const kick = (): void => {
+    if (!stopped && gateway) schedule(0);
+  };
+
+  const onScan = async (result: ScanResult): Promise<ScanAlertsOutcome> => {
+    const outcome = applyScan(store, config, result, supportChannels(config, store));
+    if (outcome.raised.length || outcome.resolved.length || outcome.opened.length) {
+      log.info({ scanId: result.id, opened: outcome.opened.length, raised: outcome.raised.length, resolved: outcome.resolved.length, digests: outcome.digests.length }, 'alerts updated from scan');
+    }
+    if (outcome.unrouted.length > 0) {
+      log.warn({ scanId: result.id, alerts: outcome.unrouted.length }, 'alerts have no support channel: configure teams.channels (with a default) or install Keywarden in a team');
+    }
+    kick();
+    return outcome;
+  };
+  if (options.scanner) unsubscribe = options.scanner.onScan((r) => onScan(r).then(() => undefined));
+
+  const onInstallation = async (event: InstallationEvent): Promise<void> => {
+    if (event.action !== 'add') return;
+    const now = clock.now();
+    const conv = event.conversation;
+    if (conv.kind === 'personal') {
+      if (conv.userAadObjectId) markOwnerReachable(store, conv.userAadObjectId, now);
+      return;
+    }
+    if (conv.kind !== 'channel') return;
+    const channels = supportChannels(config, store);
+    const base = conv.conversationId.replace(/;messageid=.*$/, '');
+    for (const ch of channels) {
+      if (!isChannelDead(store, ch.key)) continue;
+      const health = channelHealth(store, ch.key);
+      const sameTeam = Boolean(ch.target.teamId && conv.teamId && ch.target.teamId === conv.teamId);
+      const sameConversation = ch.target.conversationId === base || health?.conversationId === base;
+      const unknownTeam = !ch.target.teamId && ch.target.tenantId === conv.tenantId;
+      if (sameConversation || sameTeam || unknownTeam) delivery.reviveChannel(ch);
+    }
+    const routed = routeWaitingAlerts(store, config, supportChannels(config, store), now);
+    if (routed.length) log.info({ alerts: routed.length }, 'alerts waiting for a support channel now have one');
+    kick();
+  };
+
+  const readiness: ReadinessCheck[] = [
+    {
+      name: 'channels',
+      check: () => {
+        if (!store.isOpen) return { ok: false, detail: 'store is closed' };
+        const channels = supportChannels(config, store);
+        const problems: string[] = [];
+        for (const ch of channels) {
+          const h = channelHealth(store, ch.key);
+          if (h?.status === 'dead') problems.push(`support channel ${ch.name} is unreachable (${h.code}) since ${new Date(h.since ?? 0).toISOString()} — reinstall Keywarden in that team; waiting alerts are sent then`);
+        }
+        const keys = new Set(channels.map((c) => c.key));
+        const unrouted = store.list<AlertRecord>('alerts')
+          .filter((r) => r.value.card && !r.value.message && r.value.state !== 'resolved' && !(r.value.channel && keys.has(r.value.channel))).length;
+        if (unrouted > 0) {
+          problems.push(`${unrouted} alert${unrouted === 1 ? '' : 's'} have no support channel — set teams.channels with a default (teams.defaultChannel or a channel without routes), or install Keywarden in a team (standard channels only)`);
+        }
+        if (problems.length > 0) return { ok: false, detail: problems.join('; ') };
+        if (channels.length === 0) return { ok: true, detail: 'no support channel yet — configure teams.channels or install Keywarden in a team (standard channel)' };
+        return { ok: true, detail: `${channels.length} support channel${channels.length === 1 ? '' : 's'}: ${channels.map((c) => c.name).join(', ')}` };
+      },
+    },
+    {
+      name: 'alert-delivery',
+      check: () => {
+        if (!store.isOpen) return { ok: false, detail: 'store is closed' };
+        const since = clock.now() - 24 * 3_600_000;
+        const entries = store.list<OutboxEntry>('outbox').map((r) => r.value);
+        const backlog = entries.filter((e) => e.status === 'pending' || e.status === 'sending').length;
+        const failed = entries.filter((e) => e.status === 'failed' && (e.lastError?.at ?? 0) >= since).length;
+        const owners = store.list<DeliveryHealth>('deliveries', { prefix: 'owner:' }).filter((r) => r.value.status === 'unreachable').length;
+        const parts = [`${backlog} waiting to send`];
+        if (failed) parts.push(`${failed} failed in the last 24 h (see the log)`);
+        if (owners) parts.push(`${owners} owner${owners === 1 ? '' : 's'} unreachable in personal chat (they need to install Keywarden personally)`);
+        return { ok: true, detail: parts.join('; ') };
+      },
+    },
+  ];
+
+  return {
+    name: 'alerts',
+    cardActions: alertCardActions({ config, store, clock, logger: log, kick }),
+    readiness,
+    onScan,
+    delivery,
+    drain: () => delivery.drain(),
+    tick,
+    resolve(alertId, resolution) {
+      const done = resolveAlert(store, alertId, resolution);
+      kick();
+      return done?.value;
+    },
+    setProgress(alertId, text) {
+      const done = setAlertProgress(store, alertId, text, clock.now());
+      kick();
+      return done?.value;
+    },
+    channels: () => supportChannels(config, store),
+    attachChat(chat) {
+      gateway = chat;
+      kick();
+    },
+    onInstallation,
+    start() {
+      stopped = false;
+      schedule(0);
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      unsubscribe?.();
+      await delivery.idle();
+    },
+  };
+}
+
+/** For the composition root: `keywarden.extend(alertsModuleFor(keywarden, { scanner }))`. */
+export function alertsModuleFor(keywarden: Keywarden, extra: Pick<AlertsModuleOptions, 'scanner' | 'pacer' | 'idleMs'> = {}): AlertsModule {
+  return createAlertsModule({
+    config: keywarden.config, store: keywarden.store, clock: keywarden.clock, logger: keywarden.logger,
+    conversations: keywarden.conversations, gateway: keywarden.chat, ...extra,
+  });
+}

@@ -1,0 +1,74 @@
+import { HOUR_MS } from '../clock.js';
+import type { Credential } from '../domain/credential.js';
+import { formatExpiry } from '../domain/expiry.js';
+import type { ScanResult } from '../domain/scan.js';
+import { KIND_LABELS } from './cards.js';
+import type { AlertResolution } from './types.js';
+
+/**
+ * Notices when a credential was dealt with, by Keywarden or by hand: its expiry moved later, it was disabled,
+ * it disappeared, or the Key Vault secret that held it now holds a new credential.
+ */
+
+/** Tolerance before "expiry moved later" counts: clouds round and re-serialize timestamps. */
+const EXTENSION_TOLERANCE_MS = HOUR_MS;
+
+/** The same credential id, changed in place: extended, rotated to a new version, or disabled. */
+export function resolvedInPlace(before: Credential, after: Credential, now: number): AlertResolution | undefined {
+  if (before.enabled !== false && after.enabled === false) {
+    return { kind: 'disabled', text: `${KIND_LABELS[after.kind]} was disabled`, at: now };
+  }
+  if (before.expiresAt === null) return undefined;
+  if (after.expiresAt !== null && after.expiresAt <= before.expiresAt + EXTENSION_TOLERANCE_MS) return undefined;
+  const newVersion = (before.attributes.version !== undefined && before.attributes.version !== after.attributes.version)
+    || (before.createdAt !== undefined && after.createdAt !== undefined && before.createdAt !== after.createdAt);
+  const expiry = formatExpiry(after.expiresAt, now);
+  return newVersion
+    ? { kind: 'rotated', text: `rotated: the new version expires ${expiry}`, at: now }
+    : { kind: 'extended', text: `extended: now expires ${expiry}`, at: now };
+}
+
+function sameSecret(a: { vault: string; name: string }, b: { vault: string; name: string }): boolean {
+  return a.vault.toLowerCase() === b.vault.toLowerCase() && a.name.toLowerCase() === b.name.toLowerCase();
+}
+
+/** The credential is gone from a scope that scanned cleanly: replaced (rotated) or removed. */
+export function resolvedByDisappearance(before: Credential, scan: ScanResult, now: number): AlertResolution {
+  const byId = new Map(scan.credentials.map((c) => [c.id, c]));
+  const describe = (c: Credential): string => `${KIND_LABELS[c.kind]} ${c.name} (expires ${formatExpiry(c.expiresAt, now)})`;
+
+  // The Key Vault secret that held it now holds another credential: rotated outside Keywarden.
+  for (const ref of before.heldIn) {
+    const secret = scan.credentials.find((c) => c.kind === 'keyvault-secret' && c.where.scope.toLowerCase() === ref.vault.toLowerCase()
+      && c.nativeId.toLowerCase() === ref.name.toLowerCase());
+    if (secret?.holds && secret.holds !== before.id) {
+      const heir = byId.get(secret.holds);
+      return { kind: 'rotated', at: now, text: `rotated: Key Vault secret ${ref.vault}/${ref.name} now holds ${heir ? describe(heir) : 'a new credential'}` };
+    }
+  }
+  // A new credential is held in the same secret (correlation linked it).
+  const heir = scan.credentials.find((c) => c.id !== before.id && c.kind === before.kind
+    && c.heldIn.some((h) => before.heldIn.some((o) => sameSecret(h, o))));
+  if (heir) {
+    const ref = heir.heldIn.find((h) => before.heldIn.some((o) => sameSecret(h, o)))!;
+    return { kind: 'rotated', at: now, text: `rotated: Key Vault secret ${ref.vault}/${ref.name} now holds ${describe(heir)}` };
+  }
+  // A newer credential with the same name in the same place: replaced by hand.
+  const twin = scan.credentials.find((c) => c.id !== before.id && c.kind === before.kind && c.where.scope === before.where.scope
+    && c.name === before.name && (c.expiresAt ?? Number.POSITIVE_INFINITY) > (before.expiresAt ?? Number.NEGATIVE_INFINITY));
+  if (twin) return { kind: 'rotated', at: now, text: `replaced by a new ${describe(twin)}` };
+  return { kind: 'removed', at: now, text: `no longer exists in ${before.where.label} (revoked or deleted)` };
+}
+
+/**
+ * True when the scan may not have seen the credential's scope: absence proves nothing then. An error names a
+ * scope that is not always the credential's (Entra errors name the tenant, credentials the app), so an error in
+ * the estate also counts when nothing at all was seen from the credential's scope.
+ */
+export function scopeUnseen(credential: Credential, scan: ScanResult): boolean {
+  const { estate, scope } = credential.where;
+  const errors = scan.errors.filter((e) => e.estate === estate);
+  if (errors.length === 0) return false;
+  if (errors.some((e) => e.scope === scope)) return true;
+  return !scan.credentials.some((c) => c.where.estate === estate && c.where.scope === scope);
+}

@@ -1,0 +1,173 @@
+import type { KeywardenConfig } from '../config/schema.js';
+import type { Credential, Finding } from '../domain/credential.js';
+import { formatExpiry, thresholdFor, type ExpiryThreshold } from '../domain/expiry.js';
+import { policyFor } from '../domain/policy.js';
+import type { ScanResult } from '../domain/scan.js';
+import type { Store } from '../store/store.js';
+import { queueDigests } from './digest.js';
+import {
+  bumped, cardFindings, claim, currentAlert, deservesCard, isUrgent, isWorse, mutateAlert, openAlert, pushHistory,
+  queueCard, resolveAlert, thresholdKey, wake,
+} from './lifecycle.js';
+import { queueOwnerNotice } from './owners.js';
+import { resolvedByDisappearance, resolvedInPlace, scopeUnseen } from './resolution.js';
+import { routeFor, type SupportChannel } from './routing.js';
+import type { AlertRecord } from './types.js';
+
+/**
+ * Turns one ScanResult into alert changes: open, raise (claim first), resolve, and queue what must be sent.
+ * Idempotent: the same scan applied twice, by one process or two, changes nothing the second time.
+ */
+
+export interface ScanAlertsOutcome {
+  opened: string[];
+  /** Alerts that crossed a threshold or got a severe finding in this scan (claimed here). */
+  raised: string[];
+  resolved: string[];
+  /** Alerts that deserve a card but have no support channel to go to. */
+  unrouted: string[];
+  digests: string[];
+}
+
+function findingsByCredential(findings: Finding[]): Map<string, Finding[]> {
+  const map = new Map<string, Finding[]>();
+  for (const f of findings) {
+    if (!f.credentialId) continue;
+    const list = map.get(f.credentialId) ?? [];
+    list.push(f);
+    map.set(f.credentialId, list);
+  }
+  return map;
+}
+
+function thresholdOf(credential: Credential, config: KeywardenConfig, now: number): ExpiryThreshold | null {
+  const rules = policyFor(config.policy, credential.kind, credential.where.scope);
+  return thresholdFor(credential, rules.thresholdsDays, now);
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export function applyScan(store: Store, config: KeywardenConfig, scan: ScanResult, channels: SupportChannel[]): ScanAlertsOutcome {
+  const now = scan.finishedAt;
+  const outcome: ScanAlertsOutcome = { opened: [], raised: [], resolved: [], unrouted: [], digests: [] };
+  const findings = findingsByCredential(scan.findings);
+  const seen = new Set(scan.credentials.map((c) => c.id));
+  const newByChannel = new Map<string, Set<string>>();
+
+  // Credentials that vanished from a scope that scanned cleanly: replaced or removed.
+  for (const record of store.list<AlertRecord>('alerts')) {
+    const alert = record.value;
+    if (alert.state === 'resolved' || seen.has(alert.credentialId) || scopeUnseen(alert.credential, scan)) continue;
+    if (resolveAlert(store, alert.id, resolvedByDisappearance(alert.credential, scan, now))) outcome.resolved.push(alert.id);
+  }
+
+  for (const credential of scan.credentials) {
+    const own = findings.get(credential.id) ?? [];
+    const threshold = thresholdOf(credential, config, now);
+    const severe = cardFindings(own, config);
+    let existing = currentAlert(store, credential.id);
+
+    if (existing) {
+      const done = resolvedInPlace(existing.value.credential, credential, now)
+        ?? (threshold === null && severe.length === 0 && existing.value.threshold === null
+          ? { kind: 'extended' as const, text: 'the findings that raised this alert no longer apply', at: now }
+          : undefined);
+      if (done) {
+        if (resolveAlert(store, existing.value.id, done)) outcome.resolved.push(existing.value.id);
+        existing = undefined;
+      }
+    }
+    if (!existing && threshold === null && severe.length === 0) continue;
+
+    const route = routeFor(credential, channels, config)?.key;
+    if (!existing) {
+      const opened = openAlert(store, credential, route, now);
+      existing = opened.record;
+      if (opened.created) outcome.opened.push(existing.value.id);
+    }
+    const alertId = existing.value.id;
+
+    // Claim each new threshold and each new severe finding before anything can be sent for it.
+    const raisedThreshold = isWorse(threshold, existing.value.threshold)
+      && claim(store, `${credential.id}#${thresholdKey(threshold!)}#${alertId}`, { alertId, at: now, scanId: scan.id });
+    const knownSevere = new Set(cardFindings(existing.value.findings, config).map((f) => f.code));
+    const newSevere = severe.filter((f) => !knownSevere.has(f.code)
+      && claim(store, `${credential.id}#finding:${f.code}#${alertId}`, { alertId, at: now, scanId: scan.id }));
+
+    const written = mutateAlert(store, alertId, (a) => {
+      if (a.state === 'resolved') return undefined;
+      let next: AlertRecord = { ...a, credential, findings: own };
+      if (!next.message && route && next.channel !== route) next.channel = route;
+      let visible = false;
+      if (raisedThreshold && isWorse(threshold, a.threshold)) {
+        next.threshold = threshold;
+        next.history = pushHistory(next, { at: now, event: 'threshold', text: `crossed the ${thresholdKey(threshold!)} threshold (expires ${formatExpiry(credential.expiresAt, now)})` });
+        visible = true;
+      }
+      for (const f of newSevere) {
+        next.history = pushHistory(next, { at: now, event: 'finding', text: `${f.severity} finding: ${f.message}` });
+        visible = true;
+      }
+      const deserves = deservesCard(next.threshold, severe, config);
+      if (deserves && !next.card) {
+        next.card = true;
+        visible = true;
+      }
+      if (visible && next.card) {
+        if (next.state === 'snoozed' && next.snooze) {
+          if (next.snooze.until <= now) return wake(next, now, 'snooze ended');
+          // A snooze holds routine escalation back; a worse threshold in the urgent band wakes it early.
+          const wakes = raisedThreshold && isUrgent(threshold, config) && isWorse(threshold, next.snooze.threshold);
+          if (wakes) return wake(next, now, `woken early: crossed the ${thresholdKey(threshold!)} threshold`);
+          next.history = pushHistory(next, { at: now, event: 'held', text: `not shown while snoozed until the snooze ends` });
+          next.updatedAt = now;
+          return next;
+        }
+        return bumped(next, now);
+      }
+      if (sameJson(a.credential, next.credential) && sameJson(a.findings, next.findings) && a.channel === next.channel
+        && a.threshold === next.threshold && a.card === next.card && a.history.length === next.history.length) {
+        return undefined;
+      }
+      next = { ...next, updatedAt: now };
+      return next;
+    });
+    const alert = written?.value ?? store.get<AlertRecord>('alerts', alertId)?.value;
+    if (!alert) continue;
+
+    if (raisedThreshold || newSevere.length > 0) {
+      outcome.raised.push(alertId);
+      if (alert.channel) {
+        const set = newByChannel.get(alert.channel) ?? new Set<string>();
+        set.add(alertId);
+        newByChannel.set(alert.channel, set);
+      }
+      if (raisedThreshold) queueOwnerNotice(store, config, alert, now);
+    }
+    if (written && written.value.revision > written.value.deliveredRevision) queueCard(store, written.value, now);
+    if (alert.card && !alert.message && alert.state !== 'resolved' && !channels.some((c) => c.key === alert.channel)) outcome.unrouted.push(alertId);
+  }
+
+  outcome.digests = queueDigests(store, config, newByChannel, scan.id, now);
+  return outcome;
+}
+
+/** Gives unrouted alerts a channel once one exists (a channel was configured or the bot was installed). */
+export function routeWaitingAlerts(store: Store, config: KeywardenConfig, channels: SupportChannel[], now: number): string[] {
+  const routed: string[] = [];
+  const known = new Set(channels.map((c) => c.key));
+  for (const r of store.list<AlertRecord>('alerts')) {
+    // Not yet posted, and no channel (or one that is no longer configured).
+    if (r.value.state === 'resolved' || r.value.message || (r.value.channel && known.has(r.value.channel))) continue;
+    const route = routeFor(r.value.credential, channels, config)?.key;
+    if (!route) continue;
+    const done = mutateAlert(store, r.id, (a) => (a.message || a.channel === route ? undefined : { ...a, channel: route, updatedAt: now }));
+    if (done) {
+      routed.push(r.id);
+      if (done.value.card && done.value.revision > done.value.deliveredRevision) queueCard(store, done.value, now);
+    }
+  }
+  return routed;
+}

@@ -1,0 +1,157 @@
+import { DAY_MS } from '../clock.js';
+import type { Clock } from '../clock.js';
+import { CARD_SIZE_BUDGET_BYTES, cardSize, renderCard } from '../cards/render.js';
+import type { AdaptiveCard, CardAction, ChatCommand, Reply } from '../domain/chat.js';
+import type { Credential } from '../domain/credential.js';
+import { compareUrgency, expiresWithin, formatUtcDate } from '../domain/expiry.js';
+import type { ScanResult } from '../domain/scan.js';
+import type { ScanTrigger } from '../scanner/scanner.js';
+import {
+  EXPIRING_EXAMPLE, EXPIRING_USAGE, formatExpiringQuery, parseExpiringArgs, usageText, type ExpiringQuery,
+} from './args.js';
+import {
+  credentialView, errorLine, findingsByCredential, foldedFindings, mirrorsHeldCredential, scannedText, type CredentialView,
+} from './view.js';
+
+/** `/expiring [N d] [pat|secret|sp|all] [name filter]`: a ranked card of what expires soon, with a chart and pages. */
+
+export const EXPIRING_PAGE_VERB = 'expiringPage';
+/** Rows per page at most; fewer when rows are long, so every message stays under the size budget. */
+export const MAX_ROWS_PER_PAGE = 15;
+const ROWS_BUDGET_BYTES = 17 * 1024;
+const MAX_CHART_BARS = 13;
+const MAX_PAGE = 1000;
+
+export interface ExpiringDeps {
+  scans: { latestOrScan(trigger: ScanTrigger): Promise<ScanResult> };
+  clock: Clock;
+}
+
+/** The rows the query selects, most urgent first (expired first). */
+export function selectExpiring(scan: Pick<ScanResult, 'credentials' | 'findings'>, query: ExpiringQuery, now: number): CredentialView[] {
+  const byId = new Map(scan.credentials.map((c) => [c.id, c]));
+  const perCredential = findingsByCredential(scan.findings);
+  const folded = foldedFindings(scan);
+  const matches = (c: Credential) => {
+    if (query.filter.length === 0) return true;
+    const text = `${c.name} ${c.where.label} ${c.where.scope} ${c.owner?.name ?? ''} ${c.heldIn.map((r) => `${r.vault}/${r.name}`).join(' ')}`.toLowerCase();
+    return query.filter.every((w) => text.includes(w));
+  };
+  return scan.credentials
+    .filter((c) => c.enabled !== false && query.kinds.includes(c.kind) && expiresWithin(c, query.days, now))
+    .filter((c) => !mirrorsHeldCredential(c, byId) && matches(c))
+    .sort(compareUrgency)
+    .map((c) => credentialView(c, perCredential.get(c.id) ?? [], now, folded.get(c.id)));
+}
+
+/** Expiries per week from now: an "expired" bar, then one bar per week (the last one takes the rest). */
+export function expiriesPerWeek(rows: readonly CredentialView[], days: number, now: number): Array<{ x: string; y: number }> {
+  const weeks = Math.min(MAX_CHART_BARS - 1, Math.max(1, Math.ceil(days / 7)));
+  const bars = [{ x: 'expired', y: 0 }, ...Array.from({ length: weeks }, (_, i) => ({ x: `wk of ${formatUtcDate(now + i * 7 * DAY_MS).slice(5)}`, y: 0 }))];
+  for (const r of rows) {
+    if (r.expiresAt === null) continue;
+    if (r.expiresAt <= now) bars[0]!.y += 1;
+    else bars[1 + Math.min(weeks - 1, Math.floor((r.expiresAt - now) / (7 * DAY_MS)))]!.y += 1;
+  }
+  if (bars[0]!.y === 0) bars.shift();
+  return bars;
+}
+
+function rowData(r: CredentialView, rank: number) {
+  const color = r.daysLeft !== null && r.daysLeft <= 1 ? 'Attention' : r.daysLeft !== null && r.daysLeft <= 7 ? 'Warning' : 'Default';
+  const facts = [
+    { title: 'Where', value: r.where },
+    { title: 'Owner', value: r.owner },
+    { title: 'Expires', value: r.expires },
+    ...(r.findings.length ? [{ title: 'Findings', value: r.findings.join(', ') }] : []),
+    ...(r.consumers ? [{ title: 'At risk', value: r.consumers }] : []),
+  ];
+  return { heading: `${rank}. ${r.name} — ${r.kindLabel}`, color, facts };
+}
+
+/** Page boundaries packed by size, so every page is the same however it is reached. */
+export function paginate(rows: readonly CredentialView[]): Array<{ start: number; end: number }> {
+  const pages: Array<{ start: number; end: number }> = [];
+  let start = 0;
+  let bytes = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const size = Buffer.byteLength(JSON.stringify(rowData(rows[i]!, i + 1)), 'utf8') + 250;
+    if (i > start && (i - start >= MAX_ROWS_PER_PAGE || bytes + size > ROWS_BUDGET_BYTES)) {
+      pages.push({ start, end: i });
+      start = i;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  if (rows.length > start || pages.length === 0) pages.push({ start, end: rows.length });
+  return pages;
+}
+
+function describeQuery(q: ExpiringQuery): string {
+  const kinds = q.kinds.length === 4 ? 'Credentials' : q.kinds.includes('databricks-pat') && q.kinds.length === 1 ? 'Databricks PATs'
+    : q.kinds.length === 1 && q.kinds[0] === 'keyvault-secret' ? 'Key Vault secrets'
+      : q.kinds.every((k) => k.startsWith('entra-')) ? 'Entra credentials' : 'Credentials';
+  const filter = q.filter.length ? ` matching "${q.filter.join(' ')}"` : '';
+  return `${kinds}${filter} expiring within ${q.days} day${q.days === 1 ? '' : 's'}`;
+}
+
+/** Builds page `page` (1-based) of the answer. */
+export function buildExpiringCard(scan: ScanResult, query: ExpiringQuery, now: number, page = 1): { card: AdaptiveCard; page: number; pages: number; total: number } {
+  const rows = selectExpiring(scan, query, now);
+  const pages = paginate(rows);
+  const index = Math.min(Math.max(1, page), pages.length) - 1;
+  const { start, end } = pages[index]!;
+  const expired = rows.filter((r) => r.daysLeft !== null && r.expiresAt !== null && r.expiresAt <= now).length;
+  const chart = rows.length ? expiriesPerWeek(rows, query.days, now) : [];
+  const more = rows.length - end;
+  const pageText = pages.length > 1 ? ` · page ${index + 1} of ${pages.length} (${start + 1}–${end})` : '';
+  const data = {
+    title: describeQuery(query),
+    summary: `${rows.length} found${expired ? `, ${expired} already expired` : ''} · most urgent first · ${scannedText(scan, now)}${pageText}`,
+    errors: scan.errors.map((e) => ({ text: errorLine(e) })),
+    chartTitle: 'Expiries per week',
+    chart,
+    chartFallback: chart.map((b) => `${b.x}: ${b.y}`).join(' · '),
+    rows: rows.slice(start, end).map((r, i) => rowData(r, start + i + 1)),
+    emptyText: `Nothing expires within ${query.days} days${query.filter.length ? ` matching "${query.filter.join(' ')}"` : ''}. Try a longer span, e.g. /expiring 90d.`,
+    more,
+    moreText: `${more} more credential${more === 1 ? '' : 's'} after these. Narrow the list with a kind or a name, e.g. ${EXPIRING_EXAMPLE}.`,
+    moreTitle: `Show ${Math.min(more, (pages[index + 1]?.end ?? end) - end)} more`,
+    nextPage: index + 2,
+    query: formatExpiringQuery(query),
+  };
+  let card = renderCard('expiring', data);
+  // Last line of defence for unusually long rows: drop the chart before risking a message Teams refuses.
+  if (cardSize(card) > CARD_SIZE_BUDGET_BYTES) card = renderCard('expiring', { ...data, chart: [] });
+  return { card, page: index + 1, pages: pages.length, total: rows.length };
+}
+
+export function expiringCommand(deps: ExpiringDeps): ChatCommand {
+  return {
+    name: 'expiring',
+    usage: EXPIRING_USAGE,
+    description: 'Lists credentials that expire soon across Databricks, Key Vault and Entra, most urgent first (default 30 days, all kinds).',
+    example: EXPIRING_EXAMPLE,
+    async handle(args): Promise<Reply> {
+      const parsed = parseExpiringArgs(args);
+      if (!parsed.ok) return { kind: 'text', text: usageText(parsed.problem, EXPIRING_USAGE, EXPIRING_EXAMPLE) };
+      const scan = await deps.scans.latestOrScan('command');
+      return { kind: 'card', card: buildExpiringCard(scan, parsed.value, deps.clock.now()).card };
+    },
+  };
+}
+
+/** "Show more": card data is untrusted, so the page and query are checked like typed arguments. */
+export function expiringPageAction(deps: ExpiringDeps): CardAction {
+  return {
+    verb: EXPIRING_PAGE_VERB,
+    async handle(data) {
+      const page = typeof data.page === 'number' ? data.page : typeof data.page === 'string' ? Number(data.page) : NaN;
+      if (!Number.isInteger(page) || page < 1 || page > MAX_PAGE) return { text: 'That page link is not valid any more — run /expiring again.' };
+      const query = typeof data.query === 'string' && data.query.length <= 200 ? parseExpiringArgs(data.query) : undefined;
+      if (!query?.ok) return { text: `That page link is not valid any more — run ${EXPIRING_USAGE} again.` };
+      const scan = await deps.scans.latestOrScan('command');
+      return { card: buildExpiringCard(scan, query.value, deps.clock.now(), page).card };
+    },
+  };
+}

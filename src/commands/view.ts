@@ -1,0 +1,96 @@
+import { DAY_MS, HOUR_MS, MINUTE_MS } from '../clock.js';
+import type { Credential, EstateError, Finding } from '../domain/credential.js';
+import { daysLeft, formatExpiry, formatUtc } from '../domain/expiry.js';
+import { isExpiryFinding, kindLabel, mirrorsHeldCredential } from '../domain/policy.js';
+
+export { mirrorsHeldCredential };
+import type { ScanResult } from '../domain/scan.js';
+
+/** How a credential reads in a card row or a CLI table: the same words in both. */
+
+export interface CredentialView {
+  id: string;
+  kind: Credential['kind'];
+  kindLabel: string;
+  name: string;
+  where: string;
+  owner: string;
+  expires: string;
+  expiresAt: number | null;
+  daysLeft: number | null;
+  /** Non-expiry finding codes (the expiry is in `expires`). */
+  findings: string[];
+  consumers: string;
+}
+
+export function ownerText(c: Credential): string {
+  if (!c.owner) return 'unknown';
+  const kind = c.owner.kind === 'service-principal' ? 'service principal' : c.owner.kind === 'unknown' ? '' : c.owner.kind;
+  return `${c.owner.name}${kind ? ` (${kind}${c.owner.active === false ? ', deactivated' : ''})` : c.owner.active === false ? ' (deactivated)' : ''}`;
+}
+
+export function whereText(c: Credential): string {
+  const held = c.heldIn.map((r) => `${r.vault}/${r.name}`);
+  return held.length ? `${c.where.label} · held in ${held.join(', ')}` : c.where.label;
+}
+
+export function consumersText(c: Credential): string {
+  if (c.consumers.length === 0) return '';
+  return c.consumers.map((x) => {
+    const pipes = x.pipelines?.length ? ` (pipelines: ${x.pipelines.join(', ')})` : '';
+    const flags = [x.pinnedVersion ? 'pinned version' : '', x.dynamic ? 'possible (dynamic)' : ''].filter(Boolean).join(', ');
+    return `ADF ${x.factory}/${x.name}${pipes}${flags ? ` [${flags}]` : ''}`;
+  }).join('; ');
+}
+
+/** Findings per credential id, for quick lookup. */
+export function findingsByCredential(findings: readonly Finding[]): Map<string, Finding[]> {
+  const map = new Map<string, Finding[]>();
+  for (const f of findings) {
+    if (!f.credentialId) continue;
+    const list = map.get(f.credentialId) ?? [];
+    list.push(f);
+    map.set(f.credentialId, list);
+  }
+  return map;
+}
+
+export function credentialView(c: Credential, findings: readonly Finding[], now: number, extraFindings: readonly Finding[] = []): CredentialView {
+  const codes = [...new Set([...findings, ...extraFindings].filter((f) => !isExpiryFinding(f)).map((f) => f.code))];
+  return {
+    id: c.id, kind: c.kind, kindLabel: kindLabel(c.kind), name: c.name, where: whereText(c), owner: ownerText(c),
+    expires: formatExpiry(c.expiresAt, now), expiresAt: c.expiresAt, daysLeft: daysLeft(c, now), findings: codes,
+    consumers: consumersText(c),
+  };
+}
+
+/** Findings of secrets folded into the credential they hold, keyed by the held credential's id. */
+export function foldedFindings(scan: Pick<ScanResult, 'credentials' | 'findings'>): Map<string, Finding[]> {
+  const byId = new Map(scan.credentials.map((c) => [c.id, c]));
+  const perCredential = findingsByCredential(scan.findings);
+  const folded = new Map<string, Finding[]>();
+  for (const c of scan.credentials) {
+    if (!mirrorsHeldCredential(c, byId)) continue;
+    const list = folded.get(c.holds!) ?? [];
+    list.push(...(perCredential.get(c.id) ?? []));
+    folded.set(c.holds!, list);
+  }
+  return folded;
+}
+
+export function errorLine(e: EstateError): string {
+  return e.message;
+}
+
+/** "5 minutes ago", "2 hours ago", "3 days ago". */
+export function ago(then: number, now: number): string {
+  const ms = Math.max(0, now - then);
+  if (ms < MINUTE_MS) return 'just now';
+  if (ms < HOUR_MS) return `${Math.floor(ms / MINUTE_MS)} min ago`;
+  if (ms < DAY_MS) return `${Math.floor(ms / HOUR_MS)} h ago`;
+  return `${Math.floor(ms / DAY_MS)} days ago`;
+}
+
+export function scannedText(scan: Pick<ScanResult, 'finishedAt'>, now: number): string {
+  return `scanned ${ago(scan.finishedAt, now)} (${formatUtc(scan.finishedAt)})`;
+}

@@ -1,0 +1,159 @@
+import type { Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
+import { configSchema, type KeywardenConfig } from '../config/schema.js';
+import { registerSecret } from '../logging/redact.js';
+import { seedDatabricks, SANDBOX_WORKSPACES, type DatabricksSeed } from './databricks/seed.js';
+import { startDatabricksEmulator, type DatabricksEmulator } from './databricks/emulator.js';
+import { startDataFactoryEmulator, type DataFactoryEmulator } from './datafactory/index.js';
+import { seedDataFactory, type SeededDataFactory } from './datafactory/seed.js';
+import { startEntraEmulator, type EntraEmulator } from './entra/index.js';
+import { seedEntra, type SeededEntra } from './entra/seed.js';
+import { startKeyVaultEmulator, type KeyVaultEmulatorHandle } from './keyvault/emulator.js';
+import { seedKeyVault, SANDBOX_VAULTS, type KeyVaultSeedResult } from './keyvault/seed.js';
+import { ensureSandboxTls, TEST_CA_DIR, type SandboxTls } from './tls.js';
+
+/**
+ * The whole emulated estate of docs/sandbox-estate.md in this process: Entra → Databricks → Key Vault → Data Factory,
+ * started and seeded in that order so cross-references resolve, plus the config that points Keywarden at them.
+ */
+
+export interface SandboxCloudsOptions {
+  clock?: Clock;
+  /** Default: the CA in $KEYWARDEN_CA_DIR or .test-ca (what scripts/with-ca.ts and the CLI trust). */
+  tls?: SandboxTls;
+  host?: string;
+}
+
+/** A config fragment (zod input shape): merge it over a base config and parse with configSchema. */
+export interface SandboxConfigFragment {
+  azure: { tenantId: string; authorityHost: string; credential: { type: 'client-secret'; clientId: string; clientSecret: string } };
+  databricks: { workspaces: Array<{ name: string; host: string; auth: { type: 'entra' } }> };
+  keyVault: {
+    vaults: Array<{ name: string; url: string }>;
+    mappings: Array<{ secret: string; holds: { kind: 'databricks-pat'; scope: string; comment: string } }>;
+    disableChallengeResourceVerification: true;
+  };
+  entra: { enabled: true; tenantId: string; graphUrl: string };
+  dataFactory: { armUrl: string; factories: Array<{ name: string; subscriptionId: string; resourceGroup: string }> };
+  approvals: { groups: string[] };
+  policy: { patCreationAllowList: string[] };
+}
+
+export interface SandboxClouds {
+  tenantId: string;
+  urls: { authorityHost: string; graph: string; arm: string; workspaces: Record<string, string>; vaults: Record<string, string> };
+  handles: { entra: EntraEmulator; databricks: DatabricksEmulator; keyVault: KeyVaultEmulatorHandle; dataFactory: DataFactoryEmulator };
+  seeds: { entra: SeededEntra; databricks: DatabricksSeed; keyVault: KeyVaultSeedResult; dataFactory: SeededDataFactory };
+  config: SandboxConfigFragment;
+  close(): Promise<void>;
+}
+
+/**
+ * Who the sandbox's operators approved to hold PATs: admins, the pipeline SPs and the users whose tokens are seeded.
+ * ws-dev's grant to the whole `users` group is the one seeded pat-creation-open case.
+ */
+export const SANDBOX_PAT_CREATION_ALLOW_LIST = ['admins', 'sp-etl', 'sp-reporting', 'bob.dev@contoso.com', 'carol.former@contoso.com'];
+
+/** The untagged pipeline secret that only a configured mapping links to its PAT (docs/sandbox-estate.md). */
+export const SANDBOX_KV_MAPPINGS: SandboxConfigFragment['keyVault']['mappings'] = [
+  { secret: 'kv-prod/adb-prod-bob-pipeline', holds: { kind: 'databricks-pat', scope: 'ws-prod', comment: 'bob-jdbc' } },
+];
+
+export async function startSandboxClouds(options: SandboxCloudsOptions = {}): Promise<SandboxClouds> {
+  const clock = options.clock ?? systemClock;
+  const tls = options.tls ?? ensureSandboxTls(process.env.KEYWARDEN_CA_DIR ?? TEST_CA_DIR);
+  const host = options.host ?? '127.0.0.1';
+  const started: Array<{ close(): Promise<void> }> = [];
+  const closeAll = async () => {
+    await Promise.all(started.splice(0).reverse().map((h) => h.close().catch(() => undefined)));
+  };
+
+  try {
+    const entra = await startEntraEmulator({ clock, tls, host });
+    started.push(entra);
+    const entraSeed = seedEntra(entra, { clock });
+    registerSecret(entraSeed.keywarden.clientSecret);
+    const app = (name: string) => entraSeed.apps[name]!.appId;
+
+    const databricks = await startDatabricksEmulator({ workspaces: SANDBOX_WORKSPACES, clock, tokenValidator: entra.validator, host });
+    started.push(databricks);
+    const databricksSeed = seedDatabricks(databricks, { clock, appIds: { keywarden: app('keywarden-bot'), etl: app('etl-ingest'), reporting: app('reporting-svc') } });
+
+    const keyVault = await startKeyVaultEmulator({
+      tls, tenantId: entra.tenantId, clock, host, tokenValidator: entra.validator, authorityHost: entra.authorityHost,
+      vaults: SANDBOX_VAULTS.map((name) => ({ name })),
+    });
+    started.push(keyVault);
+    const tokens = Object.entries(databricksSeed.tokens).map(([key, t]) => {
+      const [workspace, comment] = key.split('/') as [string, string];
+      return { workspace, comment, tokenId: t.tokenId, value: t.tokenValue, expiryTime: t.expiryTime };
+    });
+    const keyVaultSeed = seedKeyVault(keyVault, { clock, databricks: { tokens }, entra: { etlSecret: entraSeed.etlSecret } });
+
+    const dataFactory = await startDataFactoryEmulator({ validator: entra.validator, clock, tls, host });
+    started.push(dataFactory);
+    const workspaces = databricks.urls();
+    const vaults = keyVault.urls();
+    const dataFactorySeed = seedDataFactory(dataFactory, {
+      vaultUrls: { 'kv-prod': vaults['kv-prod']!, 'kv-dev': vaults['kv-dev']! },
+      workspaceHosts: { 'ws-prod': workspaces['ws-prod']!, 'ws-dev': workspaces['ws-dev']! },
+    });
+
+    const config: SandboxConfigFragment = {
+      azure: {
+        tenantId: entra.tenantId, authorityHost: entra.authorityHost,
+        credential: { type: 'client-secret', clientId: entraSeed.keywarden.clientId, clientSecret: entraSeed.keywarden.clientSecret },
+      },
+      databricks: { workspaces: Object.entries(workspaces).map(([name, url]) => ({ name, host: url, auth: { type: 'entra' as const } })) },
+      keyVault: {
+        vaults: Object.entries(vaults).map(([name, url]) => ({ name, url })),
+        mappings: SANDBOX_KV_MAPPINGS.map((m) => ({ ...m, holds: { ...m.holds } })),
+        disableChallengeResourceVerification: true,
+      },
+      entra: { enabled: true, tenantId: entra.tenantId, graphUrl: entra.graphUrl },
+      dataFactory: {
+        armUrl: dataFactory.url,
+        factories: [{ name: dataFactorySeed.factory, subscriptionId: dataFactorySeed.subscriptionId, resourceGroup: dataFactorySeed.resourceGroup }],
+      },
+      approvals: { groups: [entraSeed.approverGroupId] },
+      policy: { patCreationAllowList: [...SANDBOX_PAT_CREATION_ALLOW_LIST] },
+    };
+
+    return {
+      tenantId: entra.tenantId,
+      urls: { authorityHost: entra.authorityHost, graph: entra.graphUrl, arm: dataFactory.url, workspaces, vaults },
+      handles: { entra, databricks, keyVault, dataFactory },
+      seeds: { entra: entraSeed, databricks: databricksSeed, keyVault: keyVaultSeed, dataFactory: dataFactorySeed },
+      config,
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** Lays the sandbox fragment over a config input, section by section (the fragment wins). */
+export function withSandboxConfig(base: Record<string, unknown>, fragment: SandboxConfigFragment): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [section, values] of Object.entries(fragment)) {
+    const current = base[section];
+    out[section] = current && typeof current === 'object' && !Array.isArray(current) ? { ...(current as object), ...values } : values;
+  }
+  return out;
+}
+
+/**
+ * For `keywarden start` in sandbox mode (the shape of src/cli/start.ts's SandboxStarter): starts the clouds with the
+ * CA in config.sandbox.dataDir and returns the config pointing at them.
+ */
+export async function startSandboxForKeywarden(context: { config: KeywardenConfig; clock: Clock }): Promise<{ config: KeywardenConfig; clouds: SandboxClouds; close(): Promise<void> }> {
+  const clouds = await startSandboxClouds({ clock: context.clock, tls: ensureSandboxTls(context.config.sandbox.dataDir) });
+  try {
+    const config = configSchema.parse(withSandboxConfig(context.config as unknown as Record<string, unknown>, clouds.config));
+    return { config, clouds, close: () => clouds.close() };
+  } catch (err) {
+    await clouds.close();
+    throw err;
+  }
+}

@@ -1,0 +1,84 @@
+import type { Keywarden, KeywardenModule, ReadinessCheck } from '../app.js';
+import type { Clock } from '../clock.js';
+import { HOUR_MS } from '../clock.js';
+import type { KeywardenConfig } from '../config/schema.js';
+import { expiringCommand, expiringPageAction } from '../commands/expiring.js';
+import { findingsCommand } from '../commands/findings.js';
+import { isApprover, scanCommand, type ApproverCheck } from '../commands/scan.js';
+import { ago } from '../commands/view.js';
+import { createScanner, type InventorySource, type Scanner, type ScannerOptions } from './scanner.js';
+import { createInventorySources } from './sources.js';
+
+/** The scanner as a Keywarden module: /expiring, /findings, /scan, the "show more" verb, readiness and start/stop. */
+
+export interface ScannerModuleOptions {
+  scanner: Scanner;
+  config: Pick<KeywardenConfig, 'approvals'>;
+  clock: Clock;
+  /** Who may run /scan (default: config.approvals.users by Entra object id). */
+  isApprover?: ApproverCheck;
+}
+
+function readiness(scanner: Scanner, clock: Clock): ReadinessCheck[] {
+  return [
+    {
+      name: 'scheduler',
+      check: () => (scanner.isScheduled
+        ? { ok: true }
+        : { ok: false, detail: 'the scan schedule is not running — check scanner.schedule and the start-up log' }),
+    },
+    {
+      name: 'lastScan',
+      check: () => {
+        const last = scanner.lastScan();
+        if (!last) return { ok: false, detail: scanner.isScanning ? 'the first scan is still running' : 'no scan has completed yet — run /scan or keywarden scan' };
+        // Stale after two missed runs (at least an hour), so one slow or failed run is not an outage.
+        const staleAfter = Math.max(HOUR_MS, 2 * (scanner.scheduleInterval() ?? 6 * HOUR_MS));
+        const age = clock.now() - last.finishedAt;
+        const errors = last.errors.length ? `, ${last.errors.length} estate error(s): ${last.errors.map((e) => e.scope).join(', ')}` : '';
+        if (age > staleAfter) return { ok: false, detail: `the last scan finished ${ago(last.finishedAt, clock.now())} — scheduled scans are not completing${errors}` };
+        return { ok: true, detail: `finished ${ago(last.finishedAt, clock.now())}${errors}` };
+      },
+    },
+  ];
+}
+
+export function scannerModule(options: ScannerModuleOptions): KeywardenModule {
+  const { scanner, clock } = options;
+  const approverCheck = options.isApprover ?? ((actor) => isApprover(actor, options.config.approvals));
+  const deps = { scans: scanner, clock };
+  return {
+    name: 'scanner',
+    commands: [expiringCommand(deps), findingsCommand(deps), scanCommand({ ...deps, isApprover: approverCheck })],
+    cardActions: [expiringPageAction(deps)],
+    readiness: readiness(scanner, clock),
+    start: () => scanner.startSchedule(),
+    stop: () => scanner.shutdown(),
+  };
+}
+
+export interface CoreScannerOptions extends Pick<ScannerOptions, 'sourceTimeoutMs' | 'historySize'> {
+  /** Default: every configured estate over the real providers (createInventorySources). */
+  sources?: readonly InventorySource[];
+  isApprover?: ApproverCheck;
+}
+
+/**
+ * The scanner module built from a Keywarden core — usable as a `modules` factory of startKeywarden. The returned
+ * module carries its `scanner` so alerts can subscribe with `scanner.onScan`.
+ */
+export function createScannerModule(keywarden: Keywarden, options: CoreScannerOptions = {}): KeywardenModule & { scanner: Scanner } {
+  const sources = options.sources ?? createInventorySources(keywarden.config, { clock: keywarden.clock }).sources;
+  const scanner = createScanner({
+    sources, config: keywarden.config, store: keywarden.store, clock: keywarden.clock, logger: keywarden.logger,
+    sourceTimeoutMs: options.sourceTimeoutMs, historySize: options.historySize,
+  });
+  return { ...scannerModule({ scanner, config: keywarden.config, clock: keywarden.clock, isApprover: options.isApprover }), scanner };
+}
+
+/** Builds the scanner module and registers it (before keywarden.start()); returns the scanner. */
+export function installScanner(keywarden: Keywarden, options: CoreScannerOptions = {}): Scanner {
+  const module = createScannerModule(keywarden, options);
+  keywarden.extend(module);
+  return module.scanner;
+}

@@ -1,0 +1,119 @@
+import type { TokenCredential } from '@azure/core-auth';
+import type { Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
+import type { KeywardenConfig, WorkspaceConfig } from '../config/schema.js';
+import type { EstateInventory } from '../domain/credential.js';
+import { registerSecret } from '../logging/redact.js';
+import { createAzureCredential } from '../providers/azure-credential.js';
+import { databricksAuthFromConfig } from '../providers/databricks/auth.js';
+import { DatabricksClient } from '../providers/databricks/client.js';
+import { createDatabricksInventory } from '../providers/databricks/inventory.js';
+import type { RetryPolicy } from '../providers/databricks/http.js';
+import { DataFactoryClient } from '../providers/datafactory/arm.js';
+import { createDataFactoryInventory } from '../providers/datafactory/inventory.js';
+import { GraphClient } from '../providers/entra/graph.js';
+import { createEntraInventory } from '../providers/entra/inventory.js';
+import { createKeyVaultSecrets, type KeyVaultSecrets } from '../providers/keyvault/client.js';
+import { createKeyVaultInventory } from '../providers/keyvault/inventory.js';
+import type { InventorySource } from './scanner.js';
+
+/** Every configured workspace, vault, tenant and factory as an inventory source, over the real providers. */
+
+export interface InventorySourcesOptions {
+  /** The shared Azure credential (default: built from config.azure). */
+  credential?: TokenCredential;
+  clock?: Clock;
+  /** Per-attempt HTTP timeout (default: config.databricks.timeoutSeconds for Databricks, the clients' own otherwise). */
+  timeoutMs?: number;
+  /** Retry budget of every client: retries after the first attempt, and the backoff base (tests keep these small). */
+  retry?: { maxRetries?: number; baseDelayMs?: number };
+}
+
+export interface InventorySources {
+  sources: InventorySource[];
+  /** The clients, for modules that act as well as watch (workflows). */
+  keyVaults: Map<string, KeyVaultSecrets>;
+  credential: TokenCredential;
+}
+
+/** A workspace authenticated by a PAT kept in Key Vault reads it on first use (never during config load). */
+function patWorkspaceSource(
+  ws: WorkspaceConfig, config: KeywardenConfig, keyVaults: Map<string, KeyVaultSecrets>, clock: Clock, timeoutMs: number | undefined,
+  databricksRetry: { retry?: Partial<RetryPolicy> },
+): InventorySource {
+  let inventory: ReturnType<typeof createDatabricksInventory> | undefined;
+  const auth = ws.auth.type === 'pat' ? ws.auth : undefined;
+  return {
+    estate: 'databricks', scope: ws.name, host: ws.host,
+    async scan({ signal }): Promise<EstateInventory> {
+      if (!inventory) {
+        let pat = auth?.token;
+        if (!pat && auth?.keyVaultSecret) {
+          const [vault, name] = auth.keyVaultSecret.split('/') as [string, string];
+          const secrets = keyVaults.get(vault);
+          if (!secrets) throw new Error(`databricks.workspaces[${ws.name}].auth.keyVaultSecret names vault "${vault}", which is not in keyVault.vaults — add it there`);
+          pat = (await secrets.readSecretValue(name, undefined, { signal })).value;
+        }
+        if (pat) registerSecret(pat);
+        const client = new DatabricksClient({ host: ws.host, auth: databricksAuthFromConfig(ws, { pat }), clock, timeoutMs: timeoutMs ?? config.databricks.timeoutSeconds * 1000, ...databricksRetry });
+        inventory = createDatabricksInventory({ workspace: ws, client });
+      }
+      return inventory.scan({ signal });
+    },
+  };
+}
+
+export function createInventorySources(config: KeywardenConfig, options: InventorySourcesOptions = {}): InventorySources {
+  const clock = options.clock ?? systemClock;
+  const credential = options.credential ?? createAzureCredential(config.azure);
+  const sources: InventorySource[] = [];
+  const retry = options.retry;
+  const rest = {
+    credential, clock,
+    ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+    ...(retry?.maxRetries !== undefined ? { maxRetries: retry.maxRetries } : {}),
+    ...(retry?.baseDelayMs !== undefined ? { backoffBaseMs: retry.baseDelayMs } : {}),
+  };
+  const databricksRetry = retry ? {
+    retry: {
+      ...(retry.maxRetries !== undefined ? { maxAttempts: retry.maxRetries + 1 } : {}),
+      ...(retry.baseDelayMs !== undefined ? { baseDelayMs: retry.baseDelayMs, maxDelayMs: retry.baseDelayMs * 8 } : {}),
+    },
+  } : {};
+
+  const keyVaults = createKeyVaultSecrets({
+    vaults: config.keyVault.vaults, credential,
+    disableChallengeResourceVerification: config.keyVault.disableChallengeResourceVerification,
+    ...(retry ? { retryOptions: { maxRetries: retry.maxRetries, retryDelayInMs: retry.baseDelayMs, maxRetryDelayInMs: retry.baseDelayMs ? retry.baseDelayMs * 8 : undefined } } : {}),
+  });
+
+  for (const ws of config.databricks.workspaces) {
+    if (ws.auth.type === 'pat') {
+      sources.push(patWorkspaceSource(ws, config, keyVaults, clock, options.timeoutMs, databricksRetry));
+      continue;
+    }
+    const client = new DatabricksClient({
+      host: ws.host, auth: databricksAuthFromConfig(ws, { credential, scope: config.databricks.scope }), clock,
+      timeoutMs: options.timeoutMs ?? config.databricks.timeoutSeconds * 1000,
+      ...databricksRetry,
+    });
+    sources.push(createDatabricksInventory({ workspace: ws, client }));
+  }
+
+  for (const vault of config.keyVault.vaults) {
+    sources.push(createKeyVaultInventory({ vault, secrets: keyVaults.get(vault.name)! }));
+  }
+
+  if (config.entra.enabled) {
+    const graph = new GraphClient({ baseUrl: config.entra.graphUrl, ...rest });
+    sources.push(createEntraInventory({ tenantLabel: config.entra.tenantId ?? config.azure.tenantId ?? 'entra', graph }));
+  }
+
+  if (config.dataFactory.factories.length > 0) {
+    const arm = new DataFactoryClient({ baseUrl: config.dataFactory.armUrl, ...rest });
+    for (const factory of config.dataFactory.factories) {
+      sources.push(createDataFactoryInventory({ factory, client: arm, vaults: config.keyVault.vaults }));
+    }
+  }
+  return { sources, keyVaults, credential };
+}

@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AdjustableClock } from '../../src/clock.js';
+import { configSchema } from '../../src/config/schema.js';
+import { createLogger } from '../../src/logging/logger.js';
+import { startSandboxClouds, withSandboxConfig, type SandboxClouds } from '../../src/sandbox/estate.js';
+import { scannerModule } from '../../src/scanner/module.js';
+import { createScanner, type Scanner } from '../../src/scanner/scanner.js';
+import { createInventorySources } from '../../src/scanner/sources.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import type { Store } from '../../src/store/store.js';
+import { ALICE, invokeActivity, startBotHarness, type BotHarness } from '../helpers/bot.js';
+
+/** /expiring, /findings and /scan sent as Teams would send them, answered from a real scan of the sandbox estate. */
+
+const CARD_TYPE = 'application/vnd.microsoft.card.adaptive';
+const LEE = { id: '29:lee-mri', name: 'Lee Gu', aadObjectId: '00000000-0000-0000-0000-0000000000a3' };
+const clock = new AdjustableClock();
+let clouds: SandboxClouds;
+let scannerStore: Store;
+let scanner: Scanner;
+let h: BotHarness;
+
+type Node = Record<string, unknown>;
+function walk(node: unknown, out: Node[] = []): Node[] {
+  if (Array.isArray(node)) node.forEach((n) => walk(n, out));
+  else if (node && typeof node === 'object') {
+    out.push(node as Node);
+    Object.values(node).forEach((v) => walk(v, out));
+  }
+  return out;
+}
+
+/** Sends a message and returns the bot's answer (a typing indicator may come first when a scan is needed). */
+async function ask(text: string, where?: Parameters<BotHarness['message']>[1]) {
+  const activity = h.message(text, where);
+  const r = await h.send(activity);
+  const reply = await h.connector.waitFor((a) => a.type === 'message' && a.replyToId === activity.id, 30_000);
+  return { status: r.status, reply, messages: h.connector.activities.filter((a) => a.type === 'message' && a.replyToId === activity.id) };
+}
+
+beforeAll(async () => {
+  clouds = await startSandboxClouds({ clock });
+  const input = withSandboxConfig({ approvals: { users: [ALICE.aadObjectId] }, scanner: { scanOnStart: false } }, clouds.config);
+  const config = configSchema.parse(input);
+  scannerStore = openSqliteStore({ path: ':memory:', clock });
+  scanner = createScanner({ sources: createInventorySources(config, { clock }).sources, config, store: scannerStore, clock, logger: createLogger({ level: 'silent' }) });
+  h = await startBotHarness({ clock, config: input, modules: [scannerModule({ scanner, config, clock })] });
+});
+afterAll(async () => {
+  await h?.close();
+  await scanner?.shutdown();
+  scannerStore?.close();
+  await clouds?.close();
+});
+
+/** Days left per credential as seeded in docs/sandbox-estate.md; secrets that hold one of these fold into its row. */
+const WITHIN_14_DAYS: Record<string, number> = {
+  'legacy-crm / legacy-crm-secret': -5, 'storage-account-key': -3, 'expired-etl': -2,
+  'hr-sync / hr-sync-secret': 1, 'dev-ci': 1, 'sql-admin-password': 1,
+  'partner-sftp / CN=partner-sftp.contoso.com': 7, 'adf-etl': 7,
+  'etl-ingest / etl-ingest-2026': 14, 'bob-jdbc': 14,
+};
+
+describe('/expiring over the Bot Framework protocol', () => {
+  it('/expiring 14d returns one card listing exactly what expires within 14 days, most urgent first, with the chart', async () => {
+    const r = await ask('/expiring 14d', { kind: 'channel' });
+    expect(r.status).toBe(200);
+    expect(r.messages).toHaveLength(1);
+    const attachment = r.reply.attachments[0]!;
+    expect(attachment.contentType).toBe(CARD_TYPE);
+    const card = attachment.content as Node;
+    expect(card).toMatchObject({ type: 'AdaptiveCard', version: '1.5' });
+
+    const headings = walk(card.body).filter((n) => n.type === 'TextBlock' && /^\d+\. /.test(String(n.text))).map((n) => String(n.text));
+    const names = headings.map((t) => t.replace(/^\d+\. /, '').replace(/ — [^—]+$/, ''));
+    expect([...names].sort()).toEqual(Object.keys(WITHIN_14_DAYS).sort());
+    const days = names.map((n) => WITHIN_14_DAYS[n]!);
+    expect(days).toEqual([...days].sort((a, b) => a - b));
+    expect(headings.map((t) => Number(t.split('.')[0]))).toEqual(names.map((_, i) => i + 1));
+
+    const chart = walk(card.body).find((n) => n.type === 'Chart.VerticalBar')!;
+    expect(chart).toBeDefined();
+    const bars = chart.data as Array<{ x: string; y: number }>;
+    expect(bars[0]).toEqual({ x: 'expired', y: 3 });
+    expect(bars.slice(1).reduce((s, b) => s + b.y, 0)).toBe(7);
+    expect(chart.fallback).toMatchObject({ type: 'TextBlock' });
+    expect(Buffer.byteLength(JSON.stringify(r.reply.activity))).toBeLessThan(25 * 1024);
+
+    const text = JSON.stringify(card);
+    expect(text).toContain('ws-prod · held in kv-prod/adb-prod-bob-pipeline');
+    expect(text).toContain('ADF adf-prod/LS_Databricks_Prod (pipelines: bob-reports)');
+    expect(text).not.toMatch(/dapi[0-9a-f]{32}/);
+  });
+
+  it('bad arguments answer with the syntax and an example', async () => {
+    const { reply } = await ask('/expiring soon-ish 3x');
+    expect(reply.text).toMatch(/"3x" is not a time span/);
+    expect(reply.text).toContain('/expiring [N d] [pat|secret|sp|all] [name filter]');
+  });
+
+  it('"show more" pages through the list with Action.Execute', async () => {
+    const { reply } = await ask('/expiring 400d');
+    const card = reply.attachments[0]!.content as Node;
+    const action = (card.actions as Node[])[0]!;
+    expect(action).toMatchObject({ type: 'Action.Execute', verb: 'expiringPage', data: { page: 2, query: '400d' } });
+    const next = await h.send(invokeActivity(h.serviceUrl, 'expiringPage', action.data as Record<string, unknown>, reply.activityId));
+    expect(next.body).toMatchObject({ statusCode: 200, type: CARD_TYPE });
+    const page2 = JSON.stringify(next.body);
+    expect(page2).toContain('page 2 of 2');
+  });
+});
+
+describe('/findings and /scan over the Bot Framework protocol', () => {
+  it('/findings high lists the high findings with their fixes', async () => {
+    const { reply } = await ask('/findings high');
+    const text = JSON.stringify(reply.attachments[0]!.content);
+    for (const code of ['owner-deactivated', 'human-owned-pipeline', 'pat-creation-open', 'no-expiry']) expect(text).toContain(`${code} — `);
+    expect(text).not.toContain('not-rotated');
+  });
+
+  it('/scan is refused for someone who is not an approver', async () => {
+    const before = scanner.lastScan()?.id;
+    const { reply } = await ask('/scan', { user: LEE });
+    expect(reply.text).toMatch(/Only approvers can start a scan/);
+    expect(scanner.lastScan()?.id).toBe(before);
+  });
+
+  it('/scan by an approver runs a scan and reports the counts', async () => {
+    const before = scanner.lastScan()?.id;
+    const { reply } = await ask('/scan');
+    const card = reply.attachments[0]!.content as Node;
+    const facts = walk(card.body).filter((n) => n.type === 'FactSet').flatMap((n) => n.facts as Array<{ title: string; value: string }>);
+    expect(facts.find((f) => f.title === 'Databricks PAT')?.value).toBe('10');
+    expect(facts.find((f) => f.title === 'Key Vault secret')?.value).toBe('10');
+    expect(JSON.stringify(card)).toContain('Scan finished');
+    expect(scanner.lastScan()?.id).not.toBe(before);
+  });
+
+  it('readiness reports the scheduler and the last scan', async () => {
+    const report = await h.keywarden.readiness();
+    expect(report.checks.find((c) => c.name === 'scheduler')).toMatchObject({ ok: true });
+    expect(report.checks.find((c) => c.name === 'lastScan')).toMatchObject({ ok: true });
+  });
+});
