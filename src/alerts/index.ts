@@ -30,6 +30,8 @@ export interface AlertsModuleOptions {
   logger: Logger;
   /** Subscribed at creation, unsubscribed at stop. */
   scanner?: { onScan(listener: ScanListener): () => void };
+  /** Told what each scan did to alerts (metrics). */
+  onOutcome?: (outcome: ScanAlertsOutcome) => void;
   /** app.ts's conversation book: dead channels are marked there too. */
   conversations?: Pick<ConversationBook, 'markDead'>;
   gateway?: ChatGateway;
@@ -103,7 +105,7 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
     kick();
     return outcome;
   };
-  if (options.scanner) unsubscribe = options.scanner.onScan((r) => onScan(r).then(() => undefined));
+  if (options.scanner) unsubscribe = options.scanner.onScan((r) => onScan(r).then((o) => { options.onOutcome?.(o); }));
 
   const onInstallation = async (event: InstallationEvent): Promise<void> => {
     if (event.action !== 'add') return;
@@ -207,7 +209,7 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
 }
 
 /** For the composition root: `keywarden.extend(alertsModuleFor(keywarden, { scanner }))`. */
-export function alertsModuleFor(keywarden: Keywarden, extra: Pick<AlertsModuleOptions, 'scanner' | 'pacer' | 'idleMs'> = {}): AlertsModule {
+export function alertsModuleFor(keywarden: Keywarden, extra: Pick<AlertsModuleOptions, 'scanner' | 'pacer' | 'idleMs' | 'onOutcome'> = {}): AlertsModule {
   return createAlertsModule({
     config: keywarden.config, store: keywarden.store, clock: keywarden.clock, logger: keywarden.logger,
     conversations: keywarden.conversations, gateway: keywarden.chat, ...extra,

@@ -1,6 +1,8 @@
 import { installSignalHandlers, startBotServer, type BotServer } from '../../bot/server.js';
 import { createKeywarden, type Keywarden, type KeywardenModule } from '../app.js';
-import { systemClock, type Clock } from '../clock.js';
+import { AdjustableClock, systemClock, type Clock } from '../clock.js';
+import { productModules } from '../modules.js';
+import { startSandboxEnvironment } from '../sandbox/start.js';
 import { loadConfig, type Env } from '../config/load.js';
 import type { KeywardenConfig } from '../config/schema.js';
 import { createLogger, type Logger } from '../logging/logger.js';
@@ -95,6 +97,13 @@ export async function startKeywarden(options: StartKeywardenOptions = {}): Promi
  * The sandbox bootstrap plugs in through `options.startSandbox`.
  */
 export async function run(argv: string[], options: Omit<StartKeywardenOptions, 'configPath'> = {}): Promise<number> {
-  await startKeywarden({ ...options, configPath: configPathFrom(argv) });
+  await startKeywarden({
+    ...options,
+    configPath: configPathFrom(argv),
+    // The sandbox control endpoint can move this clock forward; in production nothing does.
+    clock: options.clock ?? new AdjustableClock(),
+    startSandbox: options.startSandbox ?? ((context) => startSandboxEnvironment(context)),
+    modules: options.modules ?? productModules(),
+  });
   return 0;
 }

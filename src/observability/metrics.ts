@@ -49,6 +49,27 @@ export class KeywardenMetrics {
     }) as typeof fetch;
   }
 
+  /** A Key Vault SDK pipeline policy (per retry) that records latency and errors like instrumentFetch. */
+  keyVaultPolicy(): { name: string; sendRequest(request: { method: string }, next: (r: never) => Promise<{ status: number }>): Promise<{ status: number }> } {
+    return {
+      name: 'keywardenMetrics',
+      sendRequest: async (request, next) => {
+        const end = this.calls.startTimer({ estate: 'keyvault', method: request.method });
+        try {
+          const res = await next(request as never);
+          end({ status: String(res.status) });
+          // 401 is Key Vault's normal challenge round trip, not an error.
+          if (res.status >= 400 && res.status !== 401) this.callErrors.inc({ estate: 'keyvault', status: String(res.status) });
+          return res;
+        } catch (err) {
+          end({ status: 'network' });
+          this.callErrors.inc({ estate: 'keyvault', status: 'network' });
+          throw err;
+        }
+      },
+    };
+  }
+
   /** Wraps a ChatGateway so every send to Teams is counted and timed. */
   instrumentChat(gateway: ChatGateway): ChatGateway {
     const wrap = <A extends unknown[], R>(operation: string, fn: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {

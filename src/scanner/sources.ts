@@ -13,7 +13,7 @@ import { DataFactoryClient } from '../providers/datafactory/arm.js';
 import { createDataFactoryInventory } from '../providers/datafactory/inventory.js';
 import { GraphClient } from '../providers/entra/graph.js';
 import { createEntraInventory } from '../providers/entra/inventory.js';
-import { createKeyVaultSecrets, type KeyVaultSecrets } from '../providers/keyvault/client.js';
+import { createKeyVaultSecrets, type KeyVaultPipelinePolicy, type KeyVaultSecrets } from '../providers/keyvault/client.js';
 import { createKeyVaultInventory } from '../providers/keyvault/inventory.js';
 import type { InventorySource } from './scanner.js';
 
@@ -27,6 +27,11 @@ export interface InventorySourcesOptions {
   timeoutMs?: number;
   /** Retry budget of every client: retries after the first attempt, and the backoff base (tests keep these small). */
   retry?: { maxRetries?: number; baseDelayMs?: number };
+  /** HTTP instrumentation per estate (metrics): a fetch for the fetch-based clients, a pipeline policy for Key Vault. */
+  instrument?: {
+    fetchFor(estate: 'databricks' | 'entra' | 'datafactory'): typeof fetch;
+    keyVaultPolicy?: KeyVaultPipelinePolicy;
+  };
 }
 
 export interface InventorySources {
@@ -39,7 +44,7 @@ export interface InventorySources {
 /** A workspace authenticated by a PAT kept in Key Vault reads it on first use (never during config load). */
 function patWorkspaceSource(
   ws: WorkspaceConfig, config: KeywardenConfig, keyVaults: Map<string, KeyVaultSecrets>, clock: Clock, timeoutMs: number | undefined,
-  databricksRetry: { retry?: Partial<RetryPolicy> },
+  databricksRetry: { retry?: Partial<RetryPolicy>; fetch?: typeof fetch },
 ): InventorySource {
   let inventory: ReturnType<typeof createDatabricksInventory> | undefined;
   const auth = ws.auth.type === 'pat' ? ws.auth : undefined;
@@ -74,14 +79,17 @@ export function createInventorySources(config: KeywardenConfig, options: Invento
     ...(retry?.maxRetries !== undefined ? { maxRetries: retry.maxRetries } : {}),
     ...(retry?.baseDelayMs !== undefined ? { backoffBaseMs: retry.baseDelayMs } : {}),
   };
+  const databricksFetch = options.instrument ? { fetch: options.instrument.fetchFor('databricks') } : {};
   const databricksRetry = retry ? {
+    ...databricksFetch,
     retry: {
       ...(retry.maxRetries !== undefined ? { maxAttempts: retry.maxRetries + 1 } : {}),
       ...(retry.baseDelayMs !== undefined ? { baseDelayMs: retry.baseDelayMs, maxDelayMs: retry.baseDelayMs * 8 } : {}),
     },
-  } : {};
+  } : databricksFetch;
 
   const keyVaults = createKeyVaultSecrets({
+    ...(options.instrument?.keyVaultPolicy ? { additionalPolicies: [options.instrument.keyVaultPolicy] } : {}),
     vaults: config.keyVault.vaults, credential,
     disableChallengeResourceVerification: config.keyVault.disableChallengeResourceVerification,
     ...(retry ? { retryOptions: { maxRetries: retry.maxRetries, retryDelayInMs: retry.baseDelayMs, maxRetryDelayInMs: retry.baseDelayMs ? retry.baseDelayMs * 8 : undefined } } : {}),
@@ -105,12 +113,12 @@ export function createInventorySources(config: KeywardenConfig, options: Invento
   }
 
   if (config.entra.enabled) {
-    const graph = new GraphClient({ baseUrl: config.entra.graphUrl, ...rest });
+    const graph = new GraphClient({ baseUrl: config.entra.graphUrl, ...rest, ...(options.instrument ? { fetch: options.instrument.fetchFor('entra') } : {}) });
     sources.push(createEntraInventory({ tenantLabel: config.entra.tenantId ?? config.azure.tenantId ?? 'entra', graph }));
   }
 
   if (config.dataFactory.factories.length > 0) {
-    const arm = new DataFactoryClient({ baseUrl: config.dataFactory.armUrl, ...rest });
+    const arm = new DataFactoryClient({ baseUrl: config.dataFactory.armUrl, ...rest, ...(options.instrument ? { fetch: options.instrument.fetchFor('datafactory') } : {}) });
     for (const factory of config.dataFactory.factories) {
       sources.push(createDataFactoryInventory({ factory, client: arm, vaults: config.keyVault.vaults }));
     }

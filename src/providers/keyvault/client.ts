@@ -37,7 +37,12 @@ export interface KeyVaultSecretsOptions {
   disableChallengeResourceVerification?: boolean;
   /** The SDK's retry policy (it honours Retry-After on 429/503 and backs off on 5xx). */
   retryOptions?: { maxRetries?: number; retryDelayInMs?: number; maxRetryDelayInMs?: number };
+  /** Extra per-call pipeline policies (metrics). */
+  additionalPolicies?: KeyVaultPipelinePolicy[];
 }
+
+/** A core-rest-pipeline policy, typed from the SDK's own options so we don't import the pipeline package. */
+export type KeyVaultPipelinePolicy = NonNullable<NonNullable<ConstructorParameters<typeof SecretClient>[2]>['additionalPolicies']>[number]['policy'];
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -83,6 +88,7 @@ export class KeyVaultSecrets {
     this.client = new SecretClient(this.vaultUrl, options.credential, {
       disableChallengeResourceVerification: options.disableChallengeResourceVerification ?? false,
       retryOptions: options.retryOptions,
+      additionalPolicies: options.additionalPolicies?.map((policy) => ({ policy, position: 'perRetry' as const })),
     });
   }
 
@@ -170,6 +176,7 @@ export function createKeyVaultSecrets(options: {
   credential: TokenCredential;
   disableChallengeResourceVerification?: boolean;
   retryOptions?: KeyVaultSecretsOptions['retryOptions'];
+  additionalPolicies?: KeyVaultPipelinePolicy[];
 }): Map<string, KeyVaultSecrets> {
   return new Map(options.vaults.map((vault) => [vault.name, new KeyVaultSecrets({ ...options, vault })]));
 }

@@ -1,0 +1,148 @@
+import { rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { AdjustableClock, DAY_MS, HOUR_MS, type Clock } from '../clock.js';
+import { configSchema, type KeywardenConfig } from '../config/schema.js';
+import type { Logger } from '../logging/logger.js';
+import { startConnectorEmulator } from './connector/emulator.js';
+import { startSandboxClouds, withSandboxConfig } from './estate.js';
+import { PLAYGROUND_USERS, startPlayground, type PlaygroundHandle } from './playground.js';
+import { ensureSandboxTls } from './tls.js';
+
+/**
+ * `npm start` without configuration: the emulated clouds with the seeded estate, a Bot Connector emulator, the
+ * Agents Playground as the chat client, and a small control endpoint to move the sandbox clock.
+ */
+
+export const SANDBOX_BOT_ID = '00000000-0000-4000-8000-00000000b07d';
+
+export interface SandboxEnvironment {
+  config: KeywardenConfig;
+  close(): Promise<void>;
+}
+
+/** The emulated estate is re-seeded on every start, so Keywarden's state about the previous run's estate is dropped. */
+function freshStore(dataDir: string): string {
+  const path = join(resolve(dataDir), 'keywarden.db');
+  for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+  return path;
+}
+
+function startControl(clock: Clock, info: () => Record<string, unknown>, logger: Logger): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body, null, 2));
+    };
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method === 'GET' && req.url === '/') return send(200, { now: new Date(clock.now()).toISOString(), ...info() });
+      if (req.method === 'POST' && req.url === '/clock/advance') {
+        let body: { days?: number; hours?: number };
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString() || '{}');
+        } catch {
+          return send(400, { error: 'send JSON such as {"days": 7} or {"hours": 6}' });
+        }
+        const ms = (Number(body.days ?? 0) * DAY_MS) + (Number(body.hours ?? 0) * HOUR_MS);
+        if (!(clock instanceof AdjustableClock) || !Number.isFinite(ms) || ms <= 0) {
+          return send(400, { error: 'send a positive {"days": N} or {"hours": N}; the clock only moves forward' });
+        }
+        clock.advance(ms);
+        logger.warn({ now: new Date(clock.now()).toISOString() }, 'sandbox clock moved forward');
+        return send(200, { now: new Date(clock.now()).toISOString() });
+      }
+      return send(404, { error: 'use GET / or POST /clock/advance {"days": N}' });
+    });
+  });
+  return new Promise((resolvePromise, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      resolvePromise({ url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(() => r())) });
+    });
+  });
+}
+
+export async function startSandboxEnvironment(context: { config: KeywardenConfig; logger: Logger; clock: Clock; env?: NodeJS.ProcessEnv }): Promise<SandboxEnvironment> {
+  const { logger, clock } = context;
+  const env = context.env ?? process.env;
+  const dataDir = context.config.sandbox.dataDir;
+  const tls = ensureSandboxTls(dataDir);
+  const closers: Array<() => Promise<void>> = [];
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
+  };
+  try {
+    const clouds = await startSandboxClouds({ clock, tls });
+    closers.push(() => clouds.close());
+    const connector = await startConnectorEmulator({ clock });
+    closers.push(() => connector.close());
+
+    const base = { ...(context.config as unknown as Record<string, unknown>) };
+    const merged = withSandboxConfig(base, clouds.config);
+    const config = configSchema.parse({
+      ...merged,
+      store: { path: context.config.store.path === './data/keywarden.db' ? freshStore(dataDir) : context.config.store.path },
+    });
+
+    let playground: PlaygroundHandle | undefined;
+    const wantPlayground = config.sandbox.playground && env.KEYWARDEN_SANDBOX_PLAYGROUND !== '0' && config.server.port !== 0;
+    if (wantPlayground) {
+      try {
+        playground = await startPlayground({
+          botEndpoint: `http://127.0.0.1:${config.server.port}/api/messages`, botId: SANDBOX_BOT_ID,
+          port: config.sandbox.playgroundPort, dataDir,
+        });
+        const pg = playground;
+        closers.push(() => pg.close());
+      } catch (err) {
+        logger.warn({ err }, 'the Agents Playground did not start; the bot still answers the Bot Framework protocol');
+      }
+    }
+
+    const urls = {
+      bot: `http://127.0.0.1:${config.server.port}/api/messages`,
+      playground: playground?.url,
+      botConnector: connector.url,
+      entraAuthority: clouds.urls.authorityHost,
+      graph: clouds.urls.graph,
+      dataFactory: clouds.urls.arm,
+      workspaces: clouds.urls.workspaces,
+      vaults: clouds.urls.vaults,
+    };
+    const control = await startControl(clock, () => ({ urls, approvers: PLAYGROUND_USERS.slice(0, 2).map((u) => u.name) }), logger);
+    closers.push(() => control.close());
+
+    const lines = [
+      '',
+      '══════════ Keywarden SANDBOX — emulated clouds, nothing real is touched ══════════',
+      `  Chat client (Agents Playground): ${playground ? playground.url : 'not started'}`,
+      `  Bot endpoint:                    ${urls.bot}`,
+      `  Bot Connector emulator:          ${connector.url}`,
+      `  Entra token endpoint:            ${clouds.urls.authorityHost}`,
+      `  Microsoft Graph:                 ${clouds.urls.graph}`,
+      `  Data Factory (ARM):              ${clouds.urls.arm}`,
+      ...Object.entries(clouds.urls.workspaces).map(([n, u]) => `  Databricks ${n.padEnd(21)}${u}`),
+      ...Object.entries(clouds.urls.vaults).map(([n, u]) => `  Key Vault ${n.padEnd(22)}${u}`),
+      `  Sandbox control:                 ${control.url}  (POST /clock/advance {"days": 7})`,
+      `  You are Alex Wilber (an approver). Open the Playground, pick "Platform Team › Platform Support" to install`,
+      `  Keywarden there: warnings arrive in that channel. Try "/expiring 14d" in the chat.`,
+      '════════════════════════════════════════════════════════════════════════════════════',
+      '',
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+    logger.info({ urls: { ...urls, control: control.url } }, 'sandbox ready');
+    return { config, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** The sandbox clock: real time plus whatever the control endpoint or tests add. */
+export function sandboxClock(): AdjustableClock {
+  return new AdjustableClock();
+}
