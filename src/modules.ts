@@ -3,11 +3,12 @@ import { alertsModuleFor } from './alerts/index.js';
 import { createScannerModule } from './scanner/module.js';
 import { createInventorySources } from './scanner/sources.js';
 import type { ApproverCheck } from './commands/scan.js';
+import { workflowsModuleFor, type WorkflowsModule } from './workflows/module.js';
 
-/** The product's feature modules, built from config and wired to each other: scanner → alerts (→ workflows). */
+/** The product's feature modules, built from config and wired to each other: scanner → alerts → workflows. */
 
 export interface ProductModuleOptions {
-  /** Overrides how approvers are recognised (default: config.approvals.users by Entra object id). */
+  /** Overrides how approvers are recognised (default: the approvals directory: config users + Entra groups). */
   isApprover?: ApproverCheck;
 }
 
@@ -15,6 +16,10 @@ export type ModuleFactory = (keywarden: Keywarden) => KeywardenModule;
 
 export function productModules(options: ProductModuleOptions = {}): ModuleFactory[] {
   let scanner: ReturnType<typeof createScannerModule>['scanner'] | undefined;
+  let workflows: WorkflowsModule | undefined;
+  // /scan is for approvers: the same directory (users + Entra groups) that authorizes card clicks decides.
+  const isApprover: ApproverCheck = options.isApprover ?? (async (actor) =>
+    Boolean(actor.aadObjectId) && (await workflows?.directory.isApprover(actor.aadObjectId!)) === true);
   return [
     (k) => {
       const { metrics } = k;
@@ -22,7 +27,7 @@ export function productModules(options: ProductModuleOptions = {}): ModuleFactor
         clock: k.clock,
         instrument: { fetchFor: (estate) => metrics.instrumentFetch(estate), keyVaultPolicy: metrics.keyVaultPolicy() as never },
       });
-      const mod = createScannerModule(k, { sources, isApprover: options.isApprover });
+      const mod = createScannerModule(k, { sources, isApprover });
       scanner = mod.scanner;
       scanner.onScan((result) => metrics.recordScan(result));
       return mod;
@@ -37,6 +42,14 @@ export function productModules(options: ProductModuleOptions = {}): ModuleFactor
           k.metrics.alerts.inc({ operation: 'resolved' }, o.resolved.length);
         },
       });
+    },
+    (k) => {
+      workflows = workflowsModuleFor(k, {
+        onJobEvent: (event) => {
+          if (event.type === 'finished') k.metrics.actions.inc({ action: event.job.kind, result: event.job.state });
+        },
+      });
+      return workflows;
     },
   ];
 }

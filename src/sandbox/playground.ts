@@ -93,17 +93,34 @@ export async function startPlayground(options: PlaygroundOptions): Promise<Playg
       M365_AGENTS_PLAYGROUND_LOGFILE: join(dir, 'playground.log'), TEAMSAPPTESTER_LOGFILE: join(dir, 'playground.log') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // The Playground falls back to a random port when its port is busy, and says which on stdout.
   let port = options.port;
+  let announced: (p: number) => void = () => undefined;
+  const listening = new Promise<number>((r) => { announced = r; });
   const onData = (buf: Buffer) => {
     const text = buf.toString();
     const m = /Listening on (\d+)/i.exec(text);
-    if (m) port = Number(m[1]);
+    if (m) announced(Number(m[1]));
     for (const line of text.split('\n')) if (line.trim()) options.onLog?.(line.trim());
   };
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  await Promise.race([waitForPort(port, 15_000), exited.then(() => { throw new Error('the Agents Playground exited at start; see data/sandbox/playground/playground.log'); })]);
+  const timeoutMs = 45_000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    port = await Promise.race([
+      listening,
+      exited.then(() => { throw new Error('the Agents Playground exited at start; see data/sandbox/playground/playground.log'); }),
+      new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(new Error(`the Agents Playground did not start within ${timeoutMs / 1000} s`)), timeoutMs); }),
+    ]);
+    await waitForPort(port, 10_000);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
   return {
     url: `http://127.0.0.1:${port}`,
     serviceUrl: `http://localhost:${port}/_connector`,

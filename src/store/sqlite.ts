@@ -221,20 +221,20 @@ class SqliteStore implements Store {
   insert<T>(collection: Collection, id: string, value: T): StoredRecord<T> | undefined {
     this.live();
     const now = this.clock.now();
-    const row = this.statements.insert.get(collection, id, toJson(value, `${collection}/${id}`), now, now);
+    const row = firstRow(this.statements.insert.all(collection, id, toJson(value, `${collection}/${id}`), now, now));
     return row ? toRecord<T>(row) : undefined;
   }
 
   compareAndSet<T>(collection: Collection, id: string, expectedVersion: number, value: T): StoredRecord<T> | undefined {
     this.live();
-    const row = this.statements.cas.get(toJson(value, `${collection}/${id}`), this.clock.now(), collection, id, expectedVersion);
+    const row = firstRow(this.statements.cas.all(toJson(value, `${collection}/${id}`), this.clock.now(), collection, id, expectedVersion));
     return row ? toRecord<T>(row) : undefined;
   }
 
   put<T>(collection: Collection, id: string, value: T): StoredRecord<T> {
     this.live();
     const now = this.clock.now();
-    const row = this.statements.put.get(collection, id, toJson(value, `${collection}/${id}`), now, now);
+    const row = firstRow(this.statements.put.all(collection, id, toJson(value, `${collection}/${id}`), now, now));
     return toRecord<T>(row!);
   }
 
@@ -325,4 +325,12 @@ class SqliteStore implements Store {
     }
     return brokenAt === undefined ? { ok: true, count } : { ok: false, brokenAt, count };
   }
+}
+
+/**
+ * RETURNING statements are read with .all(): better-sqlite3's .get() leaves them un-stepped to completion, which keeps
+ * a read open and stops SQLite's WAL auto-checkpoint (the WAL then grows without bound; found by `npm run bench`).
+ */
+function firstRow<T>(rows: T[]): T | undefined {
+  return rows[0];
 }

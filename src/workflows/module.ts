@@ -1,0 +1,117 @@
+/**
+ * Approvals + workflows as a Keywarden module: the Rotate / Revoke / Confirm / Rollback / JIT verbs, the /jit and
+ * /audit commands, the job engine (resumed at start, timer on the clock) and the JIT sweeper.
+ */
+import type { Keywarden, KeywardenModule } from '../app.js';
+import { ApproverDirectory, ClickAuthorizer, type GroupMembershipLookup } from '../approvals/authorize.js';
+import type { Clock } from '../clock.js';
+import { MINUTE_MS } from '../clock.js';
+import { auditCommand } from '../commands/audit.js';
+import { jitCommand } from '../commands/jit.js';
+import type { KeywardenConfig } from '../config/schema.js';
+import type { ChatGateway } from '../domain/chat.js';
+import type { Logger } from '../logging/logger.js';
+import { createAzureCredential } from '../providers/azure-credential.js';
+import type { Store } from '../store/store.js';
+import { workflowCardActions, type WorkflowActionsOptions } from './actions.js';
+import { jitCardActions } from './jit-actions.js';
+import { createJit, jitVault } from './jit.js';
+import { sweepExpiredJit } from './jit-sweeper.js';
+import { JobEngine, type JobEngineOptions } from './journal.js';
+import type { JobEvent } from './workflow.js';
+import { providersFromConfig, type WorkflowDeps, type WorkflowProviders } from './providers.js';
+import { createJobReporter } from './reporter.js';
+import { createRevoke } from './revoke.js';
+import { createRollback } from './rollback.js';
+import { createEntraRotation } from './rotate-entra.js';
+import { createPatRotation } from './rotate-pat.js';
+import { TERMINAL_STATES, type JobRecord, type StepName } from './types.js';
+
+export interface WorkflowsModuleOptions {
+  config: KeywardenConfig;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  providers: WorkflowProviders;
+  /** Group membership for approvers (default: Graph, when approvals.groups is set). */
+  groups?: GroupMembershipLookup;
+  gateway?: ChatGateway;
+  engine?: Pick<JobEngineOptions, 'leaseMs' | 'pollMs' | 'maxAttempts' | 'backoff' | 'stopTimeoutMs'>;
+  /** Sandbox/tests only: hang after journaling this step's result (KEYWARDEN_TEST_CRASH_AFTER). */
+  testCrashAfter?: StepName;
+  /** Clock time between JIT sweeper passes (default 10 min). */
+  sweepEveryMs?: number;
+  /** Told about every job milestone and finish (metrics). */
+  onJobEvent?: (event: JobEvent) => void;
+}
+
+export interface WorkflowsModule extends KeywardenModule {
+  readonly engine: JobEngine;
+  readonly authorizer: ClickAuthorizer;
+  readonly directory: ApproverDirectory;
+}
+
+export function createWorkflowsModule(options: WorkflowsModuleOptions): WorkflowsModule {
+  const { config, store, clock } = options;
+  const log = options.logger.child({ component: 'workflows' });
+  let gateway = options.gateway;
+  const deps: WorkflowDeps = { providers: options.providers, config, clock };
+  const groups = options.groups ?? (config.approvals.groups.length > 0 ? { isMemberOfAny: (u: string, g: string[], o?: { signal?: AbortSignal }) => options.providers.graph().isMemberOfAny(u, g, o) } : undefined);
+  const directory = new ApproverDirectory({ approvals: config.approvals, groups, clock });
+  const authorizer = new ClickAuthorizer({ config, directory, store, clock, logger: log });
+  const engine = new JobEngine({
+    store, clock, logger: log,
+    workflows: [createPatRotation(deps), createEntraRotation(deps), createRevoke(deps), createRollback(deps), createJit(deps)],
+    onEvent: (() => {
+      const report = createJobReporter({ config, store, clock, chat: () => gateway });
+      return async (event: JobEvent) => {
+        options.onJobEvent?.(event);
+        await report(event);
+      };
+    })(),
+    testCrashAfter: options.testCrashAfter,
+    ...options.engine,
+  });
+  engine.every('jit-sweeper', options.sweepEveryMs ?? 10 * MINUTE_MS, async (signal) => {
+    await sweepExpiredJit({ providers: options.providers, clock, vault: jitVault(config), signal, logger: log });
+  });
+  const actionOptions: WorkflowActionsOptions = { config, store, clock, logger: log, engine, authorizer };
+
+  return {
+    name: 'workflows',
+    engine, authorizer, directory,
+    commands: [jitCommand(actionOptions), auditCommand({ store })],
+    cardActions: [...workflowCardActions(actionOptions), ...jitCardActions(actionOptions)],
+    readiness: [{
+      name: 'jobs',
+      check: () => {
+        const jobs = store.list<JobRecord>('jobs').map((r) => r.value);
+        const open = jobs.filter((j) => !TERMINAL_STATES.includes(j.state));
+        const failed = jobs.filter((j) => j.state === 'failed');
+        return { ok: true, detail: `${open.length} unfinished job(s)${failed.length ? `, ${failed.length} failed and need a person (see /audit)` : ''}` };
+      },
+    }],
+    attachChat(g) {
+      gateway = g;
+    },
+    start() {
+      // Jobs interrupted by a crash or restart continue (or compensate) without waiting for a click.
+      void engine.resumeJobs().then((jobs) => {
+        if (jobs.length) log.info({ jobs: jobs.map((j) => ({ id: j.id, state: j.state })) }, 'resumed unfinished jobs');
+      }).catch((err) => log.error({ err }, 'resuming jobs failed; the job timer will retry'));
+      engine.start();
+    },
+    async stop() {
+      await engine.stop();
+    },
+  };
+}
+
+/** The module built from the core's config: providers from config and the shared Azure credential. */
+export function workflowsModuleFor(keywarden: Keywarden, overrides: Partial<WorkflowsModuleOptions> = {}): WorkflowsModule {
+  const { config, store, clock, logger } = keywarden;
+  const providers = overrides.providers ?? providersFromConfig(config, { credential: createAzureCredential(config.azure), clock });
+  const crash = config.mode === 'sandbox' ? process.env.KEYWARDEN_TEST_CRASH_AFTER : undefined;
+  const testCrashAfter = crash === 'create' || crash === 'set' || crash === 'test' || crash === 'finish' ? crash : undefined;
+  return createWorkflowsModule({ config, store, clock, logger, providers, testCrashAfter, gateway: keywarden.chat, ...overrides });
+}

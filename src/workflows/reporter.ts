@@ -1,0 +1,103 @@
+/**
+ * Tells people what a job did: replies in the card's thread (audit entries are already written by the engine),
+ * updates the alert (progress, resolution → the alerts outbox re-renders the card), and offers Rollback during a
+ * rotation's grace window and Extend while JIT access is live.
+ */
+import { resolveAlert, setAlertProgress } from '../alerts/lifecycle.js';
+import { releaseSubject } from '../approvals/record.js';
+import type { ActionOffer, JitRequestRecord } from '../approvals/types.js';
+import type { Clock } from '../clock.js';
+import type { KeywardenConfig } from '../config/schema.js';
+import type { ChatGateway, MessageContent } from '../domain/chat.js';
+import type { Store } from '../store/store.js';
+import { newNonce } from './actions.js';
+import { renderProgressCard } from './cards.js';
+import type { JobEvent } from './journal.js';
+import { jitRequestKey } from './jit-actions.js';
+import type { JobRecord } from './types.js';
+
+export interface JobReporterOptions {
+  config: KeywardenConfig;
+  store: Store;
+  clock: Clock;
+  chat: () => ChatGateway | undefined;
+}
+
+function ensureOffer(options: JobReporterOptions, job: JobRecord, kind: ActionOffer['kind']): ActionOffer {
+  const id = `offer:${job.id}`;
+  const existing = options.store.get<ActionOffer>('approvals', id)?.value;
+  if (existing && existing.kind === kind) return existing;
+  const now = options.clock.now();
+  const offer: ActionOffer = {
+    id, kind, jobId: job.id, nonce: newNonce(), nonceIssuedAt: now,
+    conversationId: job.message?.conversationId ?? '', tenantId: job.message?.tenantId ?? '', createdAt: now,
+  };
+  options.store.put('approvals', id, offer);
+  return offer;
+}
+
+function dropOffer(store: Store, jobId: string): void {
+  const rec = store.get('approvals', `offer:${jobId}`);
+  if (rec) store.delete('approvals', rec.id, rec.version);
+}
+
+const isRotation = (job: JobRecord) => job.kind === 'rotate-pat' || job.kind === 'rotate-entra';
+
+export function createJobReporter(options: JobReporterOptions): (event: JobEvent) => Promise<void> {
+  const { store, clock } = options;
+
+  const post = async (job: JobRecord, content: MessageContent): Promise<void> => {
+    if (!job.message) return;
+    const chat = options.chat();
+    if (!chat) throw new Error('no Teams gateway is attached yet; the update will be posted when the job reports again');
+    await chat.replyInThread(job.message, content, { signal: AbortSignal.timeout(30_000) });
+  };
+
+  return async (event) => {
+    const job = event.job;
+    const now = clock.now();
+    const by = job.approvedBy[0];
+    if (event.type === 'milestone') {
+      let content: MessageContent = { text: event.milestone.text };
+      if (isRotation(job) && event.milestone.key === 'verified') {
+        if (job.alertId) resolveAlert(store, job.alertId, { kind: 'rotated', text: event.milestone.text, at: now, by });
+        const offer = ensureOffer(options, job, 'rollback');
+        content = {
+          text: event.milestone.text,
+          card: renderProgressCard({
+            plan: job.plan, planHash: job.planHash, approvers: job.approvedBy, job, color: 'Good',
+            headline: 'Rotated and verified', status: `${job.waitingFor ?? ''}. Rollback puts the previous value back in Key Vault and revokes the new credential.`,
+            offer: { kind: 'rollback', data: { jobId: job.id, nonce: offer.nonce } },
+          }),
+        };
+      } else if (job.kind === 'jit' && event.milestone.key.startsWith('ready:')) {
+        const offer = ensureOffer(options, job, 'extend');
+        content = {
+          text: event.milestone.text,
+          card: renderProgressCard({
+            plan: job.plan, planHash: job.planHash, approvers: job.approvedBy, job, color: 'Good',
+            headline: 'Just-in-time access is ready', status: event.milestone.text,
+            offer: { kind: 'extend', data: { jobId: job.id, nonce: offer.nonce }, maxHours: options.config.workflows.jit.maxHours },
+          }),
+        };
+      }
+      await post(job, content);
+      return;
+    }
+
+    // Finished: free the subject, withdraw offers, update the alert / request, then say so in the thread.
+    releaseSubject(store, job.subject, job.id);
+    dropOffer(store, job.id);
+    if (job.kind === 'rollback' && typeof job.plan.facts.rotationJobId === 'string') dropOffer(store, job.plan.facts.rotationJobId);
+    if (job.alertId) {
+      if (job.state === 'done' && isRotation(job)) resolveAlert(store, job.alertId, { kind: 'rotated', text: event.text, at: now, by });
+      else if (job.state === 'done' && job.kind === 'revoke') resolveAlert(store, job.alertId, { kind: 'revoked', text: event.text, at: now, by });
+      else if (job.state !== 'done') setAlertProgress(store, job.alertId, `${job.plan.title}: ${event.text}`, now);
+    }
+    if (job.kind === 'jit' && typeof job.plan.facts.requestId === 'string') {
+      const rec = store.get<JitRequestRecord>('approvals', jitRequestKey(job.plan.facts.requestId));
+      if (rec && rec.value.state === 'active') store.compareAndSet('approvals', rec.id, rec.version, { ...rec.value, state: 'ended', nonce: newNonce() });
+    }
+    await post(job, { text: event.text });
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * Revoke a Databricks PAT or an Entra client secret. One journaled step (finish); "already gone" counts as done,
+ * and a credential that changed since approval is not touched.
+ */
+import type { Credential } from '../domain/credential.js';
+import { formatUtc } from '../domain/expiry.js';
+import { WorkflowError, statusOf } from './errors.js';
+import type { StepContext, StepOutcome, WorkflowDefinition } from './journal.js';
+import { tail } from './keyvault-steps.js';
+import { formatTime, type ActionPlan } from './plan.js';
+import type { WorkflowDeps } from './providers.js';
+import type { JobRecord } from './types.js';
+
+export function revokeBlocker(credential: Credential): string | undefined {
+  if (credential.kind === 'databricks-pat') return undefined;
+  if (credential.kind === 'entra-password' && credential.attributes.objectId) return undefined;
+  return `Keywarden cannot revoke a ${credential.kind}; remove it in its own portal`;
+}
+
+export function lastUseText(credential: Credential): string {
+  if (credential.lastUsedAt === undefined) return 'not known for this kind of credential';
+  if (credential.lastUsedAt === null) return 'never used';
+  return `last used ${formatUtc(credential.lastUsedAt)}`;
+}
+
+export function planRevoke(credential: Credential, options: { justification?: string; overrideReason?: string }): ActionPlan {
+  const isPat = credential.kind === 'databricks-pat';
+  const held = credential.heldIn.map((h) => `${h.vault}/${h.name}`);
+  return {
+    kind: 'revoke',
+    subject: credential.id,
+    title: `Revoke ${isPat ? 'Databricks PAT' : 'Entra client secret'} "${credential.name}"`,
+    facts: {
+      credentialKind: credential.kind,
+      scope: credential.where.scope,
+      nativeId: credential.nativeId,
+      expiresAt: credential.expiresAt ?? -1,
+      lastUsedAt: credential.lastUsedAt ?? null,
+      objectId: typeof credential.attributes.objectId === 'string' ? credential.attributes.objectId : null,
+      objectType: typeof credential.attributes.objectType === 'string' ? credential.attributes.objectType : null,
+    },
+    parameters: { justification: options.justification ?? null, overrideReason: options.overrideReason ?? null },
+    operations: [
+      isPat
+        ? `finish: revoke token ${tail(credential.nativeId)} ("${credential.name}") in ${credential.where.scope} (token-management delete; already gone counts as done)`
+        : `finish: remove client secret ${tail(credential.nativeId)} from ${credential.where.label} (removePassword; already gone counts as done)`,
+    ],
+    warnings: [
+      `${lastUseText(credential)}`,
+      ...(held.length ? [`held in ${held.join(', ')}: consumers of that secret stop working until it holds a new credential`] : []),
+    ],
+  };
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+export function createRevoke(deps: WorkflowDeps): WorkflowDefinition {
+  const { providers } = deps;
+  async function finish(ctx: StepContext): Promise<StepOutcome> {
+    const { job, signal } = ctx;
+    const f = job.plan.facts;
+    try {
+      if (f.credentialKind === 'databricks-pat') {
+        const existed = await providers.databricks(str(f.scope)).deleteToken(str(f.nativeId), { signal });
+        return { kind: 'done', facts: { revokedAt: ctx.now(), alreadyGone: !existed } };
+      }
+      const outcome = await providers.graph().removePassword(str(f.objectId), str(f.nativeId), {
+        signal, target: f.objectType === 'servicePrincipal' ? 'servicePrincipal' : 'application',
+      });
+      return { kind: 'done', facts: { revokedAt: ctx.now(), alreadyGone: outcome === 'already-gone' } };
+    } catch (err) {
+      const status = statusOf(err);
+      throw new WorkflowError(`could not revoke ${tail(f.nativeId)}: ${(err as Error).message}`, (err as { code?: string }).code ?? 'PROVIDER_ERROR', {
+        retryable: status === undefined || status === 429 || status >= 500, statusCode: status,
+      });
+    }
+  }
+  return {
+    kind: 'revoke',
+    steps: ['finish'],
+    run: (_step, ctx) => finish(ctx),
+    // A revoke creates nothing, so there is nothing to undo.
+    compensate: async () => ({}),
+    summarize(job: JobRecord) {
+      const f = job.plan.facts;
+      const what = f.credentialKind === 'databricks-pat' ? 'token' : 'client secret';
+      if (job.state === 'done') {
+        return `revoked: ${what} ${tail(f.nativeId)} at ${formatTime(job.facts.revokedAt as number)}${job.facts.alreadyGone ? ' (it was already gone)' : ''}`;
+      }
+      return `revoke failed: ${job.error?.message ?? 'unknown error'}; the ${what} ${tail(f.nativeId)} may still be valid — check it by hand`;
+    },
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * Roll back a rotation during its grace window: set (Key Vault points back at the previous value, written as a new
+ * version; the rotation's version is disabled) → finish (revoke the new credential). The old credential was never
+ * revoked, so consumers always have a working one.
+ */
+import { WorkflowError, statusOf } from './errors.js';
+import type { StepContext, StepOutcome, WorkflowDefinition } from './journal.js';
+import { restorePreviousVersion, shortVersion, tail } from './keyvault-steps.js';
+import type { ActionPlan } from './plan.js';
+import type { WorkflowDeps } from './providers.js';
+import type { JobRecord } from './types.js';
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+/** Why this rotation cannot be rolled back now, or undefined. */
+export function rollbackBlocker(rotation: JobRecord): string | undefined {
+  if (rotation.kind !== 'rotate-pat' && rotation.kind !== 'rotate-entra') return 'only rotations can be rolled back';
+  if (rotation.state === 'done') return 'the grace window is over: the old credential is already revoked, so there is nothing to go back to';
+  if (rotation.state !== 'waiting' || !rotation.facts.verifiedAt) return `the rotation is ${rotation.state}; rollback is possible only while it waits out its grace window`;
+  return undefined;
+}
+
+export function planRollback(rotation: JobRecord): ActionPlan {
+  const isPat = rotation.kind === 'rotate-pat';
+  const f = rotation.facts;
+  const p = rotation.plan.facts;
+  const newId = isPat ? str(f.newTokenId) : str(f.newKeyId);
+  return {
+    kind: 'rollback',
+    subject: rotation.id,
+    title: `Roll back ${rotation.plan.title.replace(/^Rotate/, 'the rotation of')}`,
+    facts: {
+      rotationJobId: rotation.id,
+      rotationKind: rotation.kind,
+      vault: p.vault ?? null,
+      secret: p.secret ?? null,
+      rotationKvVersion: f.kvVersion ?? null,
+      previousKvVersion: f.previousKvVersion ?? null,
+      newCredentialId: newId,
+      workspace: p.workspace ?? null,
+      objectId: p.objectId ?? null,
+      objectType: p.objectType ?? null,
+    },
+    parameters: {},
+    operations: [
+      `set: make Key Vault ${str(p.vault)}/${str(p.secret)} current at the previous value (version ${shortVersion(f.previousKvVersion)}, written again as a new version) and disable version ${shortVersion(f.kvVersion)}`,
+      `finish: revoke the new ${isPat ? 'token' : 'client secret'} ${tail(newId)}; the old one stays valid`,
+    ],
+  };
+}
+
+export function createRollback(deps: WorkflowDeps): WorkflowDefinition {
+  const { providers } = deps;
+  async function set(ctx: StepContext): Promise<StepOutcome> {
+    const f = ctx.job.plan.facts;
+    const facts = await restorePreviousVersion(providers.keyVault(str(f.vault)), str(f.secret), {
+      jobId: ctx.job.id, rotationVersion: str(f.rotationKvVersion) || undefined, previousVersion: str(f.previousKvVersion) || undefined, signal: ctx.signal,
+    });
+    return { kind: 'done', facts };
+  }
+  async function finish(ctx: StepContext): Promise<StepOutcome> {
+    const f = ctx.job.plan.facts;
+    try {
+      if (f.rotationKind === 'rotate-pat') {
+        const existed = await providers.databricks(str(f.workspace)).deleteToken(str(f.newCredentialId), { signal: ctx.signal });
+        return { kind: 'done', facts: { newRevokedAt: ctx.now(), alreadyGone: !existed } };
+      }
+      const outcome = await providers.graph().removePassword(str(f.objectId), str(f.newCredentialId), {
+        signal: ctx.signal, target: f.objectType === 'servicePrincipal' ? 'servicePrincipal' : 'application',
+      });
+      return { kind: 'done', facts: { newRevokedAt: ctx.now(), alreadyGone: outcome === 'already-gone' } };
+    } catch (err) {
+      const status = statusOf(err);
+      throw new WorkflowError(`could not revoke the new credential: ${(err as Error).message}`, (err as { code?: string }).code ?? 'PROVIDER_ERROR', {
+        retryable: status === undefined || status === 429 || status >= 500, statusCode: status,
+      });
+    }
+  }
+  return {
+    kind: 'rollback',
+    steps: ['set', 'finish'],
+    maxAttempts: { finish: 10 },
+    run: (step, ctx) => (step === 'set' ? set(ctx) : finish(ctx)),
+    // Rollback only ever moves back to the credential that was valid all along; nothing to undo.
+    compensate: async () => ({}),
+    summarize(job) {
+      const f = job.plan.facts;
+      if (job.state === 'done') {
+        return `rolled back: Key Vault ${str(f.vault)}/${str(f.secret)} holds the previous value again (version ${shortVersion(job.facts.restoredVersion)}; version ${shortVersion(f.rotationKvVersion)} disabled), new credential ${tail(f.newCredentialId)} revoked`;
+      }
+      return `rollback failed at ${job.error?.step ?? 'a step'}: ${job.error?.message ?? 'unknown error'} — check Key Vault ${str(f.vault)}/${str(f.secret)} and the new credential ${tail(f.newCredentialId)} by hand`;
+    },
+  };
+}

@@ -1,0 +1,204 @@
+/**
+ * Rotate an Entra client secret kept in Key Vault:
+ * create (addPassword, displayName marked with the rotation id, end date within policy) → set (new KV version)
+ * → test (get a token with the new secret, retrying across Entra's replication delay) → finish (removePassword of
+ * the old secret after the grace window).
+ */
+import { DAY_MS, HOUR_MS } from '../clock.js';
+import type { KeywardenConfig } from '../config/schema.js';
+import type { Credential } from '../domain/credential.js';
+import type { CredentialHolderKind } from '../providers/entra/graph.js';
+import { WorkflowError, statusOf } from './errors.js';
+import type { CompensationContext, StepContext, StepOutcome, WorkflowDefinition } from './journal.js';
+import { currentOf, findVersionTagged, listVersionsOrEmpty, restorePreviousVersion, rotationTags, shortVersion, tail } from './keyvault-steps.js';
+import { describeDrift, formatDuration, formatTime, type ActionPlan } from './plan.js';
+import type { WorkflowDeps } from './providers.js';
+import { failureText } from './rotate-pat.js';
+import type { JobFacts, JobRecord } from './types.js';
+
+export function entraMarker(rotationId: string): string {
+  return `keywarden rotation ${rotationId}`;
+}
+
+export function entraRotationBlocker(credential: Credential): string | undefined {
+  if (credential.kind !== 'entra-password') return 'only Entra client secrets are rotated by this workflow';
+  if (!credential.attributes.objectId || !credential.attributes.appId) return 'the app registration of this secret is not known — rescan and try again';
+  if (credential.heldIn.length === 0) return 'this secret is not linked to a Key Vault secret, so there is nowhere to publish a new one — tag the secret (credential-id, app-id) or add a keyVault.mappings entry';
+  return undefined;
+}
+
+export function planEntraRotation(credential: Credential, options: { config: KeywardenConfig; graceHours: number }): ActionPlan {
+  const held = credential.heldIn[0];
+  const lifetimeDays = Math.min(options.config.workflows.entraSecretLifetimeDays, options.config.policy.maxLifetimeDays['entra-password']);
+  const app = String(credential.attributes.displayName ?? credential.owner?.name ?? credential.where.scope);
+  const target = credential.attributes.objectType === 'servicePrincipal' ? 'service principal' : 'application';
+  const blocker = entraRotationBlocker(credential);
+  const grace = options.graceHours === 0 ? 'immediately after verification' : `${formatDuration(options.graceHours * HOUR_MS)} after verification (grace window; Rollback possible until then)`;
+  return {
+    kind: 'rotate-entra',
+    subject: credential.id,
+    title: `Rotate the client secret of ${app}`,
+    facts: {
+      appId: String(credential.attributes.appId ?? credential.where.scope),
+      objectType: String(credential.attributes.objectType ?? 'application'),
+      objectId: String(credential.attributes.objectId ?? ''),
+      keyId: credential.nativeId,
+      expiresAt: credential.expiresAt ?? -1,
+      vault: held?.vault ?? null,
+      secret: held?.name ?? null,
+    },
+    parameters: { lifetimeDays, graceHours: options.graceHours },
+    operations: [
+      `create: add a client secret to the ${target} ${app} named "${entraMarker('<rotation id>')}", ending ${lifetimeDays} d from now`,
+      `set: write Key Vault secret ${held ? `${held.vault}/${held.name}` : '(none)'} as a new version with exp = the secret's end date and tags managed-by, credential-kind=entra-password, credential-id=<new key id>, app-id, rotation-id`,
+      'test: get an Entra token with the new secret, retrying while Entra replicates it (seconds)',
+      `finish: remove the old secret ${tail(credential.nativeId)} ${grace}`,
+    ],
+    warnings: blocker ? [blocker] : [],
+  };
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number.NaN);
+const target = (job: JobRecord): CredentialHolderKind => (job.plan.facts.objectType === 'servicePrincipal' ? 'servicePrincipal' : 'application');
+
+export function createEntraRotation(deps: WorkflowDeps): WorkflowDefinition {
+  const { providers, config } = deps;
+  const graph = () => providers.graph();
+  const kv = (job: JobRecord) => providers.keyVault(str(job.plan.facts.vault));
+
+  async function passwords(job: JobRecord, signal: AbortSignal) {
+    const objectId = str(job.plan.facts.objectId);
+    const holder = target(job) === 'servicePrincipal'
+      ? await graph().getServicePrincipal(objectId, { select: ['id', 'passwordCredentials'], signal })
+      : await graph().getApplication(objectId, { select: ['id', 'passwordCredentials'], signal });
+    return holder.passwordCredentials ?? [];
+  }
+
+  async function create(ctx: StepContext): Promise<StepOutcome> {
+    const { job, signal } = ctx;
+    const f = job.plan.facts;
+    const marker = entraMarker(job.id);
+    const existing = await passwords(job, signal);
+    if (ctx.resumed) {
+      const mine = existing.filter((p) => p.displayName === marker && p.keyId);
+      const value = ctx.handoff.get(job.id, 'secret');
+      const known = mine.find((p) => p.keyId === job.facts.newKeyId);
+      if (known && value) return { kind: 'done', facts: { newKeyId: known.keyId!, newKeyExpiry: Date.parse(known.endDateTime ?? '') || null }, note: 'found the new secret by its name' };
+      for (const orphan of mine) await graph().removePassword(str(f.objectId), orphan.keyId!, { signal, target: target(job) });
+      if (mine.length) ctx.checkpoint({ orphansRemoved: mine.length }, `removed ${mine.length} secret(s) added by an interrupted attempt (value lost)`);
+    } else {
+      const old = existing.find((p) => p.keyId === f.keyId);
+      if (!old) return { kind: 'stop', reason: `stopped before acting: the secret ${tail(f.keyId)} no longer exists on the app — review the card and approve again` };
+      const drift = describeDrift({ expiresAt: f.expiresAt ?? null }, { expiresAt: Date.parse(old.endDateTime ?? '') || -1 }, { expiresAt: 'the secret end date' });
+      if (drift.length) return { kind: 'stop', reason: `stopped before acting: ${drift.join('; ')} — review the card and approve again` };
+    }
+    const end = ctx.now() + num(job.plan.parameters.lifetimeDays) * DAY_MS;
+    ctx.checkpoint({ marker }, 'adding the secret (marker journaled first)');
+    let created;
+    try {
+      created = await graph().addPassword(str(f.objectId), { displayName: marker, endDateTime: end, signal, target: target(job) });
+    } catch (err) {
+      throw stepError(err, 'could not add the new client secret');
+    }
+    ctx.handoff.put(job.id, 'secret', created.secretText);
+    return { kind: 'done', facts: { newKeyId: created.keyId, newKeyExpiry: Date.parse(created.endDateTime) || end } };
+  }
+
+  async function set(ctx: StepContext): Promise<StepOutcome> {
+    const { job, signal } = ctx;
+    const name = str(job.plan.facts.secret);
+    const vault = kv(job);
+    const already = await findVersionTagged(vault, name, 'rotation-id', job.id, signal);
+    if (already) return { kind: 'done', facts: { kvVersion: already.version ?? null }, note: 'Key Vault already has this rotation\'s version' };
+    const value = ctx.handoff.get(job.id, 'secret');
+    if (!value) {
+      await graph().removePassword(str(job.plan.facts.objectId), str(job.facts.newKeyId), { signal, target: target(job) });
+      return { kind: 'redo', from: 'create', note: `the new secret ${tail(job.facts.newKeyId)} was added but its value was lost in a restart; removed it, adding another`, facts: { newKeyId: null } };
+    }
+    const previous = currentOf(await listVersionsOrEmpty(vault, name, signal));
+    const written = await vault.setSecret(name, value, {
+      signal, expiresOn: num(job.facts.newKeyExpiry) || undefined,
+      tags: rotationTags(previous?.tags ?? {}, { kind: 'entra-password', credentialId: str(job.facts.newKeyId), rotationId: job.id, appId: str(job.plan.facts.appId) }),
+      contentType: previous?.contentType,
+    });
+    return { kind: 'done', facts: { kvVersion: written.version ?? null, previousKvVersion: previous?.version ?? null } };
+  }
+
+  async function test(ctx: StepContext): Promise<StepOutcome> {
+    const { job, signal } = ctx;
+    const startedAt = num(job.facts.verifyStartedAt);
+    if (Number.isNaN(startedAt)) ctx.checkpoint({ verifyStartedAt: ctx.now() });
+    const since = Number.isNaN(startedAt) ? ctx.now() : startedAt;
+    const value = ctx.handoff.get(job.id, 'secret')
+      ?? (await kv(job).readSecretValue(str(job.plan.facts.secret), str(job.facts.kvVersion), { signal })).value;
+    const result = await providers.verifyClientSecret({ clientId: str(job.plan.facts.appId), secret: value, signal });
+    if (!result.ok) {
+      const waited = ctx.now() - since;
+      const budget = config.workflows.verifyTimeoutSeconds * 1000;
+      if (result.transient && waited < budget) {
+        // Entra replicates a new secret in seconds: try again soon, on the clock, until the budget is spent.
+        throw new WorkflowError(`the new secret is not accepted yet (${result.reason})`, 'NOT_PROPAGATED', { retryable: true, retryAfterMs: Math.min(5000, 1000 * ctx.step.attempts) });
+      }
+      throw new WorkflowError(`the new secret was refused: ${result.reason}`, result.code ?? 'VERIFY_FAILED');
+    }
+    ctx.handoff.clear(job.id);
+    return { kind: 'done', facts: { verifiedAt: ctx.now(), graceUntil: ctx.now() + num(job.plan.parameters.graceHours) * HOUR_MS } };
+  }
+
+  async function finish(ctx: StepContext): Promise<StepOutcome> {
+    const { job, signal } = ctx;
+    const until = num(job.facts.graceUntil);
+    if (ctx.now() < until) {
+      return { kind: 'wait', until, reason: `grace window: the old secret ${tail(job.plan.facts.keyId)} is removed at ${formatTime(until)}`, milestone: { key: 'verified', text: verifiedText(job, until) } };
+    }
+    const outcome = await graph().removePassword(str(job.plan.facts.objectId), str(job.plan.facts.keyId), { signal, target: target(job) });
+    return { kind: 'done', facts: { oldRemovedAt: ctx.now(), oldAlreadyGone: outcome === 'already-gone' } };
+  }
+
+  return {
+    kind: 'rotate-entra',
+    steps: ['create', 'set', 'test', 'finish'],
+    maxAttempts: { test: 60, finish: 10 },
+    run(step, ctx) {
+      if (step === 'create') return create(ctx);
+      if (step === 'set') return set(ctx);
+      if (step === 'test') return test(ctx);
+      return finish(ctx);
+    },
+    async compensate(ctx: CompensationContext): Promise<JobFacts> {
+      const { job, signal } = ctx;
+      if (job.error?.step === 'finish') return { rotationStands: true };
+      const restored = job.plan.facts.secret ? await restorePreviousVersion(kv(job), str(job.plan.facts.secret), {
+        jobId: job.id, rotationVersion: str(job.facts.kvVersion) || undefined, previousVersion: str(job.facts.previousKvVersion) || undefined, signal,
+      }) : {};
+      let removed = 0;
+      for (const p of await passwords(job, signal)) {
+        if (p.displayName === entraMarker(job.id) && p.keyId) {
+          if ((await graph().removePassword(str(job.plan.facts.objectId), p.keyId, { signal, target: target(job) })) === 'removed') removed += 1;
+        }
+      }
+      ctx.handoff.clear(job.id);
+      return { ...restored, newSecretsRemoved: removed };
+    },
+    summarize(job) {
+      const f = job.facts;
+      if (job.state === 'done') {
+        return `rotated: new client secret ${tail(f.newKeyId)} (expires ${formatTime(num(f.newKeyExpiry))}), Key Vault version ${shortVersion(f.kvVersion)}, verified, old secret ${tail(job.plan.facts.keyId)} removed at ${formatTime(num(f.oldRemovedAt))}`;
+      }
+      return failureText(job, `the old secret ${tail(job.plan.facts.keyId)}`, num(job.plan.facts.expiresAt));
+    },
+  };
+}
+
+function verifiedText(job: JobRecord, until: number): string {
+  const f = job.facts;
+  return `rotated: new client secret ${tail(f.newKeyId)} (expires ${formatTime(num(f.newKeyExpiry))}), Key Vault version ${shortVersion(f.kvVersion)}, verified; the old secret ${tail(job.plan.facts.keyId)} will be removed at ${formatTime(until)} — Rollback is possible until then`;
+}
+
+function stepError(err: unknown, what: string): Error {
+  const status = statusOf(err);
+  const code = (err as { code?: string }).code ?? 'PROVIDER_ERROR';
+  const retryable = status === undefined ? ['Timeout', 'NetworkError'].includes(code) : status === 429 || status >= 500;
+  return new WorkflowError(`${what}: ${(err as Error).message}`, code, { retryable, statusCode: status });
+}

@@ -1,0 +1,244 @@
+/**
+ * Rotate a service-principal-owned Databricks PAT kept in Key Vault:
+ * create (OBO token, comment marked with the rotation id) → set (new KV version, exp = token expiry, tags)
+ * → test (call the workspace with the new token) → finish (revoke the old token after the grace window).
+ * The old token is revoked last, so until then a failure can always fall back to it.
+ */
+import { DAY_MS, HOUR_MS } from '../clock.js';
+import type { KeywardenConfig } from '../config/schema.js';
+import type { Credential } from '../domain/credential.js';
+import { isDatabricksError } from '../providers/databricks/errors.js';
+import { WorkflowError, statusOf } from './errors.js';
+import type { CompensationContext, StepContext, StepOutcome, WorkflowDefinition } from './journal.js';
+import { currentOf, findVersionTagged, listVersionsOrEmpty, restorePreviousVersion, rotationTags, shortVersion, tail } from './keyvault-steps.js';
+import { describeDrift, formatDuration, formatTime, type ActionPlan } from './plan.js';
+import type { WorkflowDeps } from './providers.js';
+import type { JobFacts, JobRecord } from './types.js';
+
+export const PAT_MARKER_PREFIX = '[keywarden rotation ';
+
+export function patMarker(rotationId: string): string {
+  return `${PAT_MARKER_PREFIX}${rotationId}]`;
+}
+
+/** The old comment without earlier rotation markers, plus this rotation's marker (Databricks allows 255 chars). */
+export function rotatedComment(oldComment: string, rotationId: string): string {
+  const base = oldComment.replace(/\s*\[keywarden rotation [^\]]*\]/g, '').trim();
+  const marker = patMarker(rotationId);
+  return `${base.slice(0, 255 - marker.length - 1)} ${marker}`.trim();
+}
+
+/** Why Keywarden cannot rotate this PAT, or undefined when it can. */
+export function patRotationBlocker(credential: Credential): string | undefined {
+  if (credential.kind !== 'databricks-pat') return 'only Databricks PATs are rotated by this workflow';
+  if (credential.owner?.kind !== 'service-principal' || !credential.owner.applicationId) {
+    return 'this PAT belongs to a user: Databricks cannot create a token for a person by API, so Keywarden can only revoke it — ask the owner to create a new one (or move the pipeline to a service principal)';
+  }
+  if (credential.heldIn.length === 0) return 'this PAT is not linked to a Key Vault secret, so there is nowhere to publish a new one — tag the secret or add a keyVault.mappings entry';
+  return undefined;
+}
+
+export function planPatRotation(credential: Credential, options: { config: KeywardenConfig; graceHours: number }): ActionPlan {
+  const { config } = options;
+  const held = credential.heldIn[0];
+  const maxDays = typeof credential.attributes.maxTokenLifetimeDays === 'number' ? credential.attributes.maxTokenLifetimeDays : undefined;
+  const lifetimeDays = Math.min(config.workflows.patLifetimeDays, maxDays ?? Number.POSITIVE_INFINITY);
+  const comment = String(credential.attributes.comment ?? credential.name);
+  const owner = credential.owner;
+  const blocker = patRotationBlocker(credential);
+  const grace = options.graceHours === 0 ? 'immediately after verification' : `${formatDuration(options.graceHours * HOUR_MS)} after verification (grace window; Rollback possible until then)`;
+  return {
+    kind: 'rotate-pat',
+    subject: credential.id,
+    title: `Rotate Databricks PAT "${comment}" in ${credential.where.scope}`,
+    facts: {
+      workspace: credential.where.scope,
+      tokenId: credential.nativeId,
+      comment,
+      expiryTime: credential.expiresAt ?? -1,
+      ownerApplicationId: owner?.applicationId ?? null,
+      vault: held?.vault ?? null,
+      secret: held?.name ?? null,
+    },
+    parameters: { lifetimeDays, graceHours: options.graceHours },
+    operations: [
+      `create: an on-behalf-of token for ${owner?.name ?? 'the owner'} (application id ${owner?.applicationId ?? 'unknown'}) in ${credential.where.scope}, lifetime ${lifetimeDays} d (capped by the workspace maximum), comment "${rotatedComment(comment, '<rotation id>')}"`,
+      `set: write Key Vault secret ${held ? `${held.vault}/${held.name}` : '(none)'} as a new version with exp = the new token's expiry and tags managed-by, credential-kind=databricks-pat, credential-id=<new token id>, workspace=${credential.where.scope}, rotation-id=<rotation id>`,
+      `test: call ${credential.where.scope} with the new token (list its own tokens) and expect to find it`,
+      `finish: revoke the old token ${tail(credential.nativeId)} ${grace}`,
+    ],
+    warnings: [
+      ...(blocker ? [blocker] : []),
+      ...(credential.heldIn.length > 1 ? [`also held in ${credential.heldIn.slice(1).map((h) => `${h.vault}/${h.name}`).join(', ')}: only the first secret is updated`] : []),
+    ],
+  };
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number.NaN);
+
+export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
+  const { providers } = deps;
+  const ws = (job: JobRecord) => providers.databricks(str(job.plan.facts.workspace));
+  const kv = (job: JobRecord) => providers.keyVault(str(job.plan.facts.vault));
+
+  async function markedTokens(job: JobRecord, signal: AbortSignal) {
+    const marker = patMarker(job.id);
+    return (await ws(job).listTokens({ signal })).filter((t) => t.comment.includes(marker));
+  }
+
+  async function create(ctx: StepContext): Promise<StepOutcome> {
+    const { job, signal } = ctx;
+    const facts = job.plan.facts;
+    const client = ws(job);
+    if (ctx.resumed) {
+      // Never create blindly twice: look for this rotation's marker first.
+      const found = await markedTokens(job, signal);
+      const value = ctx.handoff.get(job.id, 'token');
+      const known = found.find((t) => t.tokenId === job.facts.newTokenId);
+      if (known && value) return { kind: 'done', facts: { newTokenId: known.tokenId, newTokenExpiry: known.expiryTime }, note: 'found the new token by its marker' };
+      for (const orphan of found) await client.deleteToken(orphan.tokenId, { signal });
+      if (found.length) ctx.checkpoint({ orphansRevoked: found.length }, `revoked ${found.length} token(s) created by an interrupted attempt (value lost)`);
+    } else {
+      const drift = await patDrift(job, deps, signal);
+      if (drift.length) return { kind: 'stop', reason: `stopped before acting: ${drift.join('; ')} — review the card and approve again` };
+    }
+    const conf = await client.getWorkspaceConf(['maxTokenLifetimeDays'], { signal });
+    const wsMax = Number(conf.maxTokenLifetimeDays ?? '') || undefined;
+    const days = Math.min(num(job.plan.parameters.lifetimeDays), wsMax ?? Number.POSITIVE_INFINITY);
+    ctx.checkpoint({ marker: patMarker(job.id), lifetimeDays: days }, 'creating the token (marker journaled first)');
+    let created;
+    try {
+      created = await client.createOboToken({
+        applicationId: str(facts.ownerApplicationId), lifetimeSeconds: Math.round(days * 86_400),
+        comment: rotatedComment(str(facts.comment), job.id), signal,
+      });
+    } catch (err) {
+      // An unknown outcome is reconciled by the marker on the next attempt (resumed = true).
+      throw asStepError(err, `could not create the new token in ${str(facts.workspace)}`);
+    }
+    ctx.handoff.put(job.id, 'token', created.tokenValue);
+    return { kind: 'done', facts: { newTokenId: created.tokenInfo.tokenId, newTokenExpiry: created.tokenInfo.expiryTime } };
+  }
+
+  async function set(ctx: StepContext): Promise<StepOutcome> {
+    const { job, signal } = ctx;
+    const name = str(job.plan.facts.secret);
+    const vault = kv(job);
+    const already = await findVersionTagged(vault, name, 'rotation-id', job.id, signal);
+    if (already) return { kind: 'done', facts: { kvVersion: already.version ?? null }, note: 'Key Vault already has this rotation\'s version' };
+    const value = ctx.handoff.get(job.id, 'token');
+    if (!value) {
+      // The process restarted between create and set: the value exists nowhere. Revoke it and create again.
+      await ws(job).deleteToken(str(job.facts.newTokenId), { signal });
+      return { kind: 'redo', from: 'create', note: `the new token ${tail(job.facts.newTokenId)} was created but its value was lost in a restart; revoked it, creating another`, facts: { newTokenId: null } };
+    }
+    const versions = await listVersionsOrEmpty(vault, name, signal);
+    const previous = currentOf(versions);
+    const written = await vault.setSecret(name, value, {
+      signal,
+      expiresOn: num(job.facts.newTokenExpiry) > 0 ? num(job.facts.newTokenExpiry) : undefined,
+      tags: rotationTags(previous?.tags ?? {}, { kind: 'databricks-pat', credentialId: str(job.facts.newTokenId), rotationId: job.id, workspace: str(job.plan.facts.workspace) }),
+      contentType: previous?.contentType,
+    });
+    return { kind: 'done', facts: { kvVersion: written.version ?? null, previousKvVersion: previous?.version ?? null } };
+  }
+
+  async function test(ctx: StepContext): Promise<StepOutcome> {
+    const { job, signal } = ctx;
+    const value = ctx.handoff.get(job.id, 'token')
+      ?? (await kv(job).readSecretValue(str(job.plan.facts.secret), str(job.facts.kvVersion), { signal })).value;
+    let own;
+    try {
+      own = await ws(job).withToken(value).listOwnTokens({ signal });
+    } catch (err) {
+      throw asStepError(err, `the new token did not work against ${str(job.plan.facts.workspace)}`);
+    }
+    if (!own.some((t) => t.tokenId === job.facts.newTokenId)) {
+      throw new WorkflowError(`the workspace accepted the new token but does not list ${tail(job.facts.newTokenId)} as its own — check the service principal`, 'VERIFY_MISMATCH');
+    }
+    ctx.handoff.clear(job.id);
+    const graceUntil = ctx.now() + num(job.plan.parameters.graceHours) * HOUR_MS;
+    return { kind: 'done', facts: { verifiedAt: ctx.now(), graceUntil } };
+  }
+
+  async function finish(ctx: StepContext): Promise<StepOutcome> {
+    const { job, signal } = ctx;
+    const until = num(job.facts.graceUntil);
+    if (ctx.now() < until) {
+      return { kind: 'wait', until, reason: `grace window: the old token ${tail(job.plan.facts.tokenId)} is revoked at ${formatTime(until)}`, milestone: { key: 'verified', text: verifiedText(job, until) } };
+    }
+    const existed = await ws(job).deleteToken(str(job.plan.facts.tokenId), { signal });
+    return { kind: 'done', facts: { oldRevokedAt: ctx.now(), oldAlreadyGone: !existed } };
+  }
+
+  return {
+    kind: 'rotate-pat',
+    steps: ['create', 'set', 'test', 'finish'],
+    maxAttempts: { finish: 10 },
+    run(step, ctx) {
+      if (step === 'create') return create(ctx);
+      if (step === 'set') return set(ctx);
+      if (step === 'test') return test(ctx);
+      return finish(ctx);
+    },
+    async compensate(ctx: CompensationContext): Promise<JobFacts> {
+      const { job, signal } = ctx;
+      if (job.error?.step === 'finish') return { rotationStands: true };
+      // Put the old value back first (it was never revoked), then remove the new token.
+      const restored = job.plan.facts.secret ? await restorePreviousVersion(kv(job), str(job.plan.facts.secret), {
+        jobId: job.id, rotationVersion: str(job.facts.kvVersion) || undefined, previousVersion: str(job.facts.previousKvVersion) || undefined, signal,
+      }) : {};
+      let revoked = 0;
+      for (const t of await markedTokens(job, signal)) if (await ws(job).deleteToken(t.tokenId, { signal })) revoked += 1;
+      ctx.handoff.clear(job.id);
+      return { ...restored, newTokensRevoked: revoked };
+    },
+    summarize(job) {
+      return patSummary(job);
+    },
+  };
+}
+
+/** Compares the approved facts with the token and secret as they are now. */
+async function patDrift(job: JobRecord, deps: WorkflowDeps, signal: AbortSignal): Promise<string[]> {
+  const f = job.plan.facts;
+  const token = await deps.providers.databricks(str(f.workspace)).getToken(str(f.tokenId), { signal });
+  if (!token) return [`the token ${tail(f.tokenId)} no longer exists in ${str(f.workspace)}`];
+  const changes = describeDrift({ comment: f.comment ?? null, expiryTime: f.expiryTime ?? null }, { comment: token.comment, expiryTime: token.expiryTime }, { comment: 'the token comment', expiryTime: 'the token expiry' });
+  const current = currentOf(await listVersionsOrEmpty(deps.providers.keyVault(str(f.vault)), str(f.secret), signal));
+  const heldId = current?.tags['credential-id'];
+  if (heldId && heldId !== f.tokenId) changes.push(`Key Vault ${str(f.vault)}/${str(f.secret)} now holds token ${tail(heldId)}, not ${tail(f.tokenId)}`);
+  return changes;
+}
+
+function asStepError(err: unknown, what: string): Error {
+  if (isDatabricksError(err) && err.code === 'OUTCOME_UNKNOWN') return new WorkflowError(`${what}: ${err.message}`, 'OUTCOME_UNKNOWN', { retryable: true });
+  const status = statusOf(err);
+  const retryable = status === undefined ? true : status === 429 || status >= 500;
+  return new WorkflowError(`${what}: ${(err as Error).message}`, (err as { code?: string }).code ?? 'PROVIDER_ERROR', { retryable, statusCode: status });
+}
+
+function verifiedText(job: JobRecord, until: number): string {
+  const f = job.facts;
+  return `rotated: new token ${tail(f.newTokenId)} (expires ${formatTime(num(f.newTokenExpiry))}), Key Vault version ${shortVersion(f.kvVersion)}, verified; the old token ${tail(job.plan.facts.tokenId)} will be revoked at ${formatTime(until)} — Rollback is possible until then`;
+}
+
+export function patSummary(job: JobRecord): string {
+  const f = job.facts;
+  const p = job.plan.facts;
+  if (job.state === 'done') {
+    return `rotated: new token ${tail(f.newTokenId)} (expires ${formatTime(num(f.newTokenExpiry))}), Key Vault version ${shortVersion(f.kvVersion)}, verified, old token ${tail(p.tokenId)} revoked at ${formatTime(num(f.oldRevokedAt))}`;
+  }
+  return failureText(job, `the old token ${tail(p.tokenId)}`, num(p.expiryTime));
+}
+
+/** "Rotation failed at test: …; undone: …; the old token still works until … (N days left)." */
+export function failureText(job: JobRecord, what: string, expiresAt: number): string {
+  const runway = expiresAt > 0 ? `${what} still works until ${formatTime(expiresAt)} (${Math.max(0, Math.floor((expiresAt - (job.finishedAt ?? job.createdAt)) / DAY_MS))} days left)` : `${what} was not changed`;
+  if (job.state === 'cancelled') return `not done: ${job.error?.message ?? 'cancelled'}. ${runway}.`;
+  const undo = job.compensation?.status === 'done'
+    ? `undone: ${Object.entries(job.compensation.result ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(', ') || 'nothing was created'}`
+    : `compensation FAILED (${job.compensation?.error ?? 'unknown'}) — check the new credential by hand`;
+  return `failed at ${job.error?.step ?? 'a step'}: ${job.error?.message ?? 'unknown error'}; ${undo}. ${runway}.`;
+}

@@ -1,0 +1,73 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runAuditCli, verifyAuditLines } from '../../src/cli/audit.js';
+import { auditCommand } from '../../src/commands/audit.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+
+const dirs: string[] = [];
+afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+
+function io() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, io: { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t) } } };
+}
+
+function storeWithEntries(path: string) {
+  const store = openSqliteStore({ path });
+  store.appendAudit({ action: 'approval.granted', actor: { aadObjectId: 'a1', name: 'Alex' }, subject: 'databricks-pat:ws-prod:1', result: 'ok', details: { planHash: 'abc', token: 'dapi0123456789abcdef0123456789abcdef' } });
+  store.appendAudit({ action: 'job.step.create.done', subject: 'databricks-pat:ws-prod:1', result: 'ok', details: { newTokenId: 't2' } });
+  store.appendAudit({ action: 'approval.refused', actor: { aadObjectId: 'a3', name: 'Lee Gu' }, subject: 'databricks-pat:ws-dev:2', result: 'refused', details: { code: 'not-approver' } });
+  return store;
+}
+
+describe('keywarden audit --export / --verify', () => {
+  it('exports JSON lines with the hash chain, verifies them, and exits non-zero on a broken chain', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kw-audit-'));
+    dirs.push(dir);
+    const db = join(dir, 'kw.db');
+    storeWithEntries(db).close();
+    const file = join(dir, 'audit.jsonl');
+
+    const exp = io();
+    expect(await runAuditCli(['--export', file], { openStore: () => openSqliteStore({ path: db }), io: exp.io })).toBe(0);
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatchObject({ seq: 1, action: 'approval.granted', prevHash: '0'.repeat(64) });
+    expect(lines[1]!.prevHash).toBe(lines[0]!.hash);
+    expect(readFileSync(file, 'utf8')).not.toContain('dapi0123456789abcdef');
+
+    const ok = io();
+    expect(await runAuditCli(['--verify', file], { openStore: () => openSqliteStore({ path: db }), io: ok.io })).toBe(0);
+    expect(ok.out.join('')).toMatch(/intact: 3 records/);
+
+    const tampered = readFileSync(file, 'utf8').replace('not-approver', 'approved');
+    writeFileSync(file, tampered);
+    const bad = io();
+    expect(await runAuditCli(['--verify', file], { openStore: () => openSqliteStore({ path: db }), io: bad.io })).toBe(1);
+    expect(bad.out.join('')).toMatch(/BROKEN .* at seq 3/);
+    expect(verifyAuditLines(tampered.split('\n').filter((l, i) => i !== 1).join('\n'))).toMatchObject({ ok: false, brokenAt: 2 });
+
+    const store = io();
+    expect(await runAuditCli(['--verify'], { openStore: () => openSqliteStore({ path: db }), io: store.io })).toBe(0);
+    expect(await runAuditCli(['--bogus'], { openStore: () => openSqliteStore({ path: db }), io: io().io })).toBe(2);
+
+    const stdout = io();
+    expect(await runAuditCli(['--export'], { openStore: () => openSqliteStore({ path: db }), io: stdout.io })).toBe(0);
+    expect(stdout.out.join('').trim().split('\n')).toHaveLength(3);
+  });
+
+  it('/audit shows recent entries, filtered by credential', async () => {
+    const store = storeWithEntries(':memory:');
+    const all = await auditCommand({ store }).handle('', {} as never);
+    expect(all.kind === 'text' && all.text).toMatch(/Latest 3 audit entries \(hash chain intact/);
+    const one = await auditCommand({ store }).handle('databricks-pat:ws-dev:2', {} as never);
+    expect(one.kind === 'text' && one.text).toMatch(/approval.refused · refused · Lee Gu/);
+    expect(one.kind === 'text' && one.text).not.toMatch(/approval.granted/);
+    const none = await auditCommand({ store }).handle('nothing-like-this', {} as never);
+    expect(none.kind === 'text' && none.text).toMatch(/No audit entries/);
+    store.close();
+  });
+});
