@@ -4,6 +4,7 @@ import { createScannerModule } from './scanner/module.js';
 import { createInventorySources } from './scanner/sources.js';
 import type { ApproverCheck } from './commands/scan.js';
 import { workflowsModuleFor, type WorkflowsModule } from './workflows/module.js';
+import { planCardFor } from './workflows/plan-for.js';
 
 /** The product's feature modules, built from config and wired to each other: scanner → alerts → workflows. */
 
@@ -36,6 +37,7 @@ export function productModules(options: ProductModuleOptions = {}): ModuleFactor
       if (!scanner) throw new Error('the alerts module needs the scanner module registered before it');
       return alertsModuleFor(k, {
         scanner,
+        planCard: (alert) => planCardFor(alert.credential, k.config),
         onOutcome: (o) => {
           k.metrics.alerts.inc({ operation: 'opened' }, o.opened.length);
           k.metrics.alerts.inc({ operation: 'raised' }, o.raised.length);

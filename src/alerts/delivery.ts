@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { KeywardenConfig } from '../config/schema.js';
-import { ChatDeliveryError, type ChatGateway, type MessageContent, type PostedMessage } from '../domain/chat.js';
+import { ChatDeliveryError, type AdaptiveCard, type ChatGateway, type MessageContent, type PostedMessage } from '../domain/chat.js';
 import type { Logger } from '../logging/logger.js';
 import type { Store, StoredRecord } from '../store/store.js';
 import { alertMessage, renderDetailsCard, renderDigestCard } from './cards.js';
@@ -27,6 +27,8 @@ export interface AlertDeliveryOptions {
   pacer?: ThreadPacer;
   /** Called when a channel is found dead (app.ts's ConversationBook.markDead). */
   onChannelDead?: (conversationId: string, reason: string) => void;
+  /** The action plan for a credential (workflows), posted after the details so a reviewer sees the exact operations. */
+  planCard?: (alert: AlertRecord) => AdaptiveCard | undefined;
 }
 
 export interface DrainReport {
@@ -155,6 +157,8 @@ export class AlertDelivery {
         const posted = alert.message?.activityId
           ? await gateway.replyInThread(alert.message, content)
           : await gateway.post(channel!.target, content);
+        const plan = alert.message?.activityId ? this.options.planCard?.(alert) : undefined;
+        if (plan) await gateway.replyInThread(alert.message!, { card: plan });
         return { kind: 'sent', activityId: posted.activityId };
       }
       case 'owner-notice': return this.sendOwnerNotice(gateway, entry, channel);

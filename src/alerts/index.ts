@@ -6,7 +6,7 @@ import type { ScanListener, ScanResult } from '../domain/scan.js';
 import type { Logger } from '../logging/logger.js';
 import type { Store } from '../store/store.js';
 import { alertCardActions } from './actions.js';
-import { AlertDelivery, type DrainReport } from './delivery.js';
+import { AlertDelivery, type AlertDeliveryOptions, type DrainReport } from './delivery.js';
 import { resolveAlert, setAlertProgress, wakeSnoozed } from './lifecycle.js';
 import { markOwnerReachable } from './owners.js';
 import type { ThreadPacer } from './pacing.js';
@@ -30,6 +30,8 @@ export interface AlertsModuleOptions {
   logger: Logger;
   /** Subscribed at creation, unsubscribed at stop. */
   scanner?: { onScan(listener: ScanListener): () => void };
+  /** The action plan card for an alert's credential (from workflows), posted with Details. */
+  planCard?: AlertDeliveryOptions['planCard'];
   /** Told what each scan did to alerts (metrics). */
   onOutcome?: (outcome: ScanAlertsOutcome) => void;
   /** app.ts's conversation book: dead channels are marked there too. */
@@ -63,6 +65,7 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
   const delivery = new AlertDelivery({
     config, store, clock, logger: options.logger, gateway: () => gateway, pacer: options.pacer,
     onChannelDead: (conversationId, reason) => options.conversations?.markDead(conversationId, reason),
+    planCard: options.planCard,
   });
 
   const tick = async (): Promise<DrainReport> => {
@@ -209,7 +212,7 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
 }
 
 /** For the composition root: `keywarden.extend(alertsModuleFor(keywarden, { scanner }))`. */
-export function alertsModuleFor(keywarden: Keywarden, extra: Pick<AlertsModuleOptions, 'scanner' | 'pacer' | 'idleMs' | 'onOutcome'> = {}): AlertsModule {
+export function alertsModuleFor(keywarden: Keywarden, extra: Pick<AlertsModuleOptions, 'scanner' | 'pacer' | 'idleMs' | 'onOutcome' | 'planCard'> = {}): AlertsModule {
   return createAlertsModule({
     config: keywarden.config, store: keywarden.store, clock: keywarden.clock, logger: keywarden.logger,
     conversations: keywarden.conversations, gateway: keywarden.chat, ...extra,

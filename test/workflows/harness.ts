@@ -17,6 +17,7 @@ import { createInventorySources } from '../../src/scanner/sources.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
 import { workflowsModuleFor, type WorkflowsModule } from '../../src/workflows/module.js';
+import { planCardFor } from '../../src/workflows/plan-for.js';
 import type { JobRecord } from '../../src/workflows/types.js';
 import { BOT, invokeActivity, messageActivity, SUPPORT_CHANNEL, TEAM } from '../helpers/bot.js';
 
@@ -102,7 +103,10 @@ export async function startWorkflowHarness(options: WorkflowHarnessOptions = {})
     keywarden = createKeywarden({ config, store, logger, clock });
     const inventory = createInventorySources(config, { clock, retry: { maxRetries: 1, baseDelayMs: 10 } });
     scanner = installScanner(keywarden, { sources: inventory.sources });
-    alerts = createAlertsModule({ config, store, clock, logger, scanner, conversations: keywarden.conversations, idleMs: 200 });
+    alerts = createAlertsModule({
+      config, store, clock, logger, scanner, conversations: keywarden.conversations, idleMs: 200,
+      planCard: (alert) => planCardFor(alert.credential, config),
+    });
     keywarden.extend(alerts);
     workflows = workflowsModuleFor(keywarden, { engine: { pollMs: 50, backoff: { baseMs: 300, maxMs: 3000 }, stopTimeoutMs: 3000 } });
     keywarden.extend(workflows);
