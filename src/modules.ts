@@ -1,9 +1,10 @@
 import type { Keywarden, KeywardenModule } from './app.js';
-import { alertsModuleFor } from './alerts/index.js';
-import { createScannerModule } from './scanner/module.js';
-import { createInventorySources } from './scanner/sources.js';
+import { alertsModuleFor, type AlertsModule, type AlertsModuleOptions } from './alerts/index.js';
 import type { ApproverCheck } from './commands/scan.js';
-import { workflowsModuleFor, type WorkflowsModule } from './workflows/module.js';
+import { createScannerModule } from './scanner/module.js';
+import type { Scanner } from './scanner/scanner.js';
+import { createInventorySources, type InventorySourcesOptions } from './scanner/sources.js';
+import { workflowsModuleFor, type WorkflowsModule, type WorkflowsModuleOptions } from './workflows/module.js';
 import { planCardFor } from './workflows/plan-for.js';
 
 /** The product's feature modules, built from config and wired to each other: scanner → alerts → workflows. */
@@ -11,32 +12,43 @@ import { planCardFor } from './workflows/plan-for.js';
 export interface ProductModuleOptions {
   /** Overrides how approvers are recognised (default: the approvals directory: config users + Entra groups). */
   isApprover?: ApproverCheck;
+  /** Retry budget of the inventory clients (tests keep it short). */
+  retry?: InventorySourcesOptions['retry'];
+  alerts?: Pick<AlertsModuleOptions, 'idleMs' | 'pacer'>;
+  workflows?: Partial<WorkflowsModuleOptions>;
 }
 
 export type ModuleFactory = (keywarden: Keywarden) => KeywardenModule;
 
-export function productModules(options: ProductModuleOptions = {}): ModuleFactory[] {
-  let scanner: ReturnType<typeof createScannerModule>['scanner'] | undefined;
-  let workflows: WorkflowsModule | undefined;
+/** What productModules built, for callers (tests, bench) that drive the modules directly. */
+export interface ProductModules {
+  scanner?: Scanner;
+  alerts?: AlertsModule;
+  workflows?: WorkflowsModule;
+}
+
+export function productModules(options: ProductModuleOptions = {}, built: ProductModules = {}): ModuleFactory[] {
   // /scan is for approvers: the same directory (users + Entra groups) that authorizes card clicks decides.
   const isApprover: ApproverCheck = options.isApprover ?? (async (actor) =>
-    Boolean(actor.aadObjectId) && (await workflows?.directory.isApprover(actor.aadObjectId!)) === true);
+    Boolean(actor.aadObjectId) && (await built.workflows?.directory.isApprover(actor.aadObjectId!)) === true);
   return [
     (k) => {
       const { metrics } = k;
       const { sources } = createInventorySources(k.config, {
         clock: k.clock,
+        retry: options.retry,
         instrument: { fetchFor: (estate) => metrics.instrumentFetch(estate), keyVaultPolicy: metrics.keyVaultPolicy() as never },
       });
       const mod = createScannerModule(k, { sources, isApprover });
-      scanner = mod.scanner;
-      scanner.onScan((result) => metrics.recordScan(result));
+      built.scanner = mod.scanner;
+      mod.scanner.onScan((result) => metrics.recordScan(result));
       return mod;
     },
     (k) => {
-      if (!scanner) throw new Error('the alerts module needs the scanner module registered before it');
-      return alertsModuleFor(k, {
-        scanner,
+      if (!built.scanner) throw new Error('the alerts module needs the scanner module registered before it');
+      built.alerts = alertsModuleFor(k, {
+        ...options.alerts,
+        scanner: built.scanner,
         planCard: (alert) => planCardFor(alert.credential, k.config),
         onOutcome: (o) => {
           k.metrics.alerts.inc({ operation: 'opened' }, o.opened.length);
@@ -44,14 +56,17 @@ export function productModules(options: ProductModuleOptions = {}): ModuleFactor
           k.metrics.alerts.inc({ operation: 'resolved' }, o.resolved.length);
         },
       });
+      return built.alerts;
     },
     (k) => {
-      workflows = workflowsModuleFor(k, {
+      built.workflows = workflowsModuleFor(k, {
+        ...options.workflows,
         onJobEvent: (event) => {
           if (event.type === 'finished') k.metrics.actions.inc({ action: event.job.kind, result: event.job.state });
+          options.workflows?.onJobEvent?.(event);
         },
       });
-      return workflows;
+      return built.workflows;
     },
   ];
 }

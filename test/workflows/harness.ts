@@ -2,8 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBotServer, type BotServer } from '../../bot/server.js';
-import { createAlertsModule, type AlertsModule } from '../../src/alerts/index.js';
+import type { AlertsModule } from '../../src/alerts/index.js';
 import type { AlertRecord } from '../../src/alerts/types.js';
+import { productModules, type ProductModules } from '../../src/modules.js';
+import type { WorkflowsModule } from '../../src/workflows/module.js';
 import { createKeywarden, type Keywarden } from '../../src/app.js';
 import { AdjustableClock, systemClock } from '../../src/clock.js';
 import { configSchema, type KeywardenConfig } from '../../src/config/schema.js';
@@ -11,13 +13,9 @@ import { createLogger } from '../../src/logging/logger.js';
 import { startConnectorEmulator, type ConnectorEmulator } from '../../src/sandbox/connector/emulator.js';
 import type { ConnectorActivity } from '../../src/sandbox/connector/state.js';
 import { startSandboxClouds, withSandboxConfig, type SandboxClouds } from '../../src/sandbox/estate.js';
-import { installScanner } from '../../src/scanner/module.js';
 import type { Scanner } from '../../src/scanner/scanner.js';
-import { createInventorySources } from '../../src/scanner/sources.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
-import { workflowsModuleFor, type WorkflowsModule } from '../../src/workflows/module.js';
-import { planCardFor } from '../../src/workflows/plan-for.js';
 import type { JobRecord } from '../../src/workflows/types.js';
 import { BOT, invokeActivity, messageActivity, SUPPORT_CHANNEL, TEAM } from '../helpers/bot.js';
 
@@ -51,6 +49,8 @@ export interface WorkflowHarness {
   readonly workflows: WorkflowsModule;
   readonly scanner: Scanner;
   readonly logLines: string[];
+  /** The bot server's base URL (for /metrics, /readyz). */
+  readonly botUrl: string;
   /** Runs a scan and delivers the resulting cards. */
   scanAndDeliver(): Promise<void>;
   alertFor(credentialId: string): AlertRecord | undefined;
@@ -101,15 +101,17 @@ export async function startWorkflowHarness(options: WorkflowHarnessOptions = {})
   const boot = async (): Promise<void> => {
     store = openSqliteStore({ path: config.store.path, clock });
     keywarden = createKeywarden({ config, store, logger, clock });
-    const inventory = createInventorySources(config, { clock, retry: { maxRetries: 1, baseDelayMs: 10 } });
-    scanner = installScanner(keywarden, { sources: inventory.sources });
-    alerts = createAlertsModule({
-      config, store, clock, logger, scanner, conversations: keywarden.conversations, idleMs: 200,
-      planCard: (alert) => planCardFor(alert.credential, config),
-    });
-    keywarden.extend(alerts);
-    workflows = workflowsModuleFor(keywarden, { engine: { pollMs: 50, backoff: { baseMs: 300, maxMs: 3000 }, stopTimeoutMs: 3000 } });
-    keywarden.extend(workflows);
+    // The same composition `keywarden start` runs, with short retries and fast polling for tests.
+    const built: ProductModules = {};
+    const factories = productModules({
+      retry: { maxRetries: 1, baseDelayMs: 10 },
+      alerts: { idleMs: 200 },
+      workflows: { engine: { pollMs: 50, backoff: { baseMs: 300, maxMs: 3000 }, stopTimeoutMs: 3000 } },
+    }, built);
+    for (const factory of factories) keywarden.extend(factory(keywarden));
+    scanner = built.scanner!;
+    alerts = built.alerts!;
+    workflows = built.workflows!;
     server = await startBotServer({ config, keywarden, logger, port: 0, gateway: { pacingMs: 0, retryBaseMs: 5 } });
     await keywarden.start();
   };
@@ -128,6 +130,7 @@ export async function startWorkflowHarness(options: WorkflowHarnessOptions = {})
     get alerts() { return alerts; },
     get workflows() { return workflows; },
     get scanner() { return scanner; },
+    get botUrl() { return server.url; },
     async scanAndDeliver() {
       await scanner.runScan('command');
       // Deliver every card, moving the clock through the Teams pacing windows (seconds) like a real drain would.

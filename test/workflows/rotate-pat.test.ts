@@ -88,6 +88,13 @@ describe('Rotate on an SP-owned PAT card', () => {
     expect(everywhere).not.toContain(newValue);
     expect(everywhere).not.toContain(seeded.tokenValue);
     expect(done.facts).not.toHaveProperty('token');
+
+    // Operators see it on /metrics: the scan that found it and the action that fixed it.
+    const metrics = await (await fetch(`${h.botUrl}/metrics`)).text();
+    expect(metrics).toMatch(/keywarden_scans_total\{trigger="command",outcome="ok"\} 1/);
+    expect(metrics).toMatch(/keywarden_actions_total\{action="rotate-pat",result="done"\} 1/);
+    expect(metrics).toMatch(/keywarden_teams_sends_total\{operation="post",result="ok"\} \d+/);
+    expect(metrics).not.toContain(newValue);
   }, 60_000);
 
   it('a second click on the same card starts nothing', async () => {
