@@ -1,19 +1,10 @@
-// Refreshes docs/sandbox-playground.png: starts the sandbox, opens the Agents Playground in headless Chromium,
-// installs Keywarden in the support channel and photographs the warning cards that arrive there.
+// Refreshes the README pictures: starts the sandbox, opens the Agents Playground in headless Chromium, installs
+// Keywarden in the support channel, photographs the warnings (docs/sandbox-playground.png), clicks Rotate on the
+// SP-owned PAT card and photographs the result in its thread (docs/sandbox-rotation.png).
 // Usage: npx tsx scripts/screenshot.ts   (installs Debian's chromium with apt-get when it is missing)
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { chromium } from 'playwright-core';
-
-const CHROMIUM = '/usr/bin/chromium';
-const OUT = process.argv[2] ?? 'docs/sandbox-playground.png';
-
-function ensureChromium(): void {
-  if (existsSync(CHROMIUM)) return;
-  console.log('installing Debian chromium (apt-get) for the screenshot…');
-  execFileSync('apt-get', ['update'], { stdio: 'inherit' });
-  execFileSync('apt-get', ['install', '-y', 'chromium'], { stdio: 'inherit' });
-}
+import { CHROMIUM_LAUNCH, ensureChromium } from './chromium.js';
 
 async function waitFor(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -39,20 +30,23 @@ try {
   await waitFor('http://127.0.0.1:3978/healthz', 60_000);
   const pgUrl = /Agents Playground\): (http:\/\/\S+)/.exec(output)?.[1] ?? 'http://127.0.0.1:56150';
   await waitFor(pgUrl, 30_000);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const browser = await chromium.launch(CHROMIUM_LAUNCH);
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
   await page.route((u) => !/^(127\.0\.0\.1|localhost)$/.test(new URL(u).hostname), (r) => r.abort());
   await page.goto(pgUrl, { waitUntil: 'domcontentloaded' });
   await page.getByText('conversationUpdate 200').first().waitFor({ timeout: 20_000 });
   // Opening the support channel installs Keywarden there; the waiting warnings are then posted to it.
   await page.getByText(/Platform Support/).first().click();
-  await page.getByText(/days left|Expired|expires/i).first().waitFor({ timeout: 30_000 });
-  await page.waitForTimeout(3000);
-  await page.screenshot({ path: OUT });
-  console.log(`wrote ${OUT}`);
+  await page.getByText(/adf-etl/).first().waitFor({ timeout: 30_000 });
+  await page.waitForTimeout(2000);
+  await page.screenshot({ path: 'docs/sandbox-playground.png' });
+  const card = page.locator('div').filter({ hasText: /PAT adf-etl/ }).filter({ has: page.getByRole('button', { name: 'Rotate' }) }).last();
+  await card.scrollIntoViewIfNeeded();
+  await card.getByRole('button', { name: 'Rotate' }).click();
+  await page.getByText(/^rotated: new token/).first().waitFor({ timeout: 30_000 });
+  await page.waitForTimeout(1500);
+  await page.screenshot({ path: 'docs/sandbox-rotation.png' });
+  console.log('wrote docs/sandbox-playground.png and docs/sandbox-rotation.png');
   await browser.close();
 } finally {
   stop();
