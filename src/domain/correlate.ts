@@ -70,32 +70,77 @@ function addConsumer(list: Consumer[], consumer: Consumer): void {
   if (consumer.dynamic) existing.dynamic = true;
 }
 
+/**
+ * Lookups built once per correlation, so linking N secrets costs O(N) instead of a scan of every credential per secret.
+ * Each bucket keeps credentials in input order, so "the first match" is the same one a linear scan would find.
+ */
 class CredentialIndex {
   readonly byId = new Map<string, Credential>();
+  /** workspace → token id → the first PAT with that id. */
+  private readonly patsByTokenId = new Map<string, Map<string, Credential>>();
+  /** workspace → comment (or name) → the latest-expiring PAT with it (no expiry counts as latest; ties: first seen). */
+  private readonly patsByComment = new Map<string, Map<string, Credential>>();
+  /** Lower-case key id → Entra credentials with it. */
+  private readonly entraByKeyId = new Map<string, Credential[]>();
+  /** Display name, or any "/ <suffix>" of the name → Entra credentials it matches. */
+  private readonly entraByDisplayName = new Map<string, Credential[]>();
+
   constructor(credentials: Credential[]) {
     for (const c of credentials) this.byId.set(c.id, c);
+    // From byId, not the array: a duplicate id is seen once, with its last value, as the linear scans saw it.
+    for (const c of this.byId.values()) {
+      if (c.kind === 'databricks-pat') this.addPat(c);
+      else if (c.kind === 'entra-password' || c.kind === 'entra-certificate') this.addEntra(c);
+    }
+  }
+
+  private addPat(c: Credential): void {
+    const ws = c.where.scope;
+    const ids = getOrCreate(this.patsByTokenId, ws, () => new Map<string, Credential>());
+    if (!ids.has(c.nativeId)) ids.set(c.nativeId, c);
+    const comment = c.attributes.comment ?? c.name;
+    if (typeof comment !== 'string') return; // a non-string comment never equals a configured one
+    const named = getOrCreate(this.patsByComment, ws, () => new Map<string, Credential>());
+    const best = named.get(comment);
+    if (!best || (c.expiresAt ?? Infinity) > (best.expiresAt ?? Infinity)) named.set(comment, c);
+  }
+
+  private addEntra(c: Credential): void {
+    getOrCreate(this.entraByKeyId, c.nativeId.toLowerCase(), () => []).push(c);
+    const names = new Set<string>();
+    if (typeof c.attributes.displayName === 'string') names.add(c.attributes.displayName);
+    // name.endsWith(`/ ${displayName}`) holds exactly for the text after each "/ " in the name.
+    for (let at = c.name.indexOf('/ '); at !== -1; at = c.name.indexOf('/ ', at + 1)) names.add(c.name.slice(at + 2));
+    for (const name of names) getOrCreate(this.entraByDisplayName, name, () => []).push(c);
   }
 
   /** A PAT by workspace and token id or comment; with several matching comments, the latest-expiring one. */
   findPat(workspace: string, tokenId?: string, comment?: string): Credential | undefined {
-    const pats = [...this.byId.values()].filter((c) => c.kind === 'databricks-pat' && c.where.scope === workspace);
-    if (tokenId) return pats.find((c) => c.nativeId === tokenId);
+    if (tokenId) return this.patsByTokenId.get(workspace)?.get(tokenId);
     if (!comment) return undefined;
-    const named = pats.filter((c) => (c.attributes.comment ?? c.name) === comment);
-    return named.sort((a, b) => (b.expiresAt ?? Infinity) - (a.expiresAt ?? Infinity))[0];
+    return this.patsByComment.get(workspace)?.get(comment);
   }
 
   /** An Entra password or certificate by key id, optionally checked against the application (client) id. */
   findEntra(keyId: string | undefined, appId: string | undefined, kind?: CredentialKind, displayName?: string): Credential | undefined {
-    return [...this.byId.values()].find((c) => {
-      if (c.kind !== 'entra-password' && c.kind !== 'entra-certificate') return false;
+    const candidates = keyId
+      ? this.entraByKeyId.get(keyId.toLowerCase())
+      : displayName !== undefined ? this.entraByDisplayName.get(displayName) : undefined;
+    return candidates?.find((c) => {
       if (kind && c.kind !== kind) return false;
       const app = c.attributes.appId ?? c.attributes.applicationId ?? c.owner?.applicationId;
-      if (appId && app !== undefined && String(app).toLowerCase() !== appId.toLowerCase()) return false;
-      if (keyId) return c.nativeId.toLowerCase() === keyId.toLowerCase();
-      return displayName !== undefined && (c.attributes.displayName === displayName || c.name.endsWith(`/ ${displayName}`));
+      return !(appId && app !== undefined && String(app).toLowerCase() !== appId.toLowerCase());
     });
   }
+}
+
+function getOrCreate<K, V>(map: Map<K, V>, key: K, create: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = create();
+    map.set(key, value);
+  }
+  return value;
 }
 
 /** What a secret holds according to the tags Keywarden writes at rotation. */
@@ -118,8 +163,8 @@ function holdsFromTags(secret: Credential, index: CredentialIndex): { id: string
 }
 
 /** What a secret holds according to config.keyVault.mappings. */
-function holdsFromMapping(secret: Credential, mappings: readonly MappingConfig[], index: CredentialIndex): { id: string; found?: Credential } | undefined {
-  const m = mappings.find((x) => x.secret.toLowerCase() === `${secret.where.scope}/${secret.name}`.toLowerCase());
+function holdsFromMapping(secret: Credential, mappings: ReadonlyMap<string, MappingConfig>, index: CredentialIndex): { id: string; found?: Credential } | undefined {
+  const m = mappings.get(`${secret.where.scope}/${secret.name}`.toLowerCase());
   if (!m) return undefined;
   const { kind, scope, nativeId, comment } = m.holds;
   const found = kind === 'databricks-pat'
@@ -138,6 +183,12 @@ export function correlate(inventories: readonly EstateInventory[], options: Corr
   const credentials: Credential[] = inventories.flatMap((inv) =>
     inv.credentials.map((c) => ({ ...c, heldIn: [...c.heldIn], consumers: c.consumers.map((x) => ({ ...x })), attributes: { ...c.attributes } })));
   const index = new CredentialIndex(credentials);
+  // "vault/secret" (lower case) → its mapping; the first one wins, as in the config file's order.
+  const mappings = new Map<string, MappingConfig>();
+  for (const m of options.mappings ?? []) {
+    const key = m.secret.toLowerCase();
+    if (!mappings.has(key)) mappings.set(key, m);
+  }
   const links: HoldLink[] = [];
 
   for (const secret of credentials) {
@@ -146,7 +197,7 @@ export function correlate(inventories: readonly EstateInventory[], options: Corr
     let held = holdsFromTags(secret, index);
     if (!held) {
       via = 'mapping';
-      held = holdsFromMapping(secret, options.mappings ?? [], index);
+      held = holdsFromMapping(secret, mappings, index);
     }
     if (!held && secret.holds) {
       via = 'provider';

@@ -51,22 +51,56 @@ export function readLatestSnapshot(store: Store): ScanResult | undefined {
   return store.get<ScanResult>('snapshots', LATEST_SNAPSHOT_ID)?.value;
 }
 
-/** Recent scans, newest first. */
-export function listSnapshotHistory(store: Store, limit = DEFAULT_HISTORY_SIZE): ScanResult[] {
-  return store.list<ScanResult>('snapshots', { prefix: HISTORY_PREFIX })
-    .sort((a, b) => (a.id < b.id ? 1 : -1))
-    .slice(0, limit)
-    .map((r) => r.value);
+/**
+ * A history entry: what one scan saw and what changed, without the credentials and findings themselves. The full
+ * result lives only in "latest" (the next scan diffs against it), so keeping history costs kilobytes, not 10 × the estate.
+ */
+export interface SnapshotSummary {
+  id: string;
+  trigger: ScanResult['trigger'];
+  startedAt: number;
+  finishedAt: number;
+  counts: { credentials: number; findings: number; errors: number };
+  errors: ScanResult['errors'];
+  changes: ScanResult['changes'];
 }
 
-/** Stores the scan as the latest snapshot and in the history, dropping history beyond `historySize`. */
+export function summarizeScan(result: ScanResult): SnapshotSummary {
+  return {
+    id: result.id,
+    trigger: result.trigger,
+    startedAt: result.startedAt,
+    finishedAt: result.finishedAt,
+    counts: { credentials: result.credentials.length, findings: result.findings.length, errors: result.errors.length },
+    errors: result.errors,
+    changes: result.changes,
+  };
+}
+
+/** Stores written before history was slimmed hold whole scan results; read them as summaries too. */
+function asSummary(value: SnapshotSummary | ScanResult): SnapshotSummary {
+  return 'credentials' in value && Array.isArray(value.credentials) ? summarizeScan(value) : value as SnapshotSummary;
+}
+
+/** Recent scans, newest first. */
+export function listSnapshotHistory(store: Store, limit = DEFAULT_HISTORY_SIZE): SnapshotSummary[] {
+  // Ids sort in time order, so the newest `limit` are the last ones: only those are read and parsed.
+  const ids = store.listIds('snapshots', { prefix: HISTORY_PREFIX });
+  return ids.slice(Math.max(0, ids.length - Math.max(0, limit))).reverse()
+    .map((id) => store.get<SnapshotSummary | ScanResult>('snapshots', id)?.value)
+    .filter((v): v is SnapshotSummary | ScanResult => v !== undefined)
+    .map(asSummary);
+}
+
+/** Stores the scan as the latest snapshot and its summary in the history, dropping history beyond `historySize`. */
 export function saveSnapshot(store: Store, result: ScanResult, historySize = DEFAULT_HISTORY_SIZE): void {
   store.transaction(() => {
     store.put('snapshots', LATEST_SNAPSHOT_ID, result);
     // Zero-padded start time first, so ids sort in time order.
     sequence = (sequence + 1) % 1_000_000;
-    store.put('snapshots', `${HISTORY_PREFIX}${String(result.startedAt).padStart(15, '0')}:${String(sequence).padStart(6, '0')}:${result.id}`, result);
-    const history = store.list<ScanResult>('snapshots', { prefix: HISTORY_PREFIX }).sort((a, b) => (a.id < b.id ? -1 : 1));
-    for (const old of history.slice(0, Math.max(0, history.length - historySize))) store.delete('snapshots', old.id);
+    store.put('snapshots', `${HISTORY_PREFIX}${String(result.startedAt).padStart(15, '0')}:${String(sequence).padStart(6, '0')}:${result.id}`, summarizeScan(result));
+    // Pruning needs only the ids (sorted oldest first), never the stored values.
+    const history = store.listIds('snapshots', { prefix: HISTORY_PREFIX });
+    for (const id of history.slice(0, Math.max(0, history.length - historySize))) store.delete('snapshots', id);
   });
 }

@@ -203,19 +203,14 @@ class SqliteStore implements Store {
 
   list<T>(collection: Collection, options: ListOptions = {}): StoredRecord<T>[] {
     this.live();
-    const where = ['collection = ?'];
-    const params: (string | number)[] = [collection];
-    if (options.prefix) {
-      where.push('substr(id, 1, ?) = ?');
-      params.push(options.prefix.length, options.prefix);
-    }
-    const order = options.newestFirst ? 'updated_at DESC, id' : 'id';
-    let sql = `SELECT * FROM records WHERE ${where.join(' AND ')} ORDER BY ${order}`;
-    if (options.limit !== undefined) {
-      sql += ' LIMIT ?';
-      params.push(Math.max(0, Math.floor(options.limit)));
-    }
+    const { sql, params } = listQuery('*', collection, options);
     return (this.db.prepare(sql).all(...params) as RecordRow[]).map((r) => toRecord<T>(r));
+  }
+
+  listIds(collection: Collection, options: ListOptions = {}): string[] {
+    this.live();
+    const { sql, params } = listQuery('id', collection, options);
+    return this.db.prepare(sql).pluck().all(...params) as string[];
   }
 
   insert<T>(collection: Collection, id: string, value: T): StoredRecord<T> | undefined {
@@ -325,6 +320,23 @@ class SqliteStore implements Store {
     }
     return brokenAt === undefined ? { ok: true, count } : { ok: false, brokenAt, count };
   }
+}
+
+/** The SELECT behind list / listIds: same filter and order, different columns. */
+function listQuery(columns: '*' | 'id', collection: Collection, options: ListOptions): { sql: string; params: (string | number)[] } {
+  const where = ['collection = ?'];
+  const params: (string | number)[] = [collection];
+  if (options.prefix) {
+    where.push('substr(id, 1, ?) = ?');
+    params.push(options.prefix.length, options.prefix);
+  }
+  const order = options.newestFirst ? 'updated_at DESC, id' : 'id';
+  let sql = `SELECT ${columns} FROM records WHERE ${where.join(' AND ')} ORDER BY ${order}`;
+  if (options.limit !== undefined) {
+    sql += ' LIMIT ?';
+    params.push(Math.max(0, Math.floor(options.limit)));
+  }
+  return { sql, params };
 }
 
 /**

@@ -54,6 +54,8 @@ export interface AuditRecord extends AuditEntry {
 export interface Store {
   get<T>(collection: Collection, id: string): StoredRecord<T> | undefined;
   list<T>(collection: Collection, options?: ListOptions): StoredRecord<T>[];
+  /** The ids `list` would return, in the same order, without reading or parsing the values (cheap for big records). */
+  listIds(collection: Collection, options?: ListOptions): string[];
   /** Creates the record if absent. Returns the record, or undefined if it already existed (someone else claimed it). */
   insert<T>(collection: Collection, id: string, value: T): StoredRecord<T> | undefined;
   /** Writes only if the stored version is still `expectedVersion`. Returns the new record, or undefined if it lost. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { correlate } from '../../src/domain/correlate.js';
-import type { EstateInventory } from '../../src/domain/credential.js';
+import { correlate, type MappingConfig } from '../../src/domain/correlate.js';
+import type { Credential, EstateInventory } from '../../src/domain/credential.js';
 import { cred, days } from './fixtures.js';
 
 const APP = '11111111-1111-4111-8111-000000000001';
@@ -89,5 +89,80 @@ describe('correlate', () => {
     const { credentials } = correlate(estate());
     expect(credentials.find((c) => c.name === 'adb-prod-bob-pipeline')!.holds).toBeUndefined();
     expect(credentials.find((c) => c.name === 'bob-jdbc')!.consumers).toEqual([]);
+  });
+});
+
+describe('correlate over a large estate', () => {
+  /** 3,000 PATs, 1,000 Entra secrets and 2,000 Key Vault secrets whose links are known from how they are built. */
+  function largeEstate() {
+    const pats = [1, 2, 3].map((w): EstateInventory => ({
+      estate: 'databricks', scope: `ws-${w}`, facts: {},
+      credentials: Array.from({ length: 1_000 }, (_, i) => cred('databricks-pat', `ws-${w}`, `${w}${String(i).padStart(4, '0')}`, {
+        // Every comment is used twice per workspace (i and i + 500): a mapping picks the later expiry, and no expiry beats any.
+        name: `job-${i % 500}`, expiresAt: i === 6 ? null : days(i), attributes: { comment: `job-${i % 500}` },
+      })),
+    }));
+    const entra: EstateInventory = {
+      estate: 'entra', scope: 'contoso', facts: {},
+      credentials: Array.from({ length: 1_000 }, (_, i) => cred('entra-password', 'contoso', `key-${i}`, {
+        name: `app-${i % 100} / secret-${i}`, expiresAt: days(i), attributes: { appId: `app-${i % 100}` },
+      })),
+    };
+    const secrets: Credential[] = [];
+    const mappings: MappingConfig[] = [];
+    for (let i = 0; i < 2_000; i++) {
+      const name = `s-${i}`;
+      const ws = `ws-${(i % 3) + 1}`;
+      if (i % 4 === 0) {
+        // Tagged with a PAT; every tenth one names a token the scan did not see.
+        const tokenId = i % 40 === 0 ? `gone-${i}` : `${(i % 3) + 1}${String(i % 1000).padStart(4, '0')}`;
+        secrets.push(cred('keyvault-secret', 'kv-big', name, { attributes: { 'tag:credential-kind': 'databricks-pat', 'tag:workspace': ws, 'tag:credential-id': tokenId } }));
+      } else if (i % 4 === 1) {
+        // Tagged with an Entra key id in another case than Graph reports.
+        secrets.push(cred('keyvault-secret', 'kv-big', name, { attributes: { 'tag:credential-kind': 'entra-password', 'tag:app-id': `APP-${i % 1000 % 100}`, 'tag:credential-id': `KEY-${i % 1000}` } }));
+      } else if (i % 4 === 2) {
+        secrets.push(cred('keyvault-secret', 'kv-big', name));
+        mappings.push({ secret: `KV-BIG/${name}`, holds: { kind: 'databricks-pat', scope: ws, comment: `job-${i % 500}` } });
+      } else {
+        secrets.push(cred('keyvault-secret', 'kv-big', name));
+        mappings.push({ secret: `kv-big/${name}`, holds: { kind: 'entra-password', scope: `app-${i % 100}`, comment: `secret-${i % 1000}` } });
+      }
+    }
+    return { inventories: [...pats, entra, { estate: 'keyvault', scope: 'kv-big', facts: {}, credentials: secrets } as EstateInventory], mappings };
+  }
+
+  /** What each secret holds, from the construction above. */
+  function expectedLink(i: number): { credentialId: string; found: boolean; via: 'tags' | 'mapping' } {
+    const w = (i % 3) + 1;
+    if (i % 4 === 0) {
+      return i % 40 === 0
+        ? { credentialId: `databricks-pat:ws-${w}:gone-${i}`, found: false, via: 'tags' }
+        : { credentialId: `databricks-pat:ws-${w}:${w}${String(i % 1000).padStart(4, '0')}`, found: true, via: 'tags' };
+    }
+    if (i % 4 === 1) return { credentialId: `entra-password:contoso:key-${i % 1000}`, found: true, via: 'tags' };
+    if (i % 4 === 2) {
+      const pat = i % 500 === 6 ? 6 : (i % 500) + 500;
+      return { credentialId: `databricks-pat:ws-${w}:${w}${String(pat).padStart(4, '0')}`, found: true, via: 'mapping' };
+    }
+    return { credentialId: `entra-password:contoso:key-${i % 1000}`, found: true, via: 'mapping' };
+  }
+
+  it('links every secret to what it holds, and each held credential to its secrets', () => {
+    const { inventories, mappings } = largeEstate();
+    const { credentials, links } = correlate(inventories, { mappings });
+    expect(links).toHaveLength(2_000);
+    expect(links.map((l) => ({ credentialId: l.credentialId, found: l.found, via: l.via })))
+      .toEqual(Array.from({ length: 2_000 }, (_, i) => expectedLink(i)));
+
+    const byId = new Map(credentials.map((c) => [c.id, c]));
+    const heldIn = new Map<string, string[]>();
+    for (let i = 0; i < 2_000; i++) {
+      const link = expectedLink(i);
+      expect(byId.get(`keyvault-secret:kv-big:s-${i}`)!.holds).toBe(link.credentialId);
+      if (link.found) heldIn.set(link.credentialId, [...(heldIn.get(link.credentialId) ?? []), `s-${i}`]);
+    }
+    for (const c of credentials.filter((x) => x.kind !== 'keyvault-secret')) {
+      expect(c.heldIn.map((r) => r.name)).toEqual(heldIn.get(c.id) ?? []);
+    }
   });
 });

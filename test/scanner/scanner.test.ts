@@ -123,10 +123,45 @@ describe('scanner', () => {
     tokens = [['2', 80], ['3', 10]];
     const second = await s.runScan('command');
     expect(second.changes).toEqual({ added: ['databricks-pat:ws-a:3'], removed: ['databricks-pat:ws-a:1'], changed: ['databricks-pat:ws-a:2'] });
+    const third = await s.runScan('command');
+    expect(third.changes).toEqual({ added: [], removed: [], changed: [] });
     for (let i = 0; i < 12; i++) await s.runScan('command');
     const history = listSnapshotHistory(store, 50);
     expect(history).toHaveLength(10);
     expect(history[0]!.id).toBe(s.lastScan()!.id);
+    expect(listSnapshotHistory(store, 3).map((h) => h.id)).toEqual(history.slice(0, 3).map((h) => h.id));
+    // History keeps what each scan saw and what changed; only "latest" keeps the credentials themselves.
+    expect(history[0]).toEqual({
+      id: s.lastScan()!.id, trigger: 'command', startedAt: clock.now(), finishedAt: clock.now(),
+      counts: { credentials: 2, findings: s.lastScan()!.findings.length, errors: 0 }, errors: [], changes: { added: [], removed: [], changed: [] },
+    });
+    expect(JSON.stringify(history)).not.toContain('"credentials":[');
+    expect(readLatestSnapshot(store)?.credentials.map((c) => c.id)).toEqual(['databricks-pat:ws-a:2', 'databricks-pat:ws-a:3']);
+  });
+
+  it('reads history written by an older Keywarden (whole scan results) as summaries, and prunes it', async () => {
+    const s = make([source('ws-a', 'https://a', () => inventory('ws-a', [['1', 40]]))]);
+    const old = await s.runScan('command');
+    store.put('snapshots', 'history:000000000000001:000001:scan-old', { ...old, id: 'scan-old', startedAt: 1, finishedAt: 2 });
+    expect(listSnapshotHistory(store).at(-1)).toEqual({
+      id: 'scan-old', trigger: 'command', startedAt: 1, finishedAt: 2, counts: { credentials: 1, findings: old.findings.length, errors: 0 },
+      errors: [], changes: old.changes,
+    });
+    for (let i = 0; i < 10; i++) await s.runScan('command');
+    expect(listSnapshotHistory(store, 50).map((h) => h.id)).not.toContain('scan-old');
+  });
+
+  it('after a restart, diffs against the stored latest scan', async () => {
+    store = openSqliteStore({ path: ':memory:', clock });
+    let tokens: Array<[string, number | null]> = [['1', 40], ['2', 50]];
+    const src = source('ws-a', 'https://a', () => inventory('ws-a', tokens));
+    const before = createScanner({ sources: [src], config: defaultConfig(), store, clock, logger });
+    await before.runScan('command');
+    await before.shutdown();
+    tokens = [['2', 90], ['4', 10]];
+    scanner = createScanner({ sources: [src], config: defaultConfig(), store, clock, logger });
+    const after = await scanner.runScan('command');
+    expect(after.changes).toEqual({ added: ['databricks-pat:ws-a:4'], removed: ['databricks-pat:ws-a:1'], changed: ['databricks-pat:ws-a:2'] });
   });
 
   it('a scope that fails does not report its credentials as removed', async () => {

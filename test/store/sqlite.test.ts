@@ -62,6 +62,30 @@ describe('records', () => {
     expect(store.list('jobs', { prefix: 'a_' }).map((r) => r.id)).toEqual(['a_b']);
   });
 
+  it('listIds gives the ids list would, in the same order, without reading the values', () => {
+    const clock = new AdjustableClock({ frozenAt: 1_800_000_000_000 });
+    const path = join(dir, 'ids.db');
+    const store = openAt(path, clock);
+    for (const id of ['history:003', 'history:001', 'latest', 'history:002']) {
+      store.put('snapshots', id, { id, credentials: [] });
+      clock.advance(1_000);
+    }
+    store.put('jobs', 'history:009', {}); // another collection is not listed
+    const ids = (options?: Parameters<Store['list']>[1]) => store.list('snapshots', options).map((r) => r.id);
+    for (const options of [undefined, { prefix: 'history:' }, { prefix: 'history:', limit: 2 }, { newestFirst: true }, { prefix: 'history:', newestFirst: true, limit: 1 }]) {
+      expect(store.listIds('snapshots', options)).toEqual(ids(options));
+    }
+    expect(store.listIds('snapshots', { prefix: 'history:' })).toEqual(['history:001', 'history:002', 'history:003']);
+    expect(store.listIds('snapshots', { prefix: 'nothing:' })).toEqual([]);
+
+    // A value that no longer parses breaks list, not listIds: pruning never depends on the stored values.
+    const raw = new Database(path);
+    raw.prepare("UPDATE records SET value = '{not json' WHERE collection = 'snapshots' AND id = 'history:002'").run();
+    raw.close();
+    expect(() => store.list('snapshots', { prefix: 'history:' })).toThrow();
+    expect(store.listIds('snapshots', { prefix: 'history:' })).toEqual(['history:001', 'history:002', 'history:003']);
+  });
+
   it('claims: insert returns undefined when someone already holds the id', () => {
     const store = openAt(':memory:');
     expect(store.insert('alert-claims', 'cred-1:7d', { by: 'replica-a' })).toBeDefined();

@@ -118,7 +118,7 @@ export async function runScanScenario(sampler: RssSampler): Promise<ScenarioResu
       `with +${LATENCY_MS} ms: ${count(slow.value.requests)} requests × ${LATENCY_MS} ms = ${ms(slow.value.requests * LATENCY_MS)} if sequential; took ${ms(slowMs)} → effective parallelism ${parallelism.toFixed(1)}×`,
       `with +${LATENCY_MS} ms, per source: ${sourceLine(slowSources)}`,
       `a vault of ~${count(perVault)} secrets needs at least ${Math.ceil(perVault / 25)} sequential list pages + ${Math.ceil(perVault / 4)} rounds of 4 version listings = ${ms(kvFloorMs)} at ${LATENCY_MS} ms, which is what the vaults took: the Key Vault fan-out of 4, not the network or the other sources, sets the scan's wall time`,
-      `snapshot: one ScanResult is ${mb(snapshotBytes)} of JSON; saveSnapshot writes it twice (latest + history) and reads back and parses every history entry to prune — ${ms(median(snap.value.times))} per scan once ${DEFAULT_HISTORY_SIZE} scans are kept (runs ${snap.value.times.map(ms).join(', ')})`,
+      `snapshot: one ScanResult is ${mb(snapshotBytes)} of JSON; saveSnapshot writes it once (latest), adds a slim summary to the history and prunes by id without reading values — ${ms(median(snap.value.times))} per scan once ${DEFAULT_HISTORY_SIZE} scans are kept (runs ${snap.value.times.map(ms).join(', ')})`,
       `concurrency: scanner.concurrencyPerHost=${config.scanner.concurrencyPerHost} bounds sources sharing a host; every workspace and vault is its own host here (as in Azure), so the wall time under latency is set by each source's own fan-out (Key Vault: 4 version listings at a time per vault; Databricks: 5 calls at once; Graph/ARM: sequential pages)`,
     ];
     return {
