@@ -10,7 +10,7 @@ import { seedDataFactory } from '../../src/sandbox/datafactory/seed.js';
 import type { EmulatorServer } from '../../src/sandbox/emulator.js';
 import { startEntraEmulator, type EntraEmulator } from '../../src/sandbox/entra/index.js';
 import { seedEntra } from '../../src/sandbox/entra/seed.js';
-import { SANDBOX_KV_MAPPINGS, SANDBOX_PAT_CREATION_ALLOW_LIST, type SandboxConfigFragment } from '../../src/sandbox/estate.js';
+import { sandboxConfigFragment, type SandboxConfigFragment } from '../../src/sandbox/estate.js';
 import { startKeyVaultEmulator, type KeyVaultEmulatorHandle } from '../../src/sandbox/keyvault/emulator.js';
 import { seedKeyVault, SANDBOX_VAULTS } from '../../src/sandbox/keyvault/seed.js';
 import { ensureSandboxTls, TEST_CA_DIR } from '../../src/sandbox/tls.js';
@@ -206,25 +206,7 @@ export async function startBenchEstate(options: { clock: Clock; sizes?: Partial<
     growEntra(entra, sizes, clock, rand);
     growDataFactory(dataFactory, sizes, dataFactorySeed, workspaces['ws-prod']!);
 
-    const config: SandboxConfigFragment = {
-      azure: {
-        tenantId: entra.tenantId, authorityHost: entra.authorityHost,
-        credential: { type: 'client-secret', clientId: entraSeed.keywarden.clientId, clientSecret: entraSeed.keywarden.clientSecret },
-      },
-      databricks: { workspaces: Object.entries(workspaces).map(([name, url]) => ({ name, host: url, auth: { type: 'entra' as const } })) },
-      keyVault: {
-        vaults: Object.entries(vaults).map(([name, url]) => ({ name, url })),
-        mappings: SANDBOX_KV_MAPPINGS.map((m) => ({ ...m, holds: { ...m.holds } })),
-        disableChallengeResourceVerification: true,
-      },
-      entra: { enabled: true, tenantId: entra.tenantId, graphUrl: entra.graphUrl },
-      dataFactory: {
-        armUrl: dataFactory.url,
-        factories: [{ name: dataFactorySeed.factory, subscriptionId: dataFactorySeed.subscriptionId, resourceGroup: dataFactorySeed.resourceGroup }],
-      },
-      approvals: { groups: [entraSeed.approverGroupId] },
-      policy: { patCreationAllowList: [...SANDBOX_PAT_CREATION_ALLOW_LIST] },
-    };
+    const config = sandboxConfigFragment({ entra, entraSeed, workspaces, vaults, dataFactory, dataFactorySeed });
 
     const servers = new Map<string, EmulatorServer>([['entra-authority', entra.authority], ['graph', entra.graph], ['arm', dataFactory.server]]);
     for (const ws of databricks.workspaces) servers.set(`databricks:${ws.name}`, ws.server);

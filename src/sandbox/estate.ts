@@ -59,6 +59,33 @@ export const SANDBOX_KV_MAPPINGS: SandboxConfigFragment['keyVault']['mappings'] 
   { secret: 'kv-prod/adb-prod-bob-pipeline', holds: { kind: 'databricks-pat', scope: 'ws-prod', comment: 'bob-jdbc' } },
 ];
 
+/** The config that points Keywarden at a running set of emulators (also used by the bench's scaled-up estate). */
+export function sandboxConfigFragment(p: {
+  entra: EntraEmulator; entraSeed: SeededEntra; workspaces: Record<string, string>; vaults: Record<string, string>;
+  dataFactory: DataFactoryEmulator; dataFactorySeed: SeededDataFactory;
+}): SandboxConfigFragment {
+  const { entra, entraSeed, workspaces, vaults, dataFactory, dataFactorySeed } = p;
+  return {
+    azure: {
+      tenantId: entra.tenantId, authorityHost: entra.authorityHost,
+      credential: { type: 'client-secret', clientId: entraSeed.keywarden.clientId, clientSecret: entraSeed.keywarden.clientSecret },
+    },
+    databricks: { workspaces: Object.entries(workspaces).map(([name, url]) => ({ name, host: url, auth: { type: 'entra' as const } })) },
+    keyVault: {
+      vaults: Object.entries(vaults).map(([name, url]) => ({ name, url })),
+      mappings: SANDBOX_KV_MAPPINGS.map((m) => ({ ...m, holds: { ...m.holds } })),
+      disableChallengeResourceVerification: true,
+    },
+    entra: { enabled: true, tenantId: entra.tenantId, graphUrl: entra.graphUrl },
+    dataFactory: {
+      armUrl: dataFactory.url,
+      factories: [{ name: dataFactorySeed.factory, subscriptionId: dataFactorySeed.subscriptionId, resourceGroup: dataFactorySeed.resourceGroup }],
+    },
+    approvals: { groups: [entraSeed.approverGroupId] },
+    policy: { patCreationAllowList: [...SANDBOX_PAT_CREATION_ALLOW_LIST] },
+  };
+}
+
 export async function startSandboxClouds(options: SandboxCloudsOptions = {}): Promise<SandboxClouds> {
   const clock = options.clock ?? systemClock;
   const tls = options.tls ?? ensureSandboxTls(process.env.KEYWARDEN_CA_DIR ?? TEST_CA_DIR);
@@ -99,25 +126,7 @@ export async function startSandboxClouds(options: SandboxCloudsOptions = {}): Pr
       workspaceHosts: { 'ws-prod': workspaces['ws-prod']!, 'ws-dev': workspaces['ws-dev']! },
     });
 
-    const config: SandboxConfigFragment = {
-      azure: {
-        tenantId: entra.tenantId, authorityHost: entra.authorityHost,
-        credential: { type: 'client-secret', clientId: entraSeed.keywarden.clientId, clientSecret: entraSeed.keywarden.clientSecret },
-      },
-      databricks: { workspaces: Object.entries(workspaces).map(([name, url]) => ({ name, host: url, auth: { type: 'entra' as const } })) },
-      keyVault: {
-        vaults: Object.entries(vaults).map(([name, url]) => ({ name, url })),
-        mappings: SANDBOX_KV_MAPPINGS.map((m) => ({ ...m, holds: { ...m.holds } })),
-        disableChallengeResourceVerification: true,
-      },
-      entra: { enabled: true, tenantId: entra.tenantId, graphUrl: entra.graphUrl },
-      dataFactory: {
-        armUrl: dataFactory.url,
-        factories: [{ name: dataFactorySeed.factory, subscriptionId: dataFactorySeed.subscriptionId, resourceGroup: dataFactorySeed.resourceGroup }],
-      },
-      approvals: { groups: [entraSeed.approverGroupId] },
-      policy: { patCreationAllowList: [...SANDBOX_PAT_CREATION_ALLOW_LIST] },
-    };
+    const config = sandboxConfigFragment({ entra, entraSeed, workspaces, vaults, dataFactory, dataFactorySeed });
 
     return {
       tenantId: entra.tenantId,
