@@ -109,7 +109,8 @@ export function createInventorySources(config: KeywardenConfig, options: Invento
   }
 
   for (const vault of config.keyVault.vaults) {
-    sources.push(createKeyVaultInventory({ vault, secrets: keyVaults.get(vault.name)! }));
+    // A vault is one host: its per-secret version listings share the per-host concurrency budget.
+    sources.push(createKeyVaultInventory({ vault, secrets: keyVaults.get(vault.name)!, concurrency: config.scanner.concurrencyPerHost }));
   }
 
   if (config.entra.enabled) {
