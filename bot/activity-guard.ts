@@ -26,6 +26,13 @@ export function checkInboundActivity(body: unknown): GuardResult {
   if (!str(field(field(body, 'conversation'), 'id'))) problems.push('conversation.id is missing');
   if (!str(field(field(body, 'from'), 'id'))) problems.push('from.id is missing');
   if (!str(field(field(body, 'recipient'), 'id'))) problems.push('recipient.id is missing');
+  // teams-ai calls string methods on text and attachments before any route runs: a wrong type would fail the turn.
+  const text = field(body, 'text');
+  if (text !== undefined && text !== null && typeof text !== 'string') problems.push(`text must be a string (got ${Array.isArray(text) ? 'an array' : typeof text})`);
+  const attachments = field(body, 'attachments');
+  if (attachments !== undefined && attachments !== null && !Array.isArray(attachments)) problems.push('attachments must be an array');
+  const entities = field(body, 'entities');
+  if (entities !== undefined && entities !== null && !Array.isArray(entities)) problems.push('entities must be an array');
   return problems.length ? { ok: false, problems } : { ok: true };
 }
 

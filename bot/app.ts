@@ -69,16 +69,23 @@ export function createTeamsApplication(options: TeamsApplicationOptions): Applic
   const runCardAction = async (context: TurnContext, action: CardAction, data: unknown): Promise<AdaptiveCard | string> => {
     const chat = chatContextOf(context);
     let result: { card: AdaptiveCard } | { text: string };
+    let failed = false;
     try {
       result = await action.handle(untrustedData(data), chat);
     } catch (err) {
       const incident = incidentId();
       log.error({ err, incident, verb: action.verb, user: chat.actor.aadObjectId }, 'card action failed');
       result = { card: actionFailedCard(action.verb, incident) };
+      failed = true;
     }
-    if ('text' in result) return result.text;
+    // Answer ourselves: the fallback invoke route (no Action.Execute type) has no teams-ai answer, which Teams shows as a 501.
+    if ('text' in result) {
+      await context.sendActivity(messageInvokeResponse(result.text));
+      return result.text;
+    }
     // Replace for everyone ourselves, so a failed PUT still answers the click instead of failing the invoke.
-    if (context.activity.replyToId) {
+    // An error card goes to the clicker only: one bad click must not take the buttons away from everyone.
+    if (context.activity.replyToId && !failed) {
       try {
         await context.updateActivity({ type: ActivityTypes.Message, id: context.activity.replyToId, attachments: [CardFactory.adaptiveCard(result.card)] });
       } catch (err) {

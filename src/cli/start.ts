@@ -8,6 +8,7 @@ import type { KeywardenConfig } from '../config/schema.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import { configPathFrom } from './main.js';
+import { installProcessGuards } from './process-guards.js';
 
 /** `keywarden start`: config → store → Keywarden core → bot server, with graceful shutdown on signals. */
 
@@ -34,6 +35,8 @@ export interface StartKeywardenOptions {
   modules?: Array<KeywardenModule | ((keywarden: Keywarden) => KeywardenModule)>;
   /** Install SIGTERM/SIGINT handlers (default true; tests pass false). */
   handleSignals?: boolean;
+  /** Log unhandled rejections instead of dying, and stop gracefully on an uncaught exception (default: as handleSignals). */
+  guardProcess?: boolean;
 }
 
 export interface RunningKeywarden {
@@ -88,6 +91,7 @@ export async function startKeywarden(options: StartKeywardenOptions = {}): Promi
     },
   };
   if (options.handleSignals !== false) installSignalHandlers({ close: running.stop }, logger);
+  if (options.guardProcess ?? options.handleSignals !== false) installProcessGuards({ logger, stop: running.stop });
   return running;
 }
 

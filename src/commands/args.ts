@@ -31,6 +31,11 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
 
 const UNIT_DAYS: Record<string, number> = { d: 1, day: 1, days: 1, w: 7, wk: 7, week: 7, weeks: 7 };
 
+/** A word of the user's input as quoted back in a problem: short, so 10 KB of text is not echoed into the channel. */
+function quoted(word: string): string {
+  return `"${word.length > 40 ? `${word.slice(0, 40)}…` : word}"`;
+}
+
 /** `14d`, `14 d`, `14`, `2w`, `3 weeks`, optional kinds, then a name filter. */
 export function parseExpiringArgs(args: string): Parsed<ExpiringQuery> {
   const words = args.trim().split(/\s+/).filter(Boolean);
@@ -57,13 +62,13 @@ export function parseExpiringArgs(args: string): Parsed<ExpiringQuery> {
         }
       }
       const perUnit = UNIT_DAYS[unit];
-      if (perUnit === undefined) return { ok: false, problem: `"${word}" is not a time span — write days as 14d or weeks as 2w` };
-      if (days !== undefined) return { ok: false, problem: `give one time span, not two ("${word}")` };
+      if (perUnit === undefined) return { ok: false, problem: `${quoted(word)} is not a time span — write days as 14d or weeks as 2w` };
+      if (days !== undefined) return { ok: false, problem: `give one time span, not two (${quoted(word)})` };
       days = amount * perUnit;
       if (days > MAX_EXPIRING_DAYS) return { ok: false, problem: `${days} days is too far ahead — ask for at most ${MAX_EXPIRING_DAYS} days` };
       continue;
     }
-    if (/^[-+]?\d/.test(lower)) return { ok: false, problem: `"${word}" is not a time span — write days as 14d or weeks as 2w` };
+    if (/^[-+]?\d/.test(lower)) return { ok: false, problem: `${quoted(word)} is not a time span — write days as 14d or weeks as 2w` };
     const kindWords = KIND_WORDS[lower];
     if (kindWords && filter.length === 0) {
       for (const k of kindWords) kinds.add(k);
@@ -96,7 +101,7 @@ export function parseFindingsArgs(args: string): Parsed<{ minSeverity: Severity 
   if (words.length > 1) return { ok: false, problem: 'give at most one severity' };
   const word = words[0]!;
   const severity = SEVERITY_ORDER.find((s) => s === word || (word === 'crit' && s === 'critical') || (word === 'med' && s === 'medium'));
-  if (!severity) return { ok: false, problem: `"${word}" is not a severity — use one of ${SEVERITY_ORDER.join(', ')}` };
+  if (!severity) return { ok: false, problem: `${quoted(word)} is not a severity — use one of ${SEVERITY_ORDER.join(', ')}` };
   return { ok: true, value: { minSeverity: severity } };
 }
 

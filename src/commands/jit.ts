@@ -31,7 +31,9 @@ export function parseJitArgs(args: string, config: WorkflowActionsOptions['confi
   if (!workspaces.includes(workspace)) {
     return { ok: false, problem: `"${workspace.slice(0, 40)}" is not a configured workspace${workspaces.length ? ` (one of: ${workspaces.join(', ')})` : ''}` };
   }
-  const hours = Number(hoursText.replace(/h$/i, ''));
+  // Plain decimals only: Number() would also take "0x10" (16) or "1e1" (10), which nobody means as hours.
+  const hoursDigits = hoursText.replace(/h$/i, '');
+  const hours = /^\d+(?:\.\d+)?$/.test(hoursDigits) ? Number(hoursDigits) : NaN;
   if (!Number.isFinite(hours) || hours <= 0 || hours > jit.maxHours) return { ok: false, problem: `hours must be a number above 0 and at most ${jit.maxHours} (workflows.jit.maxHours)` };
   if (nodeType !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(nodeType)) return { ok: false, problem: `"${nodeType.slice(0, 40)}" is not a node type (e.g. Standard_DS3_v2)` };
   const maxCapacity = capacityText === undefined ? jit.maxCapacity : Number(capacityText);

@@ -50,6 +50,8 @@ export interface Fault {
   /** Seconds for a Retry-After header (omit for none). */
   retryAfter?: number;
   body?: unknown;
+  /** Response headers, e.g. { 'content-type': 'text/html' } for a login page, or application/json for a truncated body. */
+  headers?: Record<string, string>;
   /** How many matching requests get the fault (default 1; Infinity = until cleared). */
   times?: number;
   /** Extra delay for matching requests (with status 0: delay only, then handle normally). */
@@ -163,7 +165,7 @@ export class EmulatorServer {
         if (fault?.latencyMs) await sleep(fault.latencyMs);
         if (fault && fault.status > 0) {
           record.injected = 'fault';
-          const headers: Record<string, string> = {};
+          const headers: Record<string, string> = { ...fault.headers };
           if (fault.retryAfter !== undefined) headers['retry-after'] = String(fault.retryAfter);
           response = { status: fault.status, headers, body: fault.body ?? this.options.faultBody?.(fault.status) ?? { error: `injected ${fault.status}` } };
         } else {

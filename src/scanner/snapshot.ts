@@ -37,8 +37,16 @@ export function diffScans(
     if (!old) added.push(id);
     else if (fingerprint(old) !== fingerprint(c)) changed.push(id);
   }
+  // An error can name another scope than the credential's (Entra errors name the tenant, credentials the app): in an
+  // estate with an error, a scope of which nothing at all was seen is unknown too (the rule alerts use).
+  const failedEstates = new Set([...failedScopes].map((k) => k.slice(0, k.indexOf(':'))));
+  const seenScopes = new Set(current.map((c) => scopeKey(c.where.estate, c.where.scope)));
+  const unknown = (c: Credential): boolean => {
+    const key = scopeKey(c.where.estate, c.where.scope);
+    return failedScopes.has(key) || (failedEstates.has(c.where.estate) && !seenScopes.has(key));
+  };
   const removed = [...before.values()]
-    .filter((c) => !after.has(c.id) && !failedScopes.has(scopeKey(c.where.estate, c.where.scope)))
+    .filter((c) => !after.has(c.id) && !unknown(c))
     .map((c) => c.id);
   return { added: added.sort(), removed: removed.sort(), changed: changed.sort() };
 }

@@ -11,7 +11,7 @@ import type {
   ScimServicePrincipal, ScimUser, TokenInfo, TokenPermissionEntry, TokenPermissions,
 } from './types.js';
 import {
-  poolBody, toCurrentPrincipal, toInstancePool, toPublicTokenInfo, toScimServicePrincipal, toScimUser,
+  listField, poolBody, toCurrentPrincipal, toInstancePool, toPublicTokenInfo, toScimServicePrincipal, toScimUser,
   toTokenInfo, toTokenPermissions,
 } from './types.js';
 
@@ -83,7 +83,7 @@ export class DatabricksClient {
       method: 'GET', path: '/api/2.0/token-management/tokens', kind: 'read', signal: options.signal,
       query: { created_by_id: options.createdById, created_by_username: options.createdByUsername },
     });
-    return (body.token_infos ?? []).map(toTokenInfo);
+    return listField(body, 'token_infos').map(toTokenInfo);
   }
 
   /** undefined when the token no longer exists. */
@@ -131,7 +131,7 @@ export class DatabricksClient {
   /** The caller's valid tokens; the way to verify a PAT works (needs only CAN_USE). */
   async listOwnTokens(options: CallOptions = {}): Promise<PublicTokenInfo[]> {
     const body = await this.call<{ token_infos?: unknown[] }>({ method: 'GET', path: '/api/2.0/token/list', kind: 'read', signal: options.signal });
-    return (body.token_infos ?? []).map(toPublicTokenInfo);
+    return listField(body, 'token_infos').map(toPublicTokenInfo);
   }
 
   /** Returns false when the token was already gone. */
@@ -200,7 +200,7 @@ export class DatabricksClient {
         method: 'GET', path: `${SCIM}/${collection}`, kind: 'read', signal: options.signal,
         query: { filter: options.filter, attributes: options.attributes, startIndex, count: options.pageSize ?? 1000 },
       });
-      const resources = Array.isArray(page.Resources) ? page.Resources : [];
+      const resources = listField(page, 'Resources');
       if (resources.length === 0) return all;
       const ids = resources.map((r) => String((r as { id?: unknown })?.id));
       if (ids.every((id) => seen.has(id))) {
@@ -236,7 +236,7 @@ export class DatabricksClient {
 
   async listInstancePools(options: CallOptions = {}): Promise<InstancePool[]> {
     const body = await this.call<{ instance_pools?: unknown[] }>({ method: 'GET', path: '/api/2.0/instance-pools/list', kind: 'read', signal: options.signal });
-    return (body.instance_pools ?? []).map(toInstancePool).filter((p) => p.state !== 'DELETED');
+    return listField(body, 'instance_pools').map(toInstancePool).filter((p) => p.state !== 'DELETED');
   }
 
   async editInstancePool(edit: InstancePoolEdit & CallOptions): Promise<void> {

@@ -223,11 +223,17 @@ export class DatabricksHttp {
         message: `${this.describe(spec)} answered ${status} with ${contentType || 'a non-JSON body'}, not JSON. Check that the host is the workspace URL (https://adb-<id>.<n>.azuredatabricks.net), not the accounts console or a login page.`,
       });
     }
+    let parsed: unknown;
     try {
-      return parseJsonLossless(text) as T;
+      parsed = parseJsonLossless(text);
     } catch (err) {
-      throw new DatabricksError({ code: 'UNEXPECTED_RESPONSE', statusCode: status, requestId, method: spec.method, path: spec.path, message: `${this.describe(spec)} answered ${status} with malformed JSON.`, cause: err });
+      throw new DatabricksError({ code: 'UNEXPECTED_RESPONSE', statusCode: status, requestId, method: spec.method, path: spec.path, message: `${this.describe(spec)} answered ${status} with malformed JSON (cut short or not JSON). Check the workspace's health and any proxy between Keywarden and the workspace; the next scan tries again.`, cause: err });
     }
+    // Every Databricks REST answer is a JSON object; null or an array would make the callers read nonsense.
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new DatabricksError({ code: 'UNEXPECTED_RESPONSE', statusCode: status, requestId, method: spec.method, path: spec.path, message: `${this.describe(spec)} answered ${status} with ${parsed === null ? 'JSON null' : Array.isArray(parsed) ? 'a JSON array' : `a JSON ${typeof parsed}`}, not a JSON object. Check that the host is the workspace URL (https://adb-<id>.<n>.azuredatabricks.net) and not a proxy that rewrites answers.` });
+    }
+    return parsed as T;
   }
 
   private httpError(spec: CallSpec, status: number, contentType: string, text: string, requestId: string | undefined, retryAfterHeader: string | null): DatabricksError {

@@ -111,7 +111,15 @@ export interface InstancePoolEdit {
 type Raw = Record<string, unknown>;
 
 function bad(what: string): DatabricksError {
-  return new DatabricksError({ code: 'UNEXPECTED_RESPONSE', message: `Databricks returned ${what}; the response does not match the documented API.` });
+  return new DatabricksError({ code: 'UNEXPECTED_RESPONSE', message: `Databricks returned ${what}; the response does not match the documented API — check that the host is the Azure Databricks workspace itself, not a proxy or gateway that rewrites answers.` });
+}
+
+/** A list field of a response: absent means empty (Databricks omits empty arrays); anything but an array is an error. */
+export function listField(body: unknown, key: string): unknown[] {
+  const value = (body as Raw)[key];
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw bad(`"${key}" as ${typeof value} instead of a list`);
+  return value;
 }
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : undefined);

@@ -1,6 +1,6 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { Clock } from '../../clock.js';
-import { AzureRestClient, AzureRestError, errorFromBody, type AzureRestResponse } from '../entra/azure-rest.js';
+import { AzureRestClient, AzureRestError, collectionPage, errorFromBody, type AzureRestResponse } from '../entra/azure-rest.js';
 
 /**
  * Data Factory definitions as raw ARM JSON (api-version 2018-06-01). Raw on purpose: the ARM SDK flattens
@@ -116,9 +116,12 @@ export class DataFactoryClient {
       if (pages > 10_000) throw new ArmError('PagingLoop', 0, `ARM kept returning nextLink for ${path}; stopped after 10000 pages.`);
       const res: AzureRestResponse = await this.rest.send({ method: 'GET', url: next, signal, retry: 'safe' });
       if (res.status !== 200) throw this.error(res, path);
-      const body = res.body as { value?: T[]; nextLink?: string | null };
-      out.push(...(body.value ?? []));
-      next = body.nextLink ?? undefined;
+      const page = collectionPage<T>(res.body, 'nextLink');
+      if ('problem' in page) {
+        throw new ArmError('UnexpectedResponse', res.status, `ARM GET ${path} answered ${res.status} with ${page.problem} — check dataFactory.armUrl (https://management.azure.com) and any proxy in between; the next scan tries again.`, res.requestId);
+      }
+      out.push(...page.items);
+      next = page.next;
     }
     return out;
   }

@@ -208,3 +208,20 @@ export function errorFromBody(body: unknown, status: number): { code: string; me
   const message = typeof error?.message === 'string' ? error.message : typeof body === 'string' && body ? body.slice(0, 300) : `HTTP ${status}`;
   return { code, message: redactText(message) };
 }
+
+/**
+ * One page of an OData/ARM collection, or why the answer is not one. A 200 of the wrong shape (a proxy's HTML page,
+ * `{"value":"x"}`) must fail the scan of that estate, never read as "no items" (which would resolve every alert).
+ */
+export function collectionPage<T>(body: unknown, nextKey: '@odata.nextLink' | 'nextLink'): { items: T[]; next?: string } | { problem: string } {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    const what = typeof body === 'string' ? (/^\s*</.test(body) ? 'an HTML page' : 'text') : body === undefined ? 'an empty body' : Array.isArray(body) ? 'a JSON array' : `JSON ${typeof body}`;
+    return { problem: `${what}, not a JSON collection` };
+  }
+  const { value } = body as { value?: unknown };
+  if (!Array.isArray(value)) return { problem: `"value" ${value === undefined ? 'missing' : `as ${typeof value}`}, not a JSON collection` };
+  const next = (body as Record<string, unknown>)[nextKey];
+  if (next !== undefined && next !== null && typeof next !== 'string') return { problem: `"${nextKey}" that is not a URL` };
+  // Items that are not objects cannot be resources; skip them rather than fail a whole tenant.
+  return { items: value.filter((v): v is T => Boolean(v) && typeof v === 'object' && !Array.isArray(v)), next: typeof next === 'string' && next ? next : undefined };
+}

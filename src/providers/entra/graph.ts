@@ -2,7 +2,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import type { Application, DirectoryObject, PasswordCredential, ServicePrincipal } from '@microsoft/microsoft-graph-types';
 import type { Clock } from '../../clock.js';
 import { registerSecret } from '../../logging/redact.js';
-import { AzureRestClient, AzureRestError, errorFromBody, isRetryableStatus, sleepWithSignal, type AzureRestResponse } from './azure-rest.js';
+import { AzureRestClient, AzureRestError, collectionPage, errorFromBody, isRetryableStatus, sleepWithSignal, type AzureRestResponse } from './azure-rest.js';
 
 /** A thin typed client for the Microsoft Graph calls Keywarden needs (app/SP credentials, owners, approver groups). */
 
@@ -185,9 +185,12 @@ export class GraphClient {
       if (pages > 10_000) throw new GraphError('PagingLoop', 0, `Graph kept returning @odata.nextLink for ${path}; stopped after 10000 pages.`);
       const res: AzureRestResponse = await this.rest.send({ method: 'GET', url: next, signal: options.signal, retry: 'safe' });
       if (res.status !== 200) throw this.error(res, `list ${path}`);
-      const body = res.body as { value?: T[]; '@odata.nextLink'?: string };
-      out.push(...(body.value ?? []));
-      next = body['@odata.nextLink'];
+      const page = collectionPage<T>(res.body, '@odata.nextLink');
+      if ('problem' in page) {
+        throw new GraphError('UnexpectedResponse', res.status, `Graph could not list ${path}: it answered ${res.status} with ${page.problem} — check entra.graphUrl (https://graph.microsoft.com) and any proxy in between; the next scan tries again.`, res.requestId);
+      }
+      out.push(...page.items);
+      next = page.next;
     }
     return out;
   }

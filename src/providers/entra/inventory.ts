@@ -47,10 +47,15 @@ function toCredential(host: string, holder: Holder, kind: CredentialKind, c: Pas
   };
 }
 
+/** Graph's credential lists, minus anything that is not an object with a string keyId (a garbled answer). */
+function listed<T extends { keyId?: string | null }>(value: T[] | null | undefined): T[] {
+  return Array.isArray(value) ? value.filter((c) => Boolean(c) && typeof c === 'object' && typeof c.keyId === 'string') : [];
+}
+
 function credentialsOf(host: string, holder: Holder, item: Application | ServicePrincipal): Credential[] {
   return [
-    ...(item.passwordCredentials ?? []).map((p) => toCredential(host, holder, 'entra-password', p)),
-    ...(item.keyCredentials ?? []).map((k) => toCredential(host, holder, 'entra-certificate', k)),
+    ...listed(item.passwordCredentials).map((p) => toCredential(host, holder, 'entra-password', p)),
+    ...listed(item.keyCredentials).map((k) => toCredential(host, holder, 'entra-certificate', k)),
   ].filter((c): c is Credential => c !== undefined);
 }
 
@@ -66,11 +71,11 @@ export function createEntraInventory(options: { tenantLabel: string; graph: Grap
       const appObjectIdByAppId = new Map(apps.map((a) => [a.appId ?? '', a.id ?? '']));
       const credentials: Credential[] = [];
       for (const app of apps) {
-        if (!app.id || !app.appId) continue;
+        if (typeof app.id !== 'string' || typeof app.appId !== 'string' || !app.id || !app.appId) continue;
         credentials.push(...credentialsOf(graph.baseUrl, { objectType: 'application', objectId: app.id, appObjectId: app.id, appId: app.appId, displayName: app.displayName ?? app.appId }, app));
       }
       for (const sp of sps) {
-        if (!sp.id || !sp.appId) continue;
+        if (typeof sp.id !== 'string' || typeof sp.appId !== 'string' || !sp.id || !sp.appId) continue;
         credentials.push(...credentialsOf(graph.baseUrl, {
           objectType: 'servicePrincipal', objectId: sp.id, appObjectId: appObjectIdByAppId.get(sp.appId) || undefined,
           appId: sp.appId, displayName: sp.displayName ?? sp.appId,
