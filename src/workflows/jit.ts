@@ -228,6 +228,11 @@ export function createJit(deps: WorkflowDeps): WorkflowDefinition {
       if (step === 'test') return test(ctx);
       return finish(ctx);
     },
+    // The pool is found by name by whoever runs the job; only the token (whose value is lost) is this runner's own.
+    async discard(step, facts, { job, signal }): Promise<JobFacts> {
+      if (step !== 'create' || typeof facts.tokenId !== 'string') return {};
+      return { revokedUnjournaledToken: await ws(job).deleteToken(facts.tokenId, { signal }) };
+    },
     async compensate(ctx) {
       ctx.handoff.clear(ctx.job.id);
       return tearDownJit(providers, ctx.job.plan.facts, ctx.signal);

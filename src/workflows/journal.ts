@@ -1,8 +1,9 @@
 /**
  * The job engine. Every step is journaled (status "started", attempt count) in the job record BEFORE it acts,
  * and its result is journaled before the next one starts. A runner holds a lease (owner + expiry) taken by
- * compare-and-set; a crashed runner's job is picked up by `resumeJobs()` at start, or by any replica once the
- * lease expires (or at once when the lease's process on this host is gone). Steps reconcile with real state
+ * compare-and-set and renewed while a step runs; a crashed runner's job is picked up by `resumeJobs()` at start, or
+ * by any replica once the lease expires (or at once when the lease's process on this host is gone). A runner that
+ * loses its lease mid-step aborts the step, and undoes what the step created but could not journal. Steps reconcile with real state
  * when they are entered again. Retries are bounded and back off on the injected clock; a permanent failure
  * runs the workflow's compensation.
  */
@@ -42,6 +43,8 @@ export interface JobEngineOptions {
   handoff?: SecretHandoff;
   /** How long stop() waits for running steps (real ms, default 10 s). */
   stopTimeoutMs?: number;
+  /** Real-time period of the lease renewal while a step runs (default a quarter of leaseMs, at least 1 s). */
+  heartbeatMs?: number;
 }
 
 /** This runner lost its lease (another replica took the job): it stops touching the job at once. */
@@ -314,8 +317,9 @@ export class JobEngine {
       });
       const step = box.rec.value.steps[index]!;
       this.audit(box.rec.value, `job.step.${step.name}.started`, 'info', { attempt: step.attempts, resumed });
+      const held = this.holdLease(box);
       const ctx: StepContext = {
-        job: box.rec.value, step, resumed, signal: this.abort.signal, handoff: this.handoff,
+        job: box.rec.value, step, resumed, signal: held.signal, handoff: this.handoff,
         now: () => this.now(),
         checkpoint: (facts, note) => {
           this.write(box, (j) => {
@@ -328,7 +332,7 @@ export class JobEngine {
       try {
         outcome = await wf.run(step.name, ctx);
       } catch (err) {
-        if (err instanceof LeaseLostError) throw err;
+        if (err instanceof LeaseLostError || held.lost()) throw new LeaseLostError(box.rec.id);
         const max = wf.maxAttempts?.[step.name] ?? this.options.maxAttempts ?? 5;
         const message = errorText(err);
         const attempts = box.rec.value.steps[index]!.attempts;
@@ -356,8 +360,62 @@ export class JobEngine {
         });
         this.audit(box.rec.value, `job.step.${step.name}.failed`, 'failed', { attempt: attempts, error: message, final: true });
         continue;
+      } finally {
+        held.release();
+      }
+      if (held.lost()) {
+        await this.discard(box, wf, step.name, outcome);
+        throw new LeaseLostError(box.rec.id);
       }
       if (await this.apply(box, wf, index, outcome)) return;
+    }
+  }
+
+  /**
+   * Renews the lease while a step runs (a slow step must not look like a dead runner). When the renewal finds the
+   * job taken, the step's signal aborts at once: another runner owns the job now.
+   */
+  private holdLease(box: Box): { signal: AbortSignal; lost(): boolean; release(): void } {
+    const step = new AbortController();
+    let lost = false;
+    const onStop = () => step.abort(this.abort.signal.reason);
+    this.abort.signal.addEventListener('abort', onStop, { once: true });
+    const beat = setInterval(() => {
+      try {
+        this.write(box, () => undefined);
+      } catch (err) {
+        if (!(err instanceof LeaseLostError)) return; // a busy store: try again at the next beat
+        lost = true;
+        clearInterval(beat);
+        step.abort(err);
+      }
+    }, this.options.heartbeatMs ?? Math.max(1000, this.leaseMs / 4));
+    beat.unref();
+    return {
+      signal: step.signal,
+      lost: () => lost,
+      release: () => {
+        clearInterval(beat);
+        this.abort.signal.removeEventListener('abort', onStop);
+      },
+    };
+  }
+
+  /**
+   * This runner lost the job while its step ran (it stalled past its lease): what the step created was never
+   * journaled, and the runner that took over cannot use it (it never saw the value), so undo it here.
+   */
+  private async discard(box: Box, wf: WorkflowDefinition, step: StepName, outcome: StepOutcome): Promise<void> {
+    const facts = outcome.kind === 'done' ? outcome.facts : undefined;
+    this.handoff.clear(box.rec.id);
+    if (!facts || !wf.discard) return;
+    try {
+      const undone = await wf.discard(step, facts, { job: box.rec.value, signal: AbortSignal.timeout(60_000) });
+      this.audit(box.rec.value, `job.step.${step}.discarded`, 'info', { reason: 'another runner took the job over while this step ran', facts: undone });
+      this.options.logger?.warn({ jobId: box.rec.id, step, undone }, 'another Keywarden process took this job over while the step ran; undid what the step created');
+    } catch (err) {
+      this.audit(box.rec.value, `job.step.${step}.discarded`, 'failed', { error: errorText(err), facts });
+      this.options.logger?.error({ err, jobId: box.rec.id, step, facts }, 'lost the job mid-step and could not undo what the step created — check it by hand');
     }
   }
 
@@ -366,15 +424,20 @@ export class JobEngine {
     const name = box.rec.value.steps[index]!.name;
     switch (outcome.kind) {
       case 'done': {
-        this.write(box, (j) => {
-          const s = j.steps[index]!;
-          s.status = 'done';
-          s.finishedAt = this.now();
-          s.error = undefined;
-          if (outcome.facts) s.result = { ...outcome.facts };
-          if (outcome.note) (s.notes ??= []).push(outcome.note);
-          Object.assign(j.facts, outcome.facts ?? {});
-        });
+        try {
+          this.write(box, (j) => {
+            const s = j.steps[index]!;
+            s.status = 'done';
+            s.finishedAt = this.now();
+            s.error = undefined;
+            if (outcome.facts) s.result = { ...outcome.facts };
+            if (outcome.note) (s.notes ??= []).push(outcome.note);
+            Object.assign(j.facts, outcome.facts ?? {});
+          });
+        } catch (err) {
+          if (err instanceof LeaseLostError) await this.discard(box, wf, name, outcome);
+          throw err;
+        }
         this.audit(box.rec.value, `job.step.${name}.done`, 'ok', { facts: outcome.facts ?? {}, note: outcome.note });
         if (this.options.testCrashAfter === name) await this.hangForTest(name);
         if (outcome.milestone) await this.emitMilestone(box, outcome.milestone);
@@ -440,15 +503,17 @@ export class JobEngine {
     });
     const attempts = box.rec.value.compensation!.attempts;
     this.audit(box.rec.value, 'job.compensation.started', 'info', { attempt: attempts, reason: box.rec.value.error?.message });
+    const held = this.holdLease(box);
     try {
-      const result = await wf.compensate({ job: box.rec.value, resumed, signal: this.abort.signal, handoff: this.handoff, now: () => this.now() });
+      const result = await wf.compensate({ job: box.rec.value, resumed, signal: held.signal, handoff: this.handoff, now: () => this.now() }).finally(() => held.release());
+      if (held.lost()) throw new LeaseLostError(box.rec.id);
       this.write(box, (j) => {
         j.compensation = { status: 'done', attempts, result };
       });
       this.audit(box.rec.value, 'job.compensation.done', 'ok', { facts: result });
       await this.finish(box, wf, 'compensated');
     } catch (err) {
-      if (err instanceof LeaseLostError) throw err;
+      if (err instanceof LeaseLostError || held.lost()) throw new LeaseLostError(box.rec.id);
       const message = errorText(err);
       if (isRetryable(err) && attempts < (this.options.maxAttempts ?? 5) && !this.stopped) {
         this.write(box, (j) => {

@@ -1,8 +1,8 @@
 /**
  * Rotate an Entra client secret kept in Key Vault:
- * create (addPassword, displayName marked with the rotation id, end date within policy) → set (new KV version)
- * → test (get a token with the new secret, retrying across Entra's replication delay) → finish (removePassword of
- * the old secret after the grace window).
+ * create (addPassword, displayName marked with the rotation id, end date within policy) → set (wait until Entra
+ * accepts the new secret — it replicates for seconds — then write the new KV version) → test (get a token with the
+ * value Key Vault holds) → finish (removePassword of the old secret after the grace window).
  */
 import { DAY_MS, HOUR_MS } from '../clock.js';
 import type { KeywardenConfig } from '../config/schema.js';
@@ -50,8 +50,8 @@ export function planEntraRotation(credential: Credential, options: { config: Key
     parameters: { lifetimeDays, graceHours: options.graceHours },
     operations: [
       `create: add a client secret to the ${target} ${app} named "${entraMarker('<rotation id>')}", ending ${lifetimeDays} d from now`,
-      `set: write Key Vault secret ${held ? `${held.vault}/${held.name}` : '(none)'} as a new version with exp = the secret's end date and tags managed-by, credential-kind=entra-password, credential-id=<new key id>, app-id, rotation-id`,
-      'test: get an Entra token with the new secret, retrying while Entra replicates it (seconds)',
+      `set: once Entra accepts the new secret (it replicates for seconds; retried within ${options.config.workflows.verifyTimeoutSeconds} s), write Key Vault secret ${held ? `${held.vault}/${held.name}` : '(none)'} as a new version with exp = the secret's end date and tags managed-by, credential-kind=entra-password, credential-id=<new key id>, app-id, rotation-id`,
+      'test: get an Entra token with the value Key Vault now holds',
       `finish: remove the old secret ${tail(credential.nativeId)} ${grace}`,
     ],
     warnings: blocker ? [blocker] : [],
@@ -102,7 +102,8 @@ export function createEntraRotation(deps: WorkflowDeps): WorkflowDefinition {
       throw stepError(err, 'could not add the new client secret');
     }
     ctx.handoff.put(job.id, 'secret', created.secretText);
-    return { kind: 'done', facts: { newKeyId: created.keyId, newKeyExpiry: Date.parse(created.endDateTime) || end } };
+    // A new secret gets the whole replication budget (a redo after a restart must not inherit the old clock).
+    return { kind: 'done', facts: { newKeyId: created.keyId, newKeyExpiry: Date.parse(created.endDateTime) || end, verifyStartedAt: null } };
   }
 
   async function set(ctx: StepContext): Promise<StepOutcome> {
@@ -116,6 +117,8 @@ export function createEntraRotation(deps: WorkflowDeps): WorkflowDefinition {
       await graph().removePassword(str(job.plan.facts.objectId), str(job.facts.newKeyId), { signal, target: target(job) });
       return { kind: 'redo', from: 'create', note: `the new secret ${tail(job.facts.newKeyId)} was added but its value was lost in a restart; removed it, adding another`, facts: { newKeyId: null } };
     }
+    // Publish only a secret Entra already accepts: consumers reading "latest" must never get one still replicating.
+    await awaitAccepted(ctx, value);
     const previous = currentOf(await listVersionsOrEmpty(vault, name, signal));
     const written = await vault.setSecret(name, value, {
       signal, expiresOn: num(job.facts.newKeyExpiry) || undefined,
@@ -125,23 +128,28 @@ export function createEntraRotation(deps: WorkflowDeps): WorkflowDefinition {
     return { kind: 'done', facts: { kvVersion: written.version ?? null, previousKvVersion: previous?.version ?? null } };
   }
 
-  async function test(ctx: StepContext): Promise<StepOutcome> {
+  /** Gets a token with the secret; a refusal while Entra replicates it (seconds) is retried on the clock within the budget. */
+  async function awaitAccepted(ctx: StepContext, value: string): Promise<void> {
     const { job, signal } = ctx;
     const startedAt = num(job.facts.verifyStartedAt);
     if (Number.isNaN(startedAt)) ctx.checkpoint({ verifyStartedAt: ctx.now() });
     const since = Number.isNaN(startedAt) ? ctx.now() : startedAt;
+    const result = await providers.verifyClientSecret({ clientId: str(job.plan.facts.appId), secret: value, signal });
+    if (result.ok) return;
+    const waited = ctx.now() - since;
+    const budget = config.workflows.verifyTimeoutSeconds * 1000;
+    if (result.transient && waited < budget) {
+      throw new WorkflowError(`the new secret is not accepted yet (${result.reason})`, 'NOT_PROPAGATED', { retryable: true, retryAfterMs: Math.min(5000, 1000 * ctx.step.attempts) });
+    }
+    throw new WorkflowError(`the new secret was refused: ${result.reason}`, result.code ?? 'VERIFY_FAILED');
+  }
+
+  async function test(ctx: StepContext): Promise<StepOutcome> {
+    const { job, signal } = ctx;
+    // What consumers get: the value Key Vault holds for this rotation's version.
     const value = ctx.handoff.get(job.id, 'secret')
       ?? (await kv(job).readSecretValue(str(job.plan.facts.secret), str(job.facts.kvVersion), { signal })).value;
-    const result = await providers.verifyClientSecret({ clientId: str(job.plan.facts.appId), secret: value, signal });
-    if (!result.ok) {
-      const waited = ctx.now() - since;
-      const budget = config.workflows.verifyTimeoutSeconds * 1000;
-      if (result.transient && waited < budget) {
-        // Entra replicates a new secret in seconds: try again soon, on the clock, until the budget is spent.
-        throw new WorkflowError(`the new secret is not accepted yet (${result.reason})`, 'NOT_PROPAGATED', { retryable: true, retryAfterMs: Math.min(5000, 1000 * ctx.step.attempts) });
-      }
-      throw new WorkflowError(`the new secret was refused: ${result.reason}`, result.code ?? 'VERIFY_FAILED');
-    }
+    await awaitAccepted(ctx, value);
     ctx.handoff.clear(job.id);
     return { kind: 'done', facts: { verifiedAt: ctx.now(), graceUntil: ctx.now() + num(job.plan.parameters.graceHours) * HOUR_MS } };
   }
@@ -152,19 +160,32 @@ export function createEntraRotation(deps: WorkflowDeps): WorkflowDefinition {
     if (ctx.now() < until) {
       return { kind: 'wait', until, reason: `grace window: the old secret ${tail(job.plan.facts.keyId)} is removed at ${formatTime(until)}`, milestone: { key: 'verified', text: verifiedText(job, until) } };
     }
+    // Anything else carrying this rotation's name was never published (a stalled runner's late create): remove it too.
+    let strays = 0;
+    for (const p of await passwords(job, signal)) {
+      if (p.displayName === entraMarker(job.id) && p.keyId && p.keyId !== job.facts.newKeyId) {
+        if ((await graph().removePassword(str(job.plan.facts.objectId), p.keyId, { signal, target: target(job) })) === 'removed') strays += 1;
+      }
+    }
     const outcome = await graph().removePassword(str(job.plan.facts.objectId), str(job.plan.facts.keyId), { signal, target: target(job) });
-    return { kind: 'done', facts: { oldRemovedAt: ctx.now(), oldAlreadyGone: outcome === 'already-gone' } };
+    return { kind: 'done', facts: { oldRemovedAt: ctx.now(), oldAlreadyGone: outcome === 'already-gone', ...(strays ? { straysRemoved: strays } : {}) } };
   }
 
   return {
     kind: 'rotate-entra',
     steps: ['create', 'set', 'test', 'finish'],
-    maxAttempts: { test: 60, finish: 10 },
+    // set and test wait out Entra's replication (bounded by workflows.verifyTimeoutSeconds), a few seconds per attempt.
+    maxAttempts: { set: 60, test: 60, finish: 10 },
     run(step, ctx) {
       if (step === 'create') return create(ctx);
       if (step === 'set') return set(ctx);
       if (step === 'test') return test(ctx);
       return finish(ctx);
+    },
+    async discard(step, facts, { job, signal }): Promise<JobFacts> {
+      if (step !== 'create' || typeof facts.newKeyId !== 'string') return {};
+      const outcome = await graph().removePassword(str(job.plan.facts.objectId), facts.newKeyId, { signal, target: target(job) });
+      return { removedUnjournaledSecret: outcome === 'removed' };
     },
     async compensate(ctx: CompensationContext): Promise<JobFacts> {
       const { job, signal } = ctx;

@@ -168,8 +168,11 @@ export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
     if (ctx.now() < until) {
       return { kind: 'wait', until, reason: `grace window: the old token ${tail(job.plan.facts.tokenId)} is revoked at ${formatTime(until)}`, milestone: { key: 'verified', text: verifiedText(job, until) } };
     }
+    // Anything else carrying this rotation's marker was never published (a stalled runner's late create): revoke it too.
+    let strays = 0;
+    for (const t of await markedTokens(job, signal)) if (t.tokenId !== job.facts.newTokenId && (await ws(job).deleteToken(t.tokenId, { signal }))) strays += 1;
     const existed = await ws(job).deleteToken(str(job.plan.facts.tokenId), { signal });
-    return { kind: 'done', facts: { oldRevokedAt: ctx.now(), oldAlreadyGone: !existed } };
+    return { kind: 'done', facts: { oldRevokedAt: ctx.now(), oldAlreadyGone: !existed, ...(strays ? { straysRevoked: strays } : {}) } };
   }
 
   return {
@@ -181,6 +184,10 @@ export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
       if (step === 'set') return set(ctx);
       if (step === 'test') return test(ctx);
       return finish(ctx);
+    },
+    async discard(step, facts, { job, signal }): Promise<JobFacts> {
+      if (step !== 'create' || typeof facts.newTokenId !== 'string') return {};
+      return { revokedUnjournaledToken: await ws(job).deleteToken(facts.newTokenId, { signal }) };
     },
     async compensate(ctx: CompensationContext): Promise<JobFacts> {
       const { job, signal } = ctx;

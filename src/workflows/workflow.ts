@@ -49,6 +49,11 @@ export interface WorkflowDefinition {
   run(step: StepName, ctx: StepContext): Promise<StepOutcome>;
   /** Undoes what the job created; must be idempotent (it may run again after a crash). Returns what it did. */
   compensate(ctx: CompensationContext): Promise<JobFacts>;
+  /**
+   * Undoes what one step just created when its result could not be journaled because another runner took the job
+   * over meanwhile (this one stalled past its lease). The other runner never saw the value, so it never uses it.
+   */
+  discard?(step: StepName, facts: JobFacts, ctx: { job: JobRecord; signal: AbortSignal }): Promise<JobFacts>;
   /** The thread's final message for a job in a terminal state. */
   summarize(job: JobRecord): string;
 }

@@ -66,6 +66,22 @@ export interface WorkflowHarness {
   /** Replies posted in the thread of a card. */
   thread(rootActivityId: string): ConnectorActivity[];
   restart(): Promise<void>;
+  /**
+   * A second Keywarden (another replica) on the same SQLite file, clouds and connector: its own store connection,
+   * job engine (running), modules and bot server. Closed with the harness.
+   */
+  startReplica(): Promise<KeywardenReplica>;
+  close(): Promise<void>;
+}
+
+/** One Keywarden core with its bot server, as `keywarden start` composes it. */
+export interface KeywardenReplica {
+  readonly store: Store;
+  readonly keywarden: Keywarden;
+  readonly alerts: AlertsModule;
+  readonly workflows: WorkflowsModule;
+  readonly scanner: Scanner;
+  readonly botUrl: string;
   close(): Promise<void>;
 }
 
@@ -98,22 +114,10 @@ export async function startWorkflowHarness(options: WorkflowHarnessOptions = {})
   let workflows!: WorkflowsModule;
   let scanner!: Scanner;
   let server!: BotServer;
+  const replicas: KeywardenReplica[] = [];
   const boot = async (): Promise<void> => {
-    store = openSqliteStore({ path: config.store.path, clock });
-    keywarden = createKeywarden({ config, store, logger, clock });
-    // The same composition `keywarden start` runs, with short retries and fast polling for tests.
-    const built: ProductModules = {};
-    const factories = productModules({
-      retry: { maxRetries: 1, baseDelayMs: 10 },
-      alerts: { idleMs: 200 },
-      workflows: { engine: { pollMs: 50, backoff: { baseMs: 300, maxMs: 3000 }, stopTimeoutMs: 3000 } },
-    }, built);
-    for (const factory of factories) keywarden.extend(factory(keywarden));
-    scanner = built.scanner!;
-    alerts = built.alerts!;
-    workflows = built.workflows!;
-    server = await startBotServer({ config, keywarden, logger, port: 0, gateway: { pacingMs: 0, retryBaseMs: 5 } });
-    await keywarden.start();
+    const core = await startCore(config, clock, logger);
+    ({ store, keywarden, alerts, workflows, scanner, server } = core);
   };
   await boot();
 
@@ -197,7 +201,17 @@ export async function startWorkflowHarness(options: WorkflowHarnessOptions = {})
       await server.close();
       await boot();
     },
+    async startReplica() {
+      const core = await startCore(config, clock, logger.child({ replica: replicas.length + 2 }));
+      const replica: KeywardenReplica = {
+        store: core.store, keywarden: core.keywarden, alerts: core.alerts, workflows: core.workflows, scanner: core.scanner, botUrl: core.server.url,
+        close: () => core.server.close(),
+      };
+      replicas.push(replica);
+      return replica;
+    },
     async close() {
+      for (const r of replicas.splice(0)) await r.close().catch(() => undefined);
       await server.close().catch(() => undefined);
       await connector.close();
       await clouds.close();
@@ -205,6 +219,22 @@ export async function startWorkflowHarness(options: WorkflowHarnessOptions = {})
     },
   };
   return harness;
+}
+
+/** The same composition `keywarden start` runs, with short retries and fast polling for tests. */
+async function startCore(config: KeywardenConfig, clock: AdjustableClock, logger: ReturnType<typeof createLogger>) {
+  const store = openSqliteStore({ path: config.store.path, clock });
+  const keywarden = createKeywarden({ config, store, logger, clock });
+  const built: ProductModules = {};
+  const factories = productModules({
+    retry: { maxRetries: 1, baseDelayMs: 10 },
+    alerts: { idleMs: 200 },
+    workflows: { engine: { pollMs: 50, backoff: { baseMs: 300, maxMs: 3000 }, stopTimeoutMs: 3000 } },
+  }, built);
+  for (const factory of factories) keywarden.extend(factory(keywarden));
+  const server = await startBotServer({ config, keywarden, logger, port: 0, gateway: { pacingMs: 0, retryBaseMs: 5 } });
+  await keywarden.start();
+  return { store, keywarden, alerts: built.alerts!, workflows: built.workflows!, scanner: built.scanner!, server };
 }
 
 export { BOT, SUPPORT_CHANNEL };
