@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
+import { PLAYGROUND_USERS as DIRECTORY } from './entra/seed.js';
 
 /**
  * Starts the M365 Agents Playground (headless) as the sandbox's chat client, with mock users whose Entra object ids
@@ -15,9 +16,10 @@ export const PLAYGROUND_SUPPORT_CHANNEL = { id: '19:platform-support@thread.tacv
 
 /** Sandbox people: the first two are approvers (group "Keywarden Approvers"), the rest are not. */
 export const PLAYGROUND_USERS = [
-  { id: 'user-id-0', name: 'Alex Wilber', given: 'Alex', surname: 'Wilber', aadObjectId: '00000000-0000-0000-0000-0000000000a1' },
-  { id: 'user-id-1', name: 'Megan Bowen', given: 'Megan', surname: 'Bowen', aadObjectId: '00000000-0000-0000-0000-0000000000a2' },
-  { id: 'user-id-2', name: 'Lee Gu', given: 'Lee', surname: 'Gu', aadObjectId: '00000000-0000-0000-0000-0000000000a3' },
+  // The first three are the people the emulated Entra directory knows (approvers Alex and Megan, non-approver Lee).
+  { id: 'user-id-0', name: 'Alex Wilber', given: 'Alex', surname: 'Wilber', aadObjectId: DIRECTORY.alex.id },
+  { id: 'user-id-1', name: 'Megan Bowen', given: 'Megan', surname: 'Bowen', aadObjectId: DIRECTORY.megan.id },
+  { id: 'user-id-2', name: 'Lee Gu', given: 'Lee', surname: 'Gu', aadObjectId: DIRECTORY.lee.id },
   { id: 'user-id-3', name: 'Adele Vance', given: 'Adele', surname: 'Vance', aadObjectId: '00000000-0000-0000-0000-0000000000a4' },
   { id: 'user-id-4', name: 'Diego Siciliani', given: 'Diego', surname: 'Siciliani', aadObjectId: '00000000-0000-0000-0000-0000000000a5' },
   { id: 'user-id-5', name: 'Patti Fernandez', given: 'Patti', surname: 'Fernandez', aadObjectId: '00000000-0000-0000-0000-0000000000a6' },
