@@ -1,3 +1,4 @@
+import type { AuditEntry, Store } from '../store/store.js';
 import type { JobFacts, JobKind, JobRecord, StepName } from './types.js';
 
 /** A new job record with its steps pending; the caller inserts it (together with the approval, in one transaction). */
@@ -33,4 +34,19 @@ export function newJobRecord(input: {
     posted: [],
     createdAt: input.now,
   };
+}
+
+/** An audit entry about a job, by Keywarden itself: which job, plan hash and approvers, plus what happened. */
+export function auditJob(store: Store, job: JobRecord, action: string, result: AuditEntry['result'], details: Record<string, unknown> = {}): void {
+  store.appendAudit({
+    action,
+    actor: { name: 'Keywarden' },
+    subject: job.subject,
+    result,
+    details: {
+      jobId: job.id, kind: job.kind, planHash: job.planHash,
+      approvers: job.approvedBy.map((a) => ({ aadObjectId: a.aadObjectId, name: a.name })),
+      ...details,
+    },
+  });
 }

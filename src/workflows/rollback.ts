@@ -8,6 +8,8 @@ import type { StepContext, StepOutcome, WorkflowDefinition } from './journal.js'
 import { restorePreviousVersion, shortVersion, tail } from './keyvault-steps.js';
 import type { ActionPlan } from './plan.js';
 import type { WorkflowDeps } from './providers.js';
+import { entraMarker } from './rotate-entra.js';
+import { patMarker } from './rotate-pat.js';
 import type { JobRecord } from './types.js';
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
@@ -44,7 +46,7 @@ export function planRollback(rotation: JobRecord): ActionPlan {
     parameters: {},
     operations: [
       `set: make Key Vault ${str(p.vault)}/${str(p.secret)} current at the previous value (version ${shortVersion(f.previousKvVersion)}, written again as a new version) and disable version ${shortVersion(f.kvVersion)}`,
-      `finish: revoke the new ${isPat ? 'token' : 'client secret'} ${tail(newId)}; the old one stays valid`,
+      `finish: revoke the new ${isPat ? 'token' : 'client secret'} ${tail(newId)} and any other carrying this rotation's marker; the old one stays valid`,
     ],
   };
 }
@@ -54,21 +56,37 @@ export function createRollback(deps: WorkflowDeps): WorkflowDefinition {
   async function set(ctx: StepContext): Promise<StepOutcome> {
     const f = ctx.job.plan.facts;
     const facts = await restorePreviousVersion(providers.keyVault(str(f.vault)), str(f.secret), {
-      jobId: ctx.job.id, rotationVersion: str(f.rotationKvVersion) || undefined, previousVersion: str(f.previousKvVersion) || undefined, signal: ctx.signal,
+      jobId: ctx.job.id, rotationId: str(f.rotationJobId) || undefined, rotationVersion: str(f.rotationKvVersion) || undefined, previousVersion: str(f.previousKvVersion) || undefined, signal: ctx.signal,
     });
     return { kind: 'done', facts };
   }
+  /** Revokes the new credential and anything else carrying the rotation's marker (a stalled runner's late create). */
   async function finish(ctx: StepContext): Promise<StepOutcome> {
     const f = ctx.job.plan.facts;
+    const rotationId = str(f.rotationJobId);
+    const { signal } = ctx;
     try {
       if (f.rotationKind === 'rotate-pat') {
-        const existed = await providers.databricks(str(f.workspace)).deleteToken(str(f.newCredentialId), { signal: ctx.signal });
-        return { kind: 'done', facts: { newRevokedAt: ctx.now(), alreadyGone: !existed } };
+        const ws = providers.databricks(str(f.workspace));
+        const existed = await ws.deleteToken(str(f.newCredentialId), { signal });
+        let leftovers = 0;
+        for (const t of await ws.listTokens({ signal })) {
+          if (t.tokenId !== f.newCredentialId && t.comment.includes(patMarker(rotationId)) && (await ws.deleteToken(t.tokenId, { signal }))) leftovers += 1;
+        }
+        return { kind: 'done', facts: { newRevokedAt: ctx.now(), alreadyGone: !existed, ...(leftovers ? { leftoversRevoked: leftovers } : {}) } };
       }
-      const outcome = await providers.graph().removePassword(str(f.objectId), str(f.newCredentialId), {
-        signal: ctx.signal, target: f.objectType === 'servicePrincipal' ? 'servicePrincipal' : 'application',
-      });
-      return { kind: 'done', facts: { newRevokedAt: ctx.now(), alreadyGone: outcome === 'already-gone' } };
+      const target = f.objectType === 'servicePrincipal' ? 'servicePrincipal' : 'application';
+      const graph = providers.graph();
+      const outcome = await graph.removePassword(str(f.objectId), str(f.newCredentialId), { signal, target });
+      const holder = target === 'servicePrincipal'
+        ? await graph.getServicePrincipal(str(f.objectId), { select: ['id', 'passwordCredentials'], signal })
+        : await graph.getApplication(str(f.objectId), { select: ['id', 'passwordCredentials'], signal });
+      let leftovers = 0;
+      for (const p of holder.passwordCredentials ?? []) {
+        if (p.displayName !== entraMarker(rotationId) || !p.keyId || p.keyId === f.newCredentialId) continue;
+        if ((await graph.removePassword(str(f.objectId), p.keyId, { signal, target })) === 'removed') leftovers += 1;
+      }
+      return { kind: 'done', facts: { newRevokedAt: ctx.now(), alreadyGone: outcome === 'already-gone', ...(leftovers ? { leftoversRevoked: leftovers } : {}) } };
     } catch (err) {
       const status = statusOf(err);
       throw new WorkflowError(`could not revoke the new credential: ${(err as Error).message}`, (err as { code?: string }).code ?? 'PROVIDER_ERROR', {
@@ -86,7 +104,8 @@ export function createRollback(deps: WorkflowDeps): WorkflowDefinition {
     summarize(job) {
       const f = job.plan.facts;
       if (job.state === 'done') {
-        return `rolled back: Key Vault ${str(f.vault)}/${str(f.secret)} holds the previous value again (version ${shortVersion(job.facts.restoredVersion)}; version ${shortVersion(f.rotationKvVersion)} disabled), new credential ${tail(f.newCredentialId)} revoked`;
+        const leftovers = Number(job.facts.leftoversRevoked ?? 0);
+        return `rolled back: Key Vault ${str(f.vault)}/${str(f.secret)} holds the previous value again (version ${shortVersion(job.facts.restoredVersion)}; version ${shortVersion(f.rotationKvVersion)} disabled), new credential ${tail(f.newCredentialId)} revoked${leftovers ? ` (and ${leftovers} leftover${leftovers > 1 ? 's' : ''} of the rotation)` : ''}`;
       }
       return `rollback failed at ${job.error?.step ?? 'a step'}: ${job.error?.message ?? 'unknown error'} — check Key Vault ${str(f.vault)}/${str(f.secret)} and the new credential ${tail(f.newCredentialId)} by hand`;
     },

@@ -10,10 +10,10 @@ import type { Credential } from '../domain/credential.js';
 import type { CredentialHolderKind } from '../providers/entra/graph.js';
 import { WorkflowError, statusOf } from './errors.js';
 import type { CompensationContext, StepContext, StepOutcome, WorkflowDefinition } from './journal.js';
-import { currentOf, findVersionTagged, listVersionsOrEmpty, restorePreviousVersion, rotationTags, shortVersion, tail } from './keyvault-steps.js';
+import { checkPublished, disableStaleRotationVersions, lateRotationWrite, listVersionsOrEmpty, restorePreviousVersion, rotationTags, shortVersion, tail, valueWrittenFor, versionBefore } from './keyvault-steps.js';
 import { describeDrift, formatDuration, formatTime, type ActionPlan } from './plan.js';
 import type { WorkflowDeps } from './providers.js';
-import { failureText } from './rotate-pat.js';
+import { failureText, graceUntil } from './rotate-pat.js';
 import type { JobFacts, JobRecord } from './types.js';
 
 export function entraMarker(rotationId: string): string {
@@ -110,22 +110,29 @@ export function createEntraRotation(deps: WorkflowDeps): WorkflowDefinition {
     const { job, signal } = ctx;
     const name = str(job.plan.facts.secret);
     const vault = kv(job);
-    const already = await findVersionTagged(vault, name, 'rotation-id', job.id, signal);
-    if (already) return { kind: 'done', facts: { kvVersion: already.version ?? null }, note: 'Key Vault already has this rotation\'s version' };
-    const value = ctx.handoff.get(job.id, 'secret');
+    const credentialId = str(job.facts.newKeyId);
+    let value = ctx.handoff.get(job.id, 'secret');
+    // Done already only if "latest" is this rotation's version of the new secret (and its value, when known).
+    const published = await checkPublished(vault, name, { rotationId: job.id, credentialId, expectedValue: value, signal });
+    if (published.ok) return { kind: 'done', facts: { kvVersion: published.version ?? null }, note: 'Key Vault already holds this rotation\'s new secret' };
+    // Not in this process any more: the value this rotation already wrote (a late write pushed it off "latest").
+    value ??= await valueWrittenFor(vault, name, { rotationId: job.id, credentialId, signal });
     if (!value) {
-      await graph().removePassword(str(job.plan.facts.objectId), str(job.facts.newKeyId), { signal, target: target(job) });
+      await graph().removePassword(str(job.plan.facts.objectId), credentialId, { signal, target: target(job) });
       return { kind: 'redo', from: 'create', note: `the new secret ${tail(job.facts.newKeyId)} was added but its value was lost in a restart; removed it, adding another`, facts: { newKeyId: null } };
     }
     // Publish only a secret Entra already accepts: consumers reading "latest" must never get one still replicating.
     await awaitAccepted(ctx, value);
-    const previous = currentOf(await listVersionsOrEmpty(vault, name, signal));
+    const versions = await listVersionsOrEmpty(vault, name, signal);
+    // What was current before this rotation (not a version this rotation wrote earlier): what compensation restores.
+    const previous = versionBefore(versions, job.id);
     const written = await vault.setSecret(name, value, {
       signal, expiresOn: num(job.facts.newKeyExpiry) || undefined,
-      tags: rotationTags(previous?.tags ?? {}, { kind: 'entra-password', credentialId: str(job.facts.newKeyId), rotationId: job.id, appId: str(job.plan.facts.appId) }),
+      tags: rotationTags(previous?.tags ?? {}, { kind: 'entra-password', credentialId, rotationId: job.id, appId: str(job.plan.facts.appId) }),
       contentType: previous?.contentType,
     });
-    return { kind: 'done', facts: { kvVersion: written.version ?? null, previousKvVersion: previous?.version ?? null } };
+    const stale = await disableStaleRotationVersions(vault, name, { rotationId: job.id, keep: written.version, versions, signal });
+    return { kind: 'done', facts: { kvVersion: written.version ?? null, previousKvVersion: previous?.version ?? null, ...(stale ? { staleVersionsDisabled: stale } : {}) } };
   }
 
   /** Gets a token with the secret; a refusal while Entra replicates it (seconds) is retried on the clock within the budget. */
@@ -146,12 +153,14 @@ export function createEntraRotation(deps: WorkflowDeps): WorkflowDefinition {
 
   async function test(ctx: StepContext): Promise<StepOutcome> {
     const { job, signal } = ctx;
-    // What consumers get: the value Key Vault holds for this rotation's version.
-    const value = ctx.handoff.get(job.id, 'secret')
-      ?? (await kv(job).readSecretValue(str(job.plan.facts.secret), str(job.facts.kvVersion), { signal })).value;
-    await awaitAccepted(ctx, value);
+    // What consumers get: the value Key Vault's current version holds, checked to be this rotation's new secret.
+    const published = await checkPublished(kv(job), str(job.plan.facts.secret), {
+      rotationId: job.id, credentialId: str(job.facts.newKeyId), expectedValue: ctx.handoff.get(job.id, 'secret'), readValue: true, signal,
+    });
+    if (!published.ok) return { kind: 'redo', from: 'set', note: `Key Vault does not publish the new secret: ${published.reason}; writing it again` };
+    await awaitAccepted(ctx, published.value!);
     ctx.handoff.clear(job.id);
-    return { kind: 'done', facts: { verifiedAt: ctx.now(), graceUntil: ctx.now() + num(job.plan.parameters.graceHours) * HOUR_MS } };
+    return { kind: 'done', facts: { verifiedAt: ctx.now(), graceUntil: graceUntil(job, ctx.now()), kvVersion: published.version ?? null } };
   }
 
   async function finish(ctx: StepContext): Promise<StepOutcome> {
@@ -160,6 +169,9 @@ export function createEntraRotation(deps: WorkflowDeps): WorkflowDefinition {
     if (ctx.now() < until) {
       return { kind: 'wait', until, reason: `grace window: the old secret ${tail(job.plan.facts.keyId)} is removed at ${formatTime(until)}`, milestone: { key: 'verified', text: verifiedText(job, until) } };
     }
+    // A stalled runner's late write of this rotation may have landed after the test: publish the new secret again first.
+    const late = await lateRotationWrite(kv(job), str(job.plan.facts.secret), { rotationId: job.id, credentialId: str(job.facts.newKeyId), signal });
+    if (late) return { kind: 'redo', from: 'set', note: `before removing the old secret: ${late}; writing the new secret again` };
     // Anything else carrying this rotation's name was never published (a stalled runner's late create): remove it too.
     let strays = 0;
     for (const p of await passwords(job, signal)) {
@@ -191,7 +203,7 @@ export function createEntraRotation(deps: WorkflowDeps): WorkflowDefinition {
       const { job, signal } = ctx;
       if (job.error?.step === 'finish') return { rotationStands: true };
       const restored = job.plan.facts.secret ? await restorePreviousVersion(kv(job), str(job.plan.facts.secret), {
-        jobId: job.id, rotationVersion: str(job.facts.kvVersion) || undefined, previousVersion: str(job.facts.previousKvVersion) || undefined, signal,
+        jobId: job.id, rotationId: job.id, rotationVersion: str(job.facts.kvVersion) || undefined, previousVersion: str(job.facts.previousKvVersion) || undefined, signal,
       }) : {};
       let removed = 0;
       for (const p of await passwords(job, signal)) {

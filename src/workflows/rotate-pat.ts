@@ -10,7 +10,7 @@ import type { Credential } from '../domain/credential.js';
 import { isDatabricksError } from '../providers/databricks/errors.js';
 import { WorkflowError, statusOf } from './errors.js';
 import type { CompensationContext, StepContext, StepOutcome, WorkflowDefinition } from './journal.js';
-import { currentOf, findVersionTagged, listVersionsOrEmpty, restorePreviousVersion, rotationTags, shortVersion, tail } from './keyvault-steps.js';
+import { checkPublished, currentOf, disableStaleRotationVersions, lateRotationWrite, listVersionsOrEmpty, restorePreviousVersion, rotationTags, shortVersion, tail, valueWrittenFor, versionBefore } from './keyvault-steps.js';
 import { describeDrift, formatDuration, formatTime, type ActionPlan } from './plan.js';
 import type { WorkflowDeps } from './providers.js';
 import type { JobFacts, JobRecord } from './types.js';
@@ -77,6 +77,11 @@ export function planPatRotation(credential: Credential, options: { config: Keywa
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number.NaN);
 
+/** When the old credential goes: the grace window from the first verification (a re-verification keeps it). */
+export function graceUntil(job: JobRecord, now: number): number {
+  return typeof job.facts.graceUntil === 'number' ? job.facts.graceUntil : now + num(job.plan.parameters.graceHours) * HOUR_MS;
+}
+
 export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
   const { providers } = deps;
   const ws = (job: JobRecord) => providers.databricks(str(job.plan.facts.workspace));
@@ -125,32 +130,41 @@ export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
     const { job, signal } = ctx;
     const name = str(job.plan.facts.secret);
     const vault = kv(job);
-    const already = await findVersionTagged(vault, name, 'rotation-id', job.id, signal);
-    if (already) return { kind: 'done', facts: { kvVersion: already.version ?? null }, note: 'Key Vault already has this rotation\'s version' };
-    const value = ctx.handoff.get(job.id, 'token');
+    const credentialId = str(job.facts.newTokenId);
+    let value = ctx.handoff.get(job.id, 'token');
+    // Done already only if "latest" is this rotation's version of the new token (and its value, when known).
+    const published = await checkPublished(vault, name, { rotationId: job.id, credentialId, expectedValue: value, signal });
+    if (published.ok) return { kind: 'done', facts: { kvVersion: published.version ?? null }, note: 'Key Vault already holds this rotation\'s new token' };
+    // Not in this process any more: the value this rotation already wrote (a late write pushed it off "latest").
+    value ??= await valueWrittenFor(vault, name, { rotationId: job.id, credentialId, signal });
     if (!value) {
       // The process restarted between create and set: the value exists nowhere. Revoke it and create again.
       await ws(job).deleteToken(str(job.facts.newTokenId), { signal });
       return { kind: 'redo', from: 'create', note: `the new token ${tail(job.facts.newTokenId)} was created but its value was lost in a restart; revoked it, creating another`, facts: { newTokenId: null } };
     }
     const versions = await listVersionsOrEmpty(vault, name, signal);
-    const previous = currentOf(versions);
+    // What was current before this rotation (not a version this rotation wrote earlier): what compensation restores.
+    const previous = versionBefore(versions, job.id);
     const written = await vault.setSecret(name, value, {
       signal,
       expiresOn: num(job.facts.newTokenExpiry) > 0 ? num(job.facts.newTokenExpiry) : undefined,
       tags: rotationTags(previous?.tags ?? {}, { kind: 'databricks-pat', credentialId: str(job.facts.newTokenId), rotationId: job.id, workspace: str(job.plan.facts.workspace) }),
       contentType: previous?.contentType,
     });
-    return { kind: 'done', facts: { kvVersion: written.version ?? null, previousKvVersion: previous?.version ?? null } };
+    const stale = await disableStaleRotationVersions(vault, name, { rotationId: job.id, keep: written.version, versions, signal });
+    return { kind: 'done', facts: { kvVersion: written.version ?? null, previousKvVersion: previous?.version ?? null, ...(stale ? { staleVersionsDisabled: stale } : {}) } };
   }
 
   async function test(ctx: StepContext): Promise<StepOutcome> {
     const { job, signal } = ctx;
-    const value = ctx.handoff.get(job.id, 'token')
-      ?? (await kv(job).readSecretValue(str(job.plan.facts.secret), str(job.facts.kvVersion), { signal })).value;
+    // Verify what consumers reading "latest" get, not what this runner believes it wrote.
+    const published = await checkPublished(kv(job), str(job.plan.facts.secret), {
+      rotationId: job.id, credentialId: str(job.facts.newTokenId), expectedValue: ctx.handoff.get(job.id, 'token'), readValue: true, signal,
+    });
+    if (!published.ok) return { kind: 'redo', from: 'set', note: `Key Vault does not publish the new token: ${published.reason}; writing it again` };
     let own;
     try {
-      own = await ws(job).withToken(value).listOwnTokens({ signal });
+      own = await ws(job).withToken(published.value!).listOwnTokens({ signal });
     } catch (err) {
       throw asStepError(err, `the new token did not work against ${str(job.plan.facts.workspace)}`);
     }
@@ -158,8 +172,7 @@ export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
       throw new WorkflowError(`the workspace accepted the new token but does not list ${tail(job.facts.newTokenId)} as its own — check the service principal`, 'VERIFY_MISMATCH');
     }
     ctx.handoff.clear(job.id);
-    const graceUntil = ctx.now() + num(job.plan.parameters.graceHours) * HOUR_MS;
-    return { kind: 'done', facts: { verifiedAt: ctx.now(), graceUntil } };
+    return { kind: 'done', facts: { verifiedAt: ctx.now(), graceUntil: graceUntil(job, ctx.now()), kvVersion: published.version ?? null } };
   }
 
   async function finish(ctx: StepContext): Promise<StepOutcome> {
@@ -168,6 +181,9 @@ export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
     if (ctx.now() < until) {
       return { kind: 'wait', until, reason: `grace window: the old token ${tail(job.plan.facts.tokenId)} is revoked at ${formatTime(until)}`, milestone: { key: 'verified', text: verifiedText(job, until) } };
     }
+    // A stalled runner's late write of this rotation may have landed after the test: publish the new token again first.
+    const late = await lateRotationWrite(kv(job), str(job.plan.facts.secret), { rotationId: job.id, credentialId: str(job.facts.newTokenId), signal });
+    if (late) return { kind: 'redo', from: 'set', note: `before revoking the old token: ${late}; writing the new token again` };
     // Anything else carrying this rotation's marker was never published (a stalled runner's late create): revoke it too.
     let strays = 0;
     for (const t of await markedTokens(job, signal)) if (t.tokenId !== job.facts.newTokenId && (await ws(job).deleteToken(t.tokenId, { signal }))) strays += 1;
@@ -194,7 +210,7 @@ export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
       if (job.error?.step === 'finish') return { rotationStands: true };
       // Put the old value back first (it was never revoked), then remove the new token.
       const restored = job.plan.facts.secret ? await restorePreviousVersion(kv(job), str(job.plan.facts.secret), {
-        jobId: job.id, rotationVersion: str(job.facts.kvVersion) || undefined, previousVersion: str(job.facts.previousKvVersion) || undefined, signal,
+        jobId: job.id, rotationId: job.id, rotationVersion: str(job.facts.kvVersion) || undefined, previousVersion: str(job.facts.previousKvVersion) || undefined, signal,
       }) : {};
       let revoked = 0;
       for (const t of await markedTokens(job, signal)) if (await ws(job).deleteToken(t.tokenId, { signal })) revoked += 1;
