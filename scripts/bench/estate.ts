@@ -2,23 +2,18 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../src/clock.js';
 import { DAY_MS } from '../../src/clock.js';
 import { KV_TAGS, MANAGED_BY_VALUE } from '../../src/domain/credential.js';
-import { registerSecret } from '../../src/logging/redact.js';
-import { startDatabricksEmulator, type DatabricksEmulator } from '../../src/sandbox/databricks/emulator.js';
-import { seedDatabricks, SANDBOX_WORKSPACES } from '../../src/sandbox/databricks/seed.js';
-import { startDataFactoryEmulator, type DataFactoryEmulator } from '../../src/sandbox/datafactory/index.js';
-import { seedDataFactory } from '../../src/sandbox/datafactory/seed.js';
+import type { DatabricksEmulator } from '../../src/sandbox/databricks/emulator.js';
+import type { DataFactoryEmulator } from '../../src/sandbox/datafactory/index.js';
 import type { EmulatorServer } from '../../src/sandbox/emulator.js';
-import { startEntraEmulator, type EntraEmulator } from '../../src/sandbox/entra/index.js';
-import { seedEntra } from '../../src/sandbox/entra/seed.js';
-import { sandboxConfigFragment, type SandboxConfigFragment } from '../../src/sandbox/estate.js';
-import { startKeyVaultEmulator, type KeyVaultEmulatorHandle } from '../../src/sandbox/keyvault/emulator.js';
-import { seedKeyVault, SANDBOX_VAULTS } from '../../src/sandbox/keyvault/seed.js';
-import { ensureSandboxTls, TEST_CA_DIR } from '../../src/sandbox/tls.js';
+import type { EntraEmulator } from '../../src/sandbox/entra/index.js';
+import { startSandboxClouds, type SandboxConfigFragment } from '../../src/sandbox/estate.js';
+import type { KeyVaultEmulatorHandle } from '../../src/sandbox/keyvault/emulator.js';
+import { SANDBOX_VAULTS } from '../../src/sandbox/keyvault/seed.js';
 import { seededRandom } from './measure.js';
 
 /**
- * The sandbox estate of docs/sandbox-estate.md, started like startSandboxClouds (Entra → Databricks → Key Vault →
- * Data Factory), then grown to bench size: thousands of PATs, secrets and Entra credentials with spread-out expiries.
+ * The sandbox estate of docs/sandbox-estate.md, started and seeded by startSandboxClouds (Entra → Databricks → Key
+ * Vault → Data Factory), then grown to bench size: thousands of PATs, secrets and Entra credentials with spread-out expiries.
  */
 
 export interface EstateSizes {
@@ -163,51 +158,19 @@ export async function startBenchEstate(options: { clock: Clock; sizes?: Partial<
   const sizes = { ...DEFAULT_SIZES, ...options.sizes };
   const { clock } = options;
   const rand = seededRandom(20260401);
-  const tls = ensureSandboxTls(process.env.KEYWARDEN_CA_DIR ?? TEST_CA_DIR);
-  const host = '127.0.0.1';
-  const started: Array<{ close(): Promise<void> }> = [];
-  const close = async () => {
-    await Promise.all(started.splice(0).reverse().map((h) => h.close().catch(() => undefined)));
-  };
-  try {
-    const entra = await startEntraEmulator({ clock, tls, host });
-    started.push(entra);
-    const entraSeed = seedEntra(entra, { clock });
-    registerSecret(entraSeed.keywarden.clientSecret);
-    const app = (name: string) => entraSeed.apps[name]!.appId;
-
-    const databricks = await startDatabricksEmulator({ workspaces: SANDBOX_WORKSPACES, clock, tokenValidator: entra.validator, host });
-    started.push(databricks);
-    const databricksSeed = seedDatabricks(databricks, { clock, appIds: { keywarden: app('keywarden-bot'), etl: app('etl-ingest'), reporting: app('reporting-svc') } });
-
-    const keyVault = await startKeyVaultEmulator({
-      tls, tenantId: entra.tenantId, clock, host, tokenValidator: entra.validator, authorityHost: entra.authorityHost,
-      vaults: SANDBOX_VAULTS.map((name) => ({ name })), pageSize: KV_PAGE_SIZE,
-    });
-    started.push(keyVault);
-    const tokens = Object.entries(databricksSeed.tokens).map(([key, t]) => {
-      const [workspace, comment] = key.split('/') as [string, string];
-      return { workspace, comment, tokenId: t.tokenId, value: t.tokenValue, expiryTime: t.expiryTime };
-    });
-    seedKeyVault(keyVault, { clock, databricks: { tokens }, entra: { etlSecret: entraSeed.etlSecret } });
-
-    const dataFactory = await startDataFactoryEmulator({ validator: entra.validator, clock, tls, host });
-    started.push(dataFactory);
-    const workspaces = databricks.urls();
-    const vaults = keyVault.urls();
-    const dataFactorySeed = seedDataFactory(dataFactory, {
-      vaultUrls: { 'kv-prod': vaults['kv-prod']!, 'kv-dev': vaults['kv-dev']! },
-      workspaceHosts: { 'ws-prod': workspaces['ws-prod']!, 'ws-dev': workspaces['ws-dev']! },
-    });
-
+  const clouds = await startSandboxClouds({
+    clock, keyVaultPageSize: KV_PAGE_SIZE,
     // Bench size. Bulk values stay inside this process and are never logged, so they are not registered.
-    const tokenIds = growDatabricks(databricks, sizes, clock, rand);
-    growKeyVault(keyVault, sizes, tokenIds, clock, rand);
-    growEntra(entra, sizes, clock, rand);
-    growDataFactory(dataFactory, sizes, dataFactorySeed, workspaces['ws-prod']!);
-
-    const config = sandboxConfigFragment({ entra, entraSeed, workspaces, vaults, dataFactory, dataFactorySeed });
-
+    grow({ handles: { databricks, keyVault, entra, dataFactory }, seeds }) {
+      const tokenIds = growDatabricks(databricks, sizes, clock, rand);
+      growKeyVault(keyVault, sizes, tokenIds, clock, rand);
+      growEntra(entra, sizes, clock, rand);
+      growDataFactory(dataFactory, sizes, seeds.dataFactory, databricks.urls()['ws-prod']!);
+    },
+  });
+  const close = () => clouds.close();
+  try {
+    const { config, handles: { entra, databricks, keyVault, dataFactory } } = clouds;
     const servers = new Map<string, EmulatorServer>([['entra-authority', entra.authority], ['graph', entra.graph], ['arm', dataFactory.server]]);
     for (const ws of databricks.workspaces) servers.set(`databricks:${ws.name}`, ws.server);
     for (const v of keyVault.vaults.values()) servers.set(`keyvault:${v.name}`, v.server);

@@ -76,6 +76,22 @@ function audit(options: AlertActionsOptions, action: string, alert: AlertRecord,
   });
 }
 
+/** A click that may change the alert: the alert as it is now, or the answer (bad click, or already resolved). */
+function openAlert(data: Record<string, unknown>, ctx: ChatContext, options: AlertActionsOptions): { current: AlertRecord } | { answer: ActionResult } {
+  const checked = checkClick(data, ctx, options);
+  if ('answer' in checked) return checked;
+  const current = checked.record.value;
+  if (current.state === 'resolved') return { answer: cardOf(current, options, 'This alert is already resolved.') };
+  return { current };
+}
+
+/** The card after a click's write: the alert as written (then `onWritten` audits and logs), or as someone else just left it. */
+function afterWrite(options: AlertActionsOptions, current: AlertRecord, written: StoredRecord<AlertRecord> | undefined, onWritten: (alert: AlertRecord) => void): ActionResult {
+  const alert = written?.value ?? options.store.get<AlertRecord>('alerts', current.id)!.value;
+  if (written) onWritten(alert);
+  return cardOf(alert, options, written ? undefined : 'Someone else changed this alert a moment ago; here is its current state.');
+}
+
 /** The card the bot puts back for everyone is the delivered state: no separate PUT needed. */
 function delivered(a: AlertRecord): AlertRecord {
   return { ...a, deliveredRevision: a.revision };
@@ -85,11 +101,10 @@ export function acknowledgeAction(options: AlertActionsOptions): CardAction {
   return {
     verb: 'acknowledge',
     async handle(data, ctx): Promise<ActionResult> {
-      const checked = checkClick(data, ctx, options);
-      if ('answer' in checked) return checked.answer;
+      const opened = openAlert(data, ctx, options);
+      if ('answer' in opened) return opened.answer;
+      const { current } = opened;
       const now = options.clock.now();
-      const current = checked.record.value;
-      if (current.state === 'resolved') return cardOf(current, options, 'This alert is already resolved.');
       if (current.acknowledged) return cardOf(current, options, `Already acknowledged by ${current.acknowledged.by.name}.`);
       const by = actorOf(ctx.actor);
       const written = mutateAlert(options.store, current.id, (a) => {
@@ -99,12 +114,10 @@ export function acknowledgeAction(options: AlertActionsOptions): CardAction {
           history: pushHistory(a, { at: now, event: 'acknowledged', text: 'acknowledged', actor: by }),
         }, now));
       });
-      const alert = written?.value ?? options.store.get<AlertRecord>('alerts', current.id)!.value;
-      if (written) {
+      return afterWrite(options, current, written, (alert) => {
         audit(options, 'alert.acknowledged', alert, ctx);
         options.logger.info({ alertId: alert.id, by: by.aadObjectId }, 'alert acknowledged');
-      }
-      return cardOf(alert, options, written ? undefined : 'Someone else changed this alert a moment ago; here is its current state.');
+      });
     },
   };
 }
@@ -129,11 +142,10 @@ export function snoozeAction(options: AlertActionsOptions): CardAction {
   return {
     verb: 'snooze',
     async handle(data, ctx): Promise<ActionResult> {
-      const checked = checkClick(data, ctx, options);
-      if ('answer' in checked) return checked.answer;
+      const opened = openAlert(data, ctx, options);
+      if ('answer' in opened) return opened.answer;
+      const { current } = opened;
       const now = options.clock.now();
-      const current = checked.record.value;
-      if (current.state === 'resolved') return cardOf(current, options, 'This alert is already resolved.');
       const parsed = parseSnooze(data, now, options.config.alerts.snoozeMaxDays);
       if ('problem' in parsed) return { text: parsed.problem };
       const by = actorOf(ctx.actor);
@@ -145,12 +157,10 @@ export function snoozeAction(options: AlertActionsOptions): CardAction {
           history: pushHistory(a, { at: now, event: 'snoozed', text: `snoozed until ${formatUtcDate(parsed.until)}: ${parsed.reason}`, actor: by }),
         }, now));
       });
-      const alert = written?.value ?? options.store.get<AlertRecord>('alerts', current.id)!.value;
-      if (written) {
+      return afterWrite(options, current, written, (alert) => {
         audit(options, 'alert.snoozed', alert, ctx, { until: parsed.until, reason: parsed.reason });
         options.logger.info({ alertId: alert.id, until: parsed.until }, 'alert snoozed');
-      }
-      return cardOf(alert, options, written ? undefined : 'Someone else changed this alert a moment ago; here is its current state.');
+      });
     },
   };
 }

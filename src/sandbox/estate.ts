@@ -22,6 +22,10 @@ export interface SandboxCloudsOptions {
   /** Default: the CA in $KEYWARDEN_CA_DIR or .test-ca (what scripts/with-ca.ts and the CLI trust). */
   tls?: SandboxTls;
   host?: string;
+  /** Key Vault's page size (default: the emulator's small one, which exercises paging). */
+  keyVaultPageSize?: number;
+  /** Runs once every cloud is started and seeded, before the config is made (the bench grows the estate here). */
+  grow?(clouds: Pick<SandboxClouds, 'handles' | 'seeds'>): void | Promise<void>;
 }
 
 /** A config fragment (zod input shape): merge it over a base config and parse with configSchema. */
@@ -59,7 +63,7 @@ export const SANDBOX_KV_MAPPINGS: SandboxConfigFragment['keyVault']['mappings'] 
   { secret: 'kv-prod/adb-prod-bob-pipeline', holds: { kind: 'databricks-pat', scope: 'ws-prod', comment: 'bob-jdbc' } },
 ];
 
-/** The config that points Keywarden at a running set of emulators (also used by the bench's scaled-up estate). */
+/** The config that points Keywarden at a running set of emulators. */
 export function sandboxConfigFragment(p: {
   entra: EntraEmulator; entraSeed: SeededEntra; workspaces: Record<string, string>; vaults: Record<string, string>;
   dataFactory: DataFactoryEmulator; dataFactorySeed: SeededDataFactory;
@@ -108,7 +112,7 @@ export async function startSandboxClouds(options: SandboxCloudsOptions = {}): Pr
 
     const keyVault = await startKeyVaultEmulator({
       tls, tenantId: entra.tenantId, clock, host, tokenValidator: entra.validator, authorityHost: entra.authorityHost,
-      vaults: SANDBOX_VAULTS.map((name) => ({ name })),
+      vaults: SANDBOX_VAULTS.map((name) => ({ name })), ...(options.keyVaultPageSize === undefined ? {} : { pageSize: options.keyVaultPageSize }),
     });
     started.push(keyVault);
     const tokens = Object.entries(databricksSeed.tokens).map(([key, t]) => {
@@ -126,13 +130,17 @@ export async function startSandboxClouds(options: SandboxCloudsOptions = {}): Pr
       workspaceHosts: { 'ws-prod': workspaces['ws-prod']!, 'ws-dev': workspaces['ws-dev']! },
     });
 
+    const handles = { entra, databricks, keyVault, dataFactory };
+    const seeds = { entra: entraSeed, databricks: databricksSeed, keyVault: keyVaultSeed, dataFactory: dataFactorySeed };
+    await options.grow?.({ handles, seeds });
+
     const config = sandboxConfigFragment({ entra, entraSeed, workspaces, vaults, dataFactory, dataFactorySeed });
 
     return {
       tenantId: entra.tenantId,
       urls: { authorityHost: entra.authorityHost, graph: entra.graphUrl, arm: dataFactory.url, workspaces, vaults },
-      handles: { entra, databricks, keyVault, dataFactory },
-      seeds: { entra: entraSeed, databricks: databricksSeed, keyVault: keyVaultSeed, dataFactory: dataFactorySeed },
+      handles,
+      seeds,
       config,
       close: closeAll,
     };

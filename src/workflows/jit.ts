@@ -12,6 +12,7 @@ import type { StepContext, StepOutcome, WorkflowDefinition } from './journal.js'
 import { findVersionTagged, listVersionsOrEmpty, tail } from './keyvault-steps.js';
 import { formatTime, type ActionPlan } from './plan.js';
 import type { WorkflowDeps, WorkflowProviders } from './providers.js';
+import { FOUR_STEPS, discardCreated, dispatchSteps, num, str } from './rotation-common.js';
 import type { JobFacts, JobRecord } from './types.js';
 
 export const JIT_TAG_REQUEST = 'keywarden-request';
@@ -61,9 +62,6 @@ export function planJit(input: JitRequestInput, options: { config: KeywardenConf
     ],
   };
 }
-
-const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-const num = (v: unknown): number => (typeof v === 'number' ? v : Number.NaN);
 
 function expiresAtOf(job: JobRecord): number {
   const extended = num(job.facts.expiresAt);
@@ -220,19 +218,11 @@ export function createJit(deps: WorkflowDeps): WorkflowDefinition {
 
   return {
     kind: 'jit',
-    steps: ['create', 'set', 'test', 'finish'],
+    steps: FOUR_STEPS,
     maxAttempts: { finish: 20 },
-    run(step, ctx) {
-      if (step === 'create') return create(ctx);
-      if (step === 'set') return set(ctx);
-      if (step === 'test') return test(ctx);
-      return finish(ctx);
-    },
+    run: dispatchSteps({ create, set, test, finish }),
     // The pool is found by name by whoever runs the job; only the token (whose value is lost) is this runner's own.
-    async discard(step, facts, { job, signal }): Promise<JobFacts> {
-      if (step !== 'create' || typeof facts.tokenId !== 'string') return {};
-      return { revokedUnjournaledToken: await ws(job).deleteToken(facts.tokenId, { signal }) };
-    },
+    discard: discardCreated('tokenId', async (tokenId, { job, signal }) => ({ revokedUnjournaledToken: await ws(job).deleteToken(tokenId, { signal }) })),
     async compensate(ctx) {
       ctx.handoff.clear(ctx.job.id);
       return tearDownJit(providers, ctx.job.plan.facts, ctx.signal);

@@ -9,12 +9,12 @@ import type { KeywardenConfig } from '../config/schema.js';
 import type { Credential } from '../domain/credential.js';
 import type { CredentialHolderKind } from '../providers/entra/graph.js';
 import { WorkflowError, statusOf } from './errors.js';
-import type { CompensationContext, StepContext, StepOutcome, WorkflowDefinition } from './journal.js';
-import { checkPublished, disableStaleRotationVersions, lateRotationWrite, listVersionsOrEmpty, restorePreviousVersion, rotationTags, shortVersion, tail, valueWrittenFor, versionBefore } from './keyvault-steps.js';
+import type { StepContext, StepOutcome, WorkflowDefinition } from './journal.js';
+import { shortVersion, tail } from './keyvault-steps.js';
 import { describeDrift, formatDuration, formatTime, type ActionPlan } from './plan.js';
 import type { WorkflowDeps } from './providers.js';
-import { failureText, graceUntil } from './rotate-pat.js';
-import type { JobFacts, JobRecord } from './types.js';
+import { FOUR_STEPS, beforeOldGoes, compensateRotation, discardCreated, dispatchSteps, failureText, num, publishNewCredential, readPublished, str, verified, type RotationTarget } from './rotation-common.js';
+import type { JobRecord } from './types.js';
 
 export function entraMarker(rotationId: string): string {
   return `keywarden rotation ${rotationId}`;
@@ -58,14 +58,13 @@ export function planEntraRotation(credential: Credential, options: { config: Key
   };
 }
 
-const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-const num = (v: unknown): number => (typeof v === 'number' ? v : Number.NaN);
 const target = (job: JobRecord): CredentialHolderKind => (job.plan.facts.objectType === 'servicePrincipal' ? 'servicePrincipal' : 'application');
 
 export function createEntraRotation(deps: WorkflowDeps): WorkflowDefinition {
   const { providers, config } = deps;
   const graph = () => providers.graph();
   const kv = (job: JobRecord) => providers.keyVault(str(job.plan.facts.vault));
+  const published = (job: JobRecord): RotationTarget => ({ vault: () => kv(job), name: str(job.plan.facts.secret), credentialId: str(job.facts.newKeyId), noun: 'secret' });
 
   async function passwords(job: JobRecord, signal: AbortSignal) {
     const objectId = str(job.plan.facts.objectId);
@@ -108,31 +107,17 @@ export function createEntraRotation(deps: WorkflowDeps): WorkflowDefinition {
 
   async function set(ctx: StepContext): Promise<StepOutcome> {
     const { job, signal } = ctx;
-    const name = str(job.plan.facts.secret);
-    const vault = kv(job);
-    const credentialId = str(job.facts.newKeyId);
-    let value = ctx.handoff.get(job.id, 'secret');
-    // Done already only if "latest" is this rotation's version of the new secret (and its value, when known).
-    const published = await checkPublished(vault, name, { rotationId: job.id, credentialId, expectedValue: value, signal });
-    if (published.ok) return { kind: 'done', facts: { kvVersion: published.version ?? null }, note: 'Key Vault already holds this rotation\'s new secret' };
-    // Not in this process any more: the value this rotation already wrote (a late write pushed it off "latest").
-    value ??= await valueWrittenFor(vault, name, { rotationId: job.id, credentialId, signal });
-    if (!value) {
-      await graph().removePassword(str(job.plan.facts.objectId), credentialId, { signal, target: target(job) });
-      return { kind: 'redo', from: 'create', note: `the new secret ${tail(job.facts.newKeyId)} was added but its value was lost in a restart; removed it, adding another`, facts: { newKeyId: null } };
-    }
-    // Publish only a secret Entra already accepts: consumers reading "latest" must never get one still replicating.
-    await awaitAccepted(ctx, value);
-    const versions = await listVersionsOrEmpty(vault, name, signal);
-    // What was current before this rotation (not a version this rotation wrote earlier): what compensation restores.
-    const previous = versionBefore(versions, job.id);
-    const written = await vault.setSecret(name, value, {
-      signal, expiresOn: num(job.facts.newKeyExpiry) || undefined,
-      tags: rotationTags(previous?.tags ?? {}, { kind: 'entra-password', credentialId, rotationId: job.id, appId: str(job.plan.facts.appId) }),
-      contentType: previous?.contentType,
+    return publishNewCredential(ctx, published(job), {
+      held: ctx.handoff.get(job.id, 'secret'),
+      expiresOn: num(job.facts.newKeyExpiry) || undefined,
+      tags: { kind: 'entra-password', appId: str(job.plan.facts.appId) },
+      async whenLost() {
+        await graph().removePassword(str(job.plan.facts.objectId), str(job.facts.newKeyId), { signal, target: target(job) });
+        return { kind: 'redo', from: 'create', note: `the new secret ${tail(job.facts.newKeyId)} was added but its value was lost in a restart; removed it, adding another`, facts: { newKeyId: null } };
+      },
+      // Publish only a secret Entra already accepts: consumers reading "latest" must never get one still replicating.
+      beforeWrite: (value) => awaitAccepted(ctx, value),
     });
-    const stale = await disableStaleRotationVersions(vault, name, { rotationId: job.id, keep: written.version, versions, signal });
-    return { kind: 'done', facts: { kvVersion: written.version ?? null, previousKvVersion: previous?.version ?? null, ...(stale ? { staleVersionsDisabled: stale } : {}) } };
   }
 
   /** Gets a token with the secret; a refusal while Entra replicates it (seconds) is retried on the clock within the budget. */
@@ -152,26 +137,18 @@ export function createEntraRotation(deps: WorkflowDeps): WorkflowDefinition {
   }
 
   async function test(ctx: StepContext): Promise<StepOutcome> {
-    const { job, signal } = ctx;
+    const { job } = ctx;
     // What consumers get: the value Key Vault's current version holds, checked to be this rotation's new secret.
-    const published = await checkPublished(kv(job), str(job.plan.facts.secret), {
-      rotationId: job.id, credentialId: str(job.facts.newKeyId), expectedValue: ctx.handoff.get(job.id, 'secret'), readValue: true, signal,
-    });
-    if (!published.ok) return { kind: 'redo', from: 'set', note: `Key Vault does not publish the new secret: ${published.reason}; writing it again` };
-    await awaitAccepted(ctx, published.value!);
-    ctx.handoff.clear(job.id);
-    return { kind: 'done', facts: { verifiedAt: ctx.now(), graceUntil: graceUntil(job, ctx.now()), kvVersion: published.version ?? null } };
+    const current = await readPublished(ctx, published(job), ctx.handoff.get(job.id, 'secret'));
+    if ('redo' in current) return current.redo;
+    await awaitAccepted(ctx, current.value);
+    return verified(ctx, current.version);
   }
 
   async function finish(ctx: StepContext): Promise<StepOutcome> {
     const { job, signal } = ctx;
-    const until = num(job.facts.graceUntil);
-    if (ctx.now() < until) {
-      return { kind: 'wait', until, reason: `grace window: the old secret ${tail(job.plan.facts.keyId)} is removed at ${formatTime(until)}`, milestone: { key: 'verified', text: verifiedText(job, until) } };
-    }
-    // A stalled runner's late write of this rotation may have landed after the test: publish the new secret again first.
-    const late = await lateRotationWrite(kv(job), str(job.plan.facts.secret), { rotationId: job.id, credentialId: str(job.facts.newKeyId), signal });
-    if (late) return { kind: 'redo', from: 'set', note: `before removing the old secret: ${late}; writing the new secret again` };
+    const gate = await beforeOldGoes(ctx, published(job), { id: job.plan.facts.keyId, removed: 'removed', removing: 'removing', verifiedText: (until) => verifiedText(job, until) });
+    if (gate) return gate;
     // Anything else carrying this rotation's name was never published (a stalled runner's late create): remove it too.
     let strays = 0;
     for (const p of await passwords(job, signal)) {
@@ -185,34 +162,25 @@ export function createEntraRotation(deps: WorkflowDeps): WorkflowDefinition {
 
   return {
     kind: 'rotate-entra',
-    steps: ['create', 'set', 'test', 'finish'],
+    steps: FOUR_STEPS,
     // set and test wait out Entra's replication (bounded by workflows.verifyTimeoutSeconds), a few seconds per attempt.
     maxAttempts: { set: 60, test: 60, finish: 10 },
-    run(step, ctx) {
-      if (step === 'create') return create(ctx);
-      if (step === 'set') return set(ctx);
-      if (step === 'test') return test(ctx);
-      return finish(ctx);
-    },
-    async discard(step, facts, { job, signal }): Promise<JobFacts> {
-      if (step !== 'create' || typeof facts.newKeyId !== 'string') return {};
-      const outcome = await graph().removePassword(str(job.plan.facts.objectId), facts.newKeyId, { signal, target: target(job) });
+    run: dispatchSteps({ create, set, test, finish }),
+    discard: discardCreated('newKeyId', async (keyId, { job, signal }) => {
+      const outcome = await graph().removePassword(str(job.plan.facts.objectId), keyId, { signal, target: target(job) });
       return { removedUnjournaledSecret: outcome === 'removed' };
-    },
-    async compensate(ctx: CompensationContext): Promise<JobFacts> {
+    }),
+    compensate(ctx) {
       const { job, signal } = ctx;
-      if (job.error?.step === 'finish') return { rotationStands: true };
-      const restored = job.plan.facts.secret ? await restorePreviousVersion(kv(job), str(job.plan.facts.secret), {
-        jobId: job.id, rotationId: job.id, rotationVersion: str(job.facts.kvVersion) || undefined, previousVersion: str(job.facts.previousKvVersion) || undefined, signal,
-      }) : {};
-      let removed = 0;
-      for (const p of await passwords(job, signal)) {
-        if (p.displayName === entraMarker(job.id) && p.keyId) {
-          if ((await graph().removePassword(str(job.plan.facts.objectId), p.keyId, { signal, target: target(job) })) === 'removed') removed += 1;
+      return compensateRotation(ctx, () => kv(job), async () => {
+        let removed = 0;
+        for (const p of await passwords(job, signal)) {
+          if (p.displayName === entraMarker(job.id) && p.keyId) {
+            if ((await graph().removePassword(str(job.plan.facts.objectId), p.keyId, { signal, target: target(job) })) === 'removed') removed += 1;
+          }
         }
-      }
-      ctx.handoff.clear(job.id);
-      return { ...restored, newSecretsRemoved: removed };
+        return { newSecretsRemoved: removed };
+      });
     },
     summarize(job) {
       const f = job.facts;

@@ -4,16 +4,17 @@
  * → test (call the workspace with the new token) → finish (revoke the old token after the grace window).
  * The old token is revoked last, so until then a failure can always fall back to it.
  */
-import { DAY_MS, HOUR_MS } from '../clock.js';
+import { HOUR_MS } from '../clock.js';
 import type { KeywardenConfig } from '../config/schema.js';
 import type { Credential } from '../domain/credential.js';
 import { isDatabricksError } from '../providers/databricks/errors.js';
 import { WorkflowError, statusOf } from './errors.js';
-import type { CompensationContext, StepContext, StepOutcome, WorkflowDefinition } from './journal.js';
-import { checkPublished, currentOf, disableStaleRotationVersions, lateRotationWrite, listVersionsOrEmpty, restorePreviousVersion, rotationTags, shortVersion, tail, valueWrittenFor, versionBefore } from './keyvault-steps.js';
+import type { StepContext, StepOutcome, WorkflowDefinition } from './journal.js';
+import { currentOf, listVersionsOrEmpty, shortVersion, tail } from './keyvault-steps.js';
 import { describeDrift, formatDuration, formatTime, type ActionPlan } from './plan.js';
 import type { WorkflowDeps } from './providers.js';
-import type { JobFacts, JobRecord } from './types.js';
+import { FOUR_STEPS, beforeOldGoes, compensateRotation, discardCreated, dispatchSteps, failureText, num, publishNewCredential, readPublished, str, verified, type RotationTarget } from './rotation-common.js';
+import type { JobRecord } from './types.js';
 
 export const PAT_MARKER_PREFIX = '[keywarden rotation ';
 
@@ -74,18 +75,11 @@ export function planPatRotation(credential: Credential, options: { config: Keywa
   };
 }
 
-const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-const num = (v: unknown): number => (typeof v === 'number' ? v : Number.NaN);
-
-/** When the old credential goes: the grace window from the first verification (a re-verification keeps it). */
-export function graceUntil(job: JobRecord, now: number): number {
-  return typeof job.facts.graceUntil === 'number' ? job.facts.graceUntil : now + num(job.plan.parameters.graceHours) * HOUR_MS;
-}
-
 export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
   const { providers } = deps;
   const ws = (job: JobRecord) => providers.databricks(str(job.plan.facts.workspace));
   const kv = (job: JobRecord) => providers.keyVault(str(job.plan.facts.vault));
+  const published = (job: JobRecord): RotationTarget => ({ vault: () => kv(job), name: str(job.plan.facts.secret), credentialId: str(job.facts.newTokenId), noun: 'token' });
 
   async function markedTokens(job: JobRecord, signal: AbortSignal) {
     const marker = patMarker(job.id);
@@ -128,62 +122,39 @@ export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
 
   async function set(ctx: StepContext): Promise<StepOutcome> {
     const { job, signal } = ctx;
-    const name = str(job.plan.facts.secret);
-    const vault = kv(job);
-    const credentialId = str(job.facts.newTokenId);
-    let value = ctx.handoff.get(job.id, 'token');
-    // Done already only if "latest" is this rotation's version of the new token (and its value, when known).
-    const published = await checkPublished(vault, name, { rotationId: job.id, credentialId, expectedValue: value, signal });
-    if (published.ok) return { kind: 'done', facts: { kvVersion: published.version ?? null }, note: 'Key Vault already holds this rotation\'s new token' };
-    // Not in this process any more: the value this rotation already wrote (a late write pushed it off "latest").
-    value ??= await valueWrittenFor(vault, name, { rotationId: job.id, credentialId, signal });
-    if (!value) {
-      // The process restarted between create and set: the value exists nowhere. Revoke it and create again.
-      await ws(job).deleteToken(str(job.facts.newTokenId), { signal });
-      return { kind: 'redo', from: 'create', note: `the new token ${tail(job.facts.newTokenId)} was created but its value was lost in a restart; revoked it, creating another`, facts: { newTokenId: null } };
-    }
-    const versions = await listVersionsOrEmpty(vault, name, signal);
-    // What was current before this rotation (not a version this rotation wrote earlier): what compensation restores.
-    const previous = versionBefore(versions, job.id);
-    const written = await vault.setSecret(name, value, {
-      signal,
+    return publishNewCredential(ctx, published(job), {
+      held: ctx.handoff.get(job.id, 'token'),
       expiresOn: num(job.facts.newTokenExpiry) > 0 ? num(job.facts.newTokenExpiry) : undefined,
-      tags: rotationTags(previous?.tags ?? {}, { kind: 'databricks-pat', credentialId: str(job.facts.newTokenId), rotationId: job.id, workspace: str(job.plan.facts.workspace) }),
-      contentType: previous?.contentType,
+      tags: { kind: 'databricks-pat', workspace: str(job.plan.facts.workspace) },
+      async whenLost() {
+        // The process restarted between create and set: the value exists nowhere. Revoke it and create again.
+        await ws(job).deleteToken(str(job.facts.newTokenId), { signal });
+        return { kind: 'redo', from: 'create', note: `the new token ${tail(job.facts.newTokenId)} was created but its value was lost in a restart; revoked it, creating another`, facts: { newTokenId: null } };
+      },
     });
-    const stale = await disableStaleRotationVersions(vault, name, { rotationId: job.id, keep: written.version, versions, signal });
-    return { kind: 'done', facts: { kvVersion: written.version ?? null, previousKvVersion: previous?.version ?? null, ...(stale ? { staleVersionsDisabled: stale } : {}) } };
   }
 
   async function test(ctx: StepContext): Promise<StepOutcome> {
     const { job, signal } = ctx;
     // Verify what consumers reading "latest" get, not what this runner believes it wrote.
-    const published = await checkPublished(kv(job), str(job.plan.facts.secret), {
-      rotationId: job.id, credentialId: str(job.facts.newTokenId), expectedValue: ctx.handoff.get(job.id, 'token'), readValue: true, signal,
-    });
-    if (!published.ok) return { kind: 'redo', from: 'set', note: `Key Vault does not publish the new token: ${published.reason}; writing it again` };
+    const current = await readPublished(ctx, published(job), ctx.handoff.get(job.id, 'token'));
+    if ('redo' in current) return current.redo;
     let own;
     try {
-      own = await ws(job).withToken(published.value!).listOwnTokens({ signal });
+      own = await ws(job).withToken(current.value).listOwnTokens({ signal });
     } catch (err) {
       throw asStepError(err, `the new token did not work against ${str(job.plan.facts.workspace)}`);
     }
     if (!own.some((t) => t.tokenId === job.facts.newTokenId)) {
       throw new WorkflowError(`the workspace accepted the new token but does not list ${tail(job.facts.newTokenId)} as its own — check the service principal`, 'VERIFY_MISMATCH');
     }
-    ctx.handoff.clear(job.id);
-    return { kind: 'done', facts: { verifiedAt: ctx.now(), graceUntil: graceUntil(job, ctx.now()), kvVersion: published.version ?? null } };
+    return verified(ctx, current.version);
   }
 
   async function finish(ctx: StepContext): Promise<StepOutcome> {
     const { job, signal } = ctx;
-    const until = num(job.facts.graceUntil);
-    if (ctx.now() < until) {
-      return { kind: 'wait', until, reason: `grace window: the old token ${tail(job.plan.facts.tokenId)} is revoked at ${formatTime(until)}`, milestone: { key: 'verified', text: verifiedText(job, until) } };
-    }
-    // A stalled runner's late write of this rotation may have landed after the test: publish the new token again first.
-    const late = await lateRotationWrite(kv(job), str(job.plan.facts.secret), { rotationId: job.id, credentialId: str(job.facts.newTokenId), signal });
-    if (late) return { kind: 'redo', from: 'set', note: `before revoking the old token: ${late}; writing the new token again` };
+    const gate = await beforeOldGoes(ctx, published(job), { id: job.plan.facts.tokenId, removed: 'revoked', removing: 'revoking', verifiedText: (until) => verifiedText(job, until) });
+    if (gate) return gate;
     // Anything else carrying this rotation's marker was never published (a stalled runner's late create): revoke it too.
     let strays = 0;
     for (const t of await markedTokens(job, signal)) if (t.tokenId !== job.facts.newTokenId && (await ws(job).deleteToken(t.tokenId, { signal }))) strays += 1;
@@ -193,29 +164,18 @@ export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
 
   return {
     kind: 'rotate-pat',
-    steps: ['create', 'set', 'test', 'finish'],
+    steps: FOUR_STEPS,
     maxAttempts: { finish: 10 },
-    run(step, ctx) {
-      if (step === 'create') return create(ctx);
-      if (step === 'set') return set(ctx);
-      if (step === 'test') return test(ctx);
-      return finish(ctx);
-    },
-    async discard(step, facts, { job, signal }): Promise<JobFacts> {
-      if (step !== 'create' || typeof facts.newTokenId !== 'string') return {};
-      return { revokedUnjournaledToken: await ws(job).deleteToken(facts.newTokenId, { signal }) };
-    },
-    async compensate(ctx: CompensationContext): Promise<JobFacts> {
+    run: dispatchSteps({ create, set, test, finish }),
+    discard: discardCreated('newTokenId', async (tokenId, { job, signal }) => ({ revokedUnjournaledToken: await ws(job).deleteToken(tokenId, { signal }) })),
+    compensate(ctx) {
       const { job, signal } = ctx;
-      if (job.error?.step === 'finish') return { rotationStands: true };
       // Put the old value back first (it was never revoked), then remove the new token.
-      const restored = job.plan.facts.secret ? await restorePreviousVersion(kv(job), str(job.plan.facts.secret), {
-        jobId: job.id, rotationId: job.id, rotationVersion: str(job.facts.kvVersion) || undefined, previousVersion: str(job.facts.previousKvVersion) || undefined, signal,
-      }) : {};
-      let revoked = 0;
-      for (const t of await markedTokens(job, signal)) if (await ws(job).deleteToken(t.tokenId, { signal })) revoked += 1;
-      ctx.handoff.clear(job.id);
-      return { ...restored, newTokensRevoked: revoked };
+      return compensateRotation(ctx, () => kv(job), async () => {
+        let revoked = 0;
+        for (const t of await markedTokens(job, signal)) if (await ws(job).deleteToken(t.tokenId, { signal })) revoked += 1;
+        return { newTokensRevoked: revoked };
+      });
     },
     summarize(job) {
       return patSummary(job);
@@ -254,14 +214,4 @@ export function patSummary(job: JobRecord): string {
     return `rotated: new token ${tail(f.newTokenId)} (expires ${formatTime(num(f.newTokenExpiry))}), Key Vault version ${shortVersion(f.kvVersion)}, verified, old token ${tail(p.tokenId)} revoked at ${formatTime(num(f.oldRevokedAt))}`;
   }
   return failureText(job, `the old token ${tail(p.tokenId)}`, num(p.expiryTime));
-}
-
-/** "Rotation failed at test: …; undone: …; the old token still works until … (N days left)." */
-export function failureText(job: JobRecord, what: string, expiresAt: number): string {
-  const runway = expiresAt > 0 ? `${what} still works until ${formatTime(expiresAt)} (${Math.max(0, Math.floor((expiresAt - (job.finishedAt ?? job.createdAt)) / DAY_MS))} days left)` : `${what} was not changed`;
-  if (job.state === 'cancelled') return `not done: ${job.error?.message ?? 'cancelled'}. ${runway}.`;
-  const undo = job.compensation?.status === 'done'
-    ? `undone: ${Object.entries(job.compensation.result ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(', ') || 'nothing was created'}`
-    : `compensation FAILED (${job.compensation?.error ?? 'unknown'}) — check the new credential by hand`;
-  return `failed at ${job.error?.step ?? 'a step'}: ${job.error?.message ?? 'unknown error'}; ${undo}. ${runway}.`;
 }

@@ -1,6 +1,4 @@
-import type { TokenCredential } from '@azure/core-auth';
-import type { Clock } from '../../clock.js';
-import { AzureRestClient, AzureRestError, collectionPage, errorFromBody, type AzureRestResponse } from '../entra/azure-rest.js';
+import { AzureRestError, errorFromBody, listAllPages, restClientFor, type AzureRestClient, type AzureRestResponse, type AzureServiceClientOptions } from '../entra/azure-rest.js';
 
 /**
  * Data Factory definitions as raw ARM JSON (api-version 2018-06-01). Raw on purpose: the ARM SDK flattens
@@ -46,16 +44,9 @@ export interface FactoryDefinitions {
   triggers: AdfResource[];
 }
 
-export interface DataFactoryClientOptions {
+export interface DataFactoryClientOptions extends AzureServiceClientOptions {
   /** ARM endpoint, e.g. https://management.azure.com. */
   baseUrl: string;
-  credential: TokenCredential;
-  clock?: Clock;
-  fetch?: typeof fetch;
-  timeoutMs?: number;
-  maxRetries?: number;
-  backoffBaseMs?: number;
-  maxRetryAfterMs?: number;
   /** Default https://management.azure.com/.default whatever host baseUrl names. */
   scope?: string;
 }
@@ -68,11 +59,7 @@ export class DataFactoryClient {
 
   constructor(options: DataFactoryClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
-    this.rest = new AzureRestClient({
-      credential: options.credential, scope: options.scope ?? 'https://management.azure.com/.default', clock: options.clock,
-      fetch: options.fetch, timeoutMs: options.timeoutMs, maxRetries: options.maxRetries, backoffBaseMs: options.backoffBaseMs,
-      maxRetryAfterMs: options.maxRetryAfterMs, service: 'Azure Resource Manager (Data Factory)',
-    });
+    this.rest = restClientFor(options, { defaultScope: 'https://management.azure.com/.default', name: 'Azure Resource Manager (Data Factory)' });
   }
 
   listFactories(subscriptionId: string, options: { signal?: AbortSignal } = {}): Promise<AdfFactory[]> {
@@ -109,21 +96,14 @@ export class DataFactoryClient {
     return this.listAll<AdfResource>(path, signal);
   }
 
-  private async listAll<T>(path: string, signal?: AbortSignal): Promise<T[]> {
-    const out: T[] = [];
-    let next: string | undefined = `${this.baseUrl}${path}?api-version=${ADF_API_VERSION}`;
-    for (let pages = 0; next; pages += 1) {
-      if (pages > 10_000) throw new ArmError('PagingLoop', 0, `ARM kept returning nextLink for ${path}; stopped after 10000 pages.`);
-      const res: AzureRestResponse = await this.rest.send({ method: 'GET', url: next, signal, retry: 'safe' });
-      if (res.status !== 200) throw this.error(res, path);
-      const page = collectionPage<T>(res.body, 'nextLink');
-      if ('problem' in page) {
-        throw new ArmError('UnexpectedResponse', res.status, `ARM GET ${path} answered ${res.status} with ${page.problem} — check dataFactory.armUrl (https://management.azure.com) and any proxy in between; the next scan tries again.`, res.requestId);
-      }
-      out.push(...page.items);
-      next = page.next;
-    }
-    return out;
+  private listAll<T>(path: string, signal?: AbortSignal): Promise<T[]> {
+    return listAllPages<T>(this.rest, `${this.baseUrl}${path}?api-version=${ADF_API_VERSION}`, {
+      nextKey: 'nextLink',
+      signal,
+      failed: (res) => this.error(res, path),
+      wrongShape: (res, problem) => new ArmError('UnexpectedResponse', res.status, `ARM GET ${path} answered ${res.status} with ${problem} — check dataFactory.armUrl (https://management.azure.com) and any proxy in between; the next scan tries again.`, res.requestId),
+      looping: () => new ArmError('PagingLoop', 0, `ARM kept returning nextLink for ${path}; stopped after 10000 pages.`),
+    });
   }
 
   private error(res: AzureRestResponse, path: string): ArmError {

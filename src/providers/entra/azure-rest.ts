@@ -40,6 +40,30 @@ export interface AzureRestClientOptions {
   service: string;
 }
 
+/** What a service client built on AzureRestClient takes (Graph, Data Factory). */
+export interface AzureServiceClientOptions {
+  /** The service root, e.g. https://graph.microsoft.com or https://management.azure.com. */
+  baseUrl: string;
+  credential: TokenCredential;
+  clock?: Clock;
+  fetch?: typeof fetch;
+  timeoutMs?: number;
+  maxRetries?: number;
+  backoffBaseMs?: number;
+  maxRetryAfterMs?: number;
+  /** Token scope (default: the service's own, whatever host baseUrl names). */
+  scope?: string;
+}
+
+/** The REST client a service client sends through: its options, with the service's default scope and its name for messages. */
+export function restClientFor(options: AzureServiceClientOptions, service: { defaultScope: string; name: string }): AzureRestClient {
+  return new AzureRestClient({
+    credential: options.credential, scope: options.scope ?? service.defaultScope, clock: options.clock,
+    fetch: options.fetch, timeoutMs: options.timeoutMs, maxRetries: options.maxRetries, backoffBaseMs: options.backoffBaseMs,
+    maxRetryAfterMs: options.maxRetryAfterMs, service: service.name,
+  });
+}
+
 export interface AzureRestRequest {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   url: string;
@@ -224,4 +248,29 @@ export function collectionPage<T>(body: unknown, nextKey: '@odata.nextLink' | 'n
   if (next !== undefined && next !== null && typeof next !== 'string') return { problem: `"${nextKey}" that is not a URL` };
   // Items that are not objects cannot be resources; skip them rather than fail a whole tenant.
   return { items: value.filter((v): v is T => Boolean(v) && typeof v === 'object' && !Array.isArray(v)), next: typeof next === 'string' && next ? next : undefined };
+}
+
+/**
+ * Every item of an OData/ARM collection, following its next links. The errors are worded by the caller (its service
+ * and the fix): an answer other than 200, a 200 of the wrong shape, and a service that never stops paging.
+ */
+export async function listAllPages<T>(rest: AzureRestClient, firstUrl: string, input: {
+  nextKey: '@odata.nextLink' | 'nextLink';
+  signal?: AbortSignal;
+  failed(res: AzureRestResponse): Error;
+  wrongShape(res: AzureRestResponse, problem: string): Error;
+  looping(): Error;
+}): Promise<T[]> {
+  const out: T[] = [];
+  let next: string | undefined = firstUrl;
+  for (let pages = 0; next; pages += 1) {
+    if (pages > 10_000) throw input.looping();
+    const res: AzureRestResponse = await rest.send({ method: 'GET', url: next, signal: input.signal, retry: 'safe' });
+    if (res.status !== 200) throw input.failed(res);
+    const page = collectionPage<T>(res.body, input.nextKey);
+    if ('problem' in page) throw input.wrongShape(res, page.problem);
+    out.push(...page.items);
+    next = page.next;
+  }
+  return out;
 }

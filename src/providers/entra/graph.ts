@@ -1,8 +1,6 @@
-import type { TokenCredential } from '@azure/core-auth';
 import type { Application, DirectoryObject, PasswordCredential, ServicePrincipal } from '@microsoft/microsoft-graph-types';
-import type { Clock } from '../../clock.js';
 import { registerSecret } from '../../logging/redact.js';
-import { AzureRestClient, AzureRestError, collectionPage, errorFromBody, isRetryableStatus, sleepWithSignal, type AzureRestResponse } from './azure-rest.js';
+import { AzureRestError, errorFromBody, isRetryableStatus, listAllPages, restClientFor, sleepWithSignal, type AzureRestClient, type AzureRestResponse, type AzureServiceClientOptions } from './azure-rest.js';
 
 /** A thin typed client for the Microsoft Graph calls Keywarden needs (app/SP credentials, owners, approver groups). */
 
@@ -13,16 +11,9 @@ export class GraphError extends AzureRestError {
   }
 }
 
-export interface GraphClientOptions {
+export interface GraphClientOptions extends AzureServiceClientOptions {
   /** Graph root, e.g. https://graph.microsoft.com (a trailing /v1.0 is accepted). */
   baseUrl: string;
-  credential: TokenCredential;
-  clock?: Clock;
-  fetch?: typeof fetch;
-  timeoutMs?: number;
-  maxRetries?: number;
-  backoffBaseMs?: number;
-  maxRetryAfterMs?: number;
   /** Token scope (default https://graph.microsoft.com/.default, whatever host the base URL names). */
   scope?: string;
 }
@@ -59,11 +50,7 @@ export class GraphClient {
 
   constructor(options: GraphClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '').replace(/\/v1\.0$/, '');
-    this.rest = new AzureRestClient({
-      credential: options.credential, scope: options.scope ?? 'https://graph.microsoft.com/.default', clock: options.clock,
-      fetch: options.fetch, timeoutMs: options.timeoutMs, maxRetries: options.maxRetries, backoffBaseMs: options.backoffBaseMs,
-      maxRetryAfterMs: options.maxRetryAfterMs, service: 'Microsoft Graph',
-    });
+    this.rest = restClientFor(options, { defaultScope: 'https://graph.microsoft.com/.default', name: 'Microsoft Graph' });
   }
 
   listApplications(options: ListOptions = {}): Promise<Application[]> {
@@ -179,20 +166,13 @@ export class GraphClient {
     if (options.select) url.searchParams.set('$select', options.select.join(','));
     if (options.filter) url.searchParams.set('$filter', options.filter);
     url.searchParams.set('$top', String(options.top ?? 999));
-    const out: T[] = [];
-    let next: string | undefined = url.toString();
-    for (let pages = 0; next; pages += 1) {
-      if (pages > 10_000) throw new GraphError('PagingLoop', 0, `Graph kept returning @odata.nextLink for ${path}; stopped after 10000 pages.`);
-      const res: AzureRestResponse = await this.rest.send({ method: 'GET', url: next, signal: options.signal, retry: 'safe' });
-      if (res.status !== 200) throw this.error(res, `list ${path}`);
-      const page = collectionPage<T>(res.body, '@odata.nextLink');
-      if ('problem' in page) {
-        throw new GraphError('UnexpectedResponse', res.status, `Graph could not list ${path}: it answered ${res.status} with ${page.problem} — check entra.graphUrl (https://graph.microsoft.com) and any proxy in between; the next scan tries again.`, res.requestId);
-      }
-      out.push(...page.items);
-      next = page.next;
-    }
-    return out;
+    return listAllPages<T>(this.rest, url.toString(), {
+      nextKey: '@odata.nextLink',
+      signal: options.signal,
+      failed: (res) => this.error(res, `list ${path}`),
+      wrongShape: (res, problem) => new GraphError('UnexpectedResponse', res.status, `Graph could not list ${path}: it answered ${res.status} with ${problem} — check entra.graphUrl (https://graph.microsoft.com) and any proxy in between; the next scan tries again.`, res.requestId),
+      looping: () => new GraphError('PagingLoop', 0, `Graph kept returning @odata.nextLink for ${path}; stopped after 10000 pages.`),
+    });
   }
 
   private error(res: AzureRestResponse, action: string): GraphError {
