@@ -90,11 +90,19 @@ export async function startSandboxEnvironment(context: { config: KeywardenConfig
 
     let playground: PlaygroundHandle | undefined;
     const wantPlayground = config.sandbox.playground && env.KEYWARDEN_SANDBOX_PLAYGROUND !== '0' && config.server.port !== 0;
+    // KEYWARDEN_SANDBOX_USER picks who sits at the Playground (e.g. "Megan Bowen" to approve Alex's /jit request).
+    const wanted = env.KEYWARDEN_SANDBOX_USER?.trim().toLowerCase();
+    const userIndex = wanted ? PLAYGROUND_USERS.findIndex((u) => u.name.toLowerCase() === wanted || u.given.toLowerCase() === wanted) : 0;
+    if (wanted && userIndex < 0) {
+      logger.warn({ KEYWARDEN_SANDBOX_USER: env.KEYWARDEN_SANDBOX_USER, people: PLAYGROUND_USERS.map((u) => u.name) },
+        'KEYWARDEN_SANDBOX_USER names nobody in the sandbox; use one of the listed people — starting as Alex Wilber');
+    }
+    const me = PLAYGROUND_USERS[Math.max(0, userIndex)]!;
     if (wantPlayground) {
       try {
         playground = await startPlayground({
           botEndpoint: `http://127.0.0.1:${config.server.port}/api/messages`, botId: SANDBOX_BOT_ID,
-          port: config.sandbox.playgroundPort, dataDir,
+          port: config.sandbox.playgroundPort, dataDir, currentUser: Math.max(0, userIndex),
         });
         const pg = playground;
         closers.push(() => pg.close());
@@ -128,7 +136,8 @@ export async function startSandboxEnvironment(context: { config: KeywardenConfig
       ...Object.entries(clouds.urls.workspaces).map(([n, u]) => `  Databricks ${n.padEnd(21)}${u}`),
       ...Object.entries(clouds.urls.vaults).map(([n, u]) => `  Key Vault ${n.padEnd(22)}${u}`),
       `  Sandbox control:                 ${control.url}  (POST /clock/advance {"days": 7})`,
-      `  You are Alex Wilber (an approver). Open the Playground, pick "Platform Team › Platform Support" to install`,
+      `  You are ${me.name} (${PLAYGROUND_USERS.indexOf(me) < 2 ? 'an approver' : 'not an approver'}; KEYWARDEN_SANDBOX_USER="Megan Bowen" switches). Open the Playground,`,
+      `  pick "Platform Team › Platform Support" to install`,
       `  Keywarden there: warnings arrive in that channel. Try "/expiring 14d" in the chat.`,
       '════════════════════════════════════════════════════════════════════════════════════',
       '',
