@@ -12,6 +12,7 @@ import { markOwnerReachable } from './owners.js';
 import type { ThreadPacer } from './pacing.js';
 import { channelHealth, isChannelDead, supportChannels, type SupportChannel } from './routing.js';
 import { applyScan, routeWaitingAlerts, type ScanAlertsOutcome } from './scan-alerts.js';
+import { queueDigests } from './digest.js';
 import type { AlertRecord, AlertResolution, DeliveryHealth, OutboxEntry } from './types.js';
 
 export { renderAlertCard, renderDigestCard, renderDetailsCard, isRotatable } from './cards.js';
@@ -130,7 +131,16 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
       if (sameConversation || sameTeam || unknownTeam) delivery.reviveChannel(ch);
     }
     const routed = routeWaitingAlerts(store, config, supportChannels(config, store), now);
-    if (routed.length) log.info({ alerts: routed.length }, 'alerts waiting for a support channel now have one');
+    if (routed.length) {
+      log.info({ alerts: routed.length }, 'alerts waiting for a support channel now have one');
+      // The channel missed the scan's digest: it gets one now, ahead of the per-credential cards.
+      const byChannel = new Map<string, Set<string>>();
+      for (const id of routed) {
+        const channel = store.get<AlertRecord>('alerts', id)?.value.channel;
+        if (channel) byChannel.set(channel, (byChannel.get(channel) ?? new Set()).add(id));
+      }
+      queueDigests(store, config, byChannel, `install-${now}`, now);
+    }
     kick();
   };
 

@@ -111,6 +111,25 @@ describe('delivery you can trust', () => {
     expect((await readyz(h)).checks.find((c) => c.name === 'channels')!.ok).toBe(true);
   });
 
+  it('a channel installed after the scan gets the digest first, then the cards', async () => {
+    h = await startAlertsHarness({ configuredChannel: false });
+    await h.scan([cred('keyvault-secret', 'kv-prod', 'storage-account-key', -3), cred('databricks-pat', 'ws-prod', 'tok-1', 5)]);
+    await h.drainAll(0);
+    expect(h.connector.postsIn(TEAM.id)).toHaveLength(0);
+
+    await install(h);
+    await h.drainAll(MINUTE_MS);
+    const posted = h.connector.postsIn(TEAM.id);
+    expect(posted).toHaveLength(3);
+    expect(isDigest(posted[0]!)).toBe(true);
+    expect(posted.slice(1).some(isDigest)).toBe(false);
+
+    // A second installation event (Teams repeats them) sends nothing new.
+    await install(h);
+    await h.drainAll(MINUTE_MS);
+    expect(h.connector.postsIn(TEAM.id)).toHaveLength(3);
+  });
+
   it('owner notices go to personal chat once; an unreachable owner is recorded and reported, not retried', async () => {
     h = await startAlertsHarness({ alerts: { ownerNotices: true, digest: false } });
     const reachable = 'eeeeeeee-0000-4000-8000-0000000000e1';
