@@ -1,7 +1,7 @@
 import type { KeywardenConfig } from '../config/schema.js';
-import type { Credential, Finding } from '../domain/credential.js';
+import type { Credential } from '../domain/credential.js';
 import { formatExpiry, thresholdFor, type ExpiryThreshold } from '../domain/expiry.js';
-import { policyFor } from '../domain/policy.js';
+import { findingsByCredential, policyFor } from '../domain/policy.js';
 import type { ScanResult } from '../domain/scan.js';
 import type { Store } from '../store/store.js';
 import { queueDigests } from './digest.js';
@@ -27,17 +27,6 @@ export interface ScanAlertsOutcome {
   /** Alerts that deserve a card but have no support channel to go to. */
   unrouted: string[];
   digests: string[];
-}
-
-function findingsByCredential(findings: Finding[]): Map<string, Finding[]> {
-  const map = new Map<string, Finding[]>();
-  for (const f of findings) {
-    if (!f.credentialId) continue;
-    const list = map.get(f.credentialId) ?? [];
-    list.push(f);
-    map.set(f.credentialId, list);
-  }
-  return map;
 }
 
 function thresholdOf(credential: Credential, config: KeywardenConfig, now: number): ExpiryThreshold | null {

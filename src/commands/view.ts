@@ -1,7 +1,9 @@
 import { DAY_MS, HOUR_MS, MINUTE_MS } from '../clock.js';
 import type { Credential, EstateError, Finding } from '../domain/credential.js';
 import { daysLeft, formatExpiry, formatUtc } from '../domain/expiry.js';
-import { isExpiryFinding, kindLabel, mirrorsHeldCredential } from '../domain/policy.js';
+import { findingsByCredential, isExpiryFinding, kindLabel, mirrorsHeldCredential } from '../domain/policy.js';
+
+export { findingsByCredential };
 
 export { mirrorsHeldCredential };
 import type { ScanResult } from '../domain/scan.js';
@@ -43,17 +45,6 @@ export function consumersText(c: Credential): string {
   }).join('; ');
 }
 
-/** Findings per credential id, for quick lookup. */
-export function findingsByCredential(findings: readonly Finding[]): Map<string, Finding[]> {
-  const map = new Map<string, Finding[]>();
-  for (const f of findings) {
-    if (!f.credentialId) continue;
-    const list = map.get(f.credentialId) ?? [];
-    list.push(f);
-    map.set(f.credentialId, list);
-  }
-  return map;
-}
 
 export function credentialView(c: Credential, findings: readonly Finding[], now: number, extraFindings: readonly Finding[] = []): CredentialView {
   const codes = [...new Set([...findings, ...extraFindings].filter((f) => !isExpiryFinding(f)).map((f) => f.code))];

@@ -226,3 +226,15 @@ export function evaluatePolicy(input: PolicyInput): Finding[] {
 export function isExpiryFinding(f: Pick<Finding, 'code'>): boolean {
   return f.code === 'expired' || f.code === 'expiring';
 }
+
+/** Findings per credential id, for quick lookup. */
+export function findingsByCredential(findings: readonly Finding[]): Map<string, Finding[]> {
+  const map = new Map<string, Finding[]>();
+  for (const f of findings) {
+    if (!f.credentialId) continue;
+    const list = map.get(f.credentialId) ?? [];
+    list.push(f);
+    map.set(f.credentialId, list);
+  }
+  return map;
+}
