@@ -8,7 +8,7 @@ import type { KeywardenConfig } from '../config/schema.js';
 import type { ChatContext } from '../domain/chat.js';
 import type { Logger } from '../logging/logger.js';
 import type { Store } from '../store/store.js';
-import type { JobActor } from '../workflows/types.js';
+import type { JobActor } from '../domain/job.js';
 import { checkConversation, checkJustification, checkNonce, checkSelfApproval, checkTenant } from './rules.js';
 import type { ApprovalAction, Refusal } from './types.js';
 

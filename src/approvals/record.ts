@@ -4,9 +4,9 @@
  * can never start two jobs on one credential. A second click, a retry or another replica finds the record.
  */
 import type { Store } from '../store/store.js';
-import { newJobRecord } from '../workflows/journal.js';
-import type { ActionPlan } from '../workflows/plan.js';
-import { TERMINAL_STATES, type JobActor, type JobKind, type JobRecord, type StepName } from '../workflows/types.js';
+import { newJobRecord } from '../workflows/engine/journal.js';
+import type { ActionPlan } from '../domain/plan.js';
+import { TERMINAL_STATES, type JobActor, type JobKind, type JobRecord, type StepName } from '../domain/job.js';
 import type { ApprovalAction, ApprovalRecord, ApproverVote } from './types.js';
 
 export interface ApprovalRequest {

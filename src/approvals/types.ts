@@ -1,7 +1,7 @@
 /** Approvals: who approved what, under which plan. Owned by src/approvals; stored in the `approvals` collection. */
 import type { PostedMessage } from '../domain/chat.js';
-import type { ActionPlan } from '../workflows/plan.js';
-import type { JobActor } from '../workflows/types.js';
+import type { ActionPlan } from '../domain/plan.js';
+import type { JobActor } from '../domain/job.js';
 
 export type ApprovalAction = 'rotate' | 'revoke' | 'jit' | 'rollback';
 

@@ -7,8 +7,8 @@ import { MIN_JUSTIFICATION_LENGTH, baseConversationId, cleanText } from '../appr
 import type { ChatCommand, Reply } from '../domain/chat.js';
 import type { WorkflowActionsOptions } from '../workflows/actions.js';
 import { newId, newNonce } from '../workflows/actions.js';
-import { jitRequestCardFor, jitRequestKey } from '../workflows/jit-actions.js';
-import { jitApplicationId, jitVault } from '../workflows/jit.js';
+import { jitRequestCardFor, jitRequestKey } from '../workflows/jit/jit-actions.js';
+import { jitApplicationId, jitVault } from '../workflows/jit/jit.js';
 
 export const JIT_USAGE = '/jit <workspace> <hours> [node type] [max capacity] [-- justification]';
 export const JIT_EXAMPLE = '/jit ws-prod 4 Standard_DS3_v2 4 -- backfill for INC-1234';

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import { systemClock, type Clock } from '../clock.js';
 import { redactText, redactValue } from '../logging/redact.js';
+import { canonicalJson } from '../domain/canonical-json.js';
 import { runMigrations } from './migrations.js';
 import {
   StoreError,
@@ -15,6 +16,8 @@ import {
   type Store,
   type StoredRecord,
 } from './store.js';
+
+export { canonicalJson };
 
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' for tests. The parent directory is created. */
@@ -46,16 +49,6 @@ interface AuditRow {
   details: string | null;
   prev_hash: string;
   hash: string;
-}
-
-/** JSON with object keys sorted at every level, so the same entry always hashes the same. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
 
 /** sha256 over the previous hash and the canonical JSON of the entry (everything but the hashes). */

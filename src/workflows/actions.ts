@@ -18,13 +18,13 @@ import type { AdaptiveCard, CardAction, ChatContext, PostedMessage } from '../do
 import type { Logger } from '../logging/logger.js';
 import type { Store } from '../store/store.js';
 import { renderApprovalForm, renderProgressCard } from './cards.js';
-import type { JobEngine } from './journal.js';
-import { planHash, formatTime, type ActionPlan } from './plan.js';
-import { entraRotationBlocker, planEntraRotation } from './rotate-entra.js';
-import { patRotationBlocker, planPatRotation } from './rotate-pat.js';
-import { lastUseText, planRevoke, revokeBlocker } from './revoke.js';
-import { planRollback, rollbackBlocker } from './rollback.js';
-import type { JobKind, JobRecord, StepName } from './types.js';
+import type { JobEngine } from './engine/journal.js';
+import { planHash, formatTime, type ActionPlan } from '../domain/plan.js';
+import { entraRotationBlocker, planEntraRotation } from './rotate/rotate-entra.js';
+import { patRotationBlocker, planPatRotation } from './rotate/rotate-pat.js';
+import { lastUseText, planRevoke, revokeBlocker } from './revoke/revoke.js';
+import { planRollback, rollbackBlocker } from './rotate/rollback.js';
+import type { JobKind, JobRecord, StepName } from '../domain/job.js';
 
 export type ActionResult = { card: AdaptiveCard } | { text: string };
 

@@ -2,8 +2,8 @@
 import type { AdaptiveCard } from '../domain/chat.js';
 import { renderCard } from '../cards/render.js';
 import type { JitRequestRecord } from '../approvals/types.js';
-import { formatTime, shortHash, type ActionPlan } from './plan.js';
-import type { JobRecord } from './types.js';
+import { formatTime, shortHash, type ActionPlan } from '../domain/plan.js';
+import type { JobRecord } from '../domain/job.js';
 
 const text = (items: string[]) => items.map((t) => ({ text: t }));
 

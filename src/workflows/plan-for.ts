@@ -3,10 +3,10 @@ import type { KeywardenConfig } from '../config/schema.js';
 import type { AdaptiveCard } from '../domain/chat.js';
 import type { Credential } from '../domain/credential.js';
 import { renderPlanCard } from './cards.js';
-import { planHash, type ActionPlan } from './plan.js';
-import { planRevoke, revokeBlocker } from './revoke.js';
-import { entraRotationBlocker, planEntraRotation } from './rotate-entra.js';
-import { patRotationBlocker, planPatRotation } from './rotate-pat.js';
+import { planHash, type ActionPlan } from '../domain/plan.js';
+import { planRevoke, revokeBlocker } from './revoke/revoke.js';
+import { entraRotationBlocker, planEntraRotation } from './rotate/rotate-entra.js';
+import { patRotationBlocker, planPatRotation } from './rotate/rotate-pat.js';
 
 export interface CredentialPlan {
   plan: ActionPlan;

@@ -5,8 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { recordApproval, releaseSubject, type ApprovalRequest } from '../../src/approvals/record.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
-import { planHash, type ActionPlan } from '../../src/workflows/plan.js';
-import type { JobRecord } from '../../src/workflows/types.js';
+import { planHash, type ActionPlan } from '../../src/domain/plan.js';
+import type { JobRecord } from '../../src/domain/job.js';
 
 /** Exactly once across replicas: two processes' worth of store handles on one SQLite file. */
 

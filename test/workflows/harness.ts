@@ -16,7 +16,7 @@ import { startSandboxClouds, withSandboxConfig, type SandboxClouds } from '../..
 import type { Scanner } from '../../src/scanner/scanner.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
-import type { JobRecord } from '../../src/workflows/types.js';
+import type { JobRecord } from '../../src/domain/job.js';
 import { BOT, invokeActivity, messageActivity, SUPPORT_CHANNEL, TEAM } from '../helpers/bot.js';
 
 /**

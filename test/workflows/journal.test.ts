@@ -2,10 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AdjustableClock, HOUR_MS, MINUTE_MS } from '../../src/clock.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
-import { WorkflowError } from '../../src/workflows/errors.js';
-import { JobEngine, newJobRecord, type StepContext, type StepOutcome, type WorkflowDefinition } from '../../src/workflows/journal.js';
-import { planHash } from '../../src/workflows/plan.js';
-import type { JobRecord, StepName } from '../../src/workflows/types.js';
+import { WorkflowError } from '../../src/workflows/engine/errors.js';
+import { JobEngine, newJobRecord, type StepContext, type StepOutcome, type WorkflowDefinition } from '../../src/workflows/engine/journal.js';
+import { planHash } from '../../src/domain/plan.js';
+import type { JobRecord, StepName } from '../../src/domain/job.js';
 
 /**
  * The engine with a small workflow written for the test: the "cloud" is a counter of actions, which is exactly

@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOUR_MS, MINUTE_MS } from '../../src/clock.js';
 import { createAzureCredential } from '../../src/providers/azure-credential.js';
 import { hashSecret } from '../../src/sandbox/entra/state.js';
-import { providersFromConfig } from '../../src/workflows/providers.js';
-import { createEntraRotation } from '../../src/workflows/rotate-entra.js';
-import { createPatRotation } from '../../src/workflows/rotate-pat.js';
-import type { JobRecord } from '../../src/workflows/types.js';
-import type { WorkflowDefinition } from '../../src/workflows/workflow.js';
+import { providersFromConfig } from '../../src/workflows/engine/providers.js';
+import { createEntraRotation } from '../../src/workflows/rotate/rotate-entra.js';
+import { createPatRotation } from '../../src/workflows/rotate/rotate-pat.js';
+import type { JobRecord } from '../../src/domain/job.js';
+import type { WorkflowDefinition } from '../../src/workflows/engine/workflow.js';
 import { ALEX, allText, startWorkflowHarness, type WorkflowHarness } from './harness.js';
 
 /**

@@ -3,10 +3,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AdjustableClock, MINUTE_MS } from '../../src/clock.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
-import { JobEngine, newJobRecord } from '../../src/workflows/journal.js';
-import { formatLeaseOwner, ownerIsGone, parseLeaseOwner, processSpace, thisProcess, type ProcessIdentity } from '../../src/workflows/lease-owner.js';
-import { planHash } from '../../src/workflows/plan.js';
-import type { JobRecord } from '../../src/workflows/types.js';
+import { JobEngine, newJobRecord } from '../../src/workflows/engine/journal.js';
+import { formatLeaseOwner, ownerIsGone, parseLeaseOwner, processSpace, thisProcess, type ProcessIdentity } from '../../src/workflows/engine/lease-owner.js';
+import { planHash } from '../../src/domain/plan.js';
+import type { JobRecord } from '../../src/domain/job.js';
 
 /**
  * When a job lease may be taken over before it expires: only when its owner ran in this very pid space (same host,

@@ -2,9 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AdjustableClock, MINUTE_MS } from '../../src/clock.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
-import { JobEngine, newJobRecord, type StepContext, type WorkflowDefinition } from '../../src/workflows/journal.js';
-import { planHash } from '../../src/workflows/plan.js';
-import type { JobFacts, JobRecord, StepName } from '../../src/workflows/types.js';
+import { JobEngine, newJobRecord, type StepContext, type WorkflowDefinition } from '../../src/workflows/engine/journal.js';
+import { planHash } from '../../src/domain/plan.js';
+import type { JobFacts, JobRecord, StepName } from '../../src/domain/job.js';
 
 /**
  * The job lease while a step runs: renewed, so a slow step is not mistaken for a dead runner; and when another

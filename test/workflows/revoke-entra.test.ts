@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALEX, allText, startWorkflowHarness, type WorkflowHarness } from './harness.js';
 
 /**
- * Revoke an Entra client secret (src/workflows/revoke.ts, removePassword): the form shows what depends on it, one
+ * Revoke an Entra client secret (src/workflows/revoke/revoke.ts, removePassword): the form shows what depends on it, one
  * approver with a justification removes it, a second click starts nothing; a secret on an app Keywarden does not own
  * is refused by Graph and the thread says so, and the secret is untouched.
  */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActionOffer } from '../../src/approvals/types.js';
-import type { JobRecord } from '../../src/workflows/types.js';
+import type { JobRecord } from '../../src/domain/job.js';
 import { ALEX, MEGAN, allText, startWorkflowHarness, type WorkflowHarness } from './harness.js';
 
 /**

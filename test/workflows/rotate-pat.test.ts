@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOUR_MS, MINUTE_MS } from '../../src/clock.js';
-import type { JobRecord } from '../../src/workflows/types.js';
+import type { JobRecord } from '../../src/domain/job.js';
 import { ALEX, allText, startWorkflowHarness, type WorkflowHarness } from './harness.js';
 
 /** Must show: an approver clicks Rotate on an SP-owned PAT card, over HTTP, against the sandbox clouds. */

@@ -2,14 +2,14 @@
  * Revoke a Databricks PAT or an Entra client secret. One journaled step (finish); "already gone" counts as done,
  * and a credential that changed since approval is not touched.
  */
-import type { Credential } from '../domain/credential.js';
-import { formatUtc } from '../domain/expiry.js';
-import { WorkflowError, statusOf } from './errors.js';
-import type { StepContext, StepOutcome, WorkflowDefinition } from './journal.js';
-import { tail } from './keyvault-steps.js';
-import { formatTime, type ActionPlan } from './plan.js';
-import type { WorkflowDeps } from './providers.js';
-import type { JobRecord } from './types.js';
+import type { Credential } from '../../domain/credential.js';
+import { formatUtc } from '../../domain/expiry.js';
+import { WorkflowError, statusOf } from '../engine/errors.js';
+import type { StepContext, StepOutcome, WorkflowDefinition } from '../engine/journal.js';
+import { tail } from '../engine/keyvault-steps.js';
+import { formatTime, type ActionPlan } from '../../domain/plan.js';
+import type { WorkflowDeps } from '../engine/providers.js';
+import type { JobRecord } from '../../domain/job.js';
 
 export function revokeBlocker(credential: Credential): string | undefined {
   if (credential.kind === 'databricks-pat') return undefined;

@@ -7,14 +7,14 @@
  * when they are entered again. Retries are bounded and back off on the injected clock; a permanent failure
  * runs the workflow's compensation.
  */
-import type { Clock } from '../clock.js';
-import type { Logger } from '../logging/logger.js';
-import type { Store, StoredRecord } from '../store/store.js';
+import type { Clock } from '../../clock.js';
+import type { Logger } from '../../logging/logger.js';
+import type { Store, StoredRecord } from '../../store/store.js';
 import { errorText } from './errors.js';
 import { SecretHandoff } from './handoff.js';
 import { JobRun } from './job-run.js';
 import { JobLease, LeaseLostError, type JobBox } from './lease.js';
-import { TERMINAL_STATES, type JobKind, type JobRecord, type StepName } from './types.js';
+import { TERMINAL_STATES, type JobKind, type JobRecord, type StepName } from '../../domain/job.js';
 import type { JobEvent, WorkflowDefinition } from './workflow.js';
 
 export type { CompensationContext, JobEvent, Milestone, StepContext, StepOutcome, WorkflowDefinition } from './workflow.js';

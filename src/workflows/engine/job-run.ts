@@ -3,15 +3,15 @@
  * outcome is journaled before the next one starts; failures retry with backoff or compensate; a finished job is
  * audited before the thread hears about it.
  */
-import type { Clock } from '../clock.js';
-import type { Logger } from '../logging/logger.js';
-import type { AuditEntry, Store } from '../store/store.js';
+import type { Clock } from '../../clock.js';
+import type { Logger } from '../../logging/logger.js';
+import type { AuditEntry, Store } from '../../store/store.js';
 import { errorCode, errorText, isRetryable } from './errors.js';
 import type { SecretHandoff } from './handoff.js';
 import { auditJob } from './job-record.js';
 import { discardLostStep, LeaseLostError, type JobBox, type JobLease } from './lease.js';
-import { planHash } from './plan.js';
-import { TERMINAL_STATES, type JobRecord, type StepName } from './types.js';
+import { planHash } from '../../domain/plan.js';
+import { TERMINAL_STATES, type JobRecord, type StepName } from '../../domain/job.js';
 import type { JobEvent, Milestone, StepContext, StepOutcome, WorkflowDefinition } from './workflow.js';
 
 export const TEST_CRASH_MARKER = 'KEYWARDEN_TEST_CRASH_POINT';

@@ -3,7 +3,7 @@
  * by compare-and-set, so a second process (or a second click) can never run a step twice.
  * Nothing here ever holds a secret value: results are ids, versions, expiry times and hashes.
  */
-import type { PostedMessage } from '../domain/chat.js';
+import type { PostedMessage } from './chat.js';
 
 export type JobKind = 'rotate-pat' | 'rotate-entra' | 'revoke' | 'jit' | 'rollback';
 

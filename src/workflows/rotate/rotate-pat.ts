@@ -4,17 +4,17 @@
  * → test (call the workspace with the new token) → finish (revoke the old token after the grace window).
  * The old token is revoked last, so until then a failure can always fall back to it.
  */
-import { HOUR_MS } from '../clock.js';
-import type { KeywardenConfig } from '../config/schema.js';
-import type { Credential } from '../domain/credential.js';
-import { isDatabricksError } from '../providers/databricks/errors.js';
-import { WorkflowError, statusOf } from './errors.js';
-import type { StepContext, StepOutcome, WorkflowDefinition } from './journal.js';
-import { currentOf, listVersionsOrEmpty, shortVersion, tail } from './keyvault-steps.js';
-import { describeDrift, formatDuration, formatTime, type ActionPlan } from './plan.js';
-import type { WorkflowDeps } from './providers.js';
+import { HOUR_MS } from '../../clock.js';
+import type { KeywardenConfig } from '../../config/schema.js';
+import type { Credential } from '../../domain/credential.js';
+import { isDatabricksError } from '../../providers/databricks/errors.js';
+import { WorkflowError, statusOf } from '../engine/errors.js';
+import type { StepContext, StepOutcome, WorkflowDefinition } from '../engine/journal.js';
+import { currentOf, listVersionsOrEmpty, shortVersion, tail } from '../engine/keyvault-steps.js';
+import { describeDrift, formatDuration, formatTime, type ActionPlan } from '../../domain/plan.js';
+import type { WorkflowDeps } from '../engine/providers.js';
 import { FOUR_STEPS, beforeOldGoes, compensateRotation, discardCreated, dispatchSteps, failureText, num, publishNewCredential, readPublished, str, verified, type RotationTarget } from './rotation-common.js';
-import type { JobRecord } from './types.js';
+import type { JobRecord } from '../../domain/job.js';
 
 export const PAT_MARKER_PREFIX = '[keywarden rotation ';
 

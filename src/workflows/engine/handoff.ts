@@ -3,7 +3,7 @@
  * Process memory only: never the journal. If the process dies in between, the value is gone and the
  * set step revokes the orphaned credential and creates it again.
  */
-import { registerSecret } from '../logging/redact.js';
+import { registerSecret } from '../../logging/redact.js';
 
 export class SecretHandoff {
   private readonly values = new Map<string, string>();

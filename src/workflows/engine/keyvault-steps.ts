@@ -3,9 +3,9 @@
  * crash), and point the secret back at the previous value (rollback / compensation) without ever disabling the only
  * copy of a working credential.
  */
-import { KV_TAGS, MANAGED_BY_VALUE } from '../domain/credential.js';
-import type { KeyVaultSecrets, SecretInfo } from '../providers/keyvault/client.js';
-import type { JobFacts } from './types.js';
+import { KV_TAGS, MANAGED_BY_VALUE } from '../../domain/credential.js';
+import type { KeyVaultSecrets, SecretInfo } from '../../providers/keyvault/client.js';
+import type { JobFacts } from '../../domain/job.js';
 
 export const RESTORED_BY_TAG = 'restored-by';
 

@@ -1,5 +1,5 @@
-import type { AuditEntry, Store } from '../store/store.js';
-import type { JobFacts, JobKind, JobRecord, StepName } from './types.js';
+import type { AuditEntry, Store } from '../../store/store.js';
+import type { JobFacts, JobKind, JobRecord, StepName } from '../../domain/job.js';
 
 /** A new job record with its steps pending; the caller inserts it (together with the approval, in one transaction). */
 export function newJobRecord(input: {

@@ -3,14 +3,14 @@
  * version; the rotation's version is disabled) → finish (revoke the new credential). The old credential was never
  * revoked, so consumers always have a working one.
  */
-import { WorkflowError, statusOf } from './errors.js';
-import type { StepContext, StepOutcome, WorkflowDefinition } from './journal.js';
-import { restorePreviousVersion, shortVersion, tail } from './keyvault-steps.js';
-import type { ActionPlan } from './plan.js';
-import type { WorkflowDeps } from './providers.js';
+import { WorkflowError, statusOf } from '../engine/errors.js';
+import type { StepContext, StepOutcome, WorkflowDefinition } from '../engine/journal.js';
+import { restorePreviousVersion, shortVersion, tail } from '../engine/keyvault-steps.js';
+import type { ActionPlan } from '../../domain/plan.js';
+import type { WorkflowDeps } from '../engine/providers.js';
 import { entraMarker } from './rotate-entra.js';
 import { patMarker } from './rotate-pat.js';
-import type { JobRecord } from './types.js';
+import type { JobRecord } from '../../domain/job.js';
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 

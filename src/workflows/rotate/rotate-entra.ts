@@ -4,17 +4,17 @@
  * accepts the new secret — it replicates for seconds — then write the new KV version) → test (get a token with the
  * value Key Vault holds) → finish (removePassword of the old secret after the grace window).
  */
-import { DAY_MS, HOUR_MS } from '../clock.js';
-import type { KeywardenConfig } from '../config/schema.js';
-import type { Credential } from '../domain/credential.js';
-import type { CredentialHolderKind } from '../providers/entra/graph.js';
-import { WorkflowError, statusOf } from './errors.js';
-import type { StepContext, StepOutcome, WorkflowDefinition } from './journal.js';
-import { shortVersion, tail } from './keyvault-steps.js';
-import { describeDrift, formatDuration, formatTime, type ActionPlan } from './plan.js';
-import type { WorkflowDeps } from './providers.js';
+import { DAY_MS, HOUR_MS } from '../../clock.js';
+import type { KeywardenConfig } from '../../config/schema.js';
+import type { Credential } from '../../domain/credential.js';
+import type { CredentialHolderKind } from '../../providers/entra/graph.js';
+import { WorkflowError, statusOf } from '../engine/errors.js';
+import type { StepContext, StepOutcome, WorkflowDefinition } from '../engine/journal.js';
+import { shortVersion, tail } from '../engine/keyvault-steps.js';
+import { describeDrift, formatDuration, formatTime, type ActionPlan } from '../../domain/plan.js';
+import type { WorkflowDeps } from '../engine/providers.js';
 import { FOUR_STEPS, beforeOldGoes, compensateRotation, discardCreated, dispatchSteps, failureText, num, publishNewCredential, readPublished, str, verified, type RotationTarget } from './rotation-common.js';
-import type { JobRecord } from './types.js';
+import type { JobRecord } from '../../domain/job.js';
 
 export function entraMarker(rotationId: string): string {
   return `keywarden rotation ${rotationId}`;

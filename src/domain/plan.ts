@@ -4,8 +4,8 @@
  * changed between the click and the execution is never acted on blindly.
  */
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '../store/sqlite.js';
-import type { JobFacts, JobKind } from './types.js';
+import { canonicalJson } from './canonical-json.js';
+import type { JobFacts, JobKind } from './job.js';
 
 export interface ActionPlan {
   kind: JobKind;

@@ -3,7 +3,7 @@
  * and how a failure is undone. Each workflow file (rotate-pat, rotate-entra, revoke, rollback, jit) exports one.
  */
 import type { SecretHandoff } from './handoff.js';
-import type { JobFacts, JobKind, JobRecord, StepName, StepRecord } from './types.js';
+import type { JobFacts, JobKind, JobRecord, StepName, StepRecord } from '../../domain/job.js';
 
 /** A message for the card's thread at a point in the job ("verified; old token revoked at …"). */
 export interface Milestone {

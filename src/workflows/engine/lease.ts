@@ -3,14 +3,14 @@
  * by a timer while a step runs, and when a renewal finds the job taken the step is aborted and what it created is
  * undone (the runner that took over never saw it). A lease whose process is provably gone is taken at once.
  */
-import type { Clock } from '../clock.js';
-import type { Logger } from '../logging/logger.js';
-import type { Store, StoredRecord } from '../store/store.js';
+import type { Clock } from '../../clock.js';
+import type { Logger } from '../../logging/logger.js';
+import type { Store, StoredRecord } from '../../store/store.js';
 import { errorText } from './errors.js';
 import type { SecretHandoff } from './handoff.js';
 import { auditJob } from './job-record.js';
 import { formatLeaseOwner, ownerIsGone, thisProcess } from './lease-owner.js';
-import type { JobRecord, StepName } from './types.js';
+import type { JobRecord, StepName } from '../../domain/job.js';
 import type { StepOutcome, WorkflowDefinition } from './workflow.js';
 
 /** This runner lost its lease (another replica took the job): it stops touching the job at once. */

@@ -3,12 +3,12 @@
  * Key Vault halves both rotations run the same way (publish the new value, check it is what "latest" gives, wait out
  * the grace window, undo). Each estate's own calls (Databricks tokens, Entra passwords) stay in its workflow file.
  */
-import { DAY_MS, HOUR_MS } from '../clock.js';
-import type { KeyVaultSecrets } from '../providers/keyvault/client.js';
-import { checkPublished, disableStaleRotationVersions, lateRotationWrite, listVersionsOrEmpty, restorePreviousVersion, rotationTags, tail, valueWrittenFor, versionBefore } from './keyvault-steps.js';
-import { formatTime } from './plan.js';
-import type { JobFacts, JobRecord, StepName } from './types.js';
-import type { CompensationContext, StepContext, StepOutcome, WorkflowDefinition } from './workflow.js';
+import { DAY_MS, HOUR_MS } from '../../clock.js';
+import type { KeyVaultSecrets } from '../../providers/keyvault/client.js';
+import { checkPublished, disableStaleRotationVersions, lateRotationWrite, listVersionsOrEmpty, restorePreviousVersion, rotationTags, tail, valueWrittenFor, versionBefore } from '../engine/keyvault-steps.js';
+import { formatTime } from '../../domain/plan.js';
+import type { JobFacts, JobRecord, StepName } from '../../domain/job.js';
+import type { CompensationContext, StepContext, StepOutcome, WorkflowDefinition } from '../engine/workflow.js';
 
 export const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 export const num = (v: unknown): number => (typeof v === 'number' ? v : Number.NaN);

@@ -4,16 +4,16 @@
  * after the request. The thread only ever gets the secret names. Teardown at TTL is the journaled finish step, so it
  * survives restarts; an extension (after a new approval) re-runs create → set → test with a new token generation.
  */
-import { HOUR_MS, MINUTE_MS } from '../clock.js';
-import type { KeywardenConfig } from '../config/schema.js';
-import { KV_TAGS, MANAGED_BY_VALUE } from '../domain/credential.js';
-import { WorkflowError, statusOf } from './errors.js';
-import type { StepContext, StepOutcome, WorkflowDefinition } from './journal.js';
-import { findVersionTagged, listVersionsOrEmpty, tail } from './keyvault-steps.js';
-import { formatTime, type ActionPlan } from './plan.js';
-import type { WorkflowDeps, WorkflowProviders } from './providers.js';
-import { FOUR_STEPS, discardCreated, dispatchSteps, num, str } from './rotation-common.js';
-import type { JobFacts, JobRecord } from './types.js';
+import { HOUR_MS, MINUTE_MS } from '../../clock.js';
+import type { KeywardenConfig } from '../../config/schema.js';
+import { KV_TAGS, MANAGED_BY_VALUE } from '../../domain/credential.js';
+import { WorkflowError, statusOf } from '../engine/errors.js';
+import type { StepContext, StepOutcome, WorkflowDefinition } from '../engine/journal.js';
+import { findVersionTagged, listVersionsOrEmpty, tail } from '../engine/keyvault-steps.js';
+import { formatTime, type ActionPlan } from '../../domain/plan.js';
+import type { WorkflowDeps, WorkflowProviders } from '../engine/providers.js';
+import { FOUR_STEPS, discardCreated, dispatchSteps, num, str } from '../rotate/rotation-common.js';
+import type { JobFacts, JobRecord } from '../../domain/job.js';
 
 export const JIT_TAG_REQUEST = 'keywarden-request';
 export const JIT_TAG_EXPIRES = 'keywarden-expires';

@@ -3,18 +3,18 @@
  * updates the alert (progress, resolution → the alerts outbox re-renders the card), and offers Rollback during a
  * rotation's grace window and Extend while JIT access is live.
  */
-import { resolveAlert, setAlertProgress } from '../alerts/lifecycle.js';
-import { releaseSubject } from '../approvals/record.js';
-import type { ActionOffer, JitRequestRecord } from '../approvals/types.js';
-import type { Clock } from '../clock.js';
-import type { KeywardenConfig } from '../config/schema.js';
-import type { ChatGateway, MessageContent } from '../domain/chat.js';
-import type { Store } from '../store/store.js';
-import { newNonce } from './actions.js';
-import { renderProgressCard } from './cards.js';
+import { resolveAlert, setAlertProgress } from '../../alerts/lifecycle.js';
+import { releaseSubject } from '../../approvals/record.js';
+import type { ActionOffer, JitRequestRecord } from '../../approvals/types.js';
+import type { Clock } from '../../clock.js';
+import type { KeywardenConfig } from '../../config/schema.js';
+import type { ChatGateway, MessageContent } from '../../domain/chat.js';
+import type { Store } from '../../store/store.js';
+import { newNonce } from '../actions.js';
+import { renderProgressCard } from '../cards.js';
 import type { JobEvent } from './journal.js';
-import { jitRequestKey } from './jit-actions.js';
-import type { JobRecord } from './types.js';
+import { jitRequestKey } from '../jit/jit-actions.js';
+import type { JobRecord } from '../../domain/job.js';
 
 export interface JobReporterOptions {
   config: KeywardenConfig;

@@ -3,14 +3,14 @@
  * config and the shared Azure credential; tests and the sandbox pass the same config pointing at the emulators.
  */
 import type { TokenCredential } from '@azure/core-auth';
-import type { Clock } from '../clock.js';
-import type { KeywardenConfig } from '../config/schema.js';
-import { registerSecret } from '../logging/redact.js';
-import { databricksAuthFromConfig, type DatabricksTokenSource } from '../providers/databricks/auth.js';
-import { DatabricksClient } from '../providers/databricks/client.js';
-import { GraphClient } from '../providers/entra/graph.js';
-import { verifyClientSecret, type VerifyResult } from '../providers/entra/verify.js';
-import { KeyVaultSecrets } from '../providers/keyvault/client.js';
+import type { Clock } from '../../clock.js';
+import type { KeywardenConfig } from '../../config/schema.js';
+import { registerSecret } from '../../logging/redact.js';
+import { databricksAuthFromConfig, type DatabricksTokenSource } from '../../providers/databricks/auth.js';
+import { DatabricksClient } from '../../providers/databricks/client.js';
+import { GraphClient } from '../../providers/entra/graph.js';
+import { verifyClientSecret, type VerifyResult } from '../../providers/entra/verify.js';
+import { KeyVaultSecrets } from '../../providers/keyvault/client.js';
 import { WorkflowError } from './errors.js';
 
 export interface WorkflowProviders {

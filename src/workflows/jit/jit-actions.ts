@@ -2,16 +2,16 @@
  * JIT card verbs: Approve / Deny a `/jit` request (requester ≠ approver, justification required), and ask for an
  * extension, which needs a new approval and stays within config.workflows.jit.maxHours.
  */
-import { recordApproval } from '../approvals/record.js';
-import { cleanText, requiredApprovals } from '../approvals/rules.js';
-import type { ActionOffer, JitRequestRecord } from '../approvals/types.js';
-import { HOUR_MS } from '../clock.js';
-import type { CardAction } from '../domain/chat.js';
-import { answerFor, auditDecision, idOf, messageOf, newId, newNonce, STEPS, type ActionResult, type WorkflowActionsOptions } from './actions.js';
-import { renderJitRequestCard } from './cards.js';
+import { recordApproval } from '../../approvals/record.js';
+import { cleanText, requiredApprovals } from '../../approvals/rules.js';
+import type { ActionOffer, JitRequestRecord } from '../../approvals/types.js';
+import { HOUR_MS } from '../../clock.js';
+import type { CardAction } from '../../domain/chat.js';
+import { answerFor, auditDecision, idOf, messageOf, newId, newNonce, STEPS, type ActionResult, type WorkflowActionsOptions } from '../actions.js';
+import { renderJitRequestCard } from '../cards.js';
 import { extendedExpiry, planJit } from './jit.js';
-import { formatTime, planHash } from './plan.js';
-import type { JobRecord } from './types.js';
+import { formatTime, planHash } from '../../domain/plan.js';
+import type { JobRecord } from '../../domain/job.js';
 
 export const jitRequestKey = (requestId: string) => `jitreq:${requestId}`;
 

@@ -2,12 +2,12 @@
  * The JIT safety net: whatever the journal lost track of, anything Keywarden tagged as just-in-time and past its
  * TTL is removed — tokens by their comment marker, pools by their tags, Key Vault secrets by their tags.
  */
-import { HOUR_MS } from '../clock.js';
-import type { Clock } from '../clock.js';
-import type { Logger } from '../logging/logger.js';
+import { HOUR_MS } from '../../clock.js';
+import type { Clock } from '../../clock.js';
+import type { Logger } from '../../logging/logger.js';
 import { JIT_COMMENT_PATTERN, JIT_TAG_EXPIRES } from './jit.js';
-import { listVersionsOrEmpty } from './keyvault-steps.js';
-import type { WorkflowProviders } from './providers.js';
+import { listVersionsOrEmpty } from '../engine/keyvault-steps.js';
+import type { WorkflowProviders } from '../engine/providers.js';
 
 export interface SweepResult {
   tokensRevoked: number;
