@@ -56,6 +56,13 @@ export interface Fault {
   times?: number;
   /** Extra delay for matching requests (with status 0: delay only, then handle normally). */
   latencyMs?: number;
+  /**
+   * A broken connection instead of an answer: 'stall' accepts the request and never answers, 'reset' drops the
+   * connection, 'truncate' sends the headers and half the body, then drops it. `status` is ignored (use 0).
+   */
+  network?: 'stall' | 'reset' | 'truncate';
+  /** Apply the fault after the request was handled: the change happened, the caller never learns it (outcome unknown). */
+  afterHandling?: boolean;
 }
 
 export class EmulatorBadJson extends Error {}
@@ -156,6 +163,7 @@ export class EmulatorServer {
     };
 
     let response: EmulatorResponse;
+    let broken: Fault['network'];
     try {
       if (path.startsWith('/_emulator/')) {
         response = this.control(method, path, bodyText);
@@ -163,11 +171,15 @@ export class EmulatorServer {
         if (this.latencyMs > 0) await sleep(this.latencyMs);
         const fault = this.takeFault(method, path);
         if (fault?.latencyMs) await sleep(fault.latencyMs);
-        if (fault && fault.status > 0) {
+        const injected = (): EmulatorResponse => {
           record.injected = 'fault';
-          const headers: Record<string, string> = { ...fault.headers };
-          if (fault.retryAfter !== undefined) headers['retry-after'] = String(fault.retryAfter);
-          response = { status: fault.status, headers, body: fault.body ?? this.options.faultBody?.(fault.status) ?? { error: `injected ${fault.status}` } };
+          broken = fault!.network;
+          const headers: Record<string, string> = { ...fault!.headers };
+          if (fault!.retryAfter !== undefined) headers['retry-after'] = String(fault!.retryAfter);
+          return { status: fault!.status, headers, body: fault!.body ?? this.options.faultBody?.(fault!.status) ?? { error: `injected ${fault!.status}` } };
+        };
+        if (fault && !fault.afterHandling && (fault.status > 0 || fault.network)) {
+          response = injected();
         } else {
           const request: EmulatorRequest = {
             method, path, url, headers: req.headers, bodyText,
@@ -180,6 +192,8 @@ export class EmulatorServer {
             },
           };
           response = await this.options.handler(request);
+          if (fault?.afterHandling && fault.network) broken = (injected(), fault.network);
+          else if (fault?.afterHandling && fault.status > 0) response = injected();
         }
       }
     } catch (err) {
@@ -203,7 +217,17 @@ export class EmulatorServer {
       headers['content-type'] ??= 'application/json; charset=utf-8';
     }
     headers['content-length'] = String(Buffer.byteLength(payload));
+    if (broken === 'stall') return; // the socket stays open until the caller gives up or the server closes
+    if (broken === 'reset') {
+      req.socket.destroy();
+      return;
+    }
     res.writeHead(response.status, headers);
+    if (broken === 'truncate') {
+      res.write(payload.slice(0, Math.floor(payload.length / 2)));
+      setImmediate(() => req.socket.destroy());
+      return;
+    }
     res.end(payload);
   }
 

@@ -1,0 +1,12 @@
+import { buildCrashChild, openLab, approveJob, planOf, credentialOf, runChild } from './fixtures/crash-lab.js';
+const t0 = Date.now();
+const child = await buildCrashChild();
+console.log('built', Date.now() - t0);
+const lab = await openLab();
+console.log('lab', Date.now() - t0, lab.credentials.length);
+const cred = credentialOf(lab, (c) => c.kind === 'databricks-pat' && c.heldIn.some((h) => h.name === 'adb-prod-etl-token'), 'x');
+const job = approveJob(lab, { kind: 'rotate-pat', plan: planOf(lab, 'rotate', cred), jobId: 'rot-proof' });
+console.log('approved', Date.now() - t0, job.state);
+const r = await runChild(child, lab, 0, { timeoutMs: 15000 }).catch((e) => ({ output: String(e) }));
+console.log('child', Date.now() - t0, r.output.slice(0, 3000));
+await lab.close();
