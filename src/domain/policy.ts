@@ -231,7 +231,7 @@ function workspaceConfFindings(scope: ScopeInput, policy: PolicyConfig, credenti
   if (scope.facts.tokensEnabled === false) {
     const tokens = credentials.filter((c) => c.kind === 'databricks-pat' && c.where.scope === scope.scope);
     const stored = tokens.filter((c) => c.heldIn.length > 0 || c.consumers.length > 0);
-    const held = stored.length ? ` ${plural(stored.length, 'token')} of them ${stored.length === 1 ? 'is' : 'are'} kept in Key Vault for pipelines (${stored.map((c) => c.name).join(', ')}), which fail until tokens are enabled again or moved to another credential.` : '';
+    const held = stored.length ? ` Pipelines use ${stored.length === 1 ? 'one of them' : `${stored.length} of them`} through Key Vault (${stored.map((c) => c.name).join(', ')}) and fail until tokens are enabled again or the pipelines move to another credential.` : '';
     return [{
       ...base, code: 'tokens-disabled', severity: stored.length ? 'high' : 'info',
       message: `Personal access tokens are disabled in ${scope.scope} (workspace-conf enableTokensConfig is "false"): its ${plural(tokens.length, 'token')} cannot authenticate, so Keywarden shows them as disabled and raises no expiry or policy alerts for them.${held}`,
