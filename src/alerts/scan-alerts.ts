@@ -50,9 +50,11 @@ function rotationResolution(r: CredentialInRotation, now: number): AlertResoluti
  * Why a scanned credential raises nothing of its own: a Key Vault secret whose card is the held credential's, a
  * disabled credential, or an old credential Keywarden's rotation revokes itself at the end of the grace window.
  */
-function quietReason(credential: Credential, held: Credential | undefined, rotation: CredentialInRotation | undefined, now: number): AlertResolution | undefined {
+function quietReason(credential: Credential, held: Credential | undefined, rotation: CredentialInRotation | undefined, now: number): AlertResolution | 'wait' | undefined {
   if (held) return { kind: 'merged', text: `shown on the card of ${KIND_LABELS[held.kind]} ${held.name} in ${held.where.label}, which this secret holds`, at: now };
   if (credential.enabled === false) return { kind: 'disabled', text: `${KIND_LABELS[credential.kind]} is disabled`, at: now };
+  // While a rollback runs, the rotation's alert is about to reopen: neither resolve nor raise anything meanwhile.
+  if (rotation?.state === 'rolling-back') return 'wait';
   if (rotation) return rotationResolution(rotation, now);
   return undefined;
 }
@@ -111,6 +113,7 @@ export function applyScan(store: Store, config: KeywardenConfig, scan: ScanResul
     const severe = cardFindings(own, config);
     let existing = currentAlert(store, credential.id);
     const quiet = quietReason(credential, heldBy.get(credential.id), inRotation.get(credential.id), now);
+    if (quiet === 'wait') continue;
     if (quiet) {
       const done = existing && (resolvedInPlace(existing.value.credential, credential, now) ?? quiet);
       if (existing && done && resolveAlert(store, existing.value.id, done)) outcome.resolved.push(existing.value.id);
