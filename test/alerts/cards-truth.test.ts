@@ -88,6 +88,10 @@ describe('3. disabled credentials are not "expired"', () => {
     expect(asked).toMatch(/disabled · expired 2 days ago/);
     // A workspace with PATs switched off: its tokens are disabled too, and say why.
     expect(await ask('/expiring 60d pat disabled')).toContain('disabled (personal access tokens are disabled in ws-analytics)');
+    // /help says how to ask for them.
+    const help = await ask('/help expiring');
+    expect(help).toContain('/expiring [N d] [pat|secret|sp|all] [disabled] [name filter]');
+    expect(help).toContain('Disabled credentials are left out unless you add \\"disabled\\"');
   }, 30_000);
 });
 
