@@ -9,6 +9,7 @@ import { createLogger, type Logger } from '../logging/logger.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import { configPathFrom } from './main.js';
 import { installProcessGuards } from './process-guards.js';
+import { assertPortFree, portError } from './port.js';
 
 /** `keywarden start`: config → store → Keywarden core → bot server, with graceful shutdown on signals. */
 
@@ -52,6 +53,10 @@ export async function startKeywarden(options: StartKeywardenOptions = {}): Promi
   const clock = options.clock ?? systemClock;
   const loaded = loadConfig({ path: options.configPath, env: options.env, cwd: options.cwd });
   let config = loaded.config;
+  // Same host rule as the bot server; checked first so a taken port stops us before the sandbox or store start.
+  const host = config.mode === 'sandbox' ? '127.0.0.1' : config.server.host;
+  const port = options.port ?? config.server.port;
+  await assertPortFree(port, host);
   const logger = options.logger ?? createLogger({ level: config.log.level, name: 'keywarden' });
   if (loaded.source === 'none') {
     logger.warn('*** No configuration found (KEYWARDEN_CONFIG or ./keywarden.yaml): running the SANDBOX against emulated clouds. Nothing real is touched. ***');
@@ -75,7 +80,7 @@ export async function startKeywarden(options: StartKeywardenOptions = {}): Promi
   } catch (err) {
     await (server ? server.close() : keywarden.stop());
     await sandbox?.close();
-    throw err;
+    throw portError(err, port, host); // taken between the check and the listen
   }
 
   const bot = server;
