@@ -127,7 +127,7 @@ export async function startSandboxEnvironment(context: { config: KeywardenConfig
     const lines = [
       '',
       '══════════ Keywarden SANDBOX — emulated clouds, nothing real is touched ══════════',
-      `  Chat client (Agents Playground): ${playground ? playground.url : 'not started'}`,
+      ...playgroundLines(playground?.url, config.sandbox.playgroundPort),
       `  Bot endpoint:                    ${urls.bot}`,
       `  Bot Connector emulator:          ${connector.url}`,
       `  Entra token endpoint:            ${clouds.urls.authorityHost}`,
@@ -136,8 +136,8 @@ export async function startSandboxEnvironment(context: { config: KeywardenConfig
       ...Object.entries(clouds.urls.workspaces).map(([n, u]) => `  Databricks ${n.padEnd(21)}${u}`),
       ...Object.entries(clouds.urls.vaults).map(([n, u]) => `  Key Vault ${n.padEnd(22)}${u}`),
       `  Sandbox control:                 ${control.url}  (POST /clock/advance {"days": 7})`,
-      `  You are ${me.name} (${PLAYGROUND_USERS.indexOf(me) < 2 ? 'an approver' : 'not an approver'}; KEYWARDEN_SANDBOX_USER="Megan Bowen" switches). Open the Playground,`,
-      `  pick "Platform Team › Platform Support" to install`,
+      `  You are ${me.name} (${PLAYGROUND_USERS.indexOf(me) < 2 ? 'an approver' : 'not an approver'}; KEYWARDEN_SANDBOX_USER="Megan Bowen" switches). Open the`,
+      `  Playground URL above, pick "Platform Team › Platform Support" to install`,
       `  Keywarden there: warnings arrive in that channel. Try "/expiring 14d" in the chat.`,
       '════════════════════════════════════════════════════════════════════════════════════',
       '',
@@ -149,6 +149,16 @@ export async function startSandboxEnvironment(context: { config: KeywardenConfig
     await closeAll();
     throw err;
   }
+}
+
+/** The banner's Playground lines: the URL to open is the one the Playground really got (it moves off a taken port). */
+export function playgroundLines(url: string | undefined, wantedPort: number): string[] {
+  if (!url) return ['  Agents Playground (chat client):  not started — see the log line above; the bot still answers the protocol'];
+  const moved = new URL(url).port !== String(wantedPort);
+  return [
+    `  OPEN THIS → Agents Playground:    ${url}  (the chat client)`,
+    ...(moved ? [`               (port ${wantedPort} was taken, so the Playground took this one)`] : []),
+  ];
 }
 
 /** The sandbox clock: real time plus whatever the control endpoint or tests add. */
