@@ -37,6 +37,8 @@ export interface AuditAnchorer {
   nudge(seq: number): void;
   /** Anchors the current head now (unless it is already anchored). */
   flush(): Promise<void>;
+  /** Resolves when no anchor write is scheduled or running (tests, shutdown). */
+  idle(): Promise<void>;
   start(): void;
   /** Stops the timer and anchors the head one last time (bounded wait). */
   stop(): Promise<void>;
@@ -89,6 +91,12 @@ export function createAuditAnchorer(options: AuditAnchorerOptions): AuditAnchore
       setImmediate(() => { scheduled = false; void anchor(false); });
     },
     flush: () => anchor(true),
+    async idle() {
+      while (scheduled || writing) {
+        if (writing) await writing;
+        else await new Promise((r) => setImmediate(r));
+      }
+    },
     start() {
       if (timer) return;
       timer = setInterval(() => void anchor(false), options.tickMs ?? Math.min(everyMs, 30_000));
