@@ -196,11 +196,11 @@ describe('crash at every step', () => {
       const results = await inLanes(points, LANES, (at) => crashPoint(scn, at));
       const failures = results.flatMap((r, i) => [...r.orphans, ...r.problems, ...r.leaks].map((p) => `crash after event ${i + 1} (${clean.events[i]}): ${p}`));
       totals.workflows += 1;
-      totals.points += n;
+      totals.points += points.length;
       totals.orphans += results.reduce((s, r) => s + r.orphans.length, 0);
       totals.problems += results.reduce((s, r) => s + r.problems.length, 0);
       totals.leaks += results.reduce((s, r) => s + r.leaks.length, 0) + clean.leaks.length;
-      report(`crash-every-step ${scn.name}`, `${n} crash points (${clean.events.filter((e) => e.startsWith('journal')).length} journal writes, ${clean.events.filter((e) => e.startsWith('call')).length} cloud calls), ${failures.length} failures`);
+      report(`crash-every-step ${scn.name}`, `${points.length} of ${n} crash points (${clean.events.filter((e) => e.startsWith('journal')).length} journal writes, ${clean.events.filter((e) => e.startsWith('call')).length} cloud calls), ${failures.length} failures`);
       expect(failures).toEqual([]);
       expect(clean.leaks).toEqual([]);
     }, 600_000);
