@@ -33,6 +33,8 @@ export function checkInboundActivity(body: unknown): GuardResult {
   if (attachments !== undefined && attachments !== null && !Array.isArray(attachments)) problems.push('attachments must be an array');
   const entities = field(body, 'entities');
   if (entities !== undefined && entities !== null && !Array.isArray(entities)) problems.push('entities must be an array');
+  // botbuilder reads entities[i].type.toLowerCase() to find mentions: an entity without a string type fails the turn.
+  else if (Array.isArray(entities) && entities.some((e) => !str(field(e, 'type')))) problems.push('every entity must be an object with a "type" (e.g. "mention")');
   return problems.length ? { ok: false, problems } : { ok: true };
 }
 

@@ -164,8 +164,9 @@ describe('fuzz over the Bot Framework protocol', () => {
     for (const a of sent) {
       const shown = `${a.text ?? ''}\n${JSON.stringify(a.attachments ?? [])}`;
       const body = JSON.stringify({ text: a.text, attachments: a.attachments });
-      for (const m of shown.matchAll(/\$\{[^}"\\]{0,40}\}?/g)) {
-        if (!typed.includes(m[0]) && !JSON.stringify(typed).includes(JSON.stringify(m[0]).slice(1, -1))) failures.push(`activity ${a.seq} holds ${m[0]} that nobody typed: ${shown.slice(Math.max(0, m.index! - 80), m.index! + 80)}`);
+      const typedLower = `${typed}\n${JSON.stringify(typed)}`.toLowerCase();
+      for (const m of shown.matchAll(/\$\{[^}"\\]{0,60}\}/g)) {
+        if (!typedLower.includes(m[0].toLowerCase()) && !typedLower.includes(JSON.stringify(m[0]).slice(1, -1).toLowerCase())) failures.push(`activity ${a.seq} holds ${m[0]} that nobody typed: ${shown.slice(Math.max(0, m.index! - 80), m.index! + 80)}`);
       }
       if (body.includes(EVALUATED)) failures.push(`activity ${a.seq}: an injected expression was evaluated`);
       const ref = /reference ([0-9a-f]+)/.exec(body)?.[1];
@@ -177,8 +178,9 @@ describe('fuzz over the Bot Framework protocol', () => {
     expect(shown.length, 'credentials with template syntax in their names were shown on cards').toBeGreaterThan(0);
     expect(findLeaks(collectCanaries(h.clouds), { 'Bot Connector activities': all, 'log lines': h.logLines.join('\n') })).toEqual([]);
     // The process is alive and still serving.
-    const ready = await fetch(`${h.botUrl}/healthz`);
-    expect(ready.status).toBeLessThan(500);
+    // (Twice: an idle keep-alive socket the server already closed fails once with ECONNRESET; that is the client.)
+    const health = () => fetch(`${h.botUrl}/healthz`).then((r) => r.status);
+    expect(await health().catch(health)).toBeLessThan(500);
     report('fuzz', `${RUNS.activities + RUNS.invokes + RUNS.commands} cases (${RUNS.activities} activities, ${RUNS.invokes} clicks, ${RUNS.commands} commands; ${sent.length} messages to the Bot Connector checked), ${failures.length} failures`);
     expect(failures).toEqual([]);
   }, 120_000);

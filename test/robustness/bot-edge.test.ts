@@ -50,4 +50,13 @@ describe('failures inside the product', () => {
     expectNoSecretIn(h.logLines, 'log');
     expect(h.logLines.join('\n')).toContain('card action failed');
   });
+
+  it('a message whose entities lack a type is refused with 400 and a clear reason (it used to fail the turn with a TypeError)', async () => {
+    const activity = { ...h.message('/help'), entities: [{ text: 'no type here' }] };
+    const r = await h.send(activity);
+    expect(r.status).toBe(400);
+    expect(JSON.stringify(r.body)).toContain('every entity must be an object with a \\"type\\"');
+    const help = await h.send(h.message('/help'), { replies: 1 });
+    expect(help.sent).toHaveLength(1);
+  });
 });
