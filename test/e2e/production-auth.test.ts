@@ -85,7 +85,7 @@ describe('production authentication end to end', () => {
     expect(JSON.stringify(r.body.activities)).toContain('commands');
   });
 
-  const forged: Array<[string, string, () => Promise<string | undefined>, Record<string, unknown>?]> = [
+  const forged: Array<[string, string, () => Promise<string | undefined>, { tenant: string }?]> = [
     ['no token', 'missing-token', async () => undefined],
     ['not a JWT', 'malformed-token', async () => 'Bearer abc.def.ghi'],
     ['alg:none', 'unsupported-algorithm', async () => `Bearer ${b64({ alg: 'none', typ: 'JWT' })}.${b64({ iss: 'https://api.botframework.com', aud: APP_ID, serviceurl: SERVICE_URL, exp: Math.floor(Date.now() / 1000) + 600 })}.`],
