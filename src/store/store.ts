@@ -6,6 +6,8 @@
 
 export type Collection =
   | 'conversations'
+  /** Channels an approver bound as support channels (alerts/routing.ts). */
+  | 'channelBindings'
   | 'alerts'
   | 'alert-claims'
   | 'deliveries'

@@ -10,7 +10,8 @@ import { configSchema } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { startBotIssuer, type BotIssuer } from '../helpers/bot-issuer.js';
-import { invokeActivity, messageActivity, TENANT_ID } from '../helpers/bot.js';
+import { alertsModuleFor } from '../../src/alerts/index.js';
+import { ALICE, installationUpdateActivity, invokeActivity, messageActivity, TENANT_ID } from '../helpers/bot.js';
 
 /**
  * Proof suite "Production authentication end to end": a local OpenID issuer signs Bot Framework-shaped tokens, the
@@ -33,8 +34,10 @@ async function startProductionBot(issuer: BotIssuer, inbound: Record<string, unk
     server: { host: '127.0.0.1', ...server },
     store: { path: join(dir, 'kw.db') },
     bot: { appId: APP_ID, appPassword: PASSWORD, tenantId: TENANT_ID, appType: 'SingleTenant', inbound: { openIdMetadataUrl: issuer.metadataUrl, ...inbound } },
+    approvals: { users: [ALICE.aadObjectId] },
   });
   const keywarden = createKeywarden({ config, store: openSqliteStore({ path: join(dir, 'kw.db') }), logger, clock: systemClock });
+  keywarden.extend(alertsModuleFor(keywarden, { idleMs: 60_000 }));
   const started = await startBotServer({ config, keywarden, logger, port: 0 });
   await keywarden.start();
   return { server: started, keywarden, lines, dir };
@@ -83,6 +86,16 @@ describe('production authentication end to end', () => {
     const r = await post(bot.server.url, activity, `Bearer ${token}`);
     expect(r.status).toBe(200);
     expect(JSON.stringify(r.body.activities)).toContain('commands');
+  });
+
+  it('an install in a channel that is neither configured nor bound says how to bind it, and binds nothing — even an approver\'s', async () => {
+    const token = await issuer.sign(good);
+    const install = { ...installationUpdateActivity(SERVICE_URL, 'add', { kind: 'channel', user: ALICE }), deliveryMode: 'expectReplies' };
+    const r = await post(bot.server.url, install, `Bearer ${token}`);
+    expect(r.status).toBe(200);
+    expect(JSON.stringify(r.body.activities)).toContain('/bind');
+    expect(bot.keywarden.store.listAudit().map((e) => e.action)).not.toContain('channel.bound');
+    expect(bot.keywarden.store.list('channelBindings')).toHaveLength(0);
   });
 
   const forged: Array<[string, string, () => Promise<string | undefined>, { tenant: string }?]> = [
