@@ -108,7 +108,7 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
       log.info({ scanId: result.id, opened: outcome.opened.length, raised: outcome.raised.length, resolved: outcome.resolved.length, digests: outcome.digests.length }, 'alerts updated from scan');
     }
     if (outcome.unrouted.length > 0) {
-      log.warn({ scanId: result.id, alerts: outcome.unrouted.length }, 'alerts have no support channel: configure teams.channels (with a default) or install Keywarden in a team');
+      log.warn({ scanId: result.id, alerts: outcome.unrouted.length }, 'alerts have no support channel: configure teams.channels (with a default), or have an approver type /bind in a team channel where Keywarden is installed');
     }
     kick();
     return outcome;
@@ -189,10 +189,10 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
         const unrouted = store.list<AlertRecord>('alerts')
           .filter((r) => r.value.card && !r.value.message && r.value.state !== 'resolved' && !(r.value.channel && keys.has(r.value.channel))).length;
         if (unrouted > 0) {
-          problems.push(`${unrouted} alert${unrouted === 1 ? '' : 's'} have no support channel — set teams.channels with a default (teams.defaultChannel or a channel without routes), or install Keywarden in a team (standard channels only)`);
+          problems.push(`${unrouted} alert${unrouted === 1 ? '' : 's'} have no support channel — set teams.channels with a default (teams.defaultChannel or a channel without routes), or have an approver type "@Keywarden /bind" in a standard team channel where Keywarden is installed`);
         }
         if (problems.length > 0) return { ok: false, detail: problems.join('; ') };
-        if (channels.length === 0) return { ok: true, detail: 'no support channel yet — configure teams.channels or install Keywarden in a team (standard channel)' };
+        if (channels.length === 0) return { ok: true, detail: 'no support channel yet — configure teams.channels, or have an approver type "/bind" in a standard team channel where Keywarden is installed' };
         return { ok: true, detail: `${channels.length} support channel${channels.length === 1 ? '' : 's'}: ${channels.map((c) => c.name).join(', ')}` };
       },
     },
