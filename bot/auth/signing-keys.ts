@@ -1,4 +1,5 @@
-import { importJWK, type JWK } from 'jose';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { JWK } from 'jose';
 import type { Clock } from '../../src/clock.js';
 import type { Logger } from '../../src/logging/logger.js';
 
@@ -10,7 +11,8 @@ import type { Logger } from '../../src/logging/logger.js';
 
 export interface SigningKey {
   kid: string;
-  key: CryptoKey | Uint8Array;
+  /** A KeyObject, not a CryptoKey: one key verifies RS256, RS384 and RS512 alike. */
+  key: KeyObject;
   /** Channels the key may sign for (Bot Framework's `endorsements`); undefined when the key lists none. */
   endorsements?: string[];
 }
@@ -123,7 +125,7 @@ export class SigningKeys {
       for (const jwk of list as Array<JWK & { endorsements?: unknown }>) {
         if (typeof jwk?.kid !== 'string' || jwk.kty !== 'RSA') continue;
         try {
-          const key = await importJWK({ kty: jwk.kty, n: jwk.n, e: jwk.e }, 'RS256');
+          const key = createPublicKey({ key: { kty: 'RSA', n: jwk.n, e: jwk.e } as never, format: 'jwk' });
           const endorsements = Array.isArray(jwk.endorsements) ? jwk.endorsements.filter((e): e is string => typeof e === 'string') : undefined;
           next.set(jwk.kid, { kid: jwk.kid, key, endorsements });
         } catch {

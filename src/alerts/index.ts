@@ -168,7 +168,7 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
       setChannelBinding(store, { target: conv, status: 'bound', by: { aadObjectId: actor.aadObjectId, name: actor.name }, via: 'sandbox-install', now: clock.now() });
       log.warn({ conversationId: conv.conversationId, by: actor.name }, 'SANDBOX: an approver installed Keywarden in a channel, so it became a support channel without /bind (production requires /bind)');
       adoptChannel(conv);
-      return { kind: 'text', text: `Sandbox: ${actor.name} is an approver, so this channel is now a support channel (in production an approver types "/bind" here). Credential alerts arrive here.` };
+      return { kind: 'text', text: `Sandbox: ${actor.name || 'you'} ${actor.name ? 'is' : 'are'} an approver, so this channel is now a support channel (in production an approver types "/bind" here). Credential alerts arrive here.` };
     }
     log.info({ conversationId: conv.conversationId, teamId: conv.teamId }, 'installed in a channel that is not a support channel; an approver can /bind it');
     return { kind: 'text', text: howToBindText(config.bot.name) };

@@ -58,7 +58,7 @@ export function bindCommand(deps: BindCommandDeps): ChatCommand {
       const changed = setChannelBinding(deps.store, { target: ctx.conversation, status: 'bound', by, via: 'command', now: deps.clock.now() });
       if (!changed) return { kind: 'text', text: 'This channel already is a support channel. /unbind stops alerts here.' };
       await deps.onBound(ctx.conversation);
-      return { kind: 'text', text: `This channel is now a support channel: credential alerts and their Rotate/Revoke cards are posted here. Bound by ${ctx.actor.name} (recorded in the audit log); /unbind stops it.` };
+      return { kind: 'text', text: `This channel is now a support channel: credential alerts and their Rotate/Revoke cards are posted here. Bound by ${ctx.actor.name || 'an approver'} (recorded in the audit log); /unbind stops it.` };
     },
   };
 }

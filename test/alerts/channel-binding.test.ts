@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MINUTE_MS } from '../../src/clock.js';
 import { ALICE, installationUpdateActivity, messageActivity, type Activityish } from '../helpers/bot.js';
-import { cardText, cred, startAlertsHarness, type AlertsHarness } from './harness.js';
+import { ALEX, LEE as LEE_SANDBOX, startWorkflowHarness, type WorkflowHarness } from '../workflows/harness.js';
+import { cardText, cred, startAlertsHarness, SUPPORT_CHANNEL, type AlertsHarness } from './harness.js';
 
 /**
  * Issue 15 point 6: a channel receives alerts only when it is configured or an approver binds it (/bind, audited).
@@ -78,4 +79,24 @@ describe('support channels are configured or bound by an approver', () => {
     await expect.poll(() => texts(h, OTHER_TEAM.id).join('\n')).toContain('teams.channels');
     expect(h.store.listAudit().map((e) => e.action)).not.toContain('channel.bound');
   });
+});
+
+describe('the sandbox tour: approvers come from the Entra group, as in `npm start`', () => {
+  let w: WorkflowHarness | undefined;
+  afterEach(async () => { await w?.close(); w = undefined; });
+
+  it('Alex (in the approver group) installing in the support channel binds it and the cards arrive; Lee installing elsewhere binds nothing', async () => {
+    w = await startWorkflowHarness({ config: { teams: { channels: [] } } });
+    const lee = inOtherTeam(installationUpdateActivity(w.connector.serviceUrl, 'add', { kind: 'channel', conversationId: OTHER_TEAM.id, user: LEE_SANDBOX }));
+    const alex = installationUpdateActivity(w.connector.serviceUrl, 'add', { kind: 'channel', conversationId: SUPPORT_CHANNEL.id, user: ALEX });
+    for (const a of [lee, alex]) {
+      const res = await fetch(`${w.botUrl}/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(a) });
+      expect(res.status).toBe(200);
+    }
+    const bound = w.store.listAudit().filter((e) => e.action === 'channel.bound');
+    expect(bound).toEqual([expect.objectContaining({ subject: SUPPORT_CHANNEL.id, actor: expect.objectContaining({ aadObjectId: ALEX.aadObjectId }) })]);
+    await w.scanAndDeliver();
+    expect(w.connector.postsIn(SUPPORT_CHANNEL.id).filter((a) => a.attachments.length > 0).length).toBeGreaterThan(0);
+    expect(w.connector.postsIn(OTHER_TEAM.id).filter((a) => a.attachments.length > 0)).toHaveLength(0);
+  }, 120_000);
 });
