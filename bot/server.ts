@@ -134,8 +134,10 @@ export async function startBotServer(options: StartBotServerOptions): Promise<Bo
 
   server.get('/readyz', async (_req: restify.Request, res: restify.Response) => {
     const report = await keywarden.readiness();
-    const checks = [...report.checks, closing ? { name: 'accepting', ok: false, detail: 'shutting down' } : { name: 'accepting', ok: true }];
-    const ready = report.ready && !closing;
+    const keys = inbound.keyStatus;
+    const keyCheck = keys && { name: 'bot-signing-keys', ok: keys.loaded, detail: keys.loaded ? `${keys.keys} Bot Framework signing keys${keys.lastError ? `; last refresh failed: ${keys.lastError}` : ''}` : `no Bot Framework signing keys yet: ${keys.lastError ?? 'loading'} — check bot.inbound.openIdMetadataUrl and outbound HTTPS` };
+    const checks = [...report.checks, ...(keyCheck ? [keyCheck] : []), closing ? { name: 'accepting', ok: false, detail: 'shutting down' } : { name: 'accepting', ok: true }];
+    const ready = report.ready && !closing && (keyCheck?.ok ?? true);
     res.send(ready ? 200 : 503, { status: ready ? 'ready' : 'not-ready', checks });
   });
 

@@ -187,3 +187,28 @@ describe('a Bot Framework metadata endpoint that accepts connections and never a
     }
   }, 60_000);
 });
+
+describe('signing keys are cached', () => {
+  it('once loaded, a metadata endpoint that stops answering does not affect valid tokens, and unknown keys are still 401', async () => {
+    const issuer = await startBotIssuer();
+    const bot = await startProductionBot(issuer, { keyFetchTimeoutSeconds: 1 });
+    try {
+      const token = await issuer.sign({ aud: APP_ID, serviceurl: SERVICE_URL });
+      const invoke = () => invokeActivity(SERVICE_URL, 'no-such-verb', {}, '1700000000001', { kind: 'channel' });
+      expect((await post(bot.server.url, invoke(), `Bearer ${token}`)).status).toBe(200);
+      issuer.hang();
+      const fetchesBefore = issuer.requests.length;
+      expect((await post(bot.server.url, invoke(), `Bearer ${token}`)).status).toBe(200);
+      const unknown = await post(bot.server.url, invoke(), `Bearer ${await issuer.signWithUnknownKey({ aud: APP_ID, serviceurl: SERVICE_URL })}`);
+      expect(unknown.status).toBe(401);
+      expect(unknown.body.error.reason).toBe('unknown-key');
+      expect(issuer.requests.length).toBe(fetchesBefore); // answered from the cache, no fetch per request
+      const ready = await (await fetch(`${bot.server.url}/readyz`)).json() as { checks: Array<{ name: string; ok: boolean }> };
+      expect(ready.checks.find((c) => c.name === 'bot-signing-keys')).toMatchObject({ ok: true });
+    } finally {
+      await bot.server.close();
+      await issuer.close();
+      rmSync(bot.dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
