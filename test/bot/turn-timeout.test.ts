@@ -13,9 +13,10 @@ describe('the whole turn is bounded', () => {
   it('a turn past server.turnTimeoutSeconds gets 503 with Retry-After and a JSON reason, and finishes in the background', async () => {
     h = await startBotHarness({ config: { server: { turnTimeoutSeconds: 1 } } });
     h.connector.server.setLatency(3_000);
-    const r = await h.send(h.message('/help'));
-    expect(r.status).toBe(503);
-    expect(r.body).toMatchObject({ error: { code: 'TurnTimeout' } });
+    const res = await fetch(`${h.url}/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(h.message('/help')) });
+    expect(res.status).toBe(503);
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await res.json()).toMatchObject({ error: { code: 'TurnTimeout' } });
     expect(h.logLines.some((l) => l.includes('overran its time budget'))).toBe(true);
     // The reply still lands once the connector answers; the turn was not abandoned mid-way.
     await expect.poll(() => h!.server.inFlight, { timeout: 10_000 }).toBe(0);
