@@ -107,6 +107,9 @@ export function createDatabricksInventory(options: DatabricksInventoryOptions): 
         createdById: t.createdById ?? null,
         createdByUsername: t.createdByUsername ?? null,
         maxTokenLifetimeDays,
+        // Only on scoped tokens (absent = all APIs), so a rotation can keep them.
+        ...(t.scopes ? { scopes: t.scopes.join(',') } : {}),
+        ...(t.scopesUnreadable ? { scopesUnreadable: t.scopesUnreadable } : {}),
       },
     }));
 
