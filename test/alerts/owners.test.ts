@@ -98,4 +98,21 @@ describe('owner @mentions and notices reach people', () => {
     expect(h.connector.activities.some((a) => a.conversationId === `a:personal-${ESTATE_USERS.carol.id}`)).toBe(false);
     expect(h.channelActivities().some((a) => a.mentions.some((m) => m.id === ESTATE_USERS.carol.id))).toBe(false);
   });
+
+  it('without User.ReadBasic.All the scan still succeeds; the PAT owner stays unresolved with the reason noted', async () => {
+    const entra = clouds.handles.entra;
+    entra.directory.withdraw(clouds.seeds.entra.keywarden.clientId, 'User.ReadBasic.All');
+    try {
+      const result = await scanner.runScan('command');
+      expect(result.errors).toEqual([]);
+      const pat = result.credentials.find((c) => c.kind === 'databricks-pat' && c.name === 'bob-adhoc')!;
+      expect(pat.owner?.entraObjectId).toBeUndefined();
+      expect(String(pat.attributes.ownerLookupError)).toMatch(/could not resolve the owner in Entra: .*Authorization_RequestDenied/);
+      // Graph still names a user owner by object id (type + id only), so Entra owners stay reachable.
+      const hr = result.credentials.find((c) => c.name === 'hr-sync / hr-sync-secret')!;
+      expect(hr.owner).toMatchObject({ kind: 'user', entraObjectId: LEE.id, name: `user ${LEE.id}` });
+    } finally {
+      entra.directory.grant(clouds.seeds.entra.keywarden.clientId, 'User.ReadBasic.All');
+    }
+  });
 });
