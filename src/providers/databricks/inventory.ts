@@ -107,6 +107,7 @@ export function createDatabricksInventory(options: DatabricksInventoryOptions): 
         createdById: t.createdById ?? null,
         createdByUsername: t.createdByUsername ?? null,
         maxTokenLifetimeDays,
+        ...(tokensEnabled ? {} : { tokensDisabled: true }),
         // Only on scoped tokens (absent = all APIs), so a rotation can keep them.
         ...(t.scopes ? { scopes: t.scopes.join(',') } : {}),
         ...(t.scopesUnreadable ? { scopesUnreadable: t.scopesUnreadable } : {}),
@@ -118,7 +119,7 @@ export function createDatabricksInventory(options: DatabricksInventoryOptions): 
       scope,
       host,
       credentials: await withEntraIds(credentials, options.people, signal),
-      facts: { maxTokenLifetimeDays, tokenUsers: tokenUsers(permissions, sps) },
+      facts: { maxTokenLifetimeDays, tokensEnabled, tokenUsers: tokenUsers(permissions, sps) },
     };
   }
 
