@@ -213,7 +213,12 @@ export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
 
 /** The new token must carry exactly the old token's scopes (a workspace that ignored them would mint an all-APIs token). */
 async function checkSameScopes(job: JobRecord, deps: WorkflowDeps, scopes: string | null, signal: AbortSignal): Promise<void> {
-  const fresh = await deps.providers.databricks(str(job.plan.facts.workspace)).getToken(str(job.facts.newTokenId), { signal });
+  let fresh;
+  try {
+    fresh = await deps.providers.databricks(str(job.plan.facts.workspace)).getToken(str(job.facts.newTokenId), { signal });
+  } catch (err) {
+    throw asStepError(err, `could not read the new token back from ${str(job.plan.facts.workspace)} to check its scopes`);
+  }
   if (!fresh) throw new WorkflowError(`the workspace does not list the new token ${tail(job.facts.newTokenId)} — check the service principal`, 'VERIFY_MISMATCH');
   const got = fresh.scopesUnreadable ? `unreadable scopes (${fresh.scopesUnreadable})` : fresh.scopes ? fresh.scopes.join(',') : 'all APIs';
   const want = scopes ?? 'all APIs';
