@@ -94,4 +94,24 @@ describe("Keywarden's own credentials", () => {
     expect(after.filter((r) => r.authPrefix === newPrefix).length).toBeGreaterThan(3);
     expect(log.filter((r) => r.status === 401 || r.status === 403)).toEqual([]);
   }, 90_000);
+
+  it('/audit <credential> after the rotation lists the alert events, the approval and every step entry', async () => {
+    const credentialId = `databricks-pat:ws-prod:${self.tokenId}`;
+    const alert = h.alertFor(credentialId)!;
+    const details = await h.click('details', { alertId: alert.id, nonce: alert.nonce }, h.cardActivityId(credentialId), ALEX);
+    expect(details.status).toBe(200);
+    const { replies } = await h.command(`/audit ${credentialId}`, ALEX);
+    const text = replies[0]!.text!;
+    expect(text).toMatch(new RegExp(`^All \\d+ audit entries for "${credentialId}", oldest first \\(hash chain intact`));
+    for (const action of ['alert.details', 'approval.refused', 'approval.granted', 'job.step.create.done', 'job.step.set.done', 'job.step.test.done', 'job.waiting', 'job.step.finish.done', 'job.done']) {
+      expect(text).toContain(` · ${action} · `);
+    }
+    const job = h.jobs().find((j) => j.kind === 'rotate-pat')!;
+    const steps = h.store.listAudit().filter((e) => e.details?.jobId === job.id);
+    expect(steps.length).toBeGreaterThan(10);
+    for (const e of steps) expect(text).toContain(`#${e.seq} `);
+    const lines = text.split('\n\n').slice(1).map((l) => Number(l.slice(1, l.indexOf(' '))));
+    expect(lines).toEqual([...lines].sort((a, b) => a - b));
+  }, 30_000);
 });
+
