@@ -113,5 +113,31 @@ describe("Keywarden's own credentials", () => {
     const lines = text.split('\n\n').slice(1).map((l) => Number(l.slice(1, l.indexOf(' '))));
     expect(lines).toEqual([...lines].sort((a, b) => a - b));
   }, 30_000);
+
+  it('a PAT replaced behind its back (new Key Vault version, old token revoked) is re-read after the 403, and the scan goes on', async () => {
+    const ws = h.clouds.handles.databricks.workspace('ws-prod');
+    const kv = h.clouds.handles.keyVault.vault('kv-prod');
+    const current = kv.readStoredValue(SELF_SECRET)!;
+    const currentId = ws.tokens().find((t) => t.comment.startsWith('keywarden-self [keywarden rotation'))!.tokenId;
+    const replaced = ws.addToken({ ownerName: 'keywarden', comment: 'keywarden-self by hand', expiryTime: Date.now() + 30 * DAY_MS });
+    kv.seedSecret(SELF_SECRET, { value: replaced.tokenValue, tags: { 'managed-by': 'keywarden', 'credential-kind': 'databricks-pat', 'credential-id': replaced.tokenId, workspace: 'ws-prod' } });
+    ws.revokeToken(currentId);
+    ws.clearRequests();
+
+    const scan = await h.scanner.runScan('command');
+    expect(scan.errors.filter((e) => e.scope === 'ws-prod')).toEqual([]);
+    const log = ws.requests();
+    // Calls already in flight with the old token each get one 403, re-read Key Vault once, and retry with the new one.
+    const oldPrefix = current.slice(0, 8);
+    const newPrefix = replaced.tokenValue.slice(0, 8);
+    const rejected = log.filter((r) => r.status === 401 || r.status === 403);
+    expect(rejected.length).toBeGreaterThan(0);
+    expect(rejected.every((r) => r.authPrefix === oldPrefix)).toBe(true);
+    const lastOld = log.map((r) => r.authPrefix).lastIndexOf(oldPrefix);
+    const firstNew = log.findIndex((r) => r.authPrefix === newPrefix);
+    expect(lastOld).toBeLessThan(firstNew);
+    expect(log.slice(firstNew).every((r) => r.authPrefix === newPrefix && r.status < 400)).toBe(true);
+    for (const r of rejected) expect(log.slice(firstNew).some((n) => n.method === r.method && n.path === r.path && n.query === r.query)).toBe(true);
+  }, 30_000);
 });
 
