@@ -1,5 +1,6 @@
 /**
- * The /expiring chart: expiries per period (expired, then weeks) as one line per kind of credential.
+ * The /expiring chart: expiries per period (expired, then weeks), one stacked line per kind of credential (the top
+ * line is the total).
  *
  * Shaped by how the Teams chart renderer draws (checked in the Agents Playground's bundle, the same Fluent charts):
  * - Chart.VerticalBar puts 5 ticks at quarters of the tallest bar (0, 0.75, 1.5 … for 3) and has no axis property;
@@ -36,6 +37,7 @@ export interface ExpiryChart {
   labels: string[];
   /** Period length in days (7 = weekly; longer spans fold weeks together). */
   periodDays: number;
+  /** Cumulative: each series includes the ones before it; the last is the total per period. */
   series: Array<{ legend: string; color: string; values: Array<{ x: string; y: number }> }>;
   /** Top of the y axis: a multiple of 4, so the renderer's 4 steps are whole numbers. */
   yMax: number;
@@ -52,13 +54,14 @@ export function expiryChart(rows: readonly CredentialView[], days: number, now: 
   const labels = [...(expired ? ['Expired'] : []), ...Array.from({ length: periods }, (_, i) => shortDate(now + i * periodDays * DAY_MS))];
   const slot = (at: number): number => (at <= now ? 0 : (expired ? 1 : 0) + Math.min(periods - 1, Math.floor((at - now) / (periodDays * DAY_MS))));
   const used = CHART_SERIES.filter((s) => rows.some((r) => r.expiresAt !== null && s.kinds.includes(r.kind)));
-  const series = used.map((s) => {
-    const counts = labels.map(() => 0);
-    for (const r of rows) if (r.expiresAt !== null && s.kinds.includes(r.kind)) counts[slot(r.expiresAt)]! += 1;
-    return { legend: s.legend, color: s.color, values: labels.map((x, i) => ({ x, y: counts[i]! })) };
+  // Stacked: each line adds its kind to the one below, so lines never hide each other and the top one is the total.
+  const running = labels.map(() => 0);
+  const series = used.map((s, i) => {
+    for (const r of rows) if (r.expiresAt !== null && s.kinds.includes(r.kind)) running[slot(r.expiresAt)]! += 1;
+    return { legend: i === 0 ? s.legend : `+ ${s.legend}`, color: s.color, values: labels.map((x, j) => ({ x, y: running[j]! })) };
   });
   const tallest = Math.max(0, ...series.flatMap((s) => s.values.map((v) => v.y)));
   const yMax = Math.max(4, Math.ceil(tallest / 4) * 4);
-  const fallback = labels.map((x, i) => `${x}: ${series.reduce((n, s) => n + s.values[i]!.y, 0)}`).join(' · ');
+  const fallback = labels.map((x, i) => `${x}: ${running[i]}`).join(' · ');
   return { labels, periodDays, series, yMax, fallback };
 }

@@ -130,12 +130,14 @@ describe('/expiring over the Bot Framework protocol', () => {
     expect(chart.fallback).toMatchObject({ type: 'TextBlock' });
     expectReadableChart(chart);
     const series = chart.data as ChartSeries[];
-    const total = (x: string) => series.reduce((n, s) => n + (s.values.find((v) => v.x === x)?.y ?? 0), 0);
+    // Stacked lines: the top one is the total per period, and no line ever dips below the one under it.
+    const total = (x: string) => series[series.length - 1]!.values.find((v) => v.x === x)!.y;
+    for (let i = 1; i < series.length; i++) series[i]!.values.forEach((v, j) => expect(v.y).toBeGreaterThanOrEqual(series[i - 1]!.values[j]!.y));
     const labels = series[0]!.values.map((v) => v.x);
     expect(labels[0]).toBe('Expired');
     expect(total('Expired')).toBe(3);
     expect(labels.slice(1).reduce((n, x) => n + total(x), 0)).toBe(7);
-    expect(series.map((s) => s.legend)).toEqual(['Databricks PATs', 'Key Vault', 'Entra']);
+    expect(series.map((s) => s.legend)).toEqual(['Databricks PATs', '+ Key Vault', '+ Entra']);
     expect(Buffer.byteLength(JSON.stringify(r.reply.activity))).toBeLessThan(25 * 1024);
 
     const text = JSON.stringify(card);
