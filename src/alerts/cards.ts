@@ -5,6 +5,7 @@ import type { Consumer, Credential, CredentialKind, Finding, Severity } from '..
 import { SEVERITY_ORDER } from '../domain/credential.js';
 import { formatExpiry, formatUtc, formatUtcDate, type ExpiryThreshold } from '../domain/expiry.js';
 import { rotationText } from '../domain/rotation-state.js';
+import { selfCredentialText } from '../domain/self-credential.js';
 import type { AlertRecord, DigestData } from './types.js';
 
 /** Builds the alert, details and digest cards from stored state (cards/*.json hold the layout). */
@@ -148,7 +149,7 @@ export function renderAlertCard(alert: AlertRecord, now: number, options: AlertC
   const findings = alert.findings.filter((f) => f.code !== 'expiring' && f.code !== 'expired')
     .sort((a, b) => SEVERITY_ORDER.indexOf(b.severity) - SEVERITY_ORDER.indexOf(a.severity));
   const mentions = resolved ? [] : options.mentions ?? [];
-  const status = statusLine(alert, now);
+  const status = [selfCredentialText(c), statusLine(alert, now)].filter(Boolean).join(' · ');
   const maxDays = options.snoozeMaxDays ?? 30;
   const data = {
     hasNotice: Boolean(options.notice), notice: options.notice ?? '',

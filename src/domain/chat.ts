@@ -108,6 +108,8 @@ export interface ChatCommand {
   description: string;
   /** Example shown in help and in argument errors. */
   example?: string;
+  /** Every argument with its default and limits, shown by /help (TextRun: angle brackets and markdown stay literal). */
+  details?: string;
   handle(args: string, ctx: ChatContext): Promise<Reply>;
 }
 

@@ -5,7 +5,7 @@ import type { KeywardenConfig, WorkspaceConfig } from '../config/schema.js';
 import type { EstateInventory } from '../domain/credential.js';
 import { registerSecret } from '../logging/redact.js';
 import { createAzureCredential } from '../providers/azure-credential.js';
-import { databricksAuthFromConfig } from '../providers/databricks/auth.js';
+import { databricksAuthFromConfig, KeyVaultPatSource, type DatabricksAuth } from '../providers/databricks/auth.js';
 import { DatabricksClient } from '../providers/databricks/client.js';
 import { createDatabricksInventory } from '../providers/databricks/inventory.js';
 import type { RetryPolicy } from '../providers/databricks/http.js';
@@ -54,15 +54,21 @@ function patWorkspaceSource(
     estate: 'databricks', scope: ws.name, host: ws.host,
     async scan({ signal }): Promise<EstateInventory> {
       if (!inventory) {
-        let pat = auth?.token;
-        if (!pat && auth?.keyVaultSecret) {
+        let tokenSource: DatabricksAuth | undefined;
+        if (auth?.keyVaultSecret) {
           const [vault, name] = auth.keyVaultSecret.split('/') as [string, string];
           const secrets = keyVaults.get(vault);
           if (!secrets) throw new Error(`databricks.workspaces[${ws.name}].auth.keyVaultSecret names vault "${vault}", which is not in keyVault.vaults — add it there`);
-          pat = (await secrets.readSecretValue(name, undefined, { signal })).value;
+          // Re-read when Key Vault gets a new version (a rotation of Keywarden's own PAT), never a stale value.
+          tokenSource = new KeyVaultPatSource(auth.keyVaultSecret, async (s) => {
+            const read = await secrets.readSecretValue(name, undefined, { signal: s });
+            return { value: read.value, version: read.properties.version };
+          }, clock);
+        } else {
+          if (auth?.token) registerSecret(auth.token);
+          tokenSource = databricksAuthFromConfig(ws, { pat: auth?.token });
         }
-        if (pat) registerSecret(pat);
-        const client = new DatabricksClient({ host: ws.host, auth: databricksAuthFromConfig(ws, { pat }), clock, timeoutMs: timeoutMs ?? config.databricks.timeoutSeconds * 1000, ...databricksRetry });
+        const client = new DatabricksClient({ host: ws.host, auth: tokenSource, clock, timeoutMs: timeoutMs ?? config.databricks.timeoutSeconds * 1000, ...databricksRetry });
         inventory = createDatabricksInventory({ workspace: ws, client, people });
       }
       return inventory.scan({ signal });

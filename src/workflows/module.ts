@@ -80,7 +80,7 @@ export function createWorkflowsModule(options: WorkflowsModuleOptions): Workflow
   return {
     name: 'workflows',
     engine, authorizer, directory,
-    commands: [jitCommand(actionOptions), auditCommand({ store })],
+    commands: [jitCommand(actionOptions, { chat: () => gateway }), auditCommand({ store })],
     cardActions: [...workflowCardActions(actionOptions), ...jitCardActions(actionOptions)],
     readiness: [{
       name: 'jobs',

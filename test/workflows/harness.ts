@@ -88,6 +88,8 @@ export interface KeywardenReplica {
 export interface WorkflowHarnessOptions {
   config?: Record<string, unknown>;
   propagationDelayMs?: number;
+  /** Changes the config after the sandbox's part is merged in (e.g. a workspace authenticated by a PAT). */
+  adjust?: (config: Record<string, unknown>) => Record<string, unknown>;
 }
 
 export async function startWorkflowHarness(options: WorkflowHarnessOptions = {}): Promise<WorkflowHarness> {
@@ -104,7 +106,8 @@ export async function startWorkflowHarness(options: WorkflowHarnessOptions = {})
     scanner: { scanOnStart: false, schedule: '0 0 1 1 *' }, teams: { channels: [channel] },
     ...options.config,
   };
-  const config = configSchema.parse(withSandboxConfig(base, clouds.config));
+  const merged = withSandboxConfig(base, clouds.config);
+  const config = configSchema.parse(options.adjust ? options.adjust(merged) : merged);
   const logLines: string[] = [];
   const logger = createLogger({ level: 'debug', name: 'workflows-test', destination: { write: (l: string) => logLines.push(l) } });
 

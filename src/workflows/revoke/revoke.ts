@@ -4,6 +4,7 @@
  */
 import type { Credential } from '../../domain/credential.js';
 import { formatUtc } from '../../domain/expiry.js';
+import { keywardenRunsOn } from '../../domain/self-credential.js';
 import { WorkflowError, statusOf } from '../engine/errors.js';
 import type { StepContext, StepOutcome, WorkflowDefinition } from '../engine/journal.js';
 import { tail } from '../engine/keyvault-steps.js';
@@ -12,6 +13,8 @@ import type { WorkflowDeps } from '../engine/providers.js';
 import type { JobRecord } from '../../domain/job.js';
 
 export function revokeBlocker(credential: Credential): string | undefined {
+  const self = keywardenRunsOn(credential);
+  if (self) return `Keywarden runs on this credential (${self}); revoking it would cut Keywarden off from its own estate — rotate it instead (Keywarden switches to the new one before the old one is revoked)`;
   if (credential.kind === 'databricks-pat') return undefined;
   if (credential.kind === 'entra-password' && credential.attributes.objectId) return undefined;
   return `Keywarden cannot revoke a ${credential.kind}; remove it in its own portal`;

@@ -16,6 +16,8 @@ import type { WorkflowDeps } from '../engine/providers.js';
 import { FOUR_STEPS, beforeOldGoes, compensateRotation, discardCreated, dispatchSteps, failureText, num, publishNewCredential, readPublished, str, verified, type RotationTarget } from './rotation-common.js';
 import type { JobRecord } from '../../domain/job.js';
 
+import { selfSwitchOperations } from './self-switch.js';
+
 export function entraMarker(rotationId: string): string {
   return `keywarden rotation ${rotationId}`;
 }
@@ -52,6 +54,7 @@ export function planEntraRotation(credential: Credential, options: { config: Key
       `create: add a client secret to the ${target} ${app} named "${entraMarker('<rotation id>')}", ending ${lifetimeDays} d from now`,
       `set: once Entra accepts the new secret (it replicates for seconds; retried within ${options.config.workflows.verifyTimeoutSeconds} s), write Key Vault secret ${held ? `${held.vault}/${held.name}` : '(none)'} as a new version with exp = the secret's end date and tags managed-by, credential-kind=entra-password, credential-id=<new key id>, app-id, rotation-id`,
       'test: get an Entra token with the value Key Vault now holds',
+      ...selfSwitchOperations(credential),
       `finish: remove the old secret ${tail(credential.nativeId)} ${grace}`,
     ],
     warnings: blocker ? [blocker] : [],

@@ -15,6 +15,8 @@ import { describeDrift, formatDuration, formatTime, type ActionPlan } from '../.
 import type { WorkflowDeps } from '../engine/providers.js';
 import { FOUR_STEPS, beforeOldGoes, compensateRotation, discardCreated, dispatchSteps, failureText, num, publishNewCredential, readPublished, str, verified, type RotationTarget } from './rotation-common.js';
 import type { JobRecord } from '../../domain/job.js';
+import { keywardenRunsOn } from '../../domain/self-credential.js';
+import { selfSwitchOperations, switchKeywardenToNewPat } from './self-switch.js';
 
 export const PAT_MARKER_PREFIX = '[keywarden rotation ';
 
@@ -83,12 +85,14 @@ export function planPatRotation(credential: Credential, options: { config: Keywa
       scopes,
       vault: held?.vault ?? null,
       secret: held?.name ?? null,
+      ...(keywardenRunsOn(credential) && held ? { selfSecret: `${held.vault}/${held.name}` } : {}),
     },
     parameters: { lifetimeDays, graceHours: options.graceHours },
     operations: [
       `create: an on-behalf-of token for ${owner?.name ?? 'the owner'} (application id ${owner?.applicationId ?? 'unknown'}) in ${credential.where.scope}, lifetime ${lifetimeDays} d (capped by the workspace maximum), ${withScopes}, comment "${rotatedComment(comment, '<rotation id>')}"`,
       `set: write Key Vault secret ${held ? `${held.vault}/${held.name}` : '(none)'} as a new version with exp = the new token's expiry and tags managed-by, credential-kind=databricks-pat, credential-id=<new token id>, workspace=${credential.where.scope}, rotation-id=<rotation id>`,
       test,
+      ...selfSwitchOperations(credential),
       `finish: revoke the old token ${tail(credential.nativeId)} ${grace}`,
     ],
     warnings: [
@@ -183,11 +187,12 @@ export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
     const { job, signal } = ctx;
     const gate = await beforeOldGoes(ctx, published(job), { id: job.plan.facts.tokenId, removed: 'revoked', removing: 'revoking', verifiedText: (until) => verifiedText(job, until) });
     if (gate) return gate;
+    const switched = await switchKeywardenToNewPat(ctx, providers);
     // Anything else carrying this rotation's marker was never published (a stalled runner's late create): revoke it too.
     let strays = 0;
     for (const t of await markedTokens(job, signal)) if (t.tokenId !== job.facts.newTokenId && (await ws(job).deleteToken(t.tokenId, { signal }))) strays += 1;
     const existed = await ws(job).deleteToken(str(job.plan.facts.tokenId), { signal });
-    return { kind: 'done', facts: { oldRevokedAt: ctx.now(), oldAlreadyGone: !existed, ...(strays ? { straysRevoked: strays } : {}) } };
+    return { kind: 'done', facts: { oldRevokedAt: ctx.now(), oldAlreadyGone: !existed, ...(strays ? { straysRevoked: strays } : {}), ...switched } };
   }
 
   return {
