@@ -8,6 +8,7 @@ import { checkInboundActivity, fixTimestamps } from './activity-guard.js';
 import { createTeamsAdapter } from './adapter.js';
 import { createTeamsApplication } from './app.js';
 import { TeamsChatGateway, type TeamsChatGatewayOptions } from './gateway.js';
+import { registerModuleRoutes } from './jit-api.js';
 
 /** The HTTP edge: POST /api/messages (Bot Framework), GET /healthz and /readyz, and graceful shutdown. */
 
@@ -88,6 +89,8 @@ export async function startBotServer(options: StartBotServerOptions): Promise<Bo
       turns.delete(turn);
     }
   });
+
+  registerModuleRoutes(server, keywarden, options.logger, () => closing !== undefined);
 
   server.get('/healthz', async (_req: restify.Request, res: restify.Response) => {
     res.send(200, { status: 'ok' });
