@@ -54,6 +54,7 @@ export interface PipelineGrantsOptions extends WorkflowActionsOptions {
 }
 
 const grantKey = (requestId: string) => `pipeline:${requestId}`;
+const GRANT_KEY = /^pipeline:[0-9a-f]{12}$/;
 const runKey = (objectId: string, runId: string) => `pipeline-run:${objectId.toLowerCase()}:${runId.toLowerCase()}`;
 
 export class PipelineGrants {
@@ -140,7 +141,7 @@ export class PipelineGrants {
     });
     const message = await this.post(grant, { card, text: `Pipeline JIT grant ${grant.requestId} for ${grant.caller.name} (run ${grant.request.pipelineRunId})` });
     const outcome = recordApproval(store, {
-      id: `pipeline:${grant.requestId}:standing`, action: 'jit', subject: `jit:${grant.requestId}`, scope: grant.request.workspace, nonce: grant.requestId,
+      id: `jit:${grant.requestId}:standing`, action: 'jit', subject: `jit:${grant.requestId}`, scope: grant.request.workspace, nonce: grant.requestId,
       required: 1, approver: { ...approver, at: now, justification: grant.request.justification }, plan, planHash: hash, jobKind: 'jit', steps: STEPS.jit,
       jobId: newId('jit'), requestId: grant.requestId, requestedBy: requester, justification: grant.request.justification, message, now,
     });
@@ -181,6 +182,8 @@ export class PipelineGrants {
     const { store, clock, engine } = this.options;
     const now = clock.now();
     let view = this.view(grant);
+    // An approver-approved grant learns its job from the request record.
+    if (!grant.jobId && view.grant.jobId) grant = this.save(grant, (g) => ({ ...g, jobId: view.grant.jobId }));
     if (view.status === 'pending') {
       const rec = store.get<JitRequestRecord>('approvals', jitRequestKey(grant.requestId));
       if (rec) store.compareAndSet('approvals', rec.id, rec.version, { ...rec.value, state: 'denied', nonce: newNonce(), deniedBy: { aadObjectId: grant.caller.objectId, name: by }, denyReason: 'withdrawn by the pipeline before anyone approved it' });
@@ -205,7 +208,7 @@ export class PipelineGrants {
 
   /** Releases asked for while the job was busy (creating its token): applied once it waits. */
   releasesDue(): PipelineGrant[] {
-    return this.store.list<PipelineGrant>('approvals', { prefix: 'pipeline:' }).map((r) => r.value)
+    return this.grants()
       .filter((g) => g.releaseRequestedAt && g.jobId && !this.isDone(g.jobId) && typeof this.job(g.jobId)?.facts.releasedAt !== 'number');
   }
 
@@ -229,6 +232,10 @@ export class PipelineGrants {
     return { ...base, status: typeof job.facts.readyAt === 'number' ? 'ready' : 'creating' };
   }
 
+  private grants(): PipelineGrant[] {
+    return this.store.list<PipelineGrant>('approvals', { prefix: 'pipeline:' }).filter((r) => GRANT_KEY.test(r.id)).map((r) => r.value);
+  }
+
   private job(id: string): JobRecord | undefined {
     return this.store.get<JobRecord>('jobs', id)?.value;
   }
@@ -240,8 +247,7 @@ export class PipelineGrants {
 
   private activeSecretUse(body: PipelineJitBody): { name: string; requestId: string } | undefined {
     const wanted = new Set([body.tokenSecretName.toLowerCase(), body.poolSecretName.toLowerCase()]);
-    for (const rec of this.store.list<PipelineGrant>('approvals', { prefix: 'pipeline:' })) {
-      const g = rec.value;
+    for (const g of this.grants()) {
       if (g.request.vault !== body.vault) continue;
       const name = [g.request.tokenSecretName, g.request.poolSecretName].find((n) => wanted.has(n.toLowerCase()));
       if (!name) continue;
