@@ -125,8 +125,9 @@ export class PipelineGrants {
   }
 
   /** Inside the standing approval: post the grant's card, then start the JIT job whose thread it is. */
-  private async startUnderStanding(grant: PipelineGrant, standing: StandingApproval<PipelineJitTemplate>): Promise<PipelineGrant> {
+  private async startUnderStanding(initial: PipelineGrant, standing: StandingApproval<PipelineJitTemplate>): Promise<PipelineGrant> {
     const { store, clock, engine } = this.options;
+    let grant = initial;
     const now = clock.now();
     const plan = this.planFor(grant, now + grant.request.hours * HOUR_MS);
     const hash = planHash(plan);
@@ -139,12 +140,15 @@ export class PipelineGrants {
         + `Standing approval ${standing.id} (plan ${shortHash(standing.planHash)}) covers it. Token → ${grant.request.vault}/${grant.request.tokenSecretName}, `
         + `pool id → ${grant.request.vault}/${grant.request.poolSecretName}; everything ends at ${formatTime(Number(plan.parameters.expiresAt))} or when the pipeline releases it.`,
     });
-    const message = await this.post(grant, { card, text: `Pipeline JIT grant ${grant.requestId} for ${grant.caller.name} (run ${grant.request.pipelineRunId})` });
+    // Journal the card before the job: a crash in between resumes with the same thread instead of posting again.
+    const message = grant.message ?? (await this.post(grant, { card, text: `Pipeline JIT grant ${grant.requestId} for ${grant.caller.name} (run ${grant.request.pipelineRunId})` }));
+    if (!grant.message) grant = this.save(grant, (g) => ({ ...g, message }));
     const outcome = recordApproval(store, {
       id: `jit:${grant.requestId}:standing`, action: 'jit', subject: `jit:${grant.requestId}`, scope: grant.request.workspace, nonce: grant.requestId,
       required: 1, approver: { ...approver, at: now, justification: grant.request.justification }, plan, planHash: hash, jobKind: 'jit', steps: STEPS.jit,
       jobId: newId('jit'), requestId: grant.requestId, requestedBy: requester, justification: grant.request.justification, message, now,
     });
+    if (outcome.kind === 'exists' && outcome.job) return this.save(grant, (g) => ({ ...g, jobId: outcome.job!.id }));
     if (outcome.kind !== 'started') throw new Error(`the grant could not start (${outcome.kind})`);
     store.appendAudit({
       action: 'approval.granted', actor: approver, subject: `jit:${grant.requestId}`, result: 'ok',
@@ -153,6 +157,31 @@ export class PipelineGrants {
     const saved = this.save(grant, (g) => ({ ...g, jobId: outcome.job.id, message }));
     engine.kick(outcome.job.id);
     return saved;
+  }
+
+  /**
+   * At start: grants whose set-up a crash interrupted (claimed, maybe posted, no job or request card yet) are carried on,
+   * so the pipeline's polling ends; what was already done (the card, the approval) is found and not done twice.
+   */
+  async resumeUnstarted(): Promise<number> {
+    let resumed = 0;
+    for (const grant of this.grants()) {
+      if (grant.jobId || this.store.get<JitRequestRecord>('approvals', jitRequestKey(grant.requestId))?.value.message) continue;
+      try {
+        if (grant.outside.length) await this.askApprovers(grant);
+        else await this.startUnderStanding(grant, pipelineStandingApproval(this.callerConfig(grant), this.options.config, this.options.clock.now()));
+        resumed += 1;
+      } catch (err) {
+        this.options.logger?.warn({ err, requestId: grant.requestId }, 'could not resume an interrupted pipeline grant; will try at the next start');
+      }
+    }
+    return resumed;
+  }
+
+  private callerConfig(grant: PipelineGrant) {
+    const found = this.options.config.pipelines.callers.find((c) => c.objectId.toLowerCase() === grant.caller.objectId);
+    if (!found) throw new Error(`caller ${grant.caller.name} is no longer configured`);
+    return found;
   }
 
   /** Outside it: the ordinary JIT request card, in the support channel, for an approver (not the pipeline) to decide. */

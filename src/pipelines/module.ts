@@ -38,6 +38,9 @@ export function pipelinesModuleFor(keywarden: Keywarden, workflows: WorkflowsMod
     start() {
       const now = clock.now();
       syncStandingApprovals(store, config.pipelines.callers.map((c) => pipelineStandingApproval(c, config, now)));
+      void grants.resumeUnstarted().then((n) => {
+        if (n) log.info({ resumed: n }, 'resumed pipeline grants a restart interrupted');
+      });
       if (config.pipelines.callers.length) log.info({ callers: config.pipelines.callers.map((c) => c.name), audiences: config.pipelines.audiences }, 'pipeline JIT API on POST /api/jit');
     },
   };

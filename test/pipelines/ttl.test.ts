@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOUR_MS, MINUTE_MS } from '../../src/clock.js';
 import type { PipelineGrant } from '../../src/pipelines/grants.js';
-import { startWorkflowHarness, type WorkflowHarness } from '../workflows/harness.js';
+import { JIT_FACTORY_PRINCIPAL_ID } from '../../src/sandbox/datafactory/jit-pipeline.js';
+import { allText, startWorkflowHarness, type WorkflowHarness } from '../workflows/harness.js';
 import { callApi, factoryToken, jitBody, waitForStatus } from './fixture.js';
 
 /**
@@ -40,5 +41,29 @@ describe('pipeline grants without a release', () => {
     expect(kv.versions('adf-jit-orphan-token').every((v) => !v.enabled)).toBe(true);
     const released = await callApi(h, 'POST', `/api/jit/${id}/release`, token());
     expect(released.body.status).toBe('expired');
+  });
+});
+
+describe('a pipeline grant a crash interrupted', () => {
+  it('is carried on at the next start: one card, one job, and the pipeline sees it ready', async () => {
+    const token = () => factoryToken(h);
+    const runId = 'run-interrupted';
+    // What the process had journaled when it died: the run claimed, the grant recorded, nothing posted or started.
+    const requestId = 'abcdef012345';
+    const body = { workspace: 'ws-prod', vault: 'kv-prod', tokenSecretName: `adf-jit-${runId}-token`, poolSecretName: `adf-jit-${runId}-pool`, nodeType: 'Standard_DS3_v2', maxCapacity: 2, idleAutoTerminationMinutes: 10, hours: 1, pipelineRunId: runId, justification: 'interrupted run' };
+    h.store.insert('approvals', `pipeline-run:${JIT_FACTORY_PRINCIPAL_ID}:${runId}`, { requestId });
+    h.store.insert<PipelineGrant>('approvals', `pipeline:${requestId}`, {
+      id: `pipeline:${requestId}`, requestId, caller: { objectId: JIT_FACTORY_PRINCIPAL_ID, name: 'adf-analytics' }, request: body,
+      standingApprovalId: 'standing:pipeline-jit:adf-analytics', outside: [], createdAt: h.clock.now(),
+    });
+    const before = await callApi(h, 'GET', `/api/jit/${requestId}`, token());
+    expect(before.body.status).toBe('creating');
+    await h.restart();
+    await waitForStatus(h, requestId, 'ready', token);
+    const retried = await callApi(h, 'POST', '/api/jit', token(), jitBody(runId));
+    expect(retried.body).toMatchObject({ id: requestId, retried: true });
+    expect(h.jobs().filter((j) => j.plan.facts.requestId === requestId)).toHaveLength(1);
+    expect(h.connector.activities.filter((a) => a.op === 'post' && allText(a.attachments).includes(`Pipeline JIT grant ${requestId}`))).toHaveLength(1);
+    expect((await callApi(h, 'POST', `/api/jit/${requestId}/release`, token())).body.status).toBe('released');
   });
 });
