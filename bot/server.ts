@@ -9,6 +9,7 @@ import { createTeamsAdapter } from './adapter.js';
 import { createTeamsApplication } from './app.js';
 import { InboundAuthenticator } from './auth/inbound.js';
 import { TeamsChatGateway, type TeamsChatGatewayOptions } from './gateway.js';
+import { registerModuleRoutes } from './jit-api.js';
 
 /** The HTTP edge: POST /api/messages (Bot Framework), GET /healthz and /readyz, and graceful shutdown. */
 
@@ -121,6 +122,8 @@ export async function startBotServer(options: StartBotServerOptions): Promise<Bo
       void turn.catch(() => undefined).finally(() => turns.delete(turn));
     }
   });
+
+  registerModuleRoutes(server, keywarden, options.logger, () => closing !== undefined);
 
   server.get('/healthz', async (_req: restify.Request, res: restify.Response) => {
     res.send(200, { status: 'ok' });

@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js';
 import type { KeywardenConfig } from './config/schema.js';
 import type { CardAction, ChatCommand, ChatGateway, ConversationTarget, InstallationEvent, Reply } from './domain/chat.js';
+import type { HttpRoute } from './domain/http.js';
 import type { Logger } from './logging/logger.js';
 import type { Store } from './store/store.js';
 import { helpCommand } from './commands/help.js';
@@ -33,6 +34,8 @@ export interface KeywardenModule {
   commands?: ChatCommand[];
   cardActions?: CardAction[];
   readiness?: ReadinessCheck[];
+  /** HTTP endpoints beside /api/messages (bot/ mounts them), e.g. the pipeline JIT API. */
+  httpRoutes?: HttpRoute[];
   /** Called when a ChatGateway is attached (modules that post keep it). */
   attachChat?(gateway: ChatGateway): void;
   /** May answer the installation (e.g. "this channel is not a support channel; /bind it"). */
@@ -69,6 +72,7 @@ export interface Keywarden {
   /** Every registered command (help first), in registration order. */
   readonly commands: readonly ChatCommand[];
   readonly cardActions: readonly CardAction[];
+  readonly httpRoutes: readonly HttpRoute[];
   /** The attached gateway, once the bot edge is up. */
   readonly chat: ChatGateway | undefined;
   readonly conversations: ConversationBook;
@@ -112,6 +116,7 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
   const modules: KeywardenModule[] = [];
   const commands: ChatCommand[] = [];
   const cardActions: CardAction[] = [];
+  const httpRoutes: HttpRoute[] = [];
   const metrics = options.metrics ?? new KeywardenMetrics();
   let chat = options.chat ? metrics.instrumentChat(options.chat) : undefined;
   let state: 'new' | 'started' | 'stopped' = 'new';
@@ -141,6 +146,7 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
     config, store, logger, clock, conversations, metrics,
     get commands() { return commands; },
     get cardActions() { return cardActions; },
+    get httpRoutes() { return httpRoutes; },
     get chat() { return chat; },
 
     extend(module) {
@@ -161,6 +167,7 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
       modules.push(module);
       commands.push(...(module.commands ?? []));
       cardActions.push(...(module.cardActions ?? []));
+      httpRoutes.push(...(module.httpRoutes ?? []));
       if (chat) module.attachChat?.(chat);
     },
 

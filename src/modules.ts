@@ -4,6 +4,7 @@ import type { ApproverCheck } from './commands/scan.js';
 import { createScannerModule } from './scanner/module.js';
 import type { Scanner } from './scanner/scanner.js';
 import { createInventorySources, type InventorySourcesOptions } from './scanner/sources.js';
+import { pipelinesModuleFor, type PipelinesModule } from './pipelines/module.js';
 import { workflowsModuleFor, type WorkflowsModule, type WorkflowsModuleOptions } from './workflows/module.js';
 import { planCardFor } from './workflows/plan-for.js';
 
@@ -25,6 +26,7 @@ export interface ProductModules {
   scanner?: Scanner;
   alerts?: AlertsModule;
   workflows?: WorkflowsModule;
+  pipelines?: PipelinesModule;
 }
 
 export function productModules(options: ProductModuleOptions = {}, built: ProductModules = {}): ModuleFactory[] {
@@ -68,6 +70,11 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
         },
       });
       return built.workflows;
+    },
+    (k) => {
+      if (!built.workflows) throw new Error('the pipelines module needs the workflows module registered before it');
+      built.pipelines = pipelinesModuleFor(k, built.workflows);
+      return built.pipelines;
     },
   ];
 }

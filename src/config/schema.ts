@@ -55,6 +55,29 @@ export const policyOverrideSchema = z.object({
   unusedDays: days.optional(),
 });
 
+const hourOfDay = z.number().int().min(0).max(24);
+
+/** One pipeline identity (a factory's managed identity) and its standing approval: what it gets without a click. */
+export const pipelineCallerSchema = z.object({
+  /** Entra object id of the caller's service principal (the factory's managed identity "principalId"). */
+  objectId: z.string().regex(/^[0-9a-fA-F-]{36}$/, 'use the object (principal) id, a GUID'),
+  name,
+  /** Workspaces it may be granted access to without an approver (databricks.workspaces names). */
+  workspaces: z.array(z.string()).default([]),
+  /** Key Vaults it may name secrets in (keyVault.vaults names); any other vault is refused. */
+  vaults: z.array(z.string()).nonempty('name at least one vault the pipeline may write its secrets to'),
+  /** Every secret name it passes must start with this, so it cannot overwrite anyone else's secret. */
+  secretPrefix: z.string().regex(/^[0-9a-zA-Z-]{1,60}$/, 'use letters, digits and "-" (Key Vault secret name rules)'),
+  limits: z.object({
+    maxHours: z.number().positive().default(4),
+    maxCapacity: z.number().int().positive().default(4),
+    /** Node types it may ask for; empty = only workflows.jit.defaultNodeType. */
+    nodeTypes: z.array(z.string()).default([]),
+    /** UTC hours of day [from, to) when requests are auto-approved; [0, 24] = any time. */
+    hours: z.tuple([hourOfDay, hourOfDay]).default([0, 24]),
+  }).default({}),
+});
+
 export const configSchema = z.object({
   mode: z.enum(['sandbox', 'production']).default('sandbox'),
   server: z.object({
@@ -193,6 +216,18 @@ export const configSchema = z.object({
       applicationId: z.string().optional(),
     }).default({}),
   }).default({}),
+  /** Pipelines (Data Factory) that ask for their own JIT PAT + pool over POST /api/jit, authenticated by Entra bearer tokens. */
+  pipelines: z.object({
+    /** Audiences the API accepts: Keywarden's application ID URI (v1 tokens) and/or its client id (v2 tokens). */
+    audiences: z.array(z.string().min(1)).default([]),
+    /** Tenant the callers' tokens must come from (default azure.tenantId). */
+    tenantId: z.string().optional(),
+    /** Where the tenant's signing keys are published (default azure.authorityHost, else https://login.microsoftonline.com). */
+    authorityHost: url.optional(),
+    /** Support channel (teams.channels name) that gets the grant threads (default: the default support channel). */
+    channel: z.string().optional(),
+    callers: z.array(pipelineCallerSchema).default([]),
+  }).default({}),
   sandbox: z.object({
     playground: z.boolean().default(true),
     playgroundPort: z.number().int().min(0).max(65535).default(56150),
@@ -205,3 +240,4 @@ export type KeywardenConfig = z.infer<typeof configSchema>;
 export type WorkspaceConfig = z.infer<typeof workspaceSchema>;
 export type VaultConfig = z.infer<typeof vaultSchema>;
 export type ChannelConfig = z.infer<typeof channelSchema>;
+export type PipelineCallerConfig = z.infer<typeof pipelineCallerSchema>;

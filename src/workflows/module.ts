@@ -73,7 +73,7 @@ export function createWorkflowsModule(options: WorkflowsModuleOptions): Workflow
     ...options.engine,
   });
   engine.every('jit-sweeper', options.sweepEveryMs ?? 10 * MINUTE_MS, async (signal) => {
-    await sweepExpiredJit({ providers: options.providers, clock, vault: jitVault(config), signal, logger: log });
+    await sweepExpiredJit({ providers: options.providers, clock, vault: jitVault(config), moreVaults: config.pipelines.callers.flatMap((c) => c.vaults), signal, logger: log });
   });
   const actionOptions: WorkflowActionsOptions = { config, store, clock, logger: log, engine, authorizer };
 

@@ -10,6 +10,7 @@ import { apiError, faultBody } from './responses.js';
 import { routePools } from './routes-pools.js';
 import { routeScim } from './routes-scim.js';
 import { routeTokens } from './routes-tokens.js';
+import { routeJobs } from './routes-jobs.js';
 
 /** Several emulated Azure Databricks workspaces in one process, each on its own port (its own "host"). */
 
@@ -144,14 +145,14 @@ function snapshotPrincipal(ws: WorkspaceModel, p: WorkspacePrincipal): Principal
   };
 }
 
-function createHandler(ws: WorkspaceModel, settings: { tokenValidator?: TokenValidator; htmlAuthErrors: boolean }) {
+function createHandler(ws: WorkspaceModel, settings: { tokenValidator?: TokenValidator; htmlAuthErrors: boolean }, clock: Clock) {
   return (req: EmulatorRequest): EmulatorResponse => {
     const caller = authenticate(ws, req, settings);
     if (isResponse(caller)) return caller;
     // The /api/2.0/preview/… aliases of token-management and permissions answer like the main paths.
     const path = req.path.replace(/^\/api\/2\.0\/preview\/(token-management|permissions)\//, '/api/2.0/$1/');
     const ctx = { ws, req, caller, path };
-    return routeTokens(ctx) ?? routePools(ctx) ?? routeScim(ctx) ??
+    return routeTokens(ctx) ?? routePools(ctx) ?? routeScim(ctx) ?? routeJobs(ctx, () => clock.now()) ??
       apiError(404, 'ENDPOINT_NOT_FOUND', `No API found for '${req.method} ${req.path}'`);
   };
 }
@@ -233,7 +234,7 @@ export async function startDatabricksEmulator(options: DatabricksEmulatorOptions
       names.add(spec.name);
       const ws = new WorkspaceModel(spec.name, toWorkspaceId(spec.workspaceId, spec.name), clock);
       const settings = { tokenValidator: options.tokenValidator, htmlAuthErrors: false };
-      const server = new EmulatorServer({ name: `databricks:${spec.name}`, handler: createHandler(ws, settings), clock, faultBody });
+      const server = new EmulatorServer({ name: `databricks:${spec.name}`, handler: createHandler(ws, settings, clock), clock, faultBody });
       handles.push(workspaceHandle(ws, server, settings, clock));
       await server.listen(spec.port ?? (options.port ? options.port + i : 0), options.host ?? '127.0.0.1');
     }

@@ -72,7 +72,7 @@ export function createJobReporter(options: JobReporterOptions): (event: JobEvent
             offer: { kind: 'rollback', data: { jobId: job.id, nonce: offer.nonce } },
           }),
         };
-      } else if (job.kind === 'jit' && event.milestone.key.startsWith('ready:')) {
+      } else if (job.kind === 'jit' && event.milestone.key.startsWith('ready:') && !job.plan.facts.pipelineRunId) {
         const offer = ensureOffer(options, job, 'extend');
         content = {
           text: event.milestone.text,
