@@ -104,7 +104,7 @@ describe('buttons only where the action can run', () => {
     expect(allText(answer.card)).toContain('Rotation in progress');
     const job = await h.waitForJob((j) => j.subject === credentialId && j.state === 'waiting' && typeof j.facts.verifiedAt === 'number');
     expect(job.plan.parameters).toMatchObject({ graceHours: 24, lifetimeDays: 90 });
-    expect(job.dueAt! - job.facts.verifiedAt!).toBeGreaterThanOrEqual(24 * HOUR_MS - 60_000);
+    expect(job.dueAt! - Number(job.facts.verifiedAt)).toBeGreaterThanOrEqual(24 * HOUR_MS - 60_000);
     expect(ws.tokens({ includeRevoked: true }).find((t) => t.tokenId === oldTokenId)?.revoked).toBe(false);
     const ignored = h.store.listAudit({ subject: alert.id }).filter((a) => a.action === 'card.data-ignored');
     expect(ignored.at(-1)).toMatchObject({ actor: { aadObjectId: ALEX.aadObjectId }, details: { verb: 'rotate', keys: ['grace', 'lifetimeDays'] } });

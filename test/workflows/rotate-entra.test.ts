@@ -21,8 +21,9 @@ describe('Rotate on an Entra client secret card', () => {
     const kv = h.clouds.handles.keyVault.vault('kv-prod');
     const versionsBefore = kv.versions('etl-ingest-client-secret').length;
 
-    const answer = await h.click('rotate', { alertId: alert.id, nonce: alert.nonce, grace: 'now' }, cardId, ALEX);
+    const answer = await h.click('rotate', { alertId: alert.id, nonce: alert.nonce }, cardId, ALEX);
     expect(allText(answer.card)).toContain('Rotation in progress — approved by Alex Wilber');
+    await h.passGraceWindow(credentialId);
 
     const job = await h.waitForJob((j) => j.kind === 'rotate-entra' && ['done', 'compensated', 'failed'].includes(j.state), 60_000);
     expect(job.state).toBe('done');
