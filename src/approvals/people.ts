@@ -2,7 +2,7 @@
  * The people who may act on alert cards, as Teams addresses them. A card's `refresh.userIds` must be Teams user MRIs
  * ("29:…"), while approvers and responders are configured by Entra object id; the only trustworthy pairing of the
  * two is an inbound activity (`from.id` + `from.aadObjectId`). So every card click — including the refresh invokes
- * themselves — records its clicker here (collection `approvals`, id `person:<Entra object id>`), and the refresh list is the
+ * themselves — records its clicker here (collection `people`, id = Entra object id), and the refresh list is the
  * most recently seen people the directory knows as approvers or responders, at most 60 (Teams' limit).
  */
 import type { Clock } from '../clock.js';
@@ -35,14 +35,14 @@ export async function notePerson(store: Store, directory: Pick<ApproverDirectory
     mayAct = false;
   }
   const person: KnownPerson = { aadObjectId, userId, name: name.slice(0, 128), mayAct, lastSeenAt: now, ...(tenantId ? { tenantId } : {}) };
-  const previous = store.get<KnownPerson>('approvals', `person:${aadObjectId}`)?.value;
+  const previous = store.get<KnownPerson>('people', aadObjectId)?.value;
   if (previous && previous.userId === person.userId && previous.mayAct === person.mayAct && now - previous.lastSeenAt < 3_600_000) return;
-  store.put('approvals', `person:${aadObjectId}`, person);
+  store.put('people', aadObjectId, person);
 }
 
 /** MRIs to put in `refresh.userIds`: approvers and responders Keywarden has seen, most recent first, at most 60. */
 export function refreshUserIds(store: Store, directory?: Pick<ApproverDirectory, 'knownResponder'>): string[] {
-  return store.list<KnownPerson>('approvals', { prefix: 'person:' }).map((r) => r.value)
+  return store.list<KnownPerson>('people').map((r) => r.value)
     .filter((p) => p.mayAct || directory?.knownResponder(p.aadObjectId) === true)
     .sort((a, b) => b.lastSeenAt - a.lastSeenAt)
     .slice(0, MAX_REFRESH_USERS)

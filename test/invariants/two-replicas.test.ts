@@ -52,7 +52,8 @@ describe('two Keywarden replicas on one SQLite file', () => {
     // Give both engines a few more timer passes: nothing may run again.
     await new Promise((r) => setTimeout(r, 500));
     expect(h.jobs().filter((j) => j.subject === credentialId)).toHaveLength(1);
-    expect(job.steps.map((s) => [s.name, s.attempts])).toEqual([['create', 1], ['set', 1], ['test', 1], ['finish', 1]]);
+    // finish runs twice: once to start the grace window (card data cannot skip it), once to revoke after it.
+    expect(job.steps.map((s) => [s.name, s.attempts])).toEqual([['create', 1], ['set', 1], ['test', 1], ['finish', 2]]);
     expect(h.store.listAudit({ subject: credentialId }).filter((a) => a.action === 'job.step.create.started')).toHaveLength(1);
     expect(h.store.listAudit({ subject: credentialId }).filter((a) => a.action === 'approval.granted')).toHaveLength(1);
 
@@ -62,9 +63,12 @@ describe('two Keywarden replicas on one SQLite file', () => {
     expect(kv.versions('adb-prod-etl-token')).toHaveLength(versionsBefore + 1);
     expect(ws.tokens({ includeRevoked: true }).find((t) => t.tokenId === seeded.tokenId)?.revoked).toBe(true);
 
-    await h.connector.waitFor((a) => a.threadRootId === cardId && /^rotated: /.test(a.text ?? ''));
+    // One "verified" milestone ("… will be revoked at") and one result, each posted once.
+    const final = (a: { text?: string }) => /^rotated: /.test(a.text ?? '') && !/will be/.test(a.text ?? '');
+    await h.connector.waitFor((a) => a.threadRootId === cardId && final(a));
     await new Promise((r) => setTimeout(r, 300));
-    expect(h.thread(cardId).filter((a) => /^rotated: /.test(a.text ?? ''))).toHaveLength(1);
+    expect(h.thread(cardId).filter(final)).toHaveLength(1);
+    expect(h.thread(cardId).filter((a) => /^rotated: /.test(a.text ?? '') && /will be/.test(a.text ?? ''))).toHaveLength(1);
     expect(h.store.verifyAudit().ok).toBe(true);
   }, 90_000);
 
