@@ -17,7 +17,7 @@ import type { KeywardenConfig } from '../config/schema.js';
 import type { AdaptiveCard, CardAction, ChatContext, PostedMessage } from '../domain/chat.js';
 import type { Logger } from '../logging/logger.js';
 import type { Store } from '../store/store.js';
-import { renderApprovalForm, renderProgressCard } from './cards.js';
+import { renderApprovalForm, renderProgressCard, rollbackOfferCard } from './cards.js';
 import type { JobEngine } from './engine/journal.js';
 import { planHash, formatTime, type ActionPlan } from '../domain/plan.js';
 import { entraRotationBlocker, planEntraRotation } from './rotate/rotate-entra.js';
@@ -308,10 +308,7 @@ function rollbackAction(options: WorkflowActionsOptions): CardAction {
         if (!auth.refresh) return { text: `Not done: ${auth.reason}.` };
         const fresh = { ...offer, nonce: newNonce(), nonceIssuedAt: now };
         const saved = store.compareAndSet('approvals', offerRec.id, offerRec.version, fresh) ? fresh : offer;
-        return { card: renderProgressCard({
-          plan: rotation.plan, planHash: rotation.planHash, approvers: rotation.approvedBy, job: rotation,
-          headline: 'This card was out of date', status: `${auth.reason}`, offer: { kind: 'rollback', data: { jobId: rotation.id, nonce: saved.nonce } },
-        }) };
+        return { card: rollbackOfferCard(rotation, saved.nonce, refreshUserIds(store, authorizer.directory), 'This card was out of date', auth.reason) };
       }
       const required = requiredApprovals({ action: 'rollback', scope: String(rotation.plan.facts.workspace ?? rotation.plan.facts.appId ?? ''), now }, config.approvals);
       const outcome = recordApproval(store, {
@@ -329,6 +326,42 @@ function rollbackAction(options: WorkflowActionsOptions): CardAction {
   };
 }
 
+/**
+ * Universal Actions refresh of the Rollback card (a view): an approver who opens it gets a nonce with at least half
+ * its life left, so Rollback hours into the grace window takes one click. Once the rotation cannot be rolled back
+ * (the old credential is revoked), the card comes back without the button.
+ */
+function refreshOfferAction(options: WorkflowActionsOptions): CardAction {
+  return {
+    verb: 'refreshOffer',
+    view: true,
+    async handle(data, ctx): Promise<ActionResult> {
+      const { store, clock, config, authorizer } = options;
+      const jobId = idOf(data.jobId);
+      const rotation = jobId ? store.get<JobRecord>('jobs', jobId)?.value : undefined;
+      if (!rotation) return { text: 'This card names no job I know.' };
+      const offerRec = store.get<ActionOffer>('approvals', `offer:${rotation.id}`);
+      const blocker = rollbackBlocker(rotation);
+      if (!offerRec || offerRec.value.kind !== 'rollback' || blocker) {
+        return { card: renderProgressCard({
+          plan: rotation.plan, planHash: rotation.planHash, approvers: rotation.approvedBy, job: rotation,
+          headline: rotation.state === 'done' ? 'Rotated — grace window over' : `Rotation ${rotation.state}`, status: `Rollback is no longer offered: ${blocker ?? 'the offer ended'}.`,
+        }) };
+      }
+      let offer = offerRec.value;
+      const now = clock.now();
+      const tenant = ctx.actor.tenantId ?? ctx.conversation.tenantId;
+      const mayAct = Boolean(ctx.actor.aadObjectId) && Boolean(tenant) && (!offer.tenantId || offer.tenantId === tenant)
+        && (await authorizer.directory.isApprover(ctx.actor.aadObjectId!)) === true;
+      if (mayAct && now - offer.nonceIssuedAt > (config.approvals.nonceTtlMinutes * 60_000) / 2) {
+        const fresh = { ...offer, nonce: newNonce(), nonceIssuedAt: now };
+        offer = store.compareAndSet('approvals', offerRec.id, offerRec.version, fresh) ? fresh : store.get<ActionOffer>('approvals', offerRec.id)?.value ?? offer;
+      }
+      return { card: rollbackOfferCard(rotation, offer.nonce, refreshUserIds(store, authorizer.directory)) };
+    },
+  };
+}
+
 export function workflowCardActions(options: WorkflowActionsOptions): CardAction[] {
-  return [alertAction('rotate', options), alertAction('revoke', options), confirmAction(options), cancelAction(options), rollbackAction(options)];
+  return [alertAction('rotate', options), alertAction('revoke', options), confirmAction(options), cancelAction(options), rollbackAction(options), refreshOfferAction(options)];
 }

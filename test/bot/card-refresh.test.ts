@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS, MINUTE_MS } from '../../src/clock.js';
 import { invokeActivity } from '../helpers/bot.js';
-import { ALEX, LEE, allText, startWorkflowHarness, type User, type WorkflowHarness } from '../workflows/harness.js';
+import { ALEX, LEE, MEGAN, allText, startWorkflowHarness, type User, type WorkflowHarness } from '../workflows/harness.js';
 
 /**
  * Cards stay fresh: alert cards carry a Universal Actions `refresh` (verb refreshAlert) listing the approvers' Teams
@@ -64,6 +64,31 @@ describe('alert cards refresh when an approver opens them', () => {
     expect(allText(click.card)).toContain('Rotation in progress — approved by Alex Wilber');
   });
 
+  it('the Rollback card refreshes too: an hour into the grace window, one click rolls back', async () => {
+    const credentialId = patId('ws-prod/reporting');
+    const cardId = h.cardActivityId(credentialId);
+    const rotation = await h.waitForJob((j) => j.subject === credentialId && j.state === 'waiting' && typeof j.facts.verifiedAt === 'number');
+    const offerMessage = await h.connector.waitFor((a) => a.threadRootId === cardId && allText(a.attachments).includes('"verb":"rollback"'));
+    const offerCard = offerMessage.attachments[0]!.content as { refresh?: { action: Record<string, unknown>; userIds?: string[] } };
+    expect(offerCard.refresh).toMatchObject({ action: { verb: 'refreshOffer', data: { jobId: rotation.id } }, userIds: [ALEX.id] });
+    const oldNonce = /"nonce":"([^"]+)"/.exec(allText(offerMessage.attachments))![1];
+
+    h.clock.advance(60 * MINUTE_MS);
+    const activity = invokeActivity(h.connector.serviceUrl, 'refreshOffer', { jobId: rotation.id }, offerMessage.activityId, { kind: 'channel', user: MEGAN });
+    (activity.conversation as Record<string, unknown>).tenantId = h.clouds.tenantId;
+    (activity.channelData as Record<string, unknown>).tenant = { id: h.clouds.tenantId };
+    const res = await fetch(`${h.botUrl}/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(activity) });
+    const refreshed = JSON.parse(await res.text()) as { value: unknown };
+    const nonce = /"verb":"rollback"[^}]*"nonce":"([^"]+)"|"nonce":"([^"]+)"/.exec(allText(refreshed.value));
+    const fresh = nonce?.[1] ?? nonce?.[2];
+    expect(fresh).toBeDefined();
+    expect(fresh).not.toBe(oldNonce);
+
+    const answer = await h.click('rollback', { jobId: rotation.id, nonce: fresh }, offerMessage.activityId, MEGAN);
+    expect(allText(answer.card)).toContain('Rollback in progress — approved by Megan Bowen');
+    await h.waitForJob((j) => j.kind === 'rollback' && j.state === 'done');
+  }, 60_000);
+
   it('cards delivered later list the approvers seen so far in refresh.userIds (Teams MRIs)', async () => {
     const before = h.connector.lastSeq;
     h.clock.advance(8 * DAY_MS); // thresholds move: cards are updated in place
@@ -72,7 +97,7 @@ describe('alert cards refresh when an approver opens them', () => {
     expect(updates.length).toBeGreaterThan(0);
     for (const u of updates) {
       const refresh = (u.attachments[0]!.content as { refresh: { userIds: string[] } }).refresh;
-      expect(refresh.userIds).toEqual([ALEX.id]);
+      expect([...refresh.userIds].sort()).toEqual([ALEX.id, MEGAN.id].sort());
     }
   }, 60_000);
 });

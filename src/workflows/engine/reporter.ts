@@ -11,7 +11,8 @@ import type { KeywardenConfig } from '../../config/schema.js';
 import type { ChatGateway, MessageContent, PostedMessage } from '../../domain/chat.js';
 import type { Store } from '../../store/store.js';
 import { newNonce } from '../actions.js';
-import { renderProgressCard } from '../cards.js';
+import { renderProgressCard, rollbackOfferCard } from '../cards.js';
+import { refreshUserIds } from '../../approvals/people.js';
 import type { JobEvent } from './journal.js';
 import { jitRequestKey } from '../jit/jit-actions.js';
 import type { JobRecord } from '../../domain/job.js';
@@ -84,11 +85,7 @@ export function createJobReporter(options: JobReporterOptions): (event: JobEvent
         offer = ensureOffer(options, job, 'rollback');
         content = {
           text: event.milestone.text,
-          card: renderProgressCard({
-            plan: job.plan, planHash: job.planHash, approvers: job.approvedBy, job, color: 'Good',
-            headline: 'Rotated and verified', status: `${job.waitingFor ?? ''}. Rollback puts the previous value back in Key Vault and revokes the new credential.`,
-            offer: { kind: 'rollback', data: { jobId: job.id, nonce: offer.nonce } },
-          }),
+          card: rollbackOfferCard(job, offer.nonce, refreshUserIds(store)),
         };
       } else if (job.kind === 'jit' && event.milestone.key.startsWith('ready:')) {
         const offer = ensureOffer(options, job, 'extend');
