@@ -1,4 +1,4 @@
-# Keywarden production image: Node 22 LTS, production dependencies only, non-root, health-checked.
+# Keywarden production image: Node 22 LTS (latest 22.x, within package.json engines ^22.13), production dependencies only, non-root, health-checked.
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
 # better-sqlite3 builds from source when no prebuilt binary can be fetched.

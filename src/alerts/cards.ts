@@ -4,6 +4,7 @@ import type { AdaptiveCard, MessageContent } from '../domain/chat.js';
 import type { Consumer, Credential, CredentialKind, Finding, Severity } from '../domain/credential.js';
 import { SEVERITY_ORDER } from '../domain/credential.js';
 import { formatExpiry, formatUtc, formatUtcDate, type ExpiryThreshold } from '../domain/expiry.js';
+import { rotationText } from '../domain/rotation-state.js';
 import type { AlertRecord, DigestData } from './types.js';
 
 /** Builds the alert, details and digest cards from stored state (cards/*.json hold the layout). */
@@ -77,6 +78,7 @@ function findingText(f: Finding): string {
 function headline(alert: AlertRecord, now: number): { text: string; color: string } {
   const c = alert.credential;
   const label = `${KIND_LABELS[c.kind]} ${c.name}`;
+  if (alert.state === 'resolved' && alert.resolution?.kind === 'rolled-back') return { text: `↩️ Rotation rolled back: ${label}`, color: 'Warning' };
   if (alert.state === 'resolved') return { text: `✅ Resolved: ${label}`, color: 'Good' };
   if (alert.threshold === 'expired') return { text: `⛔ ${label} has expired`, color: 'Attention' };
   if (alert.threshold !== null) {
@@ -95,6 +97,7 @@ export function statusLine(alert: AlertRecord, now: number): string {
   }
   const parts: string[] = [];
   if (alert.progress) parts.push(alert.progress.text);
+  if (alert.rolledBack) parts.push(`Rotation rolled back${alert.rolledBack.by ? ` by ${alert.rolledBack.by.name}` : ''} at ${formatUtc(alert.rolledBack.at)}: ${alert.rolledBack.text}`);
   if (alert.state === 'snoozed' && alert.snooze && alert.snooze.until > now) {
     parts.push(`Snoozed by ${alert.snooze.by.name} until ${formatUtcDate(alert.snooze.until)}: ${alert.snooze.reason}`);
   }
@@ -106,6 +109,12 @@ function limited<T>(items: T[], max: number, describe: (n: number) => { text: st
   const shown = items.slice(0, max).map((t) => ({ color: 'Default', ...map(t) }));
   if (items.length > max) shown.push({ color: 'Default', ...describe(items.length - max) });
   return shown;
+}
+
+/** The Expires fact: the expiry, or for an old credential in its rotation grace window, when Keywarden revokes it. */
+export function expiresText(alert: AlertRecord, now: number): string {
+  const rotation = alert.state === 'resolved' ? alert.resolution?.rotation : undefined;
+  return rotation ? rotationText({ state: 'grace', ...rotation }) : formatExpiry(alert.credential.expiresAt, now);
 }
 
 /** The alert card (cards/alert.json). Workflows call this after an action to show the new state. */
@@ -126,7 +135,7 @@ export function renderAlertCard(alert: AlertRecord, now: number, options: AlertC
     hasMention: mentions.length > 0,
     mentionText: mentions.length > 0 ? `${mentions.map((m) => `<at>${m.name}</at>`).join(' ')} please act before it expires.` : '',
     kindLabel: KIND_LABELS[c.kind], name: c.name, where: whereText(c), owner: ownerText(c),
-    expires: formatExpiry(c.expiresAt, now),
+    expires: expiresText(alert, now),
     thresholdText: resolved ? 'none (resolved)' : thresholdLabel(alert.threshold),
     hasFindings: findings.length > 0,
     findings: limited(findings, rows, (n) => ({ text: `…and ${n} more (Details)` }), (f) => ({ text: findingText(f), color: severityColor(f.severity) })),
@@ -188,7 +197,7 @@ export function renderDetailsCard(alert: AlertRecord, now: number): AdaptiveCard
     { title: 'Where', value: c.where.label },
     { title: 'Owner', value: ownerText(c) },
     { title: 'Created', value: c.createdAt ? formatUtc(c.createdAt) : 'unknown' },
-    { title: 'Expires', value: formatExpiry(c.expiresAt, now) },
+    { title: 'Expires', value: expiresText(alert, now) },
     { title: 'Last used', value: c.lastUsedAt === undefined ? 'not known for this kind' : c.lastUsedAt === null ? 'never' : formatUtc(c.lastUsedAt) },
     { title: 'Held in', value: c.heldIn.length ? c.heldIn.map((s) => `${s.vault}/${s.name}`).join(', ') : 'not linked to a Key Vault secret' },
     { title: 'Alert', value: `${alert.state} · ${thresholdLabel(alert.threshold)}` },
@@ -224,7 +233,7 @@ export function renderDigestCard(digest: DigestData, options: { maxRows?: number
     byKind: digest.byKind.map((k) => ({ label: KIND_LABELS[k.kind], count: String(k.count) })),
     donut: digest.byUrgency.map((u) => ({ legend: u.urgency, value: u.count, color: URGENCY_COLORS[u.urgency] ?? 'categoricalBlue' })),
     bars: digest.byKind.map((k) => ({ x: KIND_LABELS[k.kind], y: k.count })),
-    items: items.map((i) => ({ line: `**${i.name}** · ${KIND_LABELS[i.kind]} · ${i.where} · owner ${i.owner} · ${i.expires}` })),
+    items: [...items, ...(digest.rotated ?? []).slice(0, maxRows)].map((i) => ({ line: `**${i.name}** · ${KIND_LABELS[i.kind]} · ${i.where} · owner ${i.owner} · ${i.expires}` })),
     hasMore: more > 0,
     more: more > 0 ? `…and ${more} more. Ask @Keywarden /expiring 30d for the full list.` : '',
   });

@@ -1,11 +1,13 @@
 import type { KeywardenConfig } from '../config/schema.js';
 import type { CredentialKind } from '../domain/credential.js';
 import { compareUrgency, daysLeft, formatExpiry } from '../domain/expiry.js';
+import type { JobRecord } from '../domain/job.js';
+import { credentialsInRotation, rotationText } from '../domain/rotation-state.js';
 import type { Store } from '../store/store.js';
 import { ownerText } from './cards.js';
 import { cardFindings } from './lifecycle.js';
 import { enqueue } from './pacing.js';
-import type { AlertRecord, DigestData } from './types.js';
+import type { AlertRecord, DigestData, DigestItem } from './types.js';
 
 /** One digest card per scan per channel, instead of one card per credential: the overview people read first. */
 
@@ -32,7 +34,19 @@ export function digestAlerts(store: Store, channel: string, config: KeywardenCon
     .filter((a) => a.state !== 'resolved' && a.channel === channel && (a.threshold !== null || cardFindings(a.findings, config).length > 0));
 }
 
-export function buildDigest(alerts: AlertRecord[], options: { scanId: string; channel: string; newCount: number; now: number }): DigestData {
+/** Old credentials in a rotation grace window whose alert was in this channel: shown as rotated, not as needing attention. */
+export function rotatedItems(store: Store, channel: string): DigestItem[] {
+  const items: DigestItem[] = [];
+  for (const r of credentialsInRotation(store.list<JobRecord>('jobs').map((j) => j.value)).values()) {
+    const alert = r.alertId ? store.get<AlertRecord>('alerts', r.alertId)?.value : undefined;
+    if (!alert || alert.channel !== channel) continue;
+    const c = alert.credential;
+    items.push({ name: c.name, kind: c.kind, where: c.where.label, owner: ownerText(c), expires: rotationText(r), urgency: 'rotated' });
+  }
+  return items.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export function buildDigest(alerts: AlertRecord[], options: { scanId: string; channel: string; newCount: number; now: number; rotated?: DigestItem[] }): DigestData {
   const { now } = options;
   const byUrgency = new Map<string, number>();
   const byKind = new Map<CredentialKind, number>();
@@ -58,6 +72,7 @@ export function buildDigest(alerts: AlertRecord[], options: { scanId: string; ch
       expires: a.credential.expiresAt === null ? 'never expires' : formatExpiry(a.credential.expiresAt, now),
       urgency: urgencyBucket(a, now),
     })),
+    ...(options.rotated?.length ? { rotated: options.rotated.slice(0, STORED_ROWS) } : {}),
   };
 }
 
@@ -69,7 +84,7 @@ export function queueDigests(store: Store, config: KeywardenConfig, newByChannel
     if (fresh.size === 0) continue;
     const alerts = digestAlerts(store, channel, config);
     if (alerts.length === 0) continue;
-    const digest = buildDigest(alerts, { scanId, channel, newCount: fresh.size, now });
+    const digest = buildDigest(alerts, { scanId, channel, newCount: fresh.size, now, rotated: rotatedItems(store, channel) });
     const id = `digest:${channel}:${scanId}`;
     enqueue(store, id, { kind: 'digest', channel, digest, priority: 0 }, now);
     queued.push(id);

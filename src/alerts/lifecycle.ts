@@ -167,6 +167,40 @@ export function resolveAlert(store: Store, alertId: string, resolution: AlertRes
 }
 
 /**
+ * A rotation of the alert's credential was rolled back: the old credential is the current one again, so the alert
+ * the rotation resolved opens again (Rotate is offered again) and its card says what happened. When another alert
+ * for the credential is open meanwhile, this one stays resolved and says it was rolled back.
+ */
+export function reopenAfterRollback(store: Store, alertId: string, info: { text: string; at: number; by?: AlertActor }): StoredRecord<AlertRecord> | undefined {
+  const now = info.at;
+  const done = store.transaction(() => {
+    const current = store.get<AlertRecord>('alerts', alertId);
+    const a = current?.value;
+    if (!current || !a || a.state !== 'resolved' || a.resolution?.kind !== 'rotated') return undefined;
+    const entry = { at: now, event: 'rolled-back', text: info.text, actor: info.by };
+    const pointer = store.get<AlertPointer>('alert-claims', a.credentialId);
+    const claimed = pointer
+      ? isFree(store, pointer.value) && store.compareAndSet<AlertPointer>('alert-claims', a.credentialId, pointer.version, { alertId })
+      : store.insert<AlertPointer>('alert-claims', a.credentialId, { alertId });
+    if (!claimed) {
+      const resolution: AlertResolution = { kind: 'rolled-back', text: `${info.text} — the credential's current state is on its newer card`, at: now, ...(info.by ? { by: info.by } : {}) };
+      return store.compareAndSet<AlertRecord>('alerts', alertId, current.version, bumped({ ...a, resolution, history: pushHistory(a, entry) }, now));
+    }
+    const { resolution: _r, ...rest } = a;
+    return store.compareAndSet<AlertRecord>('alerts', alertId, current.version, bumped({
+      ...rest, state: a.acknowledged ? 'acknowledged' : 'open', rolledBack: info, history: pushHistory(a, entry),
+    }, now));
+  });
+  if (!done) return undefined;
+  store.appendAudit({
+    action: 'alert.reopened', subject: alertId, result: 'info', actor: info.by,
+    details: { credentialId: done.value.credentialId, reason: 'rollback' },
+  });
+  queueCard(store, done.value, now, 10);
+  return done;
+}
+
+/**
  * For workflows: a progress line on the card ("Rotation started by Alex …"), delivered as an in-place update.
  * `jobId` marks a running job (the card then offers no second action); `shownByClick` says the click's own answer
  * already replaced the card for everyone, so the outbox must not put the alert card back over it.

@@ -1,18 +1,21 @@
 import type { KeywardenConfig } from '../config/schema.js';
-import type { Credential } from '../domain/credential.js';
+import type { Credential, Finding } from '../domain/credential.js';
 import { formatExpiry, thresholdFor, type ExpiryThreshold } from '../domain/expiry.js';
-import { findingsByCredential, policyFor } from '../domain/policy.js';
+import type { JobRecord } from '../domain/job.js';
+import { findingsByCredential, heldCredentialOf, policyFor } from '../domain/policy.js';
+import { credentialsInRotation, rotationText, type CredentialInRotation } from '../domain/rotation-state.js';
 import type { ScanResult } from '../domain/scan.js';
 import type { Store } from '../store/store.js';
 import { queueDigests } from './digest.js';
+import { KIND_LABELS } from './cards.js';
 import {
   bumped, cardFindings, claim, currentAlert, deservesCard, isUrgent, isWorse, mutateAlert, openAlert, pushHistory,
-  queueCard, resolveAlert, thresholdKey, wake,
+  queueCard, reopenAfterRollback, resolveAlert, thresholdKey, wake,
 } from './lifecycle.js';
 import { queueOwnerNotice } from './owners.js';
 import { resolvedByDisappearance, resolvedInPlace, scopeUnseen } from './resolution.js';
 import { routeFor, type SupportChannel } from './routing.js';
-import type { AlertRecord } from './types.js';
+import type { AlertRecord, AlertResolution } from './types.js';
 
 /**
  * Turns one ScanResult into alert changes: open, raise (claim first), resolve, and queue what must be sent.
@@ -38,12 +41,64 @@ function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+/** The resolution a rotation in its grace window (or being rolled back) shows: Keywarden is already handling it. */
+function rotationResolution(r: CredentialInRotation, now: number): AlertResolution {
+  return { kind: 'rotated', text: rotationText(r), at: now, ...(r.revokeAt !== undefined ? { rotation: { revokeAt: r.revokeAt, noun: r.noun } } : {}) };
+}
+
+/**
+ * Why a scanned credential raises nothing of its own: a Key Vault secret whose card is the held credential's, a
+ * disabled credential, or an old credential Keywarden's rotation revokes itself at the end of the grace window.
+ */
+function quietReason(credential: Credential, held: Credential | undefined, rotation: CredentialInRotation | undefined, now: number): AlertResolution | 'wait' | undefined {
+  if (held) return { kind: 'merged', text: `shown on the card of ${KIND_LABELS[held.kind]} ${held.name} in ${held.where.label}, which this secret holds`, at: now };
+  if (credential.enabled === false) return { kind: 'disabled', text: `${KIND_LABELS[credential.kind]} is disabled`, at: now };
+  // While a rollback runs, the rotation's alert is about to reopen: neither resolve nor raise anything meanwhile.
+  if (rotation?.state === 'rolling-back') return 'wait';
+  if (rotation) return rotationResolution(rotation, now);
+  return undefined;
+}
+
+/**
+ * Reads the jobs: a rotation's grace window, once known, shows on the alert it resolved ("old token revoked at …");
+ * a rollback whose report was lost (crash) still reopens its alert.
+ */
+function reconcileJobs(store: Store, jobs: JobRecord[], inRotation: Map<string, CredentialInRotation>, now: number): void {
+  for (const r of inRotation.values()) {
+    if (r.state !== 'grace' || !r.alertId || r.revokeAt === undefined) continue;
+    const done = mutateAlert(store, r.alertId, (a) => (a.state === 'resolved' && a.resolution?.kind === 'rotated' && !a.resolution.rotation
+      ? bumped({ ...a, resolution: { ...a.resolution, rotation: { revokeAt: r.revokeAt!, noun: r.noun } } }, now)
+      : undefined));
+    if (done) queueCard(store, done.value, now);
+  }
+  for (const job of jobs) {
+    if (job.kind !== 'rollback' || job.state !== 'done' || !job.alertId || inRotation.has(job.subject)) continue;
+    const alert = store.get<AlertRecord>('alerts', job.alertId)?.value;
+    if (alert?.state !== 'resolved' || alert.resolution?.kind !== 'rotated' || alert.resolution.at > (job.finishedAt ?? now)) continue;
+    reopenAfterRollback(store, job.alertId, { text: `rotation rolled back (job ${job.id})`, at: now, ...(job.approvedBy[0] ? { by: job.approvedBy[0] } : {}) });
+  }
+}
+
 export function applyScan(store: Store, config: KeywardenConfig, scan: ScanResult, channels: SupportChannel[]): ScanAlertsOutcome {
   const now = scan.finishedAt;
   const outcome: ScanAlertsOutcome = { opened: [], raised: [], resolved: [], unrouted: [], digests: [] };
   const findings = findingsByCredential(scan.findings);
   const seen = new Set(scan.credentials.map((c) => c.id));
   const newByChannel = new Map<string, Set<string>>();
+  const jobs = store.list<JobRecord>('jobs').map((r) => r.value);
+  const inRotation = credentialsInRotation(jobs);
+  reconcileJobs(store, jobs, inRotation, now);
+
+  // One card per chain: a secret holding a scanned credential shows its findings on that credential's card.
+  const byId = new Map(scan.credentials.map((c) => [c.id, c]));
+  const heldBy = new Map<string, Credential>();
+  const folded = new Map<string, Finding[]>();
+  for (const c of scan.credentials) {
+    const held = heldCredentialOf(c, byId);
+    if (!held) continue;
+    heldBy.set(c.id, held);
+    folded.set(held.id, [...(folded.get(held.id) ?? []), ...(findings.get(c.id) ?? [])]);
+  }
 
   // Credentials that vanished from a scope that scanned cleanly: replaced or removed.
   for (const record of store.list<AlertRecord>('alerts')) {
@@ -53,10 +108,17 @@ export function applyScan(store: Store, config: KeywardenConfig, scan: ScanResul
   }
 
   for (const credential of scan.credentials) {
-    const own = findings.get(credential.id) ?? [];
+    const own = [...(findings.get(credential.id) ?? []), ...(folded.get(credential.id) ?? [])];
     const threshold = thresholdOf(credential, config, now);
     const severe = cardFindings(own, config);
     let existing = currentAlert(store, credential.id);
+    const quiet = quietReason(credential, heldBy.get(credential.id), inRotation.get(credential.id), now);
+    if (quiet === 'wait') continue;
+    if (quiet) {
+      const done = existing && (resolvedInPlace(existing.value.credential, credential, now) ?? quiet);
+      if (existing && done && resolveAlert(store, existing.value.id, done)) outcome.resolved.push(existing.value.id);
+      continue;
+    }
 
     if (existing) {
       const done = resolvedInPlace(existing.value.credential, credential, now)

@@ -20,7 +20,8 @@ export interface AlertMessageRef {
   activityId?: string;
 }
 
-export type ResolutionKind = 'rotated' | 'extended' | 'removed' | 'revoked' | 'disabled';
+/** 'merged': a Key Vault secret whose card folded into the card of the credential it holds. */
+export type ResolutionKind = 'rotated' | 'extended' | 'removed' | 'revoked' | 'disabled' | 'merged' | 'rolled-back';
 
 export interface AlertResolution {
   kind: ResolutionKind;
@@ -28,6 +29,8 @@ export interface AlertResolution {
   text: string;
   at: number;
   by?: AlertActor;
+  /** A rotation in its grace window: when Keywarden revokes the old credential. */
+  rotation?: { revokeAt: number; noun: 'token' | 'client secret' };
 }
 
 export interface AlertSnooze {
@@ -63,6 +66,8 @@ export interface AlertRecord {
   acknowledged?: { by: AlertActor; at: number; reason?: string };
   snooze?: AlertSnooze;
   resolution?: AlertResolution;
+  /** Set when a rotation of this credential was rolled back and the alert reopened: what happened, shown on the card. */
+  rolledBack?: { text: string; at: number; by?: AlertActor };
   /** A line workflows set while they act ("Rotation started by Alex at …"); shown on the card. `jobId` while the job runs. */
   progress?: { text: string; at: number; jobId?: string };
   /** Card data nonce; a click with another nonce is answered "this card is out of date". */
@@ -111,6 +116,8 @@ export interface DigestData {
   byUrgency: Array<{ urgency: string; count: number }>;
   byKind: Array<{ kind: CredentialKind; count: number }>;
   items: DigestItem[];
+  /** Old credentials waiting out a rotation's grace window: listed as rotated, not counted as needing attention. */
+  rotated?: DigestItem[];
 }
 
 export type OutboxKind = 'alert-card' | 'digest' | 'owner-notice' | 'details';

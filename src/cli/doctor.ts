@@ -8,6 +8,8 @@ import { redactText } from '../logging/redact.js';
 import { AzureCredentialConfigError } from '../providers/azure-credential.js';
 import { startSandboxClouds, withSandboxConfig, type SandboxClouds } from '../sandbox/estate.js';
 import { ensureSandboxTls, type SandboxTls } from '../sandbox/tls.js';
+import { DOCTOR_USAGE } from './help.js';
+import { usesSandboxClouds } from './sandbox-mode.js';
 
 /** `keywarden doctor [--config F] [--sandbox] [--json] [--create-probe-token]`: exit 0 ready, 1 a grant missing, 2 bad config. */
 
@@ -19,21 +21,7 @@ export interface DoctorIo {
   signal?: AbortSignal;
 }
 
-export const DOCTOR_USAGE = [
-  'Usage: keywarden doctor [--config <file>] [--sandbox] [--json] [--create-probe-token]',
-  '',
-  'Checks every configured estate with Keywarden\'s own credential: reachability and each permission of',
-  'docs/deploy.md §3, Teams channel references, and the expiry of Keywarden\'s own credentials.',
-  '',
-  '  --config <file>        config file (else KEYWARDEN_CONFIG, else ./keywarden.yaml); none = the sandbox',
-  '  --sandbox              check against the local emulated clouds (started in this process)',
-  '  --json                 machine-readable report on stdout',
-  '  --create-probe-token   prove Databricks on-behalf-of creation by minting a 5-minute "keywarden doctor probe"',
-  '                         token and deleting it at once (default: proved without creating anything)',
-  '',
-  'Exit code: 0 everything required is in place (warnings allowed), 1 something required is missing, 2 bad config.',
-  '',
-].join('\n');
+export { DOCTOR_USAGE };
 
 interface DoctorArgs {
   configPath?: string;
@@ -86,7 +74,7 @@ export async function doctorCommand(argv: string[], io: DoctorIo): Promise<numbe
     const loaded = loadConfig({ path: args.configPath, env: io.env, cwd: io.cwd });
     let config = loaded.config;
     let source = loaded.path ?? 'none (sandbox defaults)';
-    if (args.sandbox || loaded.source === 'none') {
+    if (usesSandboxClouds(config, args.sandbox)) {
       clouds = await startSandboxClouds({ tls: trustedSandboxTls(io.env, config) });
       config = configSchema.parse(withSandboxConfig(config as unknown as Record<string, unknown>, clouds.config));
       source = `${loaded.path ?? 'defaults'} + emulated clouds (sandbox)`;

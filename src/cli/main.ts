@@ -1,3 +1,4 @@
+import './warnings.js'; // first: silences restify's DEP0111 before any command loads it
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
@@ -6,6 +7,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { redactText } from '../logging/redact.js';
 import { ensureSandboxTls } from '../sandbox/tls.js';
+import { COMMAND_USAGE, wantsHelp } from './help.js';
+import { usesSandboxClouds } from './sandbox-mode.js';
 
 /** `keywarden <command> [args]`: a thin dispatcher; each command lives in src/cli/<command>.ts. */
 
@@ -83,7 +86,8 @@ function sandboxCaFor(command: string, argv: readonly string[], env: Record<stri
   if (!forced && !SANDBOX_NETWORK_COMMANDS.has(command)) return undefined;
   const configPath = configPathFrom(argv);
   const { config } = loadConfig({ env, ...(configPath ? { path: configPath } : {}) });
-  if (!forced && config.mode !== 'sandbox') return undefined;
+  const sandboxClouds = command === 'start' ? config.mode === 'sandbox' : usesSandboxClouds(config, false);
+  if (!forced && !sandboxClouds) return undefined;
   return ensureSandboxTls(config.sandbox.dataDir ?? './data/sandbox').caPath;
 }
 
@@ -144,8 +148,13 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     err.write(`keywarden: unknown command "${redactText(command)}"\n\n${usage()}`);
     return 2;
   }
+  // Help never loads the command: no config is read, nothing starts, no file is written.
+  if (wantsHelp(rest)) {
+    out.write(COMMAND_USAGE[command] ?? usage());
+    return 0;
+  }
   try {
-    if ((options.allowRespawn ?? true) && env[RESPAWN_GUARD] !== '1' && !rest.includes('--help')) {
+    if ((options.allowRespawn ?? true) && env[RESPAWN_GUARD] !== '1') {
       const caPath = sandboxCaFor(command, rest, env);
       if (caPath && (!env.NODE_EXTRA_CA_CERTS || resolve(env.NODE_EXTRA_CA_CERTS) !== resolve(caPath))) {
         return await respawnWithCa(caPath, env);

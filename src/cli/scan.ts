@@ -12,19 +12,12 @@ import { startSandboxForKeywarden, type SandboxClouds } from '../sandbox/estate.
 import { createScanner } from '../scanner/scanner.js';
 import { createInventorySources } from '../scanner/sources.js';
 import { openSqliteStore } from '../store/sqlite.js';
+import { SCAN_USAGE } from './help.js';
+import { usesSandboxClouds } from './sandbox-mode.js';
 
 /** `keywarden scan [--json] [--config F] [--sandbox]`: scan every estate once and print the inventory and findings. */
 
-export const SCAN_USAGE = [
-  'Usage: keywarden scan [--json] [--config <file>] [--sandbox]',
-  '',
-  '  --json           one JSON document: a row per credential (kind, id, name, where, owner, expiresAt, daysLeft, findings) and the errors',
-  '  --config <file>  config file (else KEYWARDEN_CONFIG, else ./keywarden.yaml); without one the sandbox is scanned',
-  '  --sandbox        start the emulated clouds in this process and scan them',
-  '',
-  'Exit code: 0 when every estate was scanned (findings or not), 1 when an estate could not be scanned, 2 for bad usage.',
-  '',
-].join('\n');
+export { SCAN_USAGE };
 
 export interface ScanCliOptions {
   env?: Env;
@@ -122,7 +115,7 @@ export async function run(argv: string[], options: ScanCliOptions = {}): Promise
   // Progress goes to stderr so stdout stays machine-readable.
   const logger = createLogger({ level: config.log.level === 'info' ? 'warn' : config.log.level, name: 'keywarden-scan', destination: err });
   try {
-    if (args.sandbox || loaded.source === 'none') {
+    if (usesSandboxClouds(config, args.sandbox)) {
       if (!args.json) err.write('keywarden scan: starting the emulated clouds (sandbox) — nothing real is touched\n');
       // Uses the CA in config.sandbox.dataDir: the one the CLI entry trusts (NODE_EXTRA_CA_CERTS) for sandbox runs.
       const sandbox = await startSandboxForKeywarden({ config, clock });

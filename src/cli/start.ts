@@ -6,9 +6,12 @@ import { startSandboxEnvironment } from '../sandbox/start.js';
 import { loadConfig, type Env } from '../config/load.js';
 import type { KeywardenConfig } from '../config/schema.js';
 import { createLogger, type Logger } from '../logging/logger.js';
+import { connectAuditKeyVault } from '../providers/keyvault/audit-key-vault.js';
+import { createAuditAnchorer } from '../store/audit-anchor.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import { configPathFrom } from './main.js';
 import { installProcessGuards } from './process-guards.js';
+import { assertPortFree, portError } from './port.js';
 
 /** `keywarden start`: config → store → Keywarden core → bot server, with graceful shutdown on signals. */
 
@@ -52,6 +55,10 @@ export async function startKeywarden(options: StartKeywardenOptions = {}): Promi
   const clock = options.clock ?? systemClock;
   const loaded = loadConfig({ path: options.configPath, env: options.env, cwd: options.cwd });
   let config = loaded.config;
+  // Same host rule as the bot server; checked first so a taken port stops us before the sandbox or store start.
+  const host = config.mode === 'sandbox' ? '127.0.0.1' : config.server.host;
+  const port = options.port ?? config.server.port;
+  await assertPortFree(port, host);
   const logger = options.logger ?? createLogger({ level: config.log.level, name: 'keywarden' });
   if (loaded.source === 'none') {
     logger.warn('*** No configuration found (KEYWARDEN_CONFIG or ./keywarden.yaml): running the SANDBOX against emulated clouds. Nothing real is touched. ***');
@@ -65,8 +72,29 @@ export async function startKeywarden(options: StartKeywardenOptions = {}): Promi
     config = sandbox?.config ?? config;
   }
 
-  const store = openSqliteStore({ path: config.store.path, clock });
+  // The audit key comes from Key Vault before the store opens, so every record of this run is keyed.
+  let auditVault: ReturnType<typeof connectAuditKeyVault>;
+  let auditKey: Buffer | undefined;
+  try {
+    auditVault = connectAuditKeyVault(config);
+    auditKey = auditVault?.keyWhere ? await auditVault.readKey() : undefined;
+  } catch (err) {
+    await sandbox?.close();
+    throw err;
+  }
+  let nudgeAnchorer: (seq: number) => void = () => undefined;
+  const store = openSqliteStore({ path: config.store.path, clock, auditKey, onAuditAppended: (seq) => nudgeAnchorer(seq) });
   const keywarden = createKeywarden({ config, store, logger, clock });
+  if (auditVault?.anchors) {
+    const anchorer = createAuditAnchorer({
+      store, sink: auditVault.anchors, clock, logger,
+      everyEntries: config.audit.anchorEveryEntries, everyMs: config.audit.anchorEveryMinutes * 60_000,
+    });
+    nudgeAnchorer = (seq) => anchorer.nudge(seq);
+    // Registered first, so it stops last: the final anchor covers what the other modules audited at shutdown.
+    keywarden.extend({ name: 'audit-anchor', start: () => anchorer.start(), stop: () => anchorer.stop() });
+  }
+  logger.info({ auditKey: auditVault?.keyWhere ?? 'none (unkeyed chain)', auditAnchors: auditVault?.anchors?.where ?? 'none' }, 'audit log');
   let server: BotServer | undefined;
   try {
     for (const m of [...(sandbox?.modules ?? []), ...(options.modules ?? [])]) keywarden.extend(typeof m === 'function' ? m(keywarden) : m);
@@ -75,7 +103,7 @@ export async function startKeywarden(options: StartKeywardenOptions = {}): Promi
   } catch (err) {
     await (server ? server.close() : keywarden.stop());
     await sandbox?.close();
-    throw err;
+    throw portError(err, port, host); // taken between the check and the listen
   }
 
   const bot = server;

@@ -3,7 +3,7 @@ import { SEVERITY_ORDER } from '../domain/credential.js';
 
 /** Argument parsing for the chat commands. Pure; bad input becomes a problem sentence, never an exception. */
 
-export const EXPIRING_USAGE = '/expiring [N d] [pat|secret|sp|all] [name filter]';
+export const EXPIRING_USAGE = '/expiring [N d] [pat|secret|sp|all] [disabled] [name filter]';
 export const EXPIRING_EXAMPLE = '/expiring 14d pat etl';
 export const FINDINGS_USAGE = '/findings [info|low|medium|high|critical]';
 export const FINDINGS_EXAMPLE = '/findings high';
@@ -25,6 +25,8 @@ export interface ExpiringQuery {
   kinds: CredentialKind[];
   /** Lower-case words that must all appear in the name, place or owner. */
   filter: string[];
+  /** The word `disabled`: list disabled credentials too (shown as disabled); they are left out otherwise. */
+  disabled?: boolean;
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
@@ -42,9 +44,14 @@ export function parseExpiringArgs(args: string): Parsed<ExpiringQuery> {
   let days: number | undefined;
   const kinds = new Set<CredentialKind>();
   const filter: string[] = [];
+  let disabled = false;
   for (let i = 0; i < words.length; i++) {
     const word = words[i]!;
     const lower = word.toLowerCase();
+    if (lower === 'disabled') {
+      disabled = true;
+      continue;
+    }
     const joined = /^(\d+)([a-z]+)$/.exec(lower);
     const number = /^\d+$/.test(lower) ? lower : undefined;
     if (joined || number) {
@@ -78,7 +85,7 @@ export function parseExpiringArgs(args: string): Parsed<ExpiringQuery> {
   }
   const text = filter.join(' ');
   if (text.length > MAX_FILTER_LENGTH) return { ok: false, problem: `the name filter is longer than ${MAX_FILTER_LENGTH} characters` };
-  return { ok: true, value: { days: days ?? DEFAULT_EXPIRING_DAYS, kinds: kinds.size ? ALL_KINDS.filter((k) => kinds.has(k)) : [...ALL_KINDS], filter } };
+  return { ok: true, value: { days: days ?? DEFAULT_EXPIRING_DAYS, kinds: kinds.size ? ALL_KINDS.filter((k) => kinds.has(k)) : [...ALL_KINDS], filter, ...(disabled ? { disabled } : {}) } };
 }
 
 /** The query written back as command arguments (what a "show more" button carries). */
@@ -91,7 +98,7 @@ export function formatExpiringQuery(q: ExpiringQuery): string {
     if (q.kinds.includes('entra-password') || q.kinds.includes('entra-certificate')) words.push('sp');
     return words;
   })();
-  return [`${q.days}d`, ...kindWord, ...q.filter].join(' ');
+  return [`${q.days}d`, ...kindWord, ...(q.disabled ? ['disabled'] : []), ...q.filter].join(' ');
 }
 
 /** `/findings [severity]`: the findings at or above a severity (default: all). */

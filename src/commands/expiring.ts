@@ -4,16 +4,21 @@ import { CARD_SIZE_BUDGET_BYTES, cardSize, renderCard } from '../cards/render.js
 import type { AdaptiveCard, CardAction, ChatCommand, Reply } from '../domain/chat.js';
 import type { Credential } from '../domain/credential.js';
 import { compareUrgency, expiresWithin, formatUtcDate } from '../domain/expiry.js';
+import { rotationText, type CredentialInRotation } from '../domain/rotation-state.js';
 import type { ScanResult } from '../domain/scan.js';
 import type { ScanTrigger } from '../scanner/scanner.js';
 import {
   EXPIRING_EXAMPLE, EXPIRING_USAGE, formatExpiringQuery, parseExpiringArgs, usageText, type ExpiringQuery,
 } from './args.js';
 import {
-  credentialView, errorLine, findingsByCredential, foldedFindings, mirrorsHeldCredential, scannedText, type CredentialView,
+  credentialView, errorLine, findingsByCredential, foldedFindings, heldCredentialOf, scannedText, type CredentialView,
 } from './view.js';
 
-/** `/expiring [N d] [pat|secret|sp|all] [name filter]`: a ranked card of what expires soon, with a chart and pages. */
+/**
+ * `/expiring [N d] [pat|secret|sp|all] [disabled] [name filter]`: a ranked card of what expires soon, with a chart and
+ * pages. One row per credential chain (a secret holding a scanned credential is that credential's row); disabled
+ * credentials only with `disabled`; an old credential in a rotation grace window reads "rotated — old token revoked at …".
+ */
 
 export const EXPIRING_PAGE_VERB = 'expiringPage';
 /** Rows per page at most; fewer when rows are long, so every message stays under the size budget. */
@@ -25,23 +30,47 @@ const MAX_PAGE = 1000;
 export interface ExpiringDeps {
   scans: { latestOrScan(trigger: ScanTrigger): Promise<ScanResult> };
   clock: Clock;
+  /** Credentials Keywarden's rotations are handling now (from the job records); none when not given. */
+  rotations?: () => ReadonlyMap<string, CredentialInRotation>;
 }
 
-/** The rows the query selects, most urgent first (expired first). */
-export function selectExpiring(scan: Pick<ScanResult, 'credentials' | 'findings'>, query: ExpiringQuery, now: number): CredentialView[] {
+type Rotations = ReadonlyMap<string, CredentialInRotation>;
+const NO_ROTATIONS: Rotations = new Map();
+
+/** "disabled · expired 3 days ago (…)", or why a PAT is disabled when its whole workspace has tokens switched off. */
+function disabledText(c: Credential, expires: string): string {
+  return c.attributes.tokensDisabled === true ? `disabled (personal access tokens are disabled in ${c.where.scope}) · ${expires}` : `disabled · ${expires}`;
+}
+
+/** What the query selects before the enabled/disabled split: one row per chain, the right kinds, window and words. */
+function candidates(scan: Pick<ScanResult, 'credentials'>, query: ExpiringQuery, now: number): Credential[] {
   const byId = new Map(scan.credentials.map((c) => [c.id, c]));
-  const perCredential = findingsByCredential(scan.findings);
-  const folded = foldedFindings(scan);
   const matches = (c: Credential) => {
     if (query.filter.length === 0) return true;
     const text = `${c.name} ${c.where.label} ${c.where.scope} ${c.owner?.name ?? ''} ${c.heldIn.map((r) => `${r.vault}/${r.name}`).join(' ')}`.toLowerCase();
     return query.filter.every((w) => text.includes(w));
   };
-  return scan.credentials
-    .filter((c) => c.enabled !== false && query.kinds.includes(c.kind) && expiresWithin(c, query.days, now))
-    .filter((c) => !mirrorsHeldCredential(c, byId) && matches(c))
+  return scan.credentials.filter((c) => query.kinds.includes(c.kind) && expiresWithin(c, query.days, now) && !heldCredentialOf(c, byId) && matches(c));
+}
+
+/** Disabled credentials the query would list with `disabled`. */
+export function hiddenDisabled(scan: Pick<ScanResult, 'credentials'>, query: ExpiringQuery, now: number): number {
+  return query.disabled ? 0 : candidates(scan, query, now).filter((c) => c.enabled === false).length;
+}
+
+/** The rows the query selects, most urgent first (expired first). */
+export function selectExpiring(scan: Pick<ScanResult, 'credentials' | 'findings'>, query: ExpiringQuery, now: number, rotations: Rotations = NO_ROTATIONS): CredentialView[] {
+  const perCredential = findingsByCredential(scan.findings);
+  const folded = foldedFindings(scan);
+  return candidates(scan, query, now)
+    .filter((c) => c.enabled !== false || query.disabled)
     .sort(compareUrgency)
-    .map((c) => credentialView(c, perCredential.get(c.id) ?? [], now, folded.get(c.id)));
+    .map((c) => {
+      const view = credentialView(c, perCredential.get(c.id) ?? [], now, folded.get(c.id));
+      const rotation = rotations.get(c.id);
+      if (c.enabled === false) return { ...view, expires: disabledText(c, view.expires) };
+      return rotation ? { ...view, expires: rotationText(rotation) } : view;
+    });
 }
 
 /** Expiries per week from now: an "expired" bar, then one bar per week (the last one takes the rest). */
@@ -96,8 +125,9 @@ function describeQuery(q: ExpiringQuery): string {
 }
 
 /** Builds page `page` (1-based) of the answer. */
-export function buildExpiringCard(scan: ScanResult, query: ExpiringQuery, now: number, page = 1): { card: AdaptiveCard; page: number; pages: number; total: number } {
-  const rows = selectExpiring(scan, query, now);
+export function buildExpiringCard(scan: ScanResult, query: ExpiringQuery, now: number, page = 1, rotations: Rotations = NO_ROTATIONS): { card: AdaptiveCard; page: number; pages: number; total: number } {
+  const rows = selectExpiring(scan, query, now, rotations);
+  const hidden = hiddenDisabled(scan, query, now);
   const pages = paginate(rows);
   const index = Math.min(Math.max(1, page), pages.length) - 1;
   const { start, end } = pages[index]!;
@@ -107,7 +137,7 @@ export function buildExpiringCard(scan: ScanResult, query: ExpiringQuery, now: n
   const pageText = pages.length > 1 ? ` · page ${index + 1} of ${pages.length} (${start + 1}–${end})` : '';
   const data = {
     title: describeQuery(query),
-    summary: `${rows.length} found${expired ? `, ${expired} already expired` : ''} · most urgent first · ${scannedText(scan, now)}${pageText}`,
+    summary: `${rows.length} found${expired ? `, ${expired} already expired` : ''}${hidden ? ` (${hidden} disabled not shown — add "disabled" to list them)` : ''} · most urgent first · ${scannedText(scan, now)}${pageText}`,
     errors: scan.errors.map((e) => ({ text: errorLine(e) })),
     chartTitle: 'Expiries per week',
     chart,
@@ -130,13 +160,13 @@ export function expiringCommand(deps: ExpiringDeps): ChatCommand {
   return {
     name: 'expiring',
     usage: EXPIRING_USAGE,
-    description: 'Lists credentials that expire soon across Databricks, Key Vault and Entra, most urgent first (default 30 days, all kinds).',
+    description: 'Lists credentials that expire soon across Databricks, Key Vault and Entra, most urgent first (default 30 days, all kinds). Disabled credentials are left out unless you add "disabled".',
     example: EXPIRING_EXAMPLE,
     async handle(args): Promise<Reply> {
       const parsed = parseExpiringArgs(args);
       if (!parsed.ok) return { kind: 'text', text: usageText(parsed.problem, EXPIRING_USAGE, EXPIRING_EXAMPLE) };
       const scan = await deps.scans.latestOrScan('command');
-      return { kind: 'card', card: buildExpiringCard(scan, parsed.value, deps.clock.now()).card };
+      return { kind: 'card', card: buildExpiringCard(scan, parsed.value, deps.clock.now(), 1, deps.rotations?.()).card };
     },
   };
 }
@@ -151,7 +181,7 @@ export function expiringPageAction(deps: ExpiringDeps): CardAction {
       const query = typeof data.query === 'string' && data.query.length <= 200 ? parseExpiringArgs(data.query) : undefined;
       if (!query?.ok) return { text: `That page link is not valid any more — run ${EXPIRING_USAGE} again.` };
       const scan = await deps.scans.latestOrScan('command');
-      return { card: buildExpiringCard(scan, query.value, deps.clock.now(), page).card };
+      return { card: buildExpiringCard(scan, query.value, deps.clock.now(), page, deps.rotations?.()).card };
     },
   };
 }

@@ -1,11 +1,11 @@
 import { DAY_MS, HOUR_MS, MINUTE_MS } from '../clock.js';
 import type { Credential, EstateError, Finding } from '../domain/credential.js';
 import { daysLeft, formatExpiry, formatUtc } from '../domain/expiry.js';
-import { findingsByCredential, isExpiryFinding, kindLabel, mirrorsHeldCredential } from '../domain/policy.js';
+import { findingsByCredential, heldCredentialOf, isExpiryFinding, kindLabel, mirrorsHeldCredential } from '../domain/policy.js';
 
 export { findingsByCredential };
 
-export { mirrorsHeldCredential };
+export { heldCredentialOf, mirrorsHeldCredential };
 import type { ScanResult } from '../domain/scan.js';
 
 /** How a credential reads in a card row or a CLI table: the same words in both. */
@@ -55,16 +55,17 @@ export function credentialView(c: Credential, findings: readonly Finding[], now:
   };
 }
 
-/** Findings of secrets folded into the credential they hold, keyed by the held credential's id. */
+/** Findings of secrets folded into the (scanned) credential they hold, keyed by the held credential's id: one row per chain. */
 export function foldedFindings(scan: Pick<ScanResult, 'credentials' | 'findings'>): Map<string, Finding[]> {
   const byId = new Map(scan.credentials.map((c) => [c.id, c]));
   const perCredential = findingsByCredential(scan.findings);
   const folded = new Map<string, Finding[]>();
   for (const c of scan.credentials) {
-    if (!mirrorsHeldCredential(c, byId)) continue;
-    const list = folded.get(c.holds!) ?? [];
+    const held = heldCredentialOf(c, byId);
+    if (!held) continue;
+    const list = folded.get(held.id) ?? [];
     list.push(...(perCredential.get(c.id) ?? []));
-    folded.set(c.holds!, list);
+    folded.set(held.id, list);
   }
   return folded;
 }

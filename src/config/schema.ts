@@ -62,6 +62,14 @@ export const configSchema = z.object({
     port: z.number().int().min(0).max(65535).default(3978),
   }).default({}),
   store: z.object({ path: z.string().default('./data/keywarden.db') }).default({}),
+  audit: z.object({
+    /** HMAC key of the audit chain, read from Key Vault at start and never stored beside the log. */
+    keySecret: z.object({ vault: z.string().min(1), name }).optional(),
+    /** Where the chain head is copied at intervals, one secret version per anchor (default: keySecret's vault). */
+    anchorSecret: z.object({ vault: z.string().min(1), name }).optional(),
+    anchorEveryEntries: z.number().int().positive().default(100),
+    anchorEveryMinutes: z.number().positive().default(15),
+  }).default({}),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).default({}),
   bot: z.object({
     appId: z.string().optional(),

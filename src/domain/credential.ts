@@ -104,7 +104,9 @@ export type FindingCode =
   | 'owner-deactivated'
   | 'human-owned-pipeline'
   | 'kv-expiry-mismatch'
-  | 'pat-creation-open';
+  | 'pat-creation-open'
+  | 'no-max-token-lifetime'
+  | 'tokens-disabled';
 
 export interface Finding {
   code: FindingCode;
@@ -123,6 +125,8 @@ export interface Finding {
 export interface ScopeFacts {
   /** Databricks workspace-conf maxTokenLifetimeDays; null = no workspace limit. */
   maxTokenLifetimeDays?: number | null;
+  /** Databricks workspace-conf enableTokensConfig; false = personal access tokens are disabled in the workspace. */
+  tokensEnabled?: boolean;
   /** Principals granted CAN_USE on tokens (group/user/SP names). */
   tokenUsers?: Array<{ principal: string; type: 'group' | 'user' | 'service-principal' }>;
 }

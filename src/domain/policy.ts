@@ -1,4 +1,4 @@
-import { DAY_MS } from '../clock.js';
+import { DAY_MS, HOUR_MS } from '../clock.js';
 import type { KeywardenConfig } from '../config/schema.js';
 import type { Credential, CredentialKind, Estate, Finding, ScopeFacts, Severity } from './credential.js';
 import { formatExpiry, formatUtcDate, isExpired, severityForThreshold, thresholdFor } from './expiry.js';
@@ -19,6 +19,8 @@ export interface EffectivePolicy {
 export const DATABRICKS_AUTO_REVOKE_DAYS = 90;
 /** KV exp and the real expiry may differ by this much before it is a finding (clock skew, rounding). */
 export const KV_EXPIRY_TOLERANCE_MS = DAY_MS;
+/** A lifetime may exceed a maximum by this much before it is a finding: clouds stamp creation and expiry apart. */
+export const LIFETIME_TOLERANCE_MS = HOUR_MS;
 
 const KIND_LABEL: Record<CredentialKind, string> = {
   'databricks-pat': 'Databricks PAT',
@@ -102,6 +104,15 @@ export function mirrorsHeldCredential(c: Credential, byId: ReadonlyMap<string, C
   return held !== undefined && !expiryMismatch(c.expiresAt, held.expiresAt);
 }
 
+/**
+ * The credential a Key Vault secret's card folds into: the scanned credential it holds. The chain (secret → PAT or
+ * client secret) gets one card, the held credential's; the secret's own findings show there.
+ */
+export function heldCredentialOf(c: Credential, byId: ReadonlyMap<string, Credential>): Credential | undefined {
+  if (c.kind !== 'keyvault-secret' || !c.holds || c.holds === c.id) return undefined;
+  return byId.get(c.holds);
+}
+
 export function expiryMismatch(a: number | null, b: number | null): boolean {
   if (a === null || b === null) return a !== b;
   return Math.abs(a - b) > KV_EXPIRY_TOLERANCE_MS;
@@ -125,15 +136,23 @@ function expiryFindings(c: Credential, rules: EffectivePolicy, now: number): Fin
     `${kindLabel(c.kind)} ${c.name} in ${c.where.label} expires ${formatExpiry(c.expiresAt, now)}.`, rotateRemedy(c))];
 }
 
+/** "180 days", or "180 days 5 hours" when the whole days alone would read as "not over" the maximum. */
+function lifetimeText(ms: number, maxDays: number): string {
+  const whole = days(ms);
+  const hours = Math.floor((ms - whole * DAY_MS) / HOUR_MS);
+  return whole <= maxDays && hours > 0 ? `${plural(whole, 'day')} ${plural(hours, 'hour')}` : plural(whole, 'day');
+}
+
 function lifetimeFinding(c: Credential, rules: EffectivePolicy, facts: ScopeFacts | undefined): Finding[] {
   if (c.expiresAt === null || c.createdAt === undefined) return [];
   const workspaceMax = c.kind === 'databricks-pat' && facts?.maxTokenLifetimeDays ? facts.maxTokenLifetimeDays : undefined;
   const max = workspaceMax !== undefined ? Math.min(workspaceMax, rules.maxLifetimeDays) : rules.maxLifetimeDays;
   const lifetime = c.expiresAt - c.createdAt;
-  if (lifetime <= max * DAY_MS) return [];
+  // Creation and expiry are stamped a moment apart: 180 days and half a second is not "over a 180-day maximum".
+  if (lifetime <= max * DAY_MS + LIFETIME_TOLERANCE_MS) return [];
   const source = workspaceMax !== undefined && workspaceMax <= rules.maxLifetimeDays ? `the workspace maximum (maxTokenLifetimeDays ${workspaceMax})` : `the policy maximum of ${max} days`;
   return [finding(c, 'lifetime-too-long', 'medium',
-    `${kindLabel(c.kind)} ${c.name} in ${c.where.label} lives ${days(lifetime)} days, over ${source}.`,
+    `${kindLabel(c.kind)} ${c.name} in ${c.where.label} lives ${lifetimeText(lifetime, max)}, over ${source}.`,
     `Replace it with one that expires within ${max} days, then revoke this one.`)];
 }
 
@@ -190,16 +209,43 @@ function kvMismatchFinding(c: Credential, byId: Map<string, Credential>): Findin
     `Set the secret's expiry to ${show(held.expiresAt)} so warnings fire on the real date.`)];
 }
 
-function scopeFindings(scope: ScopeInput, policy: PolicyConfig): Finding[] {
+function scopeFindings(scope: ScopeInput, policy: PolicyConfig, credentials: readonly Credential[]): Finding[] {
+  const out: Finding[] = [...workspaceConfFindings(scope, policy, credentials)];
   const allowed = new Set(policy.patCreationAllowList.map((p) => p.toLowerCase()));
   const extra = (scope.facts.tokenUsers ?? []).filter((u) => !allowed.has(u.principal.toLowerCase()));
-  if (extra.length === 0) return [];
+  if (extra.length === 0) return out;
   const everyone = extra.some((u) => u.type === 'group' && u.principal.toLowerCase() === 'users');
   const names = extra.map((u) => `${u.type} ${u.principal}`).join(', ');
-  return [{
+  out.push({
     code: 'pat-creation-open', severity: everyone ? 'high' : 'medium', scope: scope.scope, estate: scope.estate,
     message: `In ${scope.scope}, ${names} may create personal access tokens (CAN_USE), beyond the allow-list (${policy.patCreationAllowList.join(', ') || 'empty'}).`,
     remedy: `Remove CAN_USE for ${extra.map((u) => u.principal).join(', ')} in ${scope.scope} token permissions, or add them to policy.patCreationAllowList.`,
+  });
+  return out;
+}
+
+/** Databricks workspace-conf: PATs switched off (their findings are not shown, so say why), or no lifetime limit. */
+function workspaceConfFindings(scope: ScopeInput, policy: PolicyConfig, credentials: readonly Credential[]): Finding[] {
+  if (scope.estate !== 'databricks') return [];
+  const base = { scope: scope.scope, estate: scope.estate };
+  if (scope.facts.tokensEnabled === false) {
+    const tokens = credentials.filter((c) => c.kind === 'databricks-pat' && c.where.scope === scope.scope);
+    const stored = tokens.filter((c) => c.heldIn.length > 0 || c.consumers.length > 0);
+    const held = stored.length ? ` Pipelines use ${stored.length === 1 ? 'one of them' : `${stored.length} of them`} through Key Vault (${stored.map((c) => c.name).join(', ')}) and fail until tokens are enabled again or the pipelines move to another credential.` : '';
+    return [{
+      ...base, code: 'tokens-disabled', severity: stored.length ? 'high' : 'info',
+      message: `Personal access tokens are disabled in ${scope.scope} (workspace-conf enableTokensConfig is "false"): its ${plural(tokens.length, 'token')} cannot authenticate, so Keywarden shows them as disabled and raises no expiry or policy alerts for them.${held}`,
+      remedy: stored.length
+        ? `Move those pipelines to a service principal with OAuth, or enable tokens again (workspace-conf enableTokensConfig "true") in ${scope.scope}.`
+        : `Nothing to do if this is intended; revoke the leftover tokens in ${scope.scope} so they cannot come back if tokens are enabled again.`,
+    }];
+  }
+  if (scope.facts.maxTokenLifetimeDays !== null) return [];
+  const days = policyFor(policy, 'databricks-pat', scope.scope).maxLifetimeDays;
+  return [{
+    ...base, code: 'no-max-token-lifetime', severity: 'medium',
+    message: `Databricks workspace ${scope.scope} sets no maximum token lifetime (workspace-conf maxTokenLifetimeDays is not set), so anyone allowed to create tokens can create one that lives for years or never expires.`,
+    remedy: `Set maxTokenLifetimeDays for ${scope.scope} (PATCH /api/2.0/workspace-conf {"maxTokenLifetimeDays": "${days}"}), e.g. to the policy maximum of ${days} days.`,
   }];
 }
 
@@ -218,7 +264,7 @@ export function evaluatePolicy(input: PolicyInput): Finding[] {
     if (!expired) findings.push(...rotationFinding(c, rules, input.now), ...unusedFinding(c, rules, input.now));
     findings.push(...ownerFindings(c), ...kvMismatchFinding(c, byId));
   }
-  for (const s of input.scopes ?? []) findings.push(...scopeFindings(s, input.policy));
+  for (const s of input.scopes ?? []) findings.push(...scopeFindings(s, input.policy, input.credentials));
   return findings;
 }
 

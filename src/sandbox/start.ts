@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -6,9 +7,11 @@ import { AdjustableClock, DAY_MS, HOUR_MS, type Clock } from '../clock.js';
 import { configSchema, type KeywardenConfig } from '../config/schema.js';
 import type { Logger } from '../logging/logger.js';
 import { startConnectorEmulator } from './connector/emulator.js';
-import { startSandboxClouds, withSandboxConfig } from './estate.js';
+import { registerSecret } from '../logging/redact.js';
+import { startSandboxClouds, withSandboxConfig, type SandboxClouds } from './estate.js';
+import { startKeyVaultEmulator } from './keyvault/emulator.js';
 import { PLAYGROUND_USERS, startPlayground, type PlaygroundHandle } from './playground.js';
-import { ensureSandboxTls } from './tls.js';
+import { ensureSandboxTls, type SandboxTls } from './tls.js';
 
 /**
  * `npm start` without configuration: the emulated clouds with the seeded estate, a Bot Connector emulator, the
@@ -16,6 +19,8 @@ import { ensureSandboxTls } from './tls.js';
  */
 
 export const SANDBOX_BOT_ID = '00000000-0000-4000-8000-00000000b07d';
+const AUDIT_VAULT = 'kv-keywarden';
+const AUDIT_KEY_SECRET = 'keywarden-audit-key';
 
 export interface SandboxEnvironment {
   config: KeywardenConfig;
@@ -81,10 +86,14 @@ export async function startSandboxEnvironment(context: { config: KeywardenConfig
     const connector = await startConnectorEmulator({ clock });
     closers.push(() => connector.close());
 
+    const auditVault = await startAuditVault(clouds, clock, tls);
+    closers.push(() => auditVault.close());
+
     const base = { ...(context.config as unknown as Record<string, unknown>) };
     const merged = withSandboxConfig(base, clouds.config);
     const config = configSchema.parse({
       ...merged,
+      audit: { ...(context.config.audit), ...auditVault.config },
       store: { path: context.config.store.path === './data/keywarden.db' ? freshStore(dataDir) : context.config.store.path },
     });
 
@@ -127,7 +136,7 @@ export async function startSandboxEnvironment(context: { config: KeywardenConfig
     const lines = [
       '',
       '══════════ Keywarden SANDBOX — emulated clouds, nothing real is touched ══════════',
-      `  Chat client (Agents Playground): ${playground ? playground.url : 'not started'}`,
+      ...playgroundLines(playground?.url, config.sandbox.playgroundPort),
       `  Bot endpoint:                    ${urls.bot}`,
       `  Bot Connector emulator:          ${connector.url}`,
       `  Entra token endpoint:            ${clouds.urls.authorityHost}`,
@@ -135,9 +144,10 @@ export async function startSandboxEnvironment(context: { config: KeywardenConfig
       `  Data Factory (ARM):              ${clouds.urls.arm}`,
       ...Object.entries(clouds.urls.workspaces).map(([n, u]) => `  Databricks ${n.padEnd(21)}${u}`),
       ...Object.entries(clouds.urls.vaults).map(([n, u]) => `  Key Vault ${n.padEnd(22)}${u}`),
+      `  Audit key + anchors (Key Vault): ${auditVault.url}`,
       `  Sandbox control:                 ${control.url}  (POST /clock/advance {"days": 7})`,
-      `  You are ${me.name} (${PLAYGROUND_USERS.indexOf(me) < 2 ? 'an approver' : 'not an approver'}; KEYWARDEN_SANDBOX_USER="Megan Bowen" switches). Open the Playground,`,
-      `  pick "Platform Team › Platform Support" to install`,
+      `  You are ${me.name} (${PLAYGROUND_USERS.indexOf(me) < 2 ? 'an approver' : 'not an approver'}; KEYWARDEN_SANDBOX_USER="Megan Bowen" switches). Open the`,
+      `  Playground URL above, pick "Platform Team › Platform Support" to install`,
       `  Keywarden there: warnings arrive in that channel. Try "/expiring 14d" in the chat.`,
       '════════════════════════════════════════════════════════════════════════════════════',
       '',
@@ -149,6 +159,36 @@ export async function startSandboxEnvironment(context: { config: KeywardenConfig
     await closeAll();
     throw err;
   }
+}
+
+/**
+ * The vault holding the audit chain's HMAC key and anchors: its own emulated vault, so the estate's vaults (and
+ * so the scan) are unchanged. The key is random per start, like the fresh store it keys.
+ */
+async function startAuditVault(clouds: SandboxClouds, clock: Clock, tls: SandboxTls) {
+  const emulator = await startKeyVaultEmulator({
+    tls, tenantId: clouds.tenantId, clock, tokenValidator: clouds.handles.entra.validator,
+    authorityHost: clouds.urls.authorityHost, vaults: [{ name: AUDIT_VAULT }],
+  });
+  const key = randomBytes(48).toString('base64url');
+  registerSecret(key);
+  emulator.vault(AUDIT_VAULT).seedSecret(AUDIT_KEY_SECRET, { value: key, contentType: 'text/plain' });
+  const url = emulator.urls()[AUDIT_VAULT]!;
+  return {
+    url,
+    config: { keySecret: { vault: url, name: AUDIT_KEY_SECRET }, anchorSecret: { vault: url, name: 'keywarden-audit-anchor' } },
+    close: () => emulator.close(),
+  };
+}
+
+/** The banner's Playground lines: the URL to open is the one the Playground really got (it moves off a taken port). */
+export function playgroundLines(url: string | undefined, wantedPort: number): string[] {
+  if (!url) return ['  Agents Playground (chat client):  not started — see the log line above; the bot still answers the protocol'];
+  const moved = new URL(url).port !== String(wantedPort);
+  return [
+    `  OPEN THIS → Agents Playground:    ${url}  (the chat client)`,
+    ...(moved ? [`               (port ${wantedPort} was taken, so the Playground took this one)`] : []),
+  ];
 }
 
 /** The sandbox clock: real time plus whatever the control endpoint or tests add. */

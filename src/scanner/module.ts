@@ -6,6 +6,8 @@ import { expiringCommand, expiringPageAction } from '../commands/expiring.js';
 import { findingsCommand } from '../commands/findings.js';
 import { isApprover, scanCommand, type ApproverCheck } from '../commands/scan.js';
 import { ago } from '../commands/view.js';
+import type { JobRecord } from '../domain/job.js';
+import { credentialsInRotation, type CredentialInRotation } from '../domain/rotation-state.js';
 import { createScanner, type InventorySource, type Scanner, type ScannerOptions } from './scanner.js';
 import { createInventorySources } from './sources.js';
 
@@ -17,6 +19,8 @@ export interface ScannerModuleOptions {
   clock: Clock;
   /** Who may run /scan (default: config.approvals.users by Entra object id). */
   isApprover?: ApproverCheck;
+  /** Credentials in a rotation grace window, for /expiring (read from the job records). */
+  rotations?: () => ReadonlyMap<string, CredentialInRotation>;
 }
 
 function readiness(scanner: Scanner, clock: Clock): ReadinessCheck[] {
@@ -46,7 +50,7 @@ function readiness(scanner: Scanner, clock: Clock): ReadinessCheck[] {
 export function scannerModule(options: ScannerModuleOptions): KeywardenModule {
   const { scanner, clock } = options;
   const approverCheck = options.isApprover ?? ((actor) => isApprover(actor, options.config.approvals));
-  const deps = { scans: scanner, clock };
+  const deps = { scans: scanner, clock, rotations: options.rotations };
   return {
     name: 'scanner',
     commands: [expiringCommand(deps), findingsCommand(deps), scanCommand({ ...deps, isApprover: approverCheck })],
@@ -73,7 +77,9 @@ export function createScannerModule(keywarden: Keywarden, options: CoreScannerOp
     sources, config: keywarden.config, store: keywarden.store, clock: keywarden.clock, logger: keywarden.logger,
     sourceTimeoutMs: options.sourceTimeoutMs, historySize: options.historySize,
   });
-  return { ...scannerModule({ scanner, config: keywarden.config, clock: keywarden.clock, isApprover: options.isApprover }), scanner };
+  const { store } = keywarden;
+  const rotations = () => credentialsInRotation(store.isOpen ? store.list<JobRecord>('jobs').map((r) => r.value) : []);
+  return { ...scannerModule({ scanner, config: keywarden.config, clock: keywarden.clock, isApprover: options.isApprover, rotations }), scanner };
 }
 
 /** Builds the scanner module and registers it (before keywarden.start()); returns the scanner. */

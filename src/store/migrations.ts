@@ -42,6 +42,12 @@ export const MIGRATIONS: readonly Migration[] = [
         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
     `,
   },
+  {
+    version: 2,
+    name: 'keyed audit records',
+    // 1 = hash is HMAC-SHA256 with the audit key (audit.keySecret); 0 = legacy plain SHA-256.
+    sql: 'ALTER TABLE audit_log ADD COLUMN keyed INTEGER NOT NULL DEFAULT 0;',
+  },
 ];
 
 /**

@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import { systemClock, type Clock } from '../clock.js';
 import { redactText, redactValue } from '../logging/redact.js';
 import { canonicalJson } from '../domain/canonical-json.js';
+import { AUDIT_GENESIS_HASH, auditHash, checkAuditChain, type AuditChainOptions, type AuditChainReport } from './audit-chain.js';
 import { runMigrations } from './migrations.js';
 import {
   StoreError,
@@ -17,7 +17,7 @@ import {
   type StoredRecord,
 } from './store.js';
 
-export { canonicalJson };
+export { canonicalJson, AUDIT_GENESIS_HASH, auditHash };
 
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' for tests. The parent directory is created. */
@@ -25,10 +25,13 @@ export interface SqliteStoreOptions {
   clock?: Clock;
   /** How long a writer waits for another process's lock before failing (default 10 s). */
   busyTimeoutMs?: number;
+  /** HMAC key for new audit records (from Key Vault, never stored here); without it records are plain SHA-256. */
+  auditKey?: Buffer;
+  /** Fail with STORE_NOT_FOUND instead of creating a new database (verify, inspection). */
+  mustExist?: boolean;
+  /** Called after each audit append (the anchorer's nudge); must not throw or block. */
+  onAuditAppended?: (seq: number) => void;
 }
-
-/** prev_hash of the first audit entry. */
-export const AUDIT_GENESIS_HASH = '0'.repeat(64);
 
 interface RecordRow {
   collection: string;
@@ -49,20 +52,7 @@ interface AuditRow {
   details: string | null;
   prev_hash: string;
   hash: string;
-}
-
-/** sha256 over the previous hash and the canonical JSON of the entry (everything but the hashes). */
-export function auditHash(prevHash: string, entry: Omit<AuditRecord, 'prevHash' | 'hash'>): string {
-  const body = canonicalJson({
-    seq: entry.seq,
-    at: entry.at,
-    action: entry.action,
-    actor: entry.actor,
-    subject: entry.subject,
-    result: entry.result,
-    details: entry.details,
-  });
-  return createHash('sha256').update(prevHash).update(body).digest('hex');
+  keyed: number;
 }
 
 function toJson(value: unknown, what: string): string {
@@ -92,13 +82,17 @@ function toAudit(row: AuditRow): AuditRecord {
   if (row.actor !== null) record.actor = JSON.parse(row.actor) as AuditRecord['actor'];
   if (row.subject !== null) record.subject = row.subject;
   if (row.details !== null) record.details = JSON.parse(row.details) as Record<string, unknown>;
+  if (row.keyed) record.keyed = true;
   return record;
 }
 
-function openDatabase(path: string, busyTimeoutMs: number): BetterSqlite3.Database {
+function openDatabase(path: string, busyTimeoutMs: number, mustExist: boolean): BetterSqlite3.Database {
   const inMemory = path === ':memory:';
   const shown = inMemory ? path : resolve(path);
-  if (!inMemory) {
+  if (mustExist && !inMemory && !existsSync(shown)) {
+    throw new StoreError(`no store at ${shown} (nothing was created) — check store.path in the config, or pass --config with the bot's config file`, 'STORE_NOT_FOUND');
+  }
+  if (!inMemory && !mustExist) {
     try {
       mkdirSync(dirname(shown), { recursive: true });
     } catch (err) {
@@ -110,7 +104,7 @@ function openDatabase(path: string, busyTimeoutMs: number): BetterSqlite3.Databa
   }
   let db: BetterSqlite3.Database | undefined;
   try {
-    db = new Database(path, { timeout: busyTimeoutMs });
+    db = new Database(path, { timeout: busyTimeoutMs, fileMustExist: mustExist });
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
     if (!inMemory) db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
@@ -133,7 +127,7 @@ function openDatabase(path: string, busyTimeoutMs: number): BetterSqlite3.Databa
 export function openSqliteStore(options: SqliteStoreOptions): Store {
   const clock = options.clock ?? systemClock;
   const path = options.path;
-  const db = openDatabase(path, options.busyTimeoutMs ?? 10_000);
+  const db = openDatabase(path, options.busyTimeoutMs ?? 10_000, options.mustExist ?? false);
   try {
     runMigrations(db, clock.now());
   } catch (err) {
@@ -141,13 +135,16 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     if (err instanceof StoreError) throw err;
     throw new StoreError(`cannot migrate the store at ${path === ':memory:' ? path : resolve(path)}: ${(err as Error).message}`, 'STORE_MIGRATION_FAILED');
   }
-  return new SqliteStore(db, clock, path);
+  return new SqliteStore(db, clock, path, options.auditKey, options.onAuditAppended);
 }
 
 class SqliteStore implements Store {
   private readonly statements: ReturnType<SqliteStore['prepare']>;
 
-  constructor(private readonly db: BetterSqlite3.Database, private readonly clock: Clock, private readonly path: string) {
+  constructor(
+    private readonly db: BetterSqlite3.Database, private readonly clock: Clock, private readonly path: string,
+    private readonly auditKey: Buffer | undefined, private readonly onAuditAppended: ((seq: number) => void) | undefined,
+  ) {
     this.statements = this.prepare();
   }
 
@@ -169,8 +166,8 @@ class SqliteStore implements Store {
       deleteAt: db.prepare<[string, string, number]>('DELETE FROM records WHERE collection = ? AND id = ? AND version = ?'),
       lastAudit: db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1'),
       appendAudit: db.prepare(
-        `INSERT INTO audit_log (seq, at, action, actor, subject, result, details, prev_hash, hash)
-         VALUES (@seq, @at, @action, @actor, @subject, @result, @details, @prev_hash, @hash)`),
+        `INSERT INTO audit_log (seq, at, action, actor, subject, result, details, prev_hash, hash, keyed)
+         VALUES (@seq, @at, @action, @actor, @subject, @result, @details, @prev_hash, @hash, @keyed)`),
       allAudit: db.prepare<[], AuditRow>('SELECT * FROM audit_log ORDER BY seq'),
     };
   }
@@ -256,7 +253,7 @@ class SqliteStore implements Store {
       if (entry.actor) record.actor = JSON.parse(toJson(redactValue(entry.actor), 'audit actor')) as AuditRecord['actor'];
       if (entry.subject !== undefined) record.subject = redactText(entry.subject);
       if (entry.details !== undefined) record.details = JSON.parse(toJson(redactValue(entry.details), 'audit details')) as Record<string, unknown>;
-      const hash = auditHash(prevHash, record);
+      const hash = auditHash(prevHash, record, this.auditKey);
       this.statements.appendAudit.run({
         seq: record.seq,
         at: record.at,
@@ -267,10 +264,20 @@ class SqliteStore implements Store {
         details: record.details !== undefined ? JSON.stringify(record.details) : null,
         prev_hash: prevHash,
         hash,
+        keyed: this.auditKey ? 1 : 0,
       });
-      return { ...record, prevHash, hash };
+      return { ...record, prevHash, hash, ...(this.auditKey ? { keyed: true } : {}) };
     });
-    return this.db.inTransaction ? append() : append.immediate();
+    const appended = this.db.inTransaction ? append() : append.immediate();
+    try {
+      this.onAuditAppended?.(appended.seq);
+    } catch { /* a nudge must never fail an append */ }
+    return appended;
+  }
+
+  auditHead(): { seq: number; hash: string } | undefined {
+    this.live();
+    return this.statements.lastAudit.get();
   }
 
   listAudit(options: { subject?: string; limit?: number; afterSeq?: number } = {}): AuditRecord[] {
@@ -294,24 +301,26 @@ class SqliteStore implements Store {
   }
 
   verifyAudit(): { ok: true; count: number } | { ok: false; brokenAt: number; count: number } {
+    const report = this.checkAudit({ ...(this.auditKey ? { key: this.auditKey } : {}) });
+    return report.ok ? { ok: true, count: report.count } : { ok: false, brokenAt: report.brokenAt!, count: report.count };
+  }
+
+  checkAudit(options: AuditChainOptions = {}): AuditChainReport {
     this.live();
-    let prevHash = AUDIT_GENESIS_HASH;
-    let count = 0;
-    let brokenAt: number | undefined;
-    for (const row of this.statements.allAudit.iterate()) {
-      count += 1;
-      if (brokenAt !== undefined) continue;
-      let intact = false;
-      try {
-        // A gap (deleted row), a re-linked row or an edited row all break here.
-        intact = row.seq === count && row.prev_hash === prevHash && auditHash(prevHash, toAudit(row)) === row.hash;
-      } catch {
-        intact = false; // unreadable JSON in an edited row
+    const rows = this.statements.allAudit.iterate();
+    function* records() {
+      for (const row of rows) {
+        let record: AuditRecord;
+        try {
+          record = toAudit(row);
+        } catch {
+          // Unreadable JSON in an edited row: keep the hashes so the walk reports it as changed.
+          record = { seq: row.seq, at: row.at, action: row.action, result: 'info', prevHash: row.prev_hash, hash: row.hash, details: { unreadable: true }, ...(row.keyed ? { keyed: true } : {}) };
+        }
+        yield record;
       }
-      if (!intact) brokenAt = row.seq;
-      prevHash = row.hash;
     }
-    return brokenAt === undefined ? { ok: true, count } : { ok: false, brokenAt, count };
+    return checkAuditChain(records(), options);
   }
 }
 

@@ -1,3 +1,5 @@
+import type { AuditChainOptions, AuditChainReport } from './audit-chain.js';
+
 /**
  * The Store port. State is a set of versioned records per collection, changed only through
  * insert (claim) and compare-and-set, plus an append-only audit log with a hash chain.
@@ -51,6 +53,8 @@ export interface AuditRecord extends AuditEntry {
   at: number;
   prevHash: string;
   hash: string;
+  /** HMAC-SHA256 with the audit key (audit.keySecret); absent on legacy, unkeyed records. */
+  keyed?: boolean;
 }
 
 export interface Store {
@@ -69,8 +73,12 @@ export interface Store {
   transaction<R>(fn: () => R): R;
   appendAudit(entry: AuditEntry): AuditRecord;
   listAudit(options?: { subject?: string; limit?: number; afterSeq?: number }): AuditRecord[];
-  /** Recomputes the hash chain; returns the first broken seq, or undefined when intact. */
+  /** Recomputes the hash chain (keyed records with this store's audit key); returns the first broken seq. */
   verifyAudit(): { ok: true; count: number } | { ok: false; brokenAt: number; count: number };
+  /** The full check: keyed records with `key`, and the chain against anchors kept outside the database. */
+  checkAudit(options?: AuditChainOptions): AuditChainReport;
+  /** The newest record's seq and hash (what an anchor copies). */
+  auditHead(): { seq: number; hash: string } | undefined;
   readonly isOpen: boolean;
   close(): void;
 }

@@ -41,14 +41,14 @@ describe('keywarden audit --export / --verify', () => {
 
     const ok = io();
     expect(await runAuditCli(['--verify', file], { openStore: () => openSqliteStore({ path: db }), io: ok.io })).toBe(0);
-    expect(ok.out.join('')).toMatch(/intact: 3 records/);
+    expect(ok.out.join('')).toMatch(/entries checked: 3 \(#1–#3\)[\s\S]*result: INTACT/);
 
     const tampered = readFileSync(file, 'utf8').replace('not-approver', 'approved');
     writeFileSync(file, tampered);
     const bad = io();
     expect(await runAuditCli(['--verify', file], { openStore: () => openSqliteStore({ path: db }), io: bad.io })).toBe(1);
-    expect(bad.out.join('')).toMatch(/BROKEN .* at seq 3/);
-    expect(verifyAuditLines(tampered.split('\n').filter((l, i) => i !== 1).join('\n'))).toMatchObject({ ok: false, brokenAt: 2 });
+    expect(bad.out.join('')).toMatch(/result: BROKEN at #3 — #3 was changed after it was written/);
+    expect(verifyAuditLines(tampered.split('\n').filter((l, i) => i !== 1).join('\n'))).toMatchObject({ ok: false, brokenAt: 3, reason: '#2 is missing before #3: a record was deleted or reordered' });
 
     const store = io();
     expect(await runAuditCli(['--verify'], { openStore: () => openSqliteStore({ path: db }), io: store.io })).toBe(0);

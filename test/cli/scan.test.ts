@@ -60,7 +60,9 @@ describe('keywarden scan', () => {
   it('exits 1 and names the estate when one could not be scanned', async () => {
     const out = capture();
     const err = capture();
+    // Not sandbox mode: in sandbox mode scan starts the emulated clouds, as start does.
     const config = writeConfig('dead.yaml', [
+      'mode: production', 'bot:', '  appId: 00000000-0000-4000-8000-0000000000b1', '  appPassword: not-used-by-scan', '  tenantId: 00000000-0000-4000-8000-0000000000c1',
       'entra:', '  enabled: false',
       'databricks:', '  workspaces:', '    - name: ws-gone', '      host: http://127.0.0.1:9', '      auth:', '        type: pat', `        token: dapi${'0'.repeat(32)}`,
     ].join('\n'));

@@ -35,6 +35,17 @@ describe('/expiring arguments', () => {
   });
 });
 
+describe('/expiring disabled', () => {
+  it('the word "disabled" asks for disabled credentials too, anywhere in the arguments, and survives a page link', () => {
+    expect(ok('14d secret disabled jit')).toEqual({ days: 14, kinds: ['keyvault-secret'], filter: ['jit'], disabled: true });
+    expect(ok('jit disabled')).toMatchObject({ filter: ['jit'], disabled: true });
+    expect(ok('14d')).not.toHaveProperty('disabled');
+    const q = ok('2w pat disabled etl');
+    expect(formatExpiringQuery(q)).toBe('14d pat disabled etl');
+    expect(ok(formatExpiringQuery(q))).toEqual(q);
+  });
+});
+
 describe('/findings arguments', () => {
   it('takes an optional severity', () => {
     expect(parseFindingsArgs('')).toEqual({ ok: true, value: { minSeverity: 'info' } });

@@ -86,7 +86,7 @@ describe('/expiring', () => {
 
   it('bad arguments get the syntax and an example', async () => {
     const reply = await expiringCommand(deps()).handle('14x', ctx());
-    expect(reply).toEqual({ kind: 'text', text: expect.stringContaining('Usage: `/expiring [N d] [pat|secret|sp|all] [name filter]`') });
+    expect(reply).toEqual({ kind: 'text', text: expect.stringContaining('Usage: `/expiring [N d] [pat|secret|sp|all] [disabled] [name filter]`') });
     expect((reply as { text: string }).text).toMatch(/"14x" is not a time span[\s\S]*Example: `\/expiring 14d pat etl`/);
   });
 

@@ -95,7 +95,7 @@ describe('/expiring over the Bot Framework protocol', () => {
   it('bad arguments answer with the syntax and an example', async () => {
     const { reply } = await ask('/expiring soon-ish 3x');
     expect(reply.text).toMatch(/"3x" is not a time span/);
-    expect(reply.text).toContain('/expiring [N d] [pat|secret|sp|all] [name filter]');
+    expect(reply.text).toContain('/expiring [N d] [pat|secret|sp|all] [disabled] [name filter]');
   });
 
   it('"show more" pages through the list with Action.Execute', async () => {

@@ -37,6 +37,24 @@ describe('governance findings', () => {
     expect(fs[0]!.message).toMatch(/maxTokenLifetimeDays 60/);
   });
 
+  it('lifetime: the maximum and half a second is not over it; the maximum and two hours is, and says the hours', () => {
+    const at = (extraMs: number, id: string) => cred('entra-password', 'app', id, { createdAt: days(-10), expiresAt: days(-10) + 180 * 86_400_000 + extraMs });
+    const fs = run([at(500, 'half-second'), at(2 * 3_600_000, 'two-hours')]);
+    expect(fs.filter((f) => f.code === 'lifetime-too-long').map((f) => f.credentialId)).toEqual([at(0, 'two-hours').id]);
+    expect(fs.find((f) => f.code === 'lifetime-too-long')!.message).toMatch(/lives 180 days 2 hours, over the policy maximum of 180 days/);
+  });
+
+  it('workspace-conf: no maxTokenLifetimeDays is a finding; PATs disabled says so instead, naming the stored tokens', () => {
+    const stored = cred('databricks-pat', 'ws-off', 'etl', { enabled: false, heldIn: [{ vault: 'kv', name: 'etl-token' }] });
+    const fs = run([stored], { scopes: [
+      { estate: 'databricks', scope: 'ws-open', facts: { maxTokenLifetimeDays: null } },
+      { estate: 'databricks', scope: 'ws-limited', facts: { maxTokenLifetimeDays: 90 } },
+      { estate: 'databricks', scope: 'ws-off', facts: { maxTokenLifetimeDays: null, tokensEnabled: false } },
+    ] });
+    expect(fs.map((f) => [f.code, f.scope, f.severity])).toEqual([['no-max-token-lifetime', 'ws-open', 'medium'], ['tokens-disabled', 'ws-off', 'high']]);
+    expect(fs[1]!.message).toMatch(/its 1 token cannot authenticate.* Pipelines use one of them through Key Vault \(etl\)/);
+  });
+
   it('lifetime: over the configured maximum per kind', () => {
     const fs = run([cred('entra-password', 'app', 'k', { createdAt: days(-10), expiresAt: days(720) })]);
     expect(codes(fs)).toEqual(['lifetime-too-long']);

@@ -126,6 +126,7 @@ describe('seeded Databricks estate through the provider', () => {
   it('ws-prod / ws-analytics: CAN_USE only for the token owners, no workspace maximum', () => {
     expect(scans['ws-prod']!.facts).toEqual({
       maxTokenLifetimeDays: null,
+      tokensEnabled: true,
       tokenUsers: [
         { principal: 'sp-etl', type: 'service-principal' }, { principal: 'sp-reporting', type: 'service-principal' },
         { principal: 'bob.dev@contoso.com', type: 'user' }, { principal: 'carol.former@contoso.com', type: 'user' },
@@ -133,6 +134,17 @@ describe('seeded Databricks estate through the provider', () => {
     });
     expect(scans['ws-analytics']!.facts.tokenUsers).toEqual([{ principal: 'sp-reporting', type: 'service-principal' }]);
     expect(pat('ws-analytics', 'analytics-sp')).toMatchObject({ owner: { name: 'sp-reporting' }, expiresAt: NOW + 45 * DAY_MS });
+  });
+
+  it('a workspace with PATs disabled (enableTokensConfig "false") says so: tokensEnabled false, its PATs disabled', async () => {
+    dbx.workspace('ws-analytics').setConf({ enableTokensConfig: 'false' });
+    try {
+      const inv = await sources['ws-analytics']!.scan();
+      expect(inv.facts.tokensEnabled).toBe(false);
+      expect(inv.credentials.find((c) => c.name === 'analytics-sp')).toMatchObject({ enabled: false, attributes: { tokensDisabled: true } });
+    } finally {
+      dbx.workspace('ws-analytics').setConf({ enableTokensConfig: 'true' });
+    }
   });
 
   it('a scan calls only GETs, as keywarden, and carries no token value', () => {

@@ -87,6 +87,7 @@ export function createDatabricksInventory(options: DatabricksInventoryOptions): 
         createdById: t.createdById ?? null,
         createdByUsername: t.createdByUsername ?? null,
         maxTokenLifetimeDays,
+        ...(tokensEnabled ? {} : { tokensDisabled: true }),
       },
     }));
 
@@ -95,7 +96,7 @@ export function createDatabricksInventory(options: DatabricksInventoryOptions): 
       scope,
       host,
       credentials,
-      facts: { maxTokenLifetimeDays, tokenUsers: tokenUsers(permissions, sps) },
+      facts: { maxTokenLifetimeDays, tokensEnabled, tokenUsers: tokenUsers(permissions, sps) },
     };
   }
 

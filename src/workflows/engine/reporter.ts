@@ -3,7 +3,7 @@
  * updates the alert (progress, resolution → the alerts outbox re-renders the card), and offers Rollback during a
  * rotation's grace window and Extend while JIT access is live.
  */
-import { resolveAlert, setAlertProgress } from '../../alerts/lifecycle.js';
+import { reopenAfterRollback, resolveAlert, setAlertProgress } from '../../alerts/lifecycle.js';
 import { releaseSubject } from '../../approvals/record.js';
 import type { ActionOffer, JitRequestRecord } from '../../approvals/types.js';
 import type { Clock } from '../../clock.js';
@@ -81,7 +81,9 @@ export function createJobReporter(options: JobReporterOptions): (event: JobEvent
       let content: MessageContent = { text: event.milestone.text };
       let offer: ActionOffer | undefined;
       if (isRotation(job) && event.milestone.key === 'verified') {
-        if (job.alertId) resolveAlert(store, job.alertId, { kind: 'rotated', text: event.milestone.text, at: now, by });
+        const revokeAt = job.facts.graceUntil;
+        const rotation = typeof revokeAt === 'number' ? { revokeAt, noun: job.kind === 'rotate-pat' ? 'token' as const : 'client secret' as const } : undefined;
+        if (job.alertId) resolveAlert(store, job.alertId, { kind: 'rotated', text: event.milestone.text, at: now, by, ...(rotation ? { rotation } : {}) });
         offer = ensureOffer(options, job, 'rollback');
         content = {
           text: event.milestone.text,
@@ -112,6 +114,7 @@ export function createJobReporter(options: JobReporterOptions): (event: JobEvent
     if (job.alertId) {
       if (job.state === 'done' && isRotation(job)) resolveAlert(store, job.alertId, { kind: 'rotated', text: event.text, at: now, by });
       else if (job.state === 'done' && job.kind === 'revoke') resolveAlert(store, job.alertId, { kind: 'revoked', text: event.text, at: now, by });
+      else if (job.state === 'done' && job.kind === 'rollback') reopenAfterRollback(store, job.alertId, { text: event.text, at: now, by });
       else if (job.state !== 'done') setAlertProgress(store, job.alertId, `${job.plan.title}: ${event.text}`, now);
     }
     if (job.kind === 'jit' && typeof job.plan.facts.requestId === 'string') {
