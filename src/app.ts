@@ -1,6 +1,6 @@
 import type { Clock } from './clock.js';
 import type { KeywardenConfig } from './config/schema.js';
-import type { CardAction, ChatCommand, ChatGateway, ConversationTarget, InstallationEvent } from './domain/chat.js';
+import type { CardAction, ChatCommand, ChatGateway, ConversationTarget, InstallationEvent, Reply } from './domain/chat.js';
 import type { Logger } from './logging/logger.js';
 import type { Store } from './store/store.js';
 import { helpCommand } from './commands/help.js';
@@ -35,7 +35,8 @@ export interface KeywardenModule {
   readiness?: ReadinessCheck[];
   /** Called when a ChatGateway is attached (modules that post keep it). */
   attachChat?(gateway: ChatGateway): void;
-  onInstallation?(event: InstallationEvent): void | Promise<void>;
+  /** May answer the installation (e.g. "this channel is not a support channel; /bind it"). */
+  onInstallation?(event: InstallationEvent): void | Reply | Promise<void | Reply>;
   /** Runs at start, in registration order (e.g. resume journaled jobs, register the scan schedule). */
   start?(): void | Promise<void>;
   /** Runs at stop, in reverse registration order, before the store closes. */
@@ -75,7 +76,8 @@ export interface Keywarden {
   readonly metrics: KeywardenMetrics;
   extend(module: KeywardenModule): void;
   attachChat(gateway: ChatGateway): void;
-  onInstallation(event: InstallationEvent): Promise<void>;
+  /** Records the installation and returns what the modules want said in the conversation (once per install). */
+  onInstallation(event: InstallationEvent): Promise<Reply[]>;
   readiness(): Promise<ReadinessReport>;
   start(): Promise<void>;
   /** Stops modules (reverse order) and closes the store. Safe to call twice. */
@@ -184,13 +186,17 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
         details: { kind: event.conversation.kind, teamId: event.conversation.teamId, tenantId: event.conversation.tenantId },
       });
       log.info({ conversationId: key, kind: event.conversation.kind, action: event.action }, 'installation recorded');
+      const replies: Reply[] = [];
       for (const m of modules) {
         try {
-          await m.onInstallation?.(event);
+          const reply = await m.onInstallation?.(event);
+          if (reply) replies.push(reply);
         } catch (err) {
           log.error({ err, module: m.name }, 'module failed to handle an installation event');
         }
       }
+      // Teams sends installationUpdate and conversationUpdate for one install: say things once.
+      return previous?.status === 'active' ? [] : replies;
     },
 
     async readiness() {

@@ -48,6 +48,7 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
       if (!built.scanner) throw new Error('the alerts module needs the scanner module registered before it');
       built.alerts = alertsModuleFor(k, {
         ...options.alerts,
+        isApprover,
         scanner: built.scanner,
         planCard: (alert) => planCardFor(alert.credential, k.config),
         // One directory for every click: Acknowledge / Snooze use the workflows' (with Entra group lookups).

@@ -16,6 +16,13 @@ export const KIND_LABELS: Record<CredentialKind, string> = {
   'entra-certificate': 'Entra certificate',
 };
 
+/** The kind as people say it: a client secret set on a service principal is an SP secret, not the app's. */
+export function kindLabel(c: Pick<Credential, 'kind' | 'attributes'>): string {
+  if (c.kind === 'entra-password' && c.attributes.objectType === 'servicePrincipal') return 'Entra SP client secret';
+  if (c.kind === 'entra-certificate' && c.attributes.objectType === 'servicePrincipal') return 'Entra SP certificate';
+  return KIND_LABELS[c.kind];
+}
+
 export interface AlertCardOptions {
   /** A banner above the card, e.g. "This card was out of date; here is the current state." */
   notice?: string;
@@ -52,11 +59,34 @@ function severityColor(severity: Severity): string {
   return SEVERITY_ORDER.indexOf(severity) >= SEVERITY_ORDER.indexOf('high') ? 'Attention' : severity === 'medium' ? 'Warning' : 'Default';
 }
 
-export function ownerText(credential: Credential): string {
-  const o = credential.owner;
-  if (!o) return 'unknown';
+function oneOwner(o: NonNullable<Credential['owner']>): string {
   const kind = o.kind === 'service-principal' ? 'service principal' : o.kind === 'user' ? 'user' : o.kind;
   return `${o.name} (${kind}${o.active === false ? ', deactivated' : ''})`;
+}
+
+/** Who Teams can @mention and message for a credential: active owners with an Entra object id (providers set it for people), at most 3. */
+export function ownersToReach(credential: Credential): Array<{ aadObjectId: string; name: string }> {
+  const candidates = credential.owners ?? (credential.owner ? [credential.owner] : []);
+  const seen = new Set<string>();
+  const out: Array<{ aadObjectId: string; name: string }> = [];
+  for (const o of candidates) {
+    if (!o.entraObjectId || o.active === false || seen.has(o.entraObjectId)) continue;
+    seen.add(o.entraObjectId);
+    out.push({ aadObjectId: o.entraObjectId, name: o.name });
+  }
+  return out.slice(0, 3);
+}
+
+/** Entra credentials name the owners Graph lists (people first); other kinds their one owner. */
+export function ownerText(credential: Credential): string {
+  const owners = credential.owners;
+  if (owners && owners.length === 0) return 'no owner in Entra — add one to the app registration';
+  if (owners && owners.length > 0) {
+    const people = [...owners].sort((a, b) => Number(b.kind === 'user') - Number(a.kind === 'user'));
+    const shown = people.slice(0, 3).map(oneOwner).join(', ');
+    return owners.length > 3 ? `${shown} and ${owners.length - 3} more` : shown;
+  }
+  return credential.owner ? oneOwner(credential.owner) : 'unknown';
 }
 
 export function whereText(credential: Credential): string {
@@ -77,7 +107,7 @@ function findingText(f: Finding): string {
 
 function headline(alert: AlertRecord, now: number): { text: string; color: string } {
   const c = alert.credential;
-  const label = `${KIND_LABELS[c.kind]} ${c.name}`;
+  const label = `${kindLabel(c)} ${c.name}`;
   if (alert.state === 'resolved' && alert.resolution?.kind === 'rolled-back') return { text: `↩️ Rotation rolled back: ${label}`, color: 'Warning' };
   if (alert.state === 'resolved') return { text: `✅ Resolved: ${label}`, color: 'Good' };
   if (alert.threshold === 'expired') return { text: `⛔ ${label} has expired`, color: 'Attention' };
@@ -134,7 +164,7 @@ export function renderAlertCard(alert: AlertRecord, now: number, options: AlertC
     headline: head.text, headlineColor: head.color,
     hasMention: mentions.length > 0,
     mentionText: mentions.length > 0 ? `${mentions.map((m) => `<at>${m.name}</at>`).join(' ')} please act before it expires.` : '',
-    kindLabel: KIND_LABELS[c.kind], name: c.name, where: whereText(c), owner: ownerText(c),
+    kindLabel: kindLabel(c), name: c.name, where: whereText(c), owner: ownerText(c),
     expires: expiresText(alert, now),
     thresholdText: resolved ? 'none (resolved)' : thresholdLabel(alert.threshold),
     hasFindings: findings.length > 0,
@@ -179,7 +209,7 @@ export function alertMessage(alert: AlertRecord, now: number, options: AlertCard
   const mentions = alert.state === 'resolved' ? [] : options.mentions ?? [];
   if (mentions.length === 0) return { card };
   const c = alert.credential;
-  const text = `${mentions.map((m) => `<at>${m.name}</at>`).join(' ')} ${KIND_LABELS[c.kind]} ${c.name} ${alert.threshold === 'expired' ? 'has expired' : `expires ${formatExpiry(c.expiresAt, now)}`}.`;
+  const text = `${mentions.map((m) => `<at>${m.name}</at>`).join(' ')} ${kindLabel(c)} ${c.name} ${alert.threshold === 'expired' ? 'has expired' : `expires ${formatExpiry(c.expiresAt, now)}`}.`;
   return { card, text, mentions };
 }
 
@@ -191,7 +221,7 @@ function historyLine(h: AlertRecord['history'][number]): string {
 export function renderDetailsCard(alert: AlertRecord, now: number): AdaptiveCard {
   const c = alert.credential;
   const facts: Array<{ title: string; value: string }> = [
-    { title: 'Kind', value: KIND_LABELS[c.kind] },
+    { title: 'Kind', value: kindLabel(c) },
     { title: 'Name', value: c.name },
     { title: 'Id', value: c.nativeId },
     { title: 'Where', value: c.where.label },
@@ -206,7 +236,7 @@ export function renderDetailsCard(alert: AlertRecord, now: number): AdaptiveCard
   if (status) facts.push({ title: 'Status', value: status });
   const findings = alert.findings.map((f) => ({ text: findingText(f), remedy: f.remedy, color: severityColor(f.severity) }));
   return renderCard('alert-details', {
-    title: `Details: ${KIND_LABELS[c.kind]} ${c.name}`,
+    title: `Details: ${kindLabel(c)} ${c.name}`,
     facts,
     hasFindings: findings.length > 0,
     findings,

@@ -4,6 +4,7 @@ import type { Credential, Finding } from '../domain/credential.js';
 import { SEVERITY_ORDER } from '../domain/credential.js';
 import { daysLeft, thresholdRank, type ExpiryThreshold } from '../domain/expiry.js';
 import type { Store, StoredRecord } from '../store/store.js';
+import { ownersToReach } from './cards.js';
 import { enqueue } from './pacing.js';
 import type { AlertActor, AlertClaim, AlertHistoryEntry, AlertPointer, AlertRecord, AlertResolution } from './types.js';
 
@@ -244,8 +245,8 @@ export function wake(alert: AlertRecord, now: number, why: string): AlertRecord 
 /** Who gets @mentioned on an urgent card: the owner when Teams can reach them, else configured approvers by object id. */
 export function mentionsFor(alert: AlertRecord, config: KeywardenConfig): Array<{ aadObjectId: string; name: string }> {
   if (!isUrgent(alert.threshold, config) || alert.state === 'resolved') return [];
-  const owner = alert.credential.owner;
-  if (owner?.entraObjectId && owner.active !== false) return [{ aadObjectId: owner.entraObjectId, name: owner.name }];
+  const owners = ownersToReach(alert.credential);
+  if (owners.length > 0) return owners;
   const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
   return config.approvals.users.filter((u) => guid.test(u)).slice(0, 5).map((u) => ({ aadObjectId: u, name: 'Keywarden approver' }));
 }

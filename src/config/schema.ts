@@ -60,6 +60,8 @@ export const configSchema = z.object({
   server: z.object({
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(3978),
+    /** A turn that runs longer is answered 503 + Retry-After (Teams gives up after 10–15 s anyway). */
+    turnTimeoutSeconds: z.number().positive().max(300).default(15),
   }).default({}),
   store: z.object({ path: z.string().default('./data/keywarden.db') }).default({}),
   audit: z.object({
@@ -85,6 +87,17 @@ export const configSchema = z.object({
     developer: z.object({
       name: z.string().max(32).default('Contoso Platform Team'),
       websiteUrl: url.default('https://keywarden.contoso.com'),
+    }).default({}),
+    /** How inbound Bot Framework tokens are checked (production); change only for sovereign clouds or a test issuer. */
+    inbound: z.object({
+      openIdMetadataUrl: url.default('https://login.botframework.com/v1/.well-known/openidconfiguration'),
+      issuer: z.string().min(1).default('https://api.botframework.com'),
+      /** Each fetch of the metadata or the signing keys gives up after this long. */
+      keyFetchTimeoutSeconds: z.number().positive().max(60).default(5),
+      /** Signing keys are refreshed in the background this often (and on an unknown key id, at most once a minute). */
+      keyRefreshMinutes: z.number().positive().default(60),
+      /** Requests whose token is being checked at once; more get 503 + Retry-After. */
+      maxConcurrentChecks: z.number().int().min(1).max(1000).default(32),
     }).default({}),
   }).default({}),
   azure: z.object({

@@ -13,6 +13,8 @@ import { DataFactoryClient } from '../providers/datafactory/arm.js';
 import { createDataFactoryInventory } from '../providers/datafactory/inventory.js';
 import { GraphClient } from '../providers/entra/graph.js';
 import { createEntraInventory } from '../providers/entra/inventory.js';
+import { createEntraPeopleDirectory } from '../providers/entra/people.js';
+import type { PeopleDirectory } from '../domain/credential.js';
 import { createKeyVaultSecrets, type KeyVaultPipelinePolicy, type KeyVaultSecrets } from '../providers/keyvault/client.js';
 import { createKeyVaultInventory } from '../providers/keyvault/inventory.js';
 import type { InventorySource } from './scanner.js';
@@ -44,7 +46,7 @@ export interface InventorySources {
 /** A workspace authenticated by a PAT kept in Key Vault reads it on first use (never during config load). */
 function patWorkspaceSource(
   ws: WorkspaceConfig, config: KeywardenConfig, keyVaults: Map<string, KeyVaultSecrets>, clock: Clock, timeoutMs: number | undefined,
-  databricksRetry: { retry?: Partial<RetryPolicy>; fetch?: typeof fetch },
+  databricksRetry: { retry?: Partial<RetryPolicy>; fetch?: typeof fetch }, people: PeopleDirectory | undefined,
 ): InventorySource {
   let inventory: ReturnType<typeof createDatabricksInventory> | undefined;
   const auth = ws.auth.type === 'pat' ? ws.auth : undefined;
@@ -61,7 +63,7 @@ function patWorkspaceSource(
         }
         if (pat) registerSecret(pat);
         const client = new DatabricksClient({ host: ws.host, auth: databricksAuthFromConfig(ws, { pat }), clock, timeoutMs: timeoutMs ?? config.databricks.timeoutSeconds * 1000, ...databricksRetry });
-        inventory = createDatabricksInventory({ workspace: ws, client });
+        inventory = createDatabricksInventory({ workspace: ws, client, people });
       }
       return inventory.scan({ signal });
     },
@@ -95,9 +97,15 @@ export function createInventorySources(config: KeywardenConfig, options: Invento
     ...(retry ? { retryOptions: { maxRetries: retry.maxRetries, retryDelayInMs: retry.baseDelayMs, maxRetryDelayInMs: retry.baseDelayMs ? retry.baseDelayMs * 8 : undefined } } : {}),
   });
 
+  // One Graph client for the tenant scan and for resolving PAT owners' user names to Entra object ids.
+  const graph = config.entra.enabled
+    ? new GraphClient({ baseUrl: config.entra.graphUrl, ...rest, ...(options.instrument ? { fetch: options.instrument.fetchFor('entra') } : {}) })
+    : undefined;
+  const people = graph ? createEntraPeopleDirectory(graph) : undefined;
+
   for (const ws of config.databricks.workspaces) {
     if (ws.auth.type === 'pat') {
-      sources.push(patWorkspaceSource(ws, config, keyVaults, clock, options.timeoutMs, databricksRetry));
+      sources.push(patWorkspaceSource(ws, config, keyVaults, clock, options.timeoutMs, databricksRetry, people));
       continue;
     }
     const client = new DatabricksClient({
@@ -105,7 +113,7 @@ export function createInventorySources(config: KeywardenConfig, options: Invento
       timeoutMs: options.timeoutMs ?? config.databricks.timeoutSeconds * 1000,
       ...databricksRetry,
     });
-    sources.push(createDatabricksInventory({ workspace: ws, client }));
+    sources.push(createDatabricksInventory({ workspace: ws, client, people }));
   }
 
   for (const vault of config.keyVault.vaults) {
@@ -113,8 +121,7 @@ export function createInventorySources(config: KeywardenConfig, options: Invento
     sources.push(createKeyVaultInventory({ vault, secrets: keyVaults.get(vault.name)!, concurrency: config.scanner.concurrencyPerHost }));
   }
 
-  if (config.entra.enabled) {
-    const graph = new GraphClient({ baseUrl: config.entra.graphUrl, ...rest, ...(options.instrument ? { fetch: options.instrument.fetchFor('entra') } : {}) });
+  if (graph) {
     sources.push(createEntraInventory({ tenantLabel: config.entra.tenantId ?? config.azure.tenantId ?? 'entra', graph }));
   }
 

@@ -8,6 +8,8 @@ import type { AuditChainOptions, AuditChainReport } from './audit-chain.js';
 
 export type Collection =
   | 'conversations'
+  /** Channels an approver bound as support channels (alerts/routing.ts). */
+  | 'channelBindings'
   | 'alerts'
   | 'alert-claims'
   | 'deliveries'

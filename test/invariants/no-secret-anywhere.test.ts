@@ -73,7 +73,9 @@ describe('no secret value anywhere (canary run)', () => {
 
     // 3. A rotation whose new token fails verification: compensation restores the previous value through Key Vault.
     const reporting = `databricks-pat:ws-prod:${seeds.databricks.tokens['ws-prod/reporting']!.tokenId}`;
-    prod.injectFault({ method: 'GET', path: '/api/2.0/token/list', status: 403, times: Infinity, body: { error_code: 'PERMISSION_DENIED', message: 'Invalid access token.' } });
+    // "reporting" is scoped (sql, jobs:read): its new token is verified by reading it back through token-management.
+    const reportingId = seeds.databricks.tokens['ws-prod/reporting']!.tokenId;
+    prod.injectFault({ method: 'GET', path: new RegExp(`/api/2\\.0/token-management/tokens/(?!${reportingId})`), status: 403, times: Infinity, body: { error_code: 'PERMISSION_DENIED', message: 'Invalid access token.' } });
     try {
       await rotate(reporting);
       const failed = await h.waitForJob((j) => j.subject === reporting && TERMINAL.includes(j.state), 60_000);

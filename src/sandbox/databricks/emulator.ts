@@ -5,7 +5,7 @@ import type { EmulatorRequest, EmulatorResponse, Fault, RecordedRequest } from '
 import { EmulatorServer } from '../emulator.js';
 import { authenticate, isResponse } from './authn.js';
 import type { InstancePool, PoolState, TokenGrant, WorkspacePrincipal, WorkspaceToken } from './model.js';
-import { WorkspaceModel } from './model.js';
+import { parseScopes, WorkspaceModel } from './model.js';
 import { apiError, faultBody } from './responses.js';
 import { routePools } from './routes-pools.js';
 import { routeScim } from './routes-scim.js';
@@ -45,6 +45,9 @@ export interface TokenSnapshot {
   revoked: boolean;
   revokedAt?: number;
   revokedReason?: string;
+  /** Absent = an all-APIs token. */
+  scopes?: string[];
+  autoscopeState?: string;
 }
 
 export interface PrincipalSnapshot {
@@ -70,6 +73,10 @@ export interface AddTokenInput {
   lastUsedDay?: number;
   /** Creator (default: the owner; for SP tokens, an admin calling OBO). */
   createdByName?: string;
+  /** API scopes, e.g. ['sql', 'jobs:read']; omitted = all APIs. */
+  scopes?: string[];
+  /** e.g. AUTOSCOPE_STATE_RUNNING: scopes still being inferred. */
+  autoscopeState?: string;
 }
 
 export interface DatabricksWorkspaceHandle {
@@ -126,6 +133,7 @@ function snapshotToken(ws: WorkspaceModel, t: WorkspaceToken): TokenSnapshot {
     tokenId: t.tokenId, comment: t.comment, ownerId: t.ownerId.toString(), ownerName: owner?.userName ?? '(deleted)',
     createdById: t.createdById.toString(), createdByUsername: t.createdByUsername, creationTime: t.creationTime,
     expiryTime: t.expiryTime, lastUsedDay: t.lastUsedDay, revoked: t.revoked, revokedAt: t.revokedAt, revokedReason: t.revokedReason,
+    ...(t.scopes ? { scopes: [...t.scopes] } : {}), ...(t.autoscopeState ? { autoscopeState: t.autoscopeState } : {}),
   };
 }
 
@@ -195,6 +203,7 @@ function workspaceHandle(ws: WorkspaceModel, server: EmulatorServer, settings: {
       const token = ws.mintToken({
         owner, createdBy, comment: t.comment, expiryTime: t.expiryTime, creationTime: t.createdAt ?? clock.now(),
         lastUsedDay: t.lastUsedDay ? Math.floor(t.lastUsedDay / 86_400_000) * 86_400_000 : 0,
+        scopes: t.scopes ? parseScopes(t.scopes) : undefined, autoscopeState: t.autoscopeState,
       });
       return { tokenId: token.tokenId, tokenValue: token.value };
     },

@@ -50,6 +50,8 @@ export interface DirectoryUser {
   displayName: string;
   userPrincipalName: string;
   accountEnabled: boolean;
+  /** Defaults to the UPN; a guest's UPN (`x_y.com#EXT#@…`) differs from the mail other systems know them by. */
+  mail?: string;
 }
 
 export interface DirectoryGroup {
@@ -68,6 +70,7 @@ export const GRAPH_PERMISSIONS = [
   'Directory.Read.All',
   'GroupMember.Read.All',
   'User.Read.All',
+  'User.ReadBasic.All',
 ] as const;
 export type GraphPermission = (typeof GRAPH_PERMISSIONS)[number];
 
