@@ -53,6 +53,8 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
         isApprover,
         scanner: built.scanner,
         planCard: (alert) => planCardFor(alert.credential, k.config),
+        // One directory for every click: Acknowledge / Snooze use the workflows' (with Entra group lookups).
+        approvers: () => built.workflows && { directory: built.workflows.directory, authorizer: built.workflows.authorizer },
         onOutcome: (o) => {
           k.metrics.alerts.inc({ operation: 'opened' }, o.opened.length);
           k.metrics.alerts.inc({ operation: 'raised' }, o.raised.length);

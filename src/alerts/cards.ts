@@ -33,6 +33,8 @@ export interface AlertCardOptions {
   snoozeMaxDays?: number;
   /** Users to @mention (owner / approvers) when the alert is urgent. */
   mentions?: Array<{ aadObjectId: string; name: string }>;
+  /** Teams user MRIs (29:…) whose clients ask for a fresh card when they open it (approvers and responders, ≤ 60). */
+  refreshUserIds?: string[];
 }
 
 /** Rotate is offered only where Keywarden can rotate: an SP-owned PAT or an Entra password, held in Key Vault. */
@@ -40,6 +42,12 @@ export function isRotatable(credential: Credential): boolean {
   if (credential.heldIn.length === 0) return false;
   if (credential.kind === 'databricks-pat') return credential.owner?.kind === 'service-principal';
   return credential.kind === 'entra-password';
+}
+
+/** Revoke is offered only where Keywarden can revoke: a Databricks PAT, or an Entra password whose app it knows. */
+export function isRevocable(credential: Credential): boolean {
+  if (credential.kind === 'databricks-pat') return true;
+  return credential.kind === 'entra-password' && Boolean(credential.attributes.objectId);
 }
 
 export function thresholdLabel(threshold: ExpiryThreshold | null): string {
@@ -124,7 +132,7 @@ export function statusLine(alert: AlertRecord, now: number): string {
   if (alert.state === 'snoozed' && alert.snooze && alert.snooze.until > now) {
     parts.push(`Snoozed by ${alert.snooze.by.name} until ${formatUtcDate(alert.snooze.until)}: ${alert.snooze.reason}`);
   }
-  if (alert.acknowledged) parts.push(`Acknowledged by ${alert.acknowledged.by.name} at ${formatUtc(alert.acknowledged.at)}`);
+  if (alert.acknowledged) parts.push(`Acknowledged by ${alert.acknowledged.by.name} at ${formatUtc(alert.acknowledged.at)}${alert.acknowledged.reason ? `: ${alert.acknowledged.reason}` : ''}`);
   return parts.join(' · ');
 }
 
@@ -145,6 +153,7 @@ export function renderAlertCard(alert: AlertRecord, now: number, options: AlertC
   const c = alert.credential;
   const head = headline(alert, now);
   const resolved = alert.state === 'resolved';
+  const busy = Boolean(alert.progress?.jobId);
   const rows = options.compact ? 3 : 8;
   const findings = alert.findings.filter((f) => f.code !== 'expiring' && f.code !== 'expired')
     .sort((a, b) => SEVERITY_ORDER.indexOf(b.severity) - SEVERITY_ORDER.indexOf(a.severity));
@@ -165,15 +174,24 @@ export function renderAlertCard(alert: AlertRecord, now: number, options: AlertC
     consumers: limited(c.consumers, rows, (n) => ({ text: `…and ${n} more (Details)` }), (x) => ({ text: consumerText(x) })),
     hasStatus: status.length > 0, statusLine: status,
     showActions: !resolved,
-    canRotate: !resolved && isRotatable(c),
+    // While a job acts on the credential its card offers no second action (a late click would only be refused).
+    canRotate: !resolved && !busy && isRotatable(c),
+    canRevoke: !resolved && !busy && isRevocable(c),
     canAcknowledge: !resolved && !alert.acknowledged,
     alertId: alert.id, nonce: alert.nonce,
     snoozeMaxDays: String(maxDays),
     snoozeMin: formatUtcDate(now + DAY_MS),
     snoozeMax: formatUtcDate(now + maxDays * DAY_MS),
     snoozeDefault: formatUtcDate(now + Math.min(7, maxDays) * DAY_MS),
+    hasRefresh: !resolved,
+    refreshUserIds: (options.refreshUserIds ?? []).slice(0, 60),
   };
   const card = renderCard('alert', data);
+  const refresh = card.refresh as { userIds?: string[] } | null | undefined;
+  if (!refresh) delete card.refresh;
+  // No approver seen yet: without userIds Teams refreshes for everyone in a channel of ≤ 60 members, and those
+  // refresh invokes are how Keywarden learns the approvers' Teams ids ([] would switch auto-refresh off).
+  else if (refresh.userIds?.length === 0) delete refresh.userIds;
   if (mentions.length > 0) {
     // Mentions inside a card need entities on the card itself (msteams.entities), not only on the activity.
     const msteams = (card.msteams ?? {}) as Record<string, unknown>;

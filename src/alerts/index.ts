@@ -7,6 +7,9 @@ import { isApprover as isConfiguredApprover, type ApproverCheck } from '../comma
 import type { ScanListener, ScanResult } from '../domain/scan.js';
 import type { Logger } from '../logging/logger.js';
 import type { Store } from '../store/store.js';
+import { ApproverDirectory, ClickAuthorizer } from '../approvals/authorize.js';
+import { withCardDataKeys } from '../approvals/card-data.js';
+import { notingClickers, refreshUserIds } from '../approvals/people.js';
 import { alertCardActions } from './actions.js';
 import { AlertDelivery, type AlertDeliveryOptions, type DrainReport } from './delivery.js';
 import { resolveAlert, setAlertProgress, wakeSnoozed } from './lifecycle.js';
@@ -43,6 +46,11 @@ export interface AlertsModuleOptions {
   pacer?: ThreadPacer;
   /** Longest pause of the drain loop when nothing is due (real ms; default 15 s). */
   idleMs?: number;
+  /**
+   * Who may Acknowledge / Snooze, asked at click time (the workflows module's directory, with Entra groups).
+   * Default: configured users only (approvals.users, alerts.responders.users); groups fail closed.
+   */
+  approvers?: () => { directory: ApproverDirectory; authorizer: ClickAuthorizer } | undefined;
   /** Who may /bind a channel (default: config.approvals.users). */
   isApprover?: ApproverCheck;
 }
@@ -67,10 +75,15 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
   let stopped = false;
   let unsubscribe: (() => void) | undefined;
 
+  const ownDirectory = new ApproverDirectory({ approvals: config.approvals, responders: config.alerts.responders, clock });
+  const own = { directory: ownDirectory, authorizer: new ClickAuthorizer({ config, directory: ownDirectory, store, clock, logger: log }) };
+  const approvers = () => options.approvers?.() ?? own;
+
   const delivery = new AlertDelivery({
     config, store, clock, logger: options.logger, gateway: () => gateway, pacer: options.pacer,
     onChannelDead: (conversationId, reason) => options.conversations?.markDead(conversationId, reason),
     planCard: options.planCard,
+    refreshUserIds: () => refreshUserIds(store, approvers().directory),
   });
 
   const tick = async (): Promise<DrainReport> => {
@@ -215,7 +228,9 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
 
   return {
     name: 'alerts',
-    cardActions: alertCardActions({ config, store, clock, logger: log, kick }),
+    cardActions: notingClickers(withCardDataKeys(alertCardActions({
+      config, store, clock, logger: log, kick, authorizer: () => approvers().authorizer, directory: () => approvers().directory,
+    }), store), { store, clock, directory: () => approvers().directory }),
     commands: [bindCommand({ config, store, clock, isApprover, onBound: adoptChannel }), unbindCommand({ config, store, clock, isApprover, onBound: adoptChannel })],
     readiness,
     onScan,
@@ -253,7 +268,7 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
 }
 
 /** For the composition root: `keywarden.extend(alertsModuleFor(keywarden, { scanner }))`. */
-export function alertsModuleFor(keywarden: Keywarden, extra: Pick<AlertsModuleOptions, 'scanner' | 'pacer' | 'idleMs' | 'onOutcome' | 'planCard' | 'isApprover'> = {}): AlertsModule {
+export function alertsModuleFor(keywarden: Keywarden, extra: Pick<AlertsModuleOptions, 'scanner' | 'pacer' | 'idleMs' | 'onOutcome' | 'planCard' | 'isApprover' | 'approvers'> = {}): AlertsModule {
   return createAlertsModule({
     config: keywarden.config, store: keywarden.store, clock: keywarden.clock, logger: keywarden.logger,
     conversations: keywarden.conversations, gateway: keywarden.chat, ...extra,

@@ -186,6 +186,11 @@ export const configSchema = z.object({
     cardSeverity: z.enum(['low', 'medium', 'high', 'critical']).default('high'),
     mentionAtDays: days.default(7),
     snoozeMaxDays: days.default(30),
+    /** Who may Acknowledge / Snooze besides approvers: Entra object ids and group ids. */
+    responders: z.object({
+      users: z.array(z.string()).default([]),
+      groups: z.array(z.string()).default([]),
+    }).default({}),
     ownerNotices: z.boolean().default(false),
     digest: z.boolean().default(true),
   }).default({}),

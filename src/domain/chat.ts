@@ -116,6 +116,8 @@ export interface ChatCommand {
 /** An Action.Execute verb. `data` is untrusted card data. Returns the card that replaces the clicked one, or a banner text. */
 export interface CardAction {
   verb: string;
+  /** A per-user view (Universal Actions refresh): answered to the asking client only, never put back for everyone. */
+  view?: boolean;
   handle(data: Record<string, unknown>, ctx: ChatContext): Promise<{ card: AdaptiveCard } | { text: string }>;
 }
 

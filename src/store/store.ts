@@ -17,7 +17,9 @@ export type Collection =
   | 'jobs'
   | 'snapshots'
   | 'settings'
-  | 'outbox';
+  | 'outbox'
+  /** Teams ids (MRIs) of people seen clicking, by Entra object id: refresh.userIds for approvers (approvals/people.ts). */
+  | 'people';
 
 export interface StoredRecord<T> {
   collection: Collection;

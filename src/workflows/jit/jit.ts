@@ -10,7 +10,7 @@ import { KV_TAGS, MANAGED_BY_VALUE } from '../../domain/credential.js';
 import { WorkflowError, statusOf } from '../engine/errors.js';
 import type { StepContext, StepOutcome, WorkflowDefinition } from '../engine/journal.js';
 import { findVersionTagged, listVersionsOrEmpty, tail } from '../engine/keyvault-steps.js';
-import { formatTime, type ActionPlan } from '../../domain/plan.js';
+import { filledInLater, formatTime, type ActionPlan } from '../../domain/plan.js';
 import type { WorkflowDeps, WorkflowProviders } from '../engine/providers.js';
 import { FOUR_STEPS, discardCreated, dispatchSteps, num, str } from '../rotate/rotation-common.js';
 import type { JobFacts, JobRecord } from '../../domain/job.js';
@@ -64,7 +64,7 @@ export function planJit(input: JitRequestInput, options: { config: KeywardenConf
     },
     parameters: { hours: input.hours, nodeType: input.nodeType, maxCapacity: input.maxCapacity, expiresAt: options.expiresAt, ...(input.idleMinutes ? { idleMinutes: input.idleMinutes } : {}) },
     operations: [
-      `create: an on-behalf-of token for the service principal ${app} in ${input.workspace} with lifetime = ${input.hours} h (Databricks enforces the expiry), and an instance pool "${jitPoolName(input.requestId)}" (node ${input.nodeType}, min idle 0, max capacity ${input.maxCapacity}, idle auto-termination ${input.idleMinutes ?? JIT_POOL_AUTOTERMINATION_MINUTES} min, tags ${JIT_TAG_REQUEST}=${input.requestId}, ${JIT_TAG_EXPIRES}=<expiry>)`,
+      `create: an on-behalf-of token for the service principal ${app} in ${input.workspace} with lifetime = ${input.hours} h (Databricks enforces the expiry), and an instance pool "${jitPoolName(input.requestId)}" (node ${input.nodeType}, min idle 0, max capacity ${input.maxCapacity}, idle auto-termination ${input.idleMinutes ?? JIT_POOL_AUTOTERMINATION_MINUTES} min, tags ${JIT_TAG_REQUEST}=${input.requestId}, ${JIT_TAG_EXPIRES}=${filledInLater('expiry time')})`,
       `set: Key Vault ${vault}/${tokenSecret} = the token, ${vault}/${poolSecret} = the pool id, both expiring at the TTL`,
       'test: call the workspace with the new token',
       `finish: at ${formatTime(options.expiresAt)}${p ? ' or when the pipeline releases it, whichever is first,' : ''} revoke the token, delete the pool and disable both secrets (also after a restart; a sweeper removes anything tagged past its TTL)`,

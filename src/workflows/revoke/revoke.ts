@@ -26,7 +26,8 @@ export function lastUseText(credential: Credential): string {
   return `last used ${formatUtc(credential.lastUsedAt)}`;
 }
 
-export function planRevoke(credential: Credential, options: { justification?: string; overrideReason?: string }): ActionPlan {
+/** The justification and override reason are recorded on the approval, not in the plan: the form's hash is the one that runs. */
+export function planRevoke(credential: Credential): ActionPlan {
   const isPat = credential.kind === 'databricks-pat';
   const held = credential.heldIn.map((h) => `${h.vault}/${h.name}`);
   return {
@@ -42,7 +43,7 @@ export function planRevoke(credential: Credential, options: { justification?: st
       objectId: typeof credential.attributes.objectId === 'string' ? credential.attributes.objectId : null,
       objectType: typeof credential.attributes.objectType === 'string' ? credential.attributes.objectType : null,
     },
-    parameters: { justification: options.justification ?? null, overrideReason: options.overrideReason ?? null },
+    parameters: {},
     operations: [
       isPat
         ? `finish: revoke token ${tail(credential.nativeId)} ("${credential.name}") in ${credential.where.scope} (token-management delete; already gone counts as done)`

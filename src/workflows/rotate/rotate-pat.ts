@@ -11,7 +11,7 @@ import { isDatabricksError } from '../../providers/databricks/errors.js';
 import { WorkflowError, statusOf } from '../engine/errors.js';
 import type { StepContext, StepOutcome, WorkflowDefinition } from '../engine/journal.js';
 import { currentOf, listVersionsOrEmpty, shortVersion, tail } from '../engine/keyvault-steps.js';
-import { describeDrift, formatDuration, formatTime, type ActionPlan } from '../../domain/plan.js';
+import { describeDrift, filledInLater, formatDuration, formatTime, type ActionPlan } from '../../domain/plan.js';
 import type { WorkflowDeps } from '../engine/providers.js';
 import { FOUR_STEPS, beforeOldGoes, compensateRotation, discardCreated, dispatchSteps, failureText, num, publishNewCredential, readPublished, str, verified, type RotationTarget } from './rotation-common.js';
 import type { JobRecord } from '../../domain/job.js';
@@ -89,8 +89,8 @@ export function planPatRotation(credential: Credential, options: { config: Keywa
     },
     parameters: { lifetimeDays, graceHours: options.graceHours },
     operations: [
-      `create: an on-behalf-of token for ${owner?.name ?? 'the owner'} (application id ${owner?.applicationId ?? 'unknown'}) in ${credential.where.scope}, lifetime ${lifetimeDays} d (capped by the workspace maximum), ${withScopes}, comment "${rotatedComment(comment, '<rotation id>')}"`,
-      `set: write Key Vault secret ${held ? `${held.vault}/${held.name}` : '(none)'} as a new version with exp = the new token's expiry and tags managed-by, credential-kind=databricks-pat, credential-id=<new token id>, workspace=${credential.where.scope}, rotation-id=<rotation id>`,
+      `create: an on-behalf-of token for ${owner?.name ?? 'the owner'} (application id ${owner?.applicationId ?? 'unknown'}) in ${credential.where.scope}, lifetime ${lifetimeDays} d (capped by the workspace maximum), ${withScopes}, comment "${rotatedComment(comment, filledInLater('rotation id'))}"`,
+      `set: write Key Vault secret ${held ? `${held.vault}/${held.name}` : '(none)'} as a new version with exp = the new token's expiry and tags managed-by, credential-kind=databricks-pat, credential-id=${filledInLater('new token id')}, workspace=${credential.where.scope}, rotation-id=${filledInLater('rotation id')}`,
       test,
       ...selfSwitchOperations(credential),
       `finish: revoke the old token ${tail(credential.nativeId)} ${grace}`,
