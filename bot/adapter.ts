@@ -1,5 +1,7 @@
 import { ActivityTypes, type Activity, type InvokeResponse, type TurnContext } from 'botbuilder';
 import { TeamsAdapter } from '@microsoft/teams-ai';
+import { ClaimsIdentity } from 'botframework-connector';
+import type { JWTPayload } from 'jose';
 import type { KeywardenConfig } from '../src/config/schema.js';
 import type { Logger } from '../src/logging/logger.js';
 import { registerSecret } from '../src/logging/redact.js';
@@ -25,7 +27,28 @@ export class KeywardenTeamsAdapter extends TeamsAdapter {
   processInbound(authHeader: string, activity: Activity, logic: (context: TurnContext) => Promise<void>): Promise<InvokeResponse | undefined> {
     return this.processActivity(authHeader, activity, logic);
   }
+
+  /**
+   * Runs the turn for a request whose Bot Connector token bot/auth/ already verified. The adapter trusts these claims
+   * instead of validating again: botbuilder's own key fetch has no timeout and fails a turn on a failed refresh.
+   */
+  processVerified(claims: JWTPayload, activity: Activity, logic: (context: TurnContext) => Promise<void>): Promise<InvokeResponse | undefined> {
+    const claimsIdentity = new ClaimsIdentity(
+      Object.entries(claims).map(([type, value]) => ({ type, value: typeof value === 'string' ? value : JSON.stringify(value) })),
+      true,
+    );
+    return this.processActivity({
+      claimsIdentity,
+      audience: BOT_FRAMEWORK_SCOPE,
+      callerId: PUBLIC_AZURE_CALLER_ID,
+      connectorFactory: this.botFrameworkAuthentication.createConnectorFactory(claimsIdentity),
+    }, activity, logic);
+  }
 }
+
+/** What botbuilder's channel authentication returns for Teams in the public cloud (AuthenticationConstants, CallerIdConstants). */
+const BOT_FRAMEWORK_SCOPE = 'https://api.botframework.com';
+const PUBLIC_AZURE_CALLER_ID = 'urn:botframework:azure';
 
 export interface TeamsAdapterSetup {
   adapter: KeywardenTeamsAdapter;

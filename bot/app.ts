@@ -85,7 +85,8 @@ export function createTeamsApplication(options: TeamsApplicationOptions): Applic
     }
     // Replace for everyone ourselves, so a failed PUT still answers the click instead of failing the invoke.
     // An error card goes to the clicker only: one bad click must not take the buttons away from everyone.
-    if (context.activity.replyToId && !failed) {
+    // A refresh view goes to the asking client only: replacing the card for everyone would trigger refreshes again.
+    if (context.activity.replyToId && !failed && !action.view) {
       try {
         await context.updateActivity({ type: ActivityTypes.Message, id: context.activity.replyToId, attachments: [CardFactory.adaptiveCard(result.card)] });
       } catch (err) {

@@ -3,6 +3,7 @@ import type { Application, TurnState } from '@microsoft/teams-ai';
 import type { Keywarden } from '../src/app.js';
 import type { Logger } from '../src/logging/logger.js';
 import { actorOf, conversationOf } from './identity.js';
+import { replyActivity } from './messages.js';
 
 /**
  * Install events → durable conversation references. Teams sends both `installationUpdate` and
@@ -19,7 +20,8 @@ export function registerInstallationRoutes(app: Application<TurnState>, keywarde
 
   const forward = async (context: TurnContext, action: 'add' | 'remove'): Promise<void> => {
     const activity = context.activity;
-    await keywarden.onInstallation({ action, conversation: conversationOf(activity), actor: actorOf(activity) });
+    const replies = await keywarden.onInstallation({ action, conversation: conversationOf(activity), actor: actorOf(activity) });
+    for (const reply of replies) await context.sendActivity(replyActivity(reply));
   };
 
   app.activity(ActivityTypes.InstallationUpdate, async (context) => {

@@ -3,11 +3,13 @@ import restify from 'restify';
 import type { Keywarden } from '../src/app.js';
 import type { KeywardenConfig } from '../src/config/schema.js';
 import type { Logger } from '../src/logging/logger.js';
-import type { Activity } from 'botbuilder';
+import type { Activity, TurnContext } from 'botbuilder';
 import { checkInboundActivity, fixTimestamps } from './activity-guard.js';
 import { createTeamsAdapter } from './adapter.js';
 import { createTeamsApplication } from './app.js';
+import { InboundAuthenticator } from './auth/inbound.js';
 import { TeamsChatGateway, type TeamsChatGatewayOptions } from './gateway.js';
+import { registerModuleRoutes } from './jit-api.js';
 
 /** The HTTP edge: POST /api/messages (Bot Framework), GET /healthz and /readyz, and graceful shutdown. */
 
@@ -48,6 +50,8 @@ export async function startBotServer(options: StartBotServerOptions): Promise<Bo
   const gateway = new TeamsChatGateway({ adapter, botAppId, logger: options.logger, ...options.gateway });
   keywarden.attachChat(gateway);
   const app = createTeamsApplication({ adapter, botAppId, keywarden, logger: options.logger });
+  const inbound = new InboundAuthenticator({ config, store: keywarden.store, clock: keywarden.clock, logger: options.logger });
+  inbound.start();
 
   const server = restify.createServer({ name: 'keywarden' });
   server.use(restify.plugins.bodyParser({ maxBodySize: MAX_BODY_BYTES, mapParams: false }));
@@ -69,25 +73,57 @@ export async function startBotServer(options: StartBotServerOptions): Promise<Bo
     }
     const activity = fixTimestamps(req.body as Record<string, unknown>) as unknown as Activity;
     const authHeader = String(req.headers.authorization ?? '');
-    const turn = adapter.processInbound(authHeader, activity, (context) => app.run(context).then(() => undefined));
+    const retryLater = (seconds: number, code: string, message: string): void => {
+      res.header('Retry-After', String(seconds));
+      res.send(503, { error: { code, message } });
+    };
+    const decision = await inbound.check(authHeader, {
+      type: activity.type, channelId: activity.channelId, serviceUrl: activity.serviceUrl,
+      tenantId: (activity.channelData as { tenant?: { id?: string } } | undefined)?.tenant?.id ?? activity.conversation?.tenantId,
+      fromAadObjectId: activity.from?.aadObjectId,
+    });
+    if (decision.kind === 'refused') {
+      res.send(401, { error: { code: 'Unauthorized', reason: decision.reason, message: `A valid Bot Framework token is required: ${decision.message}.` } });
+      return;
+    }
+    if (decision.kind === 'unavailable') {
+      retryLater(decision.retryAfterSeconds, decision.code, decision.message);
+      return;
+    }
+    const logic = (context: TurnContext): Promise<void> => app.run(context).then(() => undefined);
+    const turn = decision.kind === 'authenticated'
+      ? adapter.processVerified(decision.claims, activity, logic)
+      : adapter.processInbound(authHeader, activity, logic);
     turns.add(turn);
+    // The turn keeps running if it overruns (it cannot be cancelled); the caller hears 503 instead of waiting forever.
+    let overrun: NodeJS.Timeout | undefined;
+    const budgetMs = config.server.turnTimeoutSeconds * 1000;
+    const timedOut = new Promise<'timeout'>((resolve) => { overrun = setTimeout(() => resolve('timeout'), budgetMs); overrun.unref(); });
     try {
-      const invokeResponse = await turn;
+      const invokeResponse = await Promise.race([turn, timedOut]);
+      if (invokeResponse === 'timeout') {
+        log.warn({ activityType: activity.type, budgetMs }, 'a turn overran its time budget; answered 503 and let it finish in the background');
+        retryLater(5, 'TurnTimeout', 'Keywarden did not finish this in time; retry shortly.');
+        return;
+      }
       res.header('User-Agent', 'keywarden');
       if (invokeResponse?.body !== undefined) res.send(invokeResponse.status ?? 200, invokeResponse.body);
       else res.send(invokeResponse?.status ?? 200);
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 401) {
         log.warn({ activityType: activity.type, reason: (err as Error).message }, 'refused an unauthenticated request');
-        res.send(401, { error: { code: 'Unauthorized', message: 'A valid Bot Framework token is required.' } });
+        res.send(401, { error: { code: 'Unauthorized', reason: 'rejected-by-adapter', message: 'A valid Bot Framework token is required.' } });
       } else {
         log.error({ err, activityType: activity.type }, 'the adapter failed to process an activity');
         res.send(500, { error: { code: 'InternalError', message: 'Keywarden failed to process this activity.' } });
       }
     } finally {
-      turns.delete(turn);
+      clearTimeout(overrun);
+      void turn.catch(() => undefined).finally(() => turns.delete(turn));
     }
   });
+
+  registerModuleRoutes(server, keywarden, options.logger, () => closing !== undefined);
 
   server.get('/healthz', async (_req: restify.Request, res: restify.Response) => {
     res.send(200, { status: 'ok' });
@@ -101,8 +137,10 @@ export async function startBotServer(options: StartBotServerOptions): Promise<Bo
 
   server.get('/readyz', async (_req: restify.Request, res: restify.Response) => {
     const report = await keywarden.readiness();
-    const checks = [...report.checks, closing ? { name: 'accepting', ok: false, detail: 'shutting down' } : { name: 'accepting', ok: true }];
-    const ready = report.ready && !closing;
+    const keys = inbound.keyStatus;
+    const keyCheck = keys && { name: 'bot-signing-keys', ok: keys.loaded, detail: keys.loaded ? `${keys.keys} Bot Framework signing keys${keys.lastError ? `; last refresh failed: ${keys.lastError}` : ''}` : `no Bot Framework signing keys yet: ${keys.lastError ?? 'loading'} — check bot.inbound.openIdMetadataUrl and outbound HTTPS` };
+    const checks = [...report.checks, ...(keyCheck ? [keyCheck] : []), closing ? { name: 'accepting', ok: false, detail: 'shutting down' } : { name: 'accepting', ok: true }];
+    const ready = report.ready && !closing && (keyCheck?.ok ?? true);
     res.send(ready ? 200 : 503, { status: ready ? 'ready' : 'not-ready', checks });
   });
 
@@ -124,6 +162,7 @@ export async function startBotServer(options: StartBotServerOptions): Promise<Bo
     const stopBy = performance.now() + budget;
     const left = (): number => stopBy - performance.now();
     log.info({ inFlight: turns.size }, 'shutting down: no new requests; finishing turns in flight');
+    inbound.stop();
     const closed = new Promise<void>((resolve) => server.server.close(() => resolve()));
     server.server.closeIdleConnections();
     // Keep a slice of the budget for keywarden.stop().

@@ -28,7 +28,7 @@ process.on('exit', stop);
 
 try {
   await waitFor('http://127.0.0.1:3978/healthz', 60_000);
-  const pgUrl = /Agents Playground\): (http:\/\/\S+)/.exec(output)?.[1] ?? 'http://127.0.0.1:56150';
+  const pgUrl = /Agents Playground:\s+(http:\/\/\S+)/.exec(output)?.[1] ?? 'http://127.0.0.1:56150';
   await waitFor(pgUrl, 30_000);
   const browser = await chromium.launch(CHROMIUM_LAUNCH);
   const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });

@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js';
 import type { KeywardenConfig } from './config/schema.js';
-import type { CardAction, ChatCommand, ChatGateway, ConversationTarget, InstallationEvent } from './domain/chat.js';
+import type { CardAction, ChatCommand, ChatGateway, ConversationTarget, InstallationEvent, Reply } from './domain/chat.js';
+import type { HttpRoute } from './domain/http.js';
 import type { Logger } from './logging/logger.js';
 import type { Store } from './store/store.js';
 import { helpCommand } from './commands/help.js';
@@ -33,9 +34,12 @@ export interface KeywardenModule {
   commands?: ChatCommand[];
   cardActions?: CardAction[];
   readiness?: ReadinessCheck[];
+  /** HTTP endpoints beside /api/messages (bot/ mounts them), e.g. the pipeline JIT API. */
+  httpRoutes?: HttpRoute[];
   /** Called when a ChatGateway is attached (modules that post keep it). */
   attachChat?(gateway: ChatGateway): void;
-  onInstallation?(event: InstallationEvent): void | Promise<void>;
+  /** May answer the installation (e.g. "this channel is not a support channel; /bind it"). */
+  onInstallation?(event: InstallationEvent): void | Reply | Promise<void | Reply>;
   /** Runs at start, in registration order (e.g. resume journaled jobs, register the scan schedule). */
   start?(): void | Promise<void>;
   /** Runs at stop, in reverse registration order, before the store closes. */
@@ -68,6 +72,7 @@ export interface Keywarden {
   /** Every registered command (help first), in registration order. */
   readonly commands: readonly ChatCommand[];
   readonly cardActions: readonly CardAction[];
+  readonly httpRoutes: readonly HttpRoute[];
   /** The attached gateway, once the bot edge is up. */
   readonly chat: ChatGateway | undefined;
   readonly conversations: ConversationBook;
@@ -75,7 +80,8 @@ export interface Keywarden {
   readonly metrics: KeywardenMetrics;
   extend(module: KeywardenModule): void;
   attachChat(gateway: ChatGateway): void;
-  onInstallation(event: InstallationEvent): Promise<void>;
+  /** Records the installation and returns what the modules want said in the conversation (once per install). */
+  onInstallation(event: InstallationEvent): Promise<Reply[]>;
   readiness(): Promise<ReadinessReport>;
   start(): Promise<void>;
   /** Stops modules (reverse order) and closes the store. Safe to call twice. */
@@ -110,6 +116,7 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
   const modules: KeywardenModule[] = [];
   const commands: ChatCommand[] = [];
   const cardActions: CardAction[] = [];
+  const httpRoutes: HttpRoute[] = [];
   const metrics = options.metrics ?? new KeywardenMetrics();
   let chat = options.chat ? metrics.instrumentChat(options.chat) : undefined;
   let state: 'new' | 'started' | 'stopped' = 'new';
@@ -139,6 +146,7 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
     config, store, logger, clock, conversations, metrics,
     get commands() { return commands; },
     get cardActions() { return cardActions; },
+    get httpRoutes() { return httpRoutes; },
     get chat() { return chat; },
 
     extend(module) {
@@ -159,6 +167,7 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
       modules.push(module);
       commands.push(...(module.commands ?? []));
       cardActions.push(...(module.cardActions ?? []));
+      httpRoutes.push(...(module.httpRoutes ?? []));
       if (chat) module.attachChat?.(chat);
     },
 
@@ -184,13 +193,17 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
         details: { kind: event.conversation.kind, teamId: event.conversation.teamId, tenantId: event.conversation.tenantId },
       });
       log.info({ conversationId: key, kind: event.conversation.kind, action: event.action }, 'installation recorded');
+      const replies: Reply[] = [];
       for (const m of modules) {
         try {
-          await m.onInstallation?.(event);
+          const reply = await m.onInstallation?.(event);
+          if (reply) replies.push(reply);
         } catch (err) {
           log.error({ err, module: m.name }, 'module failed to handle an installation event');
         }
       }
+      // Teams sends installationUpdate and conversationUpdate for one install: say things once.
+      return previous?.status === 'active' ? [] : replies;
     },
 
     async readiness() {

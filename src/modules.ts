@@ -4,6 +4,7 @@ import type { ApproverCheck } from './commands/scan.js';
 import { createScannerModule } from './scanner/module.js';
 import type { Scanner } from './scanner/scanner.js';
 import { createInventorySources, type InventorySourcesOptions } from './scanner/sources.js';
+import { pipelinesModuleFor, type PipelinesModule } from './pipelines/module.js';
 import { workflowsModuleFor, type WorkflowsModule, type WorkflowsModuleOptions } from './workflows/module.js';
 import { planCardFor } from './workflows/plan-for.js';
 
@@ -25,6 +26,7 @@ export interface ProductModules {
   scanner?: Scanner;
   alerts?: AlertsModule;
   workflows?: WorkflowsModule;
+  pipelines?: PipelinesModule;
 }
 
 export function productModules(options: ProductModuleOptions = {}, built: ProductModules = {}): ModuleFactory[] {
@@ -48,8 +50,11 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
       if (!built.scanner) throw new Error('the alerts module needs the scanner module registered before it');
       built.alerts = alertsModuleFor(k, {
         ...options.alerts,
+        isApprover,
         scanner: built.scanner,
         planCard: (alert) => planCardFor(alert.credential, k.config),
+        // One directory for every click: Acknowledge / Snooze use the workflows' (with Entra group lookups).
+        approvers: () => built.workflows && { directory: built.workflows.directory, authorizer: built.workflows.authorizer },
         onOutcome: (o) => {
           k.metrics.alerts.inc({ operation: 'opened' }, o.opened.length);
           k.metrics.alerts.inc({ operation: 'raised' }, o.raised.length);
@@ -67,6 +72,11 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
         },
       });
       return built.workflows;
+    },
+    (k) => {
+      if (!built.workflows) throw new Error('the pipelines module needs the workflows module registered before it');
+      built.pipelines = pipelinesModuleFor(k, built.workflows);
+      return built.pipelines;
     },
   ];
 }

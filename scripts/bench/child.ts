@@ -17,6 +17,7 @@ const SCENARIOS: Record<ScenarioId, () => Promise<Runner>> = {
   cards: async () => (await import('./scenarios/cards.js')).runCardsScenario,
   alerts: async () => (await import('./scenarios/alerts.js')).runAlertsScenario,
   bot: async () => (await import('./scenarios/bot.js')).runBotScenario,
+  pipeline: async () => (await import('./scenarios/pipeline.js')).runPipelineScenario,
 };
 
 const id = process.argv[2] as ScenarioId;

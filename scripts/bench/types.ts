@@ -24,6 +24,6 @@ export interface ScenarioResult {
   data: Record<string, unknown>;
 }
 
-export type ScenarioId = 'scan' | 'policy' | 'store' | 'cards' | 'alerts' | 'bot';
+export type ScenarioId = 'scan' | 'policy' | 'store' | 'cards' | 'alerts' | 'bot' | 'pipeline';
 
-export const SCENARIO_IDS: readonly ScenarioId[] = ['scan', 'policy', 'store', 'cards', 'alerts', 'bot'];
+export const SCENARIO_IDS: readonly ScenarioId[] = ['scan', 'policy', 'store', 'cards', 'alerts', 'bot', 'pipeline'];

@@ -1,12 +1,14 @@
 import type { Clock } from '../clock.js';
-import { DAY_MS } from '../clock.js';
+import { DAY_MS, MINUTE_MS } from '../clock.js';
+import type { ApproverDirectory, ClickAuthorizer } from '../approvals/authorize.js';
+import { refreshUserIds } from '../approvals/people.js';
 import type { KeywardenConfig } from '../config/schema.js';
 import type { AdaptiveCard, CardAction, ChatContext } from '../domain/chat.js';
 import { formatUtcDate } from '../domain/expiry.js';
 import type { Logger } from '../logging/logger.js';
 import type { Store, StoredRecord } from '../store/store.js';
 import { renderAlertCard } from './cards.js';
-import { actorOf, bumped, mentionsFor, mutateAlert, pushHistory } from './lifecycle.js';
+import { actorOf, bumped, freshNonce, mentionsFor, mutateAlert, pushHistory } from './lifecycle.js';
 import { enqueue } from './pacing.js';
 import type { AlertRecord, OutboxEntry } from './types.js';
 
@@ -22,6 +24,10 @@ export interface AlertActionsOptions {
   logger: Logger;
   /** Asks delivery to send now (details go out as a thread reply). */
   kick: () => void;
+  /** Server-side authorization of Acknowledge / Snooze (approvers or responders; identity, tenant, channel, nonce). */
+  authorizer: () => ClickAuthorizer;
+  /** Who may act (for refresh views and their userIds). */
+  directory: () => ApproverDirectory;
 }
 
 type ActionResult = { card: AdaptiveCard } | { text: string };
@@ -34,6 +40,7 @@ function cardOf(alert: AlertRecord, options: AlertActionsOptions, notice?: strin
   return {
     card: renderAlertCard(alert, now, {
       notice, mentions: mentionsFor(alert, options.config), snoozeMaxDays: options.config.alerts.snoozeMaxDays,
+      refreshUserIds: refreshUserIds(options.store, options.directory()),
     }),
   };
 }
@@ -76,13 +83,31 @@ function audit(options: AlertActionsOptions, action: string, alert: AlertRecord,
   });
 }
 
-/** A click that may change the alert: the alert as it is now, or the answer (bad click, or already resolved). */
-function openAlert(data: Record<string, unknown>, ctx: ChatContext, options: AlertActionsOptions): { current: AlertRecord } | { answer: ActionResult } {
-  const checked = checkClick(data, ctx, options);
-  if ('answer' in checked) return checked;
-  const current = checked.record.value;
-  if (current.state === 'resolved') return { answer: cardOf(current, options, 'This alert is already resolved.') };
-  return { current };
+/**
+ * Acknowledge and Snooze are decisions: the clicker must be a signed-in approver or responder of the card's tenant,
+ * in its channel, on a fresh card. Every refusal is audited; an out-of-date card is answered with the current one.
+ */
+async function decisionAlert(verb: 'acknowledge' | 'snooze', data: Record<string, unknown>, ctx: ChatContext, options: AlertActionsOptions): Promise<{ current: AlertRecord } | { answer: ActionResult }> {
+  const alertId = typeof data.alertId === 'string' && ID_PATTERN.test(data.alertId) ? data.alertId : undefined;
+  const record = alertId ? options.store.get<AlertRecord>('alerts', alertId) : undefined;
+  if (!record) {
+    options.authorizer().refuse({ action: verb, ctx, subject: alertId ?? '(unknown alert)' }, { ok: false, code: 'bad-input', reason: 'the card names no alert Keywarden knows' });
+    return { answer: { text: 'This card does not name an alert I know. Ask me for a fresh one with /expiring.' } };
+  }
+  const alert = record.value;
+  const auth = await options.authorizer().authorize({
+    action: verb, responders: true, ctx, subject: alert.id,
+    card: { conversationId: alert.message?.conversationId ?? ctx.conversation.conversationId, tenantId: alert.message?.tenantId ?? '', nonce: alert.nonce, nonceIssuedAt: alert.nonceIssuedAt },
+    presentedNonce: data.nonce,
+  });
+  if (!auth.ok) {
+    if (!auth.refresh) return { answer: { text: `Not done: ${auth.reason}.` } };
+    const now = options.clock.now();
+    const fresh = freshNonce(options.store, alert.id, now, options.config.approvals.nonceTtlMinutes * MINUTE_MS) ?? alert;
+    return { answer: cardOf(fresh, options, 'This card was out of date — here is the current state. Click again if you still want to act.') };
+  }
+  if (alert.state === 'resolved') return { answer: cardOf(alert, options, 'This alert is already resolved.') };
+  return { current: alert };
 }
 
 /** The card after a click's write: the alert as written (then `onWritten` audits and logs), or as someone else just left it. */
@@ -97,25 +122,35 @@ function delivered(a: AlertRecord): AlertRecord {
   return { ...a, deliveredRevision: a.revision };
 }
 
+/** A reason typed into the card: control characters removed, required, bounded. */
+export function parseReason(value: unknown, what: string): { reason: string } | { problem: string } {
+  const reason = (typeof value === 'string' ? value : '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  if (!reason) return { problem: `${what} not set: say why (e.g. "rotation planned in CHG-1234").` };
+  if (reason.length > MAX_REASON) return { problem: `${what} not set: keep the reason under ${MAX_REASON} characters.` };
+  return { reason };
+}
+
 export function acknowledgeAction(options: AlertActionsOptions): CardAction {
   return {
     verb: 'acknowledge',
     async handle(data, ctx): Promise<ActionResult> {
-      const opened = openAlert(data, ctx, options);
+      const opened = await decisionAlert('acknowledge', data, ctx, options);
       if ('answer' in opened) return opened.answer;
       const { current } = opened;
       const now = options.clock.now();
       if (current.acknowledged) return cardOf(current, options, `Already acknowledged by ${current.acknowledged.by.name}.`);
+      const parsed = parseReason(data.ackReason, 'Acknowledgement');
+      if ('problem' in parsed) return { text: parsed.problem };
       const by = actorOf(ctx.actor);
       const written = mutateAlert(options.store, current.id, (a) => {
         if (a.state === 'resolved' || a.acknowledged || a.nonce !== current.nonce) return undefined;
         return delivered(bumped({
-          ...a, acknowledged: { by, at: now }, state: a.state === 'snoozed' ? 'snoozed' : 'acknowledged',
-          history: pushHistory(a, { at: now, event: 'acknowledged', text: 'acknowledged', actor: by }),
+          ...a, acknowledged: { by, at: now, reason: parsed.reason }, state: a.state === 'snoozed' ? 'snoozed' : 'acknowledged',
+          history: pushHistory(a, { at: now, event: 'acknowledged', text: `acknowledged: ${parsed.reason}`, actor: by }),
         }, now));
       });
       return afterWrite(options, current, written, (alert) => {
-        audit(options, 'alert.acknowledged', alert, ctx);
+        audit(options, 'alert.acknowledged', alert, ctx, { reason: parsed.reason });
         options.logger.info({ alertId: alert.id, by: by.aadObjectId }, 'alert acknowledged');
       });
     },
@@ -132,17 +167,16 @@ export function parseSnooze(data: Record<string, unknown>, now: number, maxDays:
   if (Number.isNaN(until) || formatUtcDate(until) !== raw) return { problem: `Snooze not set: "${raw.slice(0, 10)}" is not a real date; pick one no later than ${latest}.` };
   if (until <= now) return { problem: `Snooze not set: pick a date after today (${formatUtcDate(now)}), no later than ${latest}.` };
   if (raw > latest) return { problem: `Snooze not set: an alert can be snoozed for at most ${maxDays} days — pick ${latest} or earlier.` };
-  const reason = (typeof data.reason === 'string' ? data.reason : '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  if (!reason) return { problem: 'Snooze not set: say why the alert can wait (e.g. "rotation planned in CHG-1234").' };
-  if (reason.length > MAX_REASON) return { problem: `Snooze not set: keep the reason under ${MAX_REASON} characters.` };
-  return { until, reason };
+  const reason = parseReason(data.reason, 'Snooze');
+  if ('problem' in reason) return { problem: 'Snooze not set: say why the alert can wait (e.g. "rotation planned in CHG-1234").' };
+  return { until, reason: reason.reason };
 }
 
 export function snoozeAction(options: AlertActionsOptions): CardAction {
   return {
     verb: 'snooze',
     async handle(data, ctx): Promise<ActionResult> {
-      const opened = openAlert(data, ctx, options);
+      const opened = await decisionAlert('snooze', data, ctx, options);
       if ('answer' in opened) return opened.answer;
       const { current } = opened;
       const now = options.clock.now();
@@ -161,6 +195,30 @@ export function snoozeAction(options: AlertActionsOptions): CardAction {
         audit(options, 'alert.snoozed', alert, ctx, { until: parsed.until, reason: parsed.reason });
         options.logger.info({ alertId: alert.id, until: parsed.until }, 'alert snoozed');
       });
+    },
+  };
+}
+
+/**
+ * Universal Actions `refresh`: Teams asks for the card when a listed approver/responder opens it. A view only — no
+ * state changes except a new nonce when the shown one is past half its life, so the next click acts at once. People
+ * who may not act get the card as it is (their clicks would be refused anyway).
+ */
+export function refreshAlertAction(options: AlertActionsOptions): CardAction {
+  return {
+    verb: 'refreshAlert',
+    view: true,
+    async handle(data, ctx): Promise<ActionResult> {
+      const alertId = typeof data.alertId === 'string' && ID_PATTERN.test(data.alertId) ? data.alertId : undefined;
+      const alert = alertId ? options.store.get<AlertRecord>('alerts', alertId)?.value : undefined;
+      if (!alert) return { text: 'This alert no longer exists. Ask me for a fresh list with /expiring.' };
+      const tenant = ctx.actor.tenantId ?? ctx.conversation.tenantId;
+      const sameTenant = Boolean(tenant) && (!alert.message?.tenantId || alert.message.tenantId === tenant);
+      const mayAct = Boolean(ctx.actor.aadObjectId) && sameTenant && alert.state !== 'resolved'
+        && (await options.directory().mayRespond(ctx.actor.aadObjectId!)) === true;
+      if (!mayAct) return cardOf(alert, options);
+      const halfLife = (options.config.approvals.nonceTtlMinutes * MINUTE_MS) / 2;
+      return cardOf(freshNonce(options.store, alert.id, options.clock.now(), halfLife) ?? alert, options);
     },
   };
 }
@@ -187,5 +245,5 @@ export function detailsAction(options: AlertActionsOptions): CardAction {
 }
 
 export function alertCardActions(options: AlertActionsOptions): CardAction[] {
-  return [detailsAction(options), acknowledgeAction(options), snoozeAction(options)];
+  return [detailsAction(options), acknowledgeAction(options), snoozeAction(options), refreshAlertAction(options)];
 }

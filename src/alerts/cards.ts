@@ -5,6 +5,7 @@ import type { Consumer, Credential, CredentialKind, Finding, Severity } from '..
 import { SEVERITY_ORDER } from '../domain/credential.js';
 import { formatExpiry, formatUtc, formatUtcDate, type ExpiryThreshold } from '../domain/expiry.js';
 import { rotationText } from '../domain/rotation-state.js';
+import { selfCredentialText } from '../domain/self-credential.js';
 import type { AlertRecord, DigestData } from './types.js';
 
 /** Builds the alert, details and digest cards from stored state (cards/*.json hold the layout). */
@@ -16,6 +17,13 @@ export const KIND_LABELS: Record<CredentialKind, string> = {
   'entra-certificate': 'Entra certificate',
 };
 
+/** The kind as people say it: a client secret set on a service principal is an SP secret, not the app's. */
+export function kindLabel(c: Pick<Credential, 'kind' | 'attributes'>): string {
+  if (c.kind === 'entra-password' && c.attributes.objectType === 'servicePrincipal') return 'Entra SP client secret';
+  if (c.kind === 'entra-certificate' && c.attributes.objectType === 'servicePrincipal') return 'Entra SP certificate';
+  return KIND_LABELS[c.kind];
+}
+
 export interface AlertCardOptions {
   /** A banner above the card, e.g. "This card was out of date; here is the current state." */
   notice?: string;
@@ -25,6 +33,8 @@ export interface AlertCardOptions {
   snoozeMaxDays?: number;
   /** Users to @mention (owner / approvers) when the alert is urgent. */
   mentions?: Array<{ aadObjectId: string; name: string }>;
+  /** Teams user MRIs (29:…) whose clients ask for a fresh card when they open it (approvers and responders, ≤ 60). */
+  refreshUserIds?: string[];
 }
 
 /** Rotate is offered only where Keywarden can rotate: an SP-owned PAT or an Entra password, held in Key Vault. */
@@ -32,6 +42,12 @@ export function isRotatable(credential: Credential): boolean {
   if (credential.heldIn.length === 0) return false;
   if (credential.kind === 'databricks-pat') return credential.owner?.kind === 'service-principal';
   return credential.kind === 'entra-password';
+}
+
+/** Revoke is offered only where Keywarden can revoke: a Databricks PAT, or an Entra password whose app it knows. */
+export function isRevocable(credential: Credential): boolean {
+  if (credential.kind === 'databricks-pat') return true;
+  return credential.kind === 'entra-password' && Boolean(credential.attributes.objectId);
 }
 
 export function thresholdLabel(threshold: ExpiryThreshold | null): string {
@@ -44,11 +60,34 @@ function severityColor(severity: Severity): string {
   return SEVERITY_ORDER.indexOf(severity) >= SEVERITY_ORDER.indexOf('high') ? 'Attention' : severity === 'medium' ? 'Warning' : 'Default';
 }
 
-export function ownerText(credential: Credential): string {
-  const o = credential.owner;
-  if (!o) return 'unknown';
+function oneOwner(o: NonNullable<Credential['owner']>): string {
   const kind = o.kind === 'service-principal' ? 'service principal' : o.kind === 'user' ? 'user' : o.kind;
   return `${o.name} (${kind}${o.active === false ? ', deactivated' : ''})`;
+}
+
+/** Who Teams can @mention and message for a credential: active owners with an Entra object id (providers set it for people), at most 3. */
+export function ownersToReach(credential: Credential): Array<{ aadObjectId: string; name: string }> {
+  const candidates = credential.owners ?? (credential.owner ? [credential.owner] : []);
+  const seen = new Set<string>();
+  const out: Array<{ aadObjectId: string; name: string }> = [];
+  for (const o of candidates) {
+    if (!o.entraObjectId || o.active === false || seen.has(o.entraObjectId)) continue;
+    seen.add(o.entraObjectId);
+    out.push({ aadObjectId: o.entraObjectId, name: o.name });
+  }
+  return out.slice(0, 3);
+}
+
+/** Entra credentials name the owners Graph lists (people first); other kinds their one owner. */
+export function ownerText(credential: Credential): string {
+  const owners = credential.owners;
+  if (owners && owners.length === 0) return 'no owner in Entra — add one to the app registration';
+  if (owners && owners.length > 0) {
+    const people = [...owners].sort((a, b) => Number(b.kind === 'user') - Number(a.kind === 'user'));
+    const shown = people.slice(0, 3).map(oneOwner).join(', ');
+    return owners.length > 3 ? `${shown} and ${owners.length - 3} more` : shown;
+  }
+  return credential.owner ? oneOwner(credential.owner) : 'unknown';
 }
 
 export function whereText(credential: Credential): string {
@@ -69,7 +108,7 @@ function findingText(f: Finding): string {
 
 function headline(alert: AlertRecord, now: number): { text: string; color: string } {
   const c = alert.credential;
-  const label = `${KIND_LABELS[c.kind]} ${c.name}`;
+  const label = `${kindLabel(c)} ${c.name}`;
   if (alert.state === 'resolved' && alert.resolution?.kind === 'rolled-back') return { text: `↩️ Rotation rolled back: ${label}`, color: 'Warning' };
   if (alert.state === 'resolved') return { text: `✅ Resolved: ${label}`, color: 'Good' };
   if (alert.threshold === 'expired') return { text: `⛔ ${label} has expired`, color: 'Attention' };
@@ -93,7 +132,7 @@ export function statusLine(alert: AlertRecord, now: number): string {
   if (alert.state === 'snoozed' && alert.snooze && alert.snooze.until > now) {
     parts.push(`Snoozed by ${alert.snooze.by.name} until ${formatUtcDate(alert.snooze.until)}: ${alert.snooze.reason}`);
   }
-  if (alert.acknowledged) parts.push(`Acknowledged by ${alert.acknowledged.by.name} at ${formatUtc(alert.acknowledged.at)}`);
+  if (alert.acknowledged) parts.push(`Acknowledged by ${alert.acknowledged.by.name} at ${formatUtc(alert.acknowledged.at)}${alert.acknowledged.reason ? `: ${alert.acknowledged.reason}` : ''}`);
   return parts.join(' · ');
 }
 
@@ -114,18 +153,19 @@ export function renderAlertCard(alert: AlertRecord, now: number, options: AlertC
   const c = alert.credential;
   const head = headline(alert, now);
   const resolved = alert.state === 'resolved';
+  const busy = Boolean(alert.progress?.jobId);
   const rows = options.compact ? 3 : 8;
   const findings = alert.findings.filter((f) => f.code !== 'expiring' && f.code !== 'expired')
     .sort((a, b) => SEVERITY_ORDER.indexOf(b.severity) - SEVERITY_ORDER.indexOf(a.severity));
   const mentions = resolved ? [] : options.mentions ?? [];
-  const status = statusLine(alert, now);
+  const status = [selfCredentialText(c), statusLine(alert, now)].filter(Boolean).join(' · ');
   const maxDays = options.snoozeMaxDays ?? 30;
   const data = {
     hasNotice: Boolean(options.notice), notice: options.notice ?? '',
     headline: head.text, headlineColor: head.color,
     hasMention: mentions.length > 0,
     mentionText: mentions.length > 0 ? `${mentions.map((m) => `<at>${m.name}</at>`).join(' ')} please act before it expires.` : '',
-    kindLabel: KIND_LABELS[c.kind], name: c.name, where: whereText(c), owner: ownerText(c),
+    kindLabel: kindLabel(c), name: c.name, where: whereText(c), owner: ownerText(c),
     expires: expiresText(alert, now),
     thresholdText: resolved ? 'none (resolved)' : thresholdLabel(alert.threshold),
     hasFindings: findings.length > 0,
@@ -134,15 +174,24 @@ export function renderAlertCard(alert: AlertRecord, now: number, options: AlertC
     consumers: limited(c.consumers, rows, (n) => ({ text: `…and ${n} more (Details)` }), (x) => ({ text: consumerText(x) })),
     hasStatus: status.length > 0, statusLine: status,
     showActions: !resolved,
-    canRotate: !resolved && isRotatable(c),
+    // While a job acts on the credential its card offers no second action (a late click would only be refused).
+    canRotate: !resolved && !busy && isRotatable(c),
+    canRevoke: !resolved && !busy && isRevocable(c),
     canAcknowledge: !resolved && !alert.acknowledged,
     alertId: alert.id, nonce: alert.nonce,
     snoozeMaxDays: String(maxDays),
     snoozeMin: formatUtcDate(now + DAY_MS),
     snoozeMax: formatUtcDate(now + maxDays * DAY_MS),
     snoozeDefault: formatUtcDate(now + Math.min(7, maxDays) * DAY_MS),
+    hasRefresh: !resolved,
+    refreshUserIds: (options.refreshUserIds ?? []).slice(0, 60),
   };
   const card = renderCard('alert', data);
+  const refresh = card.refresh as { userIds?: string[] } | null | undefined;
+  if (!refresh) delete card.refresh;
+  // No approver seen yet: without userIds Teams refreshes for everyone in a channel of ≤ 60 members, and those
+  // refresh invokes are how Keywarden learns the approvers' Teams ids ([] would switch auto-refresh off).
+  else if (refresh.userIds?.length === 0) delete refresh.userIds;
   if (mentions.length > 0) {
     // Mentions inside a card need entities on the card itself (msteams.entities), not only on the activity.
     const msteams = (card.msteams ?? {}) as Record<string, unknown>;
@@ -161,7 +210,7 @@ export function alertMessage(alert: AlertRecord, now: number, options: AlertCard
   const mentions = alert.state === 'resolved' ? [] : options.mentions ?? [];
   if (mentions.length === 0) return { card };
   const c = alert.credential;
-  const text = `${mentions.map((m) => `<at>${m.name}</at>`).join(' ')} ${KIND_LABELS[c.kind]} ${c.name} ${alert.threshold === 'expired' ? 'has expired' : `expires ${formatExpiry(c.expiresAt, now)}`}.`;
+  const text = `${mentions.map((m) => `<at>${m.name}</at>`).join(' ')} ${kindLabel(c)} ${c.name} ${alert.threshold === 'expired' ? 'has expired' : `expires ${formatExpiry(c.expiresAt, now)}`}.`;
   return { card, text, mentions };
 }
 
@@ -173,7 +222,7 @@ function historyLine(h: AlertRecord['history'][number]): string {
 export function renderDetailsCard(alert: AlertRecord, now: number): AdaptiveCard {
   const c = alert.credential;
   const facts: Array<{ title: string; value: string }> = [
-    { title: 'Kind', value: KIND_LABELS[c.kind] },
+    { title: 'Kind', value: kindLabel(c) },
     { title: 'Name', value: c.name },
     { title: 'Id', value: c.nativeId },
     { title: 'Where', value: c.where.label },
@@ -188,7 +237,7 @@ export function renderDetailsCard(alert: AlertRecord, now: number): AdaptiveCard
   if (status) facts.push({ title: 'Status', value: status });
   const findings = alert.findings.map((f) => ({ text: findingText(f), remedy: f.remedy, color: severityColor(f.severity) }));
   return renderCard('alert-details', {
-    title: `Details: ${KIND_LABELS[c.kind]} ${c.name}`,
+    title: `Details: ${kindLabel(c)} ${c.name}`,
     facts,
     hasFindings: findings.length > 0,
     findings,

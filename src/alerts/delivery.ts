@@ -29,6 +29,8 @@ export interface AlertDeliveryOptions {
   onChannelDead?: (conversationId: string, reason: string) => void;
   /** The action plan for a credential (workflows), posted after the details so a reviewer sees the exact operations. */
   planCard?: (alert: AlertRecord) => AdaptiveCard | undefined;
+  /** MRIs of approvers/responders whose clients refresh the card when they open it. */
+  refreshUserIds?: () => string[];
 }
 
 export interface DrainReport {
@@ -176,6 +178,7 @@ export class AlertDelivery {
     const rendered = alert.revision;
     const content = alertMessage(alert, now, {
       mentions: mentionsFor(alert, config), snoozeMaxDays: config.alerts.snoozeMaxDays, compact: entry.maxRows !== undefined,
+      refreshUserIds: this.options.refreshUserIds?.(),
     });
     let posted: PostedMessage | undefined;
     if (alert.message?.activityId) {

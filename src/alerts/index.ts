@@ -1,16 +1,21 @@
 import type { Keywarden, KeywardenModule, ReadinessCheck, ConversationBook } from '../app.js';
 import type { Clock } from '../clock.js';
 import type { KeywardenConfig } from '../config/schema.js';
-import type { ChatGateway, InstallationEvent } from '../domain/chat.js';
+import type { ChatGateway, ConversationTarget, InstallationEvent, Reply } from '../domain/chat.js';
+import { bindCommand, howToBindText, unbindCommand } from '../commands/bind.js';
+import { isApprover as isConfiguredApprover, type ApproverCheck } from '../commands/scan.js';
 import type { ScanListener, ScanResult } from '../domain/scan.js';
 import type { Logger } from '../logging/logger.js';
 import type { Store } from '../store/store.js';
+import { ApproverDirectory, ClickAuthorizer } from '../approvals/authorize.js';
+import { withCardDataKeys } from '../approvals/card-data.js';
+import { notingClickers, refreshUserIds } from '../approvals/people.js';
 import { alertCardActions } from './actions.js';
 import { AlertDelivery, type AlertDeliveryOptions, type DrainReport } from './delivery.js';
 import { resolveAlert, setAlertProgress, wakeSnoozed } from './lifecycle.js';
 import { markOwnerReachable } from './owners.js';
 import type { ThreadPacer } from './pacing.js';
-import { channelHealth, isChannelDead, supportChannels, type SupportChannel } from './routing.js';
+import { channelBinding, channelHealth, isChannelDead, setChannelBinding, supportChannels, type SupportChannel } from './routing.js';
 import { applyScan, routeWaitingAlerts, type ScanAlertsOutcome } from './scan-alerts.js';
 import { queueDigests } from './digest.js';
 import type { AlertRecord, AlertResolution, DeliveryHealth, OutboxEntry } from './types.js';
@@ -41,6 +46,13 @@ export interface AlertsModuleOptions {
   pacer?: ThreadPacer;
   /** Longest pause of the drain loop when nothing is due (real ms; default 15 s). */
   idleMs?: number;
+  /**
+   * Who may Acknowledge / Snooze, asked at click time (the workflows module's directory, with Entra groups).
+   * Default: configured users only (approvals.users, alerts.responders.users); groups fail closed.
+   */
+  approvers?: () => { directory: ApproverDirectory; authorizer: ClickAuthorizer } | undefined;
+  /** Who may /bind a channel (default: config.approvals.users). */
+  isApprover?: ApproverCheck;
 }
 
 export interface AlertsModule extends KeywardenModule {
@@ -63,10 +75,15 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
   let stopped = false;
   let unsubscribe: (() => void) | undefined;
 
+  const ownDirectory = new ApproverDirectory({ approvals: config.approvals, responders: config.alerts.responders, clock });
+  const own = { directory: ownDirectory, authorizer: new ClickAuthorizer({ config, directory: ownDirectory, store, clock, logger: log }) };
+  const approvers = () => options.approvers?.() ?? own;
+
   const delivery = new AlertDelivery({
     config, store, clock, logger: options.logger, gateway: () => gateway, pacer: options.pacer,
     onChannelDead: (conversationId, reason) => options.conversations?.markDead(conversationId, reason),
     planCard: options.planCard,
+    refreshUserIds: () => refreshUserIds(store, approvers().directory),
   });
 
   const tick = async (): Promise<DrainReport> => {
@@ -104,22 +121,18 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
       log.info({ scanId: result.id, opened: outcome.opened.length, raised: outcome.raised.length, resolved: outcome.resolved.length, digests: outcome.digests.length }, 'alerts updated from scan');
     }
     if (outcome.unrouted.length > 0) {
-      log.warn({ scanId: result.id, alerts: outcome.unrouted.length }, 'alerts have no support channel: configure teams.channels (with a default) or install Keywarden in a team');
+      log.warn({ scanId: result.id, alerts: outcome.unrouted.length }, 'alerts have no support channel: configure teams.channels (with a default), or have an approver type /bind in a team channel where Keywarden is installed');
     }
     kick();
     return outcome;
   };
   if (options.scanner) unsubscribe = options.scanner.onScan((r) => onScan(r).then((o) => { options.onOutcome?.(o); }));
 
-  const onInstallation = async (event: InstallationEvent): Promise<void> => {
-    if (event.action !== 'add') return;
+  const isApprover: ApproverCheck = options.isApprover ?? ((actor) => isConfiguredApprover(actor, config.approvals));
+
+  /** A channel that is (again) a support channel: revive it if it was dead, and send it what was waiting. */
+  const adoptChannel = (conv: ConversationTarget): void => {
     const now = clock.now();
-    const conv = event.conversation;
-    if (conv.kind === 'personal') {
-      if (conv.userAadObjectId) markOwnerReachable(store, conv.userAadObjectId, now);
-      return;
-    }
-    if (conv.kind !== 'channel') return;
     const channels = supportChannels(config, store);
     const base = conv.conversationId.replace(/;messageid=.*$/, '');
     for (const ch of channels) {
@@ -144,6 +157,36 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
     kick();
   };
 
+  const onInstallation = async (event: InstallationEvent): Promise<Reply | void> => {
+    if (event.action !== 'add') return;
+    const conv = event.conversation;
+    if (conv.kind === 'personal') {
+      if (conv.userAadObjectId) markOwnerReachable(store, conv.userAadObjectId, clock.now());
+      return;
+    }
+    if (conv.kind !== 'channel') return;
+    if (config.teams.channels.length > 0) {
+      adoptChannel(conv);
+      if (supportChannels(config, store).some((c) => c.target.conversationId === conv.conversationId.replace(/;messageid=.*$/, ''))) return;
+      return { kind: 'text', text: `${config.bot.name} is installed here, but credential alerts go to the configured support channels (teams.channels); ask an admin to add this channel there.` };
+    }
+    if (channelBinding(store, conv.conversationId)?.status === 'bound') {
+      adoptChannel(conv);
+      return;
+    }
+    // Installing never binds in production: anyone may install an app in their own team. The sandbox lets an approver's
+    // install bind, so the tour works without typing /bind (and the sandbox is anonymous anyway).
+    const actor = event.actor;
+    if (config.mode === 'sandbox' && actor?.aadObjectId && (await isApprover(actor))) {
+      setChannelBinding(store, { target: conv, status: 'bound', by: { aadObjectId: actor.aadObjectId, name: actor.name }, via: 'sandbox-install', now: clock.now() });
+      log.warn({ conversationId: conv.conversationId, by: actor.name }, 'SANDBOX: an approver installed Keywarden in a channel, so it became a support channel without /bind (production requires /bind)');
+      adoptChannel(conv);
+      return { kind: 'text', text: `Sandbox: ${actor.name || 'you'} ${actor.name ? 'is' : 'are'} an approver, so this channel is now a support channel (in production an approver types "/bind" here). Credential alerts arrive here.` };
+    }
+    log.info({ conversationId: conv.conversationId, teamId: conv.teamId }, 'installed in a channel that is not a support channel; an approver can /bind it');
+    return { kind: 'text', text: howToBindText(config.bot.name) };
+  };
+
   const readiness: ReadinessCheck[] = [
     {
       name: 'channels',
@@ -159,10 +202,10 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
         const unrouted = store.list<AlertRecord>('alerts')
           .filter((r) => r.value.card && !r.value.message && r.value.state !== 'resolved' && !(r.value.channel && keys.has(r.value.channel))).length;
         if (unrouted > 0) {
-          problems.push(`${unrouted} alert${unrouted === 1 ? '' : 's'} have no support channel — set teams.channels with a default (teams.defaultChannel or a channel without routes), or install Keywarden in a team (standard channels only)`);
+          problems.push(`${unrouted} alert${unrouted === 1 ? '' : 's'} have no support channel — set teams.channels with a default (teams.defaultChannel or a channel without routes), or have an approver type "@Keywarden /bind" in a standard team channel where Keywarden is installed`);
         }
         if (problems.length > 0) return { ok: false, detail: problems.join('; ') };
-        if (channels.length === 0) return { ok: true, detail: 'no support channel yet — configure teams.channels or install Keywarden in a team (standard channel)' };
+        if (channels.length === 0) return { ok: true, detail: 'no support channel yet — configure teams.channels, or have an approver type "/bind" in a standard team channel where Keywarden is installed' };
         return { ok: true, detail: `${channels.length} support channel${channels.length === 1 ? '' : 's'}: ${channels.map((c) => c.name).join(', ')}` };
       },
     },
@@ -185,7 +228,10 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
 
   return {
     name: 'alerts',
-    cardActions: alertCardActions({ config, store, clock, logger: log, kick }),
+    cardActions: notingClickers(withCardDataKeys(alertCardActions({
+      config, store, clock, logger: log, kick, authorizer: () => approvers().authorizer, directory: () => approvers().directory,
+    }), store), { store, clock, directory: () => approvers().directory }),
+    commands: [bindCommand({ config, store, clock, isApprover, onBound: adoptChannel }), unbindCommand({ config, store, clock, isApprover, onBound: adoptChannel })],
     readiness,
     onScan,
     delivery,
@@ -222,7 +268,7 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
 }
 
 /** For the composition root: `keywarden.extend(alertsModuleFor(keywarden, { scanner }))`. */
-export function alertsModuleFor(keywarden: Keywarden, extra: Pick<AlertsModuleOptions, 'scanner' | 'pacer' | 'idleMs' | 'onOutcome' | 'planCard'> = {}): AlertsModule {
+export function alertsModuleFor(keywarden: Keywarden, extra: Pick<AlertsModuleOptions, 'scanner' | 'pacer' | 'idleMs' | 'onOutcome' | 'planCard' | 'isApprover' | 'approvers'> = {}): AlertsModule {
   return createAlertsModule({
     config: keywarden.config, store: keywarden.store, clock: keywarden.clock, logger: keywarden.logger,
     conversations: keywarden.conversations, gateway: keywarden.chat, ...extra,

@@ -4,6 +4,7 @@ import type { Credential, Finding } from '../domain/credential.js';
 import { SEVERITY_ORDER } from '../domain/credential.js';
 import { daysLeft, thresholdRank, type ExpiryThreshold } from '../domain/expiry.js';
 import type { Store, StoredRecord } from '../store/store.js';
+import { ownersToReach } from './cards.js';
 import { enqueue } from './pacing.js';
 import type { AlertActor, AlertClaim, AlertHistoryEntry, AlertPointer, AlertRecord, AlertResolution } from './types.js';
 
@@ -86,6 +87,15 @@ export function queueCard(store: Store, alert: AlertRecord, now: number, priorit
   if (alert.state === 'resolved' && !alert.message) return;
   const priority = priorityOverride ?? (alert.state === 'resolved' ? 10 : urgencyPriority(alert.credential, now));
   enqueue(store, `card:${alert.id}`, { kind: 'alert-card', alertId: alert.id, channel: alert.channel, priority }, now);
+}
+
+/**
+ * A card's nonce older than `maxAgeMs` is replaced (same card, new nonce; older copies become "out of date").
+ * Returns the alert as it is now — with the nonce another click or refresh just issued, if one did.
+ */
+export function freshNonce(store: Store, alertId: string, now: number, maxAgeMs: number): AlertRecord | undefined {
+  const done = mutateAlert(store, alertId, (a) => (now - a.nonceIssuedAt > maxAgeMs ? { ...a, nonce: newOpaqueId(), nonceIssuedAt: now } : undefined));
+  return done?.value ?? store.get<AlertRecord>('alerts', alertId)?.value;
 }
 
 /** Takes a claim; false when it already existed (another scan, retry or replica got there first). */
@@ -191,14 +201,22 @@ export function reopenAfterRollback(store: Store, alertId: string, info: { text:
   return done;
 }
 
-/** For workflows: a progress line on the card ("Rotation started by Alex …"), delivered as an in-place update. */
-export function setAlertProgress(store: Store, alertId: string, text: string | undefined, now: number): StoredRecord<AlertRecord> | undefined {
+/**
+ * For workflows: a progress line on the card ("Rotation started by Alex …"), delivered as an in-place update.
+ * `jobId` marks a running job (the card then offers no second action); `shownByClick` says the click's own answer
+ * already replaced the card for everyone, so the outbox must not put the alert card back over it.
+ */
+export function setAlertProgress(
+  store: Store, alertId: string, text: string | undefined, now: number,
+  options: { jobId?: string; shownByClick?: boolean } = {},
+): StoredRecord<AlertRecord> | undefined {
   const done = mutateAlert(store, alertId, (a) => {
     if (a.state === 'resolved') return undefined;
     const { progress: _p, ...rest } = a;
-    return bumped(text ? { ...rest, progress: { text, at: now } } : rest, now);
+    const next = bumped(text ? { ...rest, progress: { text, at: now, ...(options.jobId ? { jobId: options.jobId } : {}) } } : rest, now);
+    return options.shownByClick ? { ...next, deliveredRevision: next.revision } : next;
   });
-  if (done) queueCard(store, done.value, now, 10);
+  if (done && !options.shownByClick) queueCard(store, done.value, now, 10);
   return done;
 }
 
@@ -227,8 +245,8 @@ export function wake(alert: AlertRecord, now: number, why: string): AlertRecord 
 /** Who gets @mentioned on an urgent card: the owner when Teams can reach them, else configured approvers by object id. */
 export function mentionsFor(alert: AlertRecord, config: KeywardenConfig): Array<{ aadObjectId: string; name: string }> {
   if (!isUrgent(alert.threshold, config) || alert.state === 'resolved') return [];
-  const owner = alert.credential.owner;
-  if (owner?.entraObjectId && owner.active !== false) return [{ aadObjectId: owner.entraObjectId, name: owner.name }];
+  const owners = ownersToReach(alert.credential);
+  if (owners.length > 0) return owners;
   const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
   return config.approvals.users.filter((u) => guid.test(u)).slice(0, 5).map((u) => ({ aadObjectId: u, name: 'Keywarden approver' }));
 }

@@ -2,7 +2,7 @@ import type { KeywardenConfig } from '../config/schema.js';
 import type { ConversationTarget, MessageContent } from '../domain/chat.js';
 import { formatExpiry } from '../domain/expiry.js';
 import type { Store } from '../store/store.js';
-import { KIND_LABELS, whereText } from './cards.js';
+import { kindLabel, ownersToReach, whereText } from './cards.js';
 import { claim, isUrgent, urgencyPriority } from './lifecycle.js';
 import { enqueue } from './pacing.js';
 import { ownerHealthId } from './routing.js';
@@ -17,19 +17,23 @@ export function ownerReachability(store: Store, aadObjectId: string): DeliveryHe
   return store.get<DeliveryHealth>('deliveries', ownerHealthId(aadObjectId))?.value;
 }
 
-/** Queues the notice if it is due and not already claimed; returns whether it queued one. */
+/** Queues one notice per reachable owner if due and not already claimed; returns whether it queued any. */
 export function queueOwnerNotice(store: Store, config: KeywardenConfig, alert: AlertRecord, now: number): boolean {
   if (!config.alerts.ownerNotices || alert.state === 'resolved' || !isUrgent(alert.threshold, config)) return false;
-  const owner = alert.credential.owner;
-  if (!owner?.entraObjectId || owner.active === false) return false;
-  if (ownerReachability(store, owner.entraObjectId)?.status === 'unreachable') return false;
-  if (!claim(store, `${alert.credentialId}#owner#${alert.id}`, { alertId: alert.id, at: now })) return false;
-  enqueue(store, `owner:${alert.id}`, {
-    kind: 'owner-notice', alertId: alert.id, channel: alert.channel,
-    user: { aadObjectId: owner.entraObjectId, name: owner.name },
-    priority: urgencyPriority(alert.credential, now) + 1,
-  }, now);
-  return true;
+  let queued = false;
+  ownersToReach(alert.credential).forEach((owner, i) => {
+    if (ownerReachability(store, owner.aadObjectId)?.status === 'unreachable') return;
+    // The first owner keeps the ids notices always had; co-owners (Entra apps) get their own.
+    const who = i === 0 ? '' : `:${owner.aadObjectId}`;
+    if (!claim(store, `${alert.credentialId}#owner${who}#${alert.id}`, { alertId: alert.id, at: now })) return;
+    enqueue(store, `owner:${alert.id}${who}`, {
+      kind: 'owner-notice', alertId: alert.id, channel: alert.channel,
+      user: { aadObjectId: owner.aadObjectId, name: owner.name },
+      priority: urgencyPriority(alert.credential, now) + 1,
+    }, now);
+    queued = true;
+  });
+  return queued;
 }
 
 /** The owner's personal conversation if they installed the bot; its service URL is the one to use. */
@@ -41,7 +45,7 @@ export function personalConversationOf(store: Store, aadObjectId: string): Conve
 
 export function ownerNoticeContent(alert: AlertRecord, now: number): MessageContent {
   const c = alert.credential;
-  const what = `${KIND_LABELS[c.kind]} "${c.name}" (${whereText(c)})`;
+  const what = `${kindLabel(c)} "${c.name}" (${whereText(c)})`;
   const when = alert.threshold === 'expired' ? `has expired (${formatExpiry(c.expiresAt, now)})` : `expires ${formatExpiry(c.expiresAt, now)}`;
   return {
     text: `Your ${what} ${when}. Pipelines that use it will fail when it expires. `

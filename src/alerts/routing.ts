@@ -6,8 +6,9 @@ import type { DeliveryHealth } from './types.js';
 
 /**
  * Where alerts go: the support channels from config (routed by scope or environment, one default) or, when none
- * is configured, the channel of the team the bot was last installed into. Only standard channels: Teams does not
- * let bots post into private channels, and personal installs are for owner notices only.
+ * is configured, the channels an approver bound with /bind (audited). Installing the app never makes a channel a
+ * support channel by itself (anyone can install an app in their team), except an approver's install in sandbox mode.
+ * Only standard channels: Teams does not let bots post into private channels; personal installs get owner notices only.
  */
 
 export interface SupportChannel {
@@ -17,7 +18,7 @@ export interface SupportChannel {
   target: ConversationTarget;
   /** Scopes or environments routed here; empty = the default. */
   routes: string[];
-  source: 'config' | 'installation';
+  source: 'config' | 'binding';
   isDefault: boolean;
 }
 
@@ -28,7 +29,38 @@ interface ConversationRecord {
   changedAt?: number;
 }
 
-/** Configured channels, else installation channels (newest first, the newest is the default). */
+/** A channel an approver made a support channel, in the `channelBindings` collection (keyed like conversations). */
+export interface ChannelBinding {
+  target: ConversationTarget;
+  status: 'bound' | 'unbound';
+  by: { aadObjectId?: string; name?: string };
+  /** How it was bound: the /bind command, or an approver's install in sandbox mode. */
+  via: 'command' | 'sandbox-install';
+  changedAt: number;
+}
+
+export const BINDINGS = 'channelBindings' as const;
+
+const bindingKey = (conversationId: string): string => conversationId.replace(/;messageid=.*$/, '');
+
+export function channelBinding(store: Store, conversationId: string): ChannelBinding | undefined {
+  return store.get<ChannelBinding>(BINDINGS, bindingKey(conversationId))?.value;
+}
+
+/** Binds (or unbinds) a channel and audits who did it; returns false when it already was in that state. */
+export function setChannelBinding(store: Store, input: { target: ConversationTarget; status: ChannelBinding['status']; by: ChannelBinding['by']; via: ChannelBinding['via']; now: number }): boolean {
+  const key = bindingKey(input.target.conversationId);
+  if ((channelBinding(store, key)?.status ?? 'unbound') === input.status) return false;
+  const target = { ...input.target, conversationId: key };
+  store.put<ChannelBinding>(BINDINGS, key, { target, status: input.status, by: input.by, via: input.via, changedAt: input.now });
+  store.appendAudit({
+    action: input.status === 'bound' ? 'channel.bound' : 'channel.unbound', actor: input.by, subject: key, result: 'ok',
+    details: { via: input.via, teamId: target.teamId, teamName: target.teamName, channelName: target.channelName, tenantId: target.tenantId },
+  });
+  return true;
+}
+
+/** Configured channels, else bound channels still installed (newest first, the newest is the default). */
 export function supportChannels(config: KeywardenConfig, store: Store): SupportChannel[] {
   const configured = config.teams.channels;
   if (configured.length > 0) {
@@ -49,17 +81,23 @@ export function supportChannels(config: KeywardenConfig, store: Store): SupportC
       isDefault: c.name === defaultName,
     }));
   }
-  const installed = store.list<ConversationRecord>('conversations')
+  const bound = store.list<ChannelBinding>(BINDINGS)
     .map((r) => r.value)
-    .filter((c): c is ConversationRecord & { target: ConversationTarget } =>
-      Boolean(c.target) && c.target!.kind === 'channel' && c.status !== 'removed')
-    .sort((a, b) => (b.changedAt ?? 0) - (a.changedAt ?? 0));
-  return installed.map((c, i) => ({
-    key: `install:${c.target.conversationId}`,
-    name: c.target.channelId ?? c.target.conversationId,
-    target: c.target,
+    .filter((b) => b.status === 'bound' && b.target.kind === 'channel')
+    .map((b) => {
+      // The installation record has the freshest reference (service URL, names); an uninstalled channel gets nothing.
+      const installed = store.get<ConversationRecord>('conversations', b.target.conversationId)?.value;
+      return { ...b, target: { ...b.target, ...installed?.target }, removed: installed?.status === 'removed' };
+    })
+    .filter((b) => !b.removed)
+    .sort((a, b) => b.changedAt - a.changedAt);
+  // The key keeps its historical "install:" prefix: alerts stored before bindings existed still find their channel.
+  return bound.map((b, i) => ({
+    key: `install:${b.target.conversationId}`,
+    name: b.target.channelName ?? b.target.channelId ?? b.target.conversationId,
+    target: b.target,
     routes: [],
-    source: 'installation',
+    source: 'binding',
     isDefault: i === 0,
   }));
 }

@@ -63,13 +63,13 @@ export interface AlertRecord {
   /** True once the alert deserves its own card (≤ cardAtDays or a finding ≥ cardSeverity); else digest only. */
   card: boolean;
   state: AlertState;
-  acknowledged?: { by: AlertActor; at: number };
+  acknowledged?: { by: AlertActor; at: number; reason?: string };
   snooze?: AlertSnooze;
   resolution?: AlertResolution;
   /** Set when a rotation of this credential was rolled back and the alert reopened: what happened, shown on the card. */
   rolledBack?: { text: string; at: number; by?: AlertActor };
-  /** A line workflows set while they act ("Rotation started by Alex at …"); shown on the card. */
-  progress?: { text: string; at: number };
+  /** A line workflows set while they act ("Rotation started by Alex at …"); shown on the card. `jobId` while the job runs. */
+  progress?: { text: string; at: number; jobId?: string };
   /** Card data nonce; a click with another nonce is answered "this card is out of date". */
   nonce: string;
   nonceIssuedAt: number;

@@ -23,22 +23,51 @@ export class ApproverDirectory {
 
   constructor(private readonly options: {
     approvals: KeywardenConfig['approvals'];
+    /** Who may also Acknowledge / Snooze (config.alerts.responders). */
+    responders?: KeywardenConfig['alerts']['responders'];
     groups?: GroupMembershipLookup;
     clock: Clock;
   }) {}
 
   /** true / false, or 'unavailable' when group membership could not be checked (fails closed). */
   async isApprover(aadObjectId: string, signal?: AbortSignal): Promise<boolean | 'unavailable'> {
-    const { users, groups, groupCacheMinutes } = this.options.approvals;
+    const { users, groups } = this.options.approvals;
+    return this.isMember('approver', aadObjectId, users, groups, signal);
+  }
+
+  /** Acknowledge / Snooze: approvers, and the configured responders. */
+  async mayRespond(aadObjectId: string, signal?: AbortSignal): Promise<boolean | 'unavailable'> {
+    const approver = await this.isApprover(aadObjectId, signal);
+    if (approver === true) return true;
+    const responders = this.options.responders ?? { users: [], groups: [] };
+    const responder = await this.isMember('responder', aadObjectId, responders.users, responders.groups, signal);
+    if (responder === true) return true;
+    return approver === 'unavailable' || responder === 'unavailable' ? 'unavailable' : false;
+  }
+
+  /** Known without asking Graph (configured user, or a cached group answer): for card refresh lists. */
+  knownResponder(aadObjectId: string): boolean {
+    const responders = this.options.responders ?? { users: [], groups: [] };
+    if (this.options.approvals.users.includes(aadObjectId) || responders.users.includes(aadObjectId)) return true;
+    const now = this.options.clock.now();
+    const ttl = this.options.approvals.groupCacheMinutes * MINUTE_MS;
+    return ['approver', 'responder'].some((role) => {
+      const hit = this.cache.get(`${role}:${aadObjectId}`);
+      return Boolean(hit && hit.member && now - hit.at < ttl);
+    });
+  }
+
+  private async isMember(role: string, aadObjectId: string, users: string[], groups: string[], signal?: AbortSignal): Promise<boolean | 'unavailable'> {
     if (users.includes(aadObjectId)) return true;
     if (groups.length === 0) return false;
     const now = this.options.clock.now();
-    const hit = this.cache.get(aadObjectId);
-    if (hit && now - hit.at < groupCacheMinutes * MINUTE_MS) return hit.member;
+    const key = `${role}:${aadObjectId}`;
+    const hit = this.cache.get(key);
+    if (hit && now - hit.at < this.options.approvals.groupCacheMinutes * MINUTE_MS) return hit.member;
     if (!this.options.groups) return 'unavailable';
     try {
       const member = await this.options.groups.isMemberOfAny(aadObjectId, groups, { signal: signal ?? AbortSignal.timeout(10_000) });
-      this.cache.set(aadObjectId, { member, at: now });
+      this.cache.set(key, { member, at: now });
       return member;
     } catch {
       return 'unavailable';
@@ -51,8 +80,13 @@ export class ApproverDirectory {
   }
 }
 
+/** Approvals, plus the alert decisions that are not approvals of a plan. */
+export type ClickVerb = ApprovalAction | 'acknowledge' | 'snooze';
+
 export interface AuthorizeInput {
-  action: ApprovalAction;
+  action: ClickVerb;
+  /** Acknowledge / Snooze: approvers or configured responders may decide (default: approvers only). */
+  responders?: boolean;
   ctx: ChatContext;
   /** Credential id / request id / job id the click is about (audit subject). */
   subject: string;
@@ -81,6 +115,11 @@ export class ClickAuthorizer {
     clock: Clock;
     logger?: Logger;
   }) {}
+
+  /** Who approves and who responds (shared with the refresh lists). */
+  get directory(): ApproverDirectory {
+    return this.options.directory;
+  }
 
   async authorize(input: AuthorizeInput): Promise<AuthorizeResult> {
     const refusal = await this.check(input);
@@ -125,18 +164,23 @@ export class ClickAuthorizer {
       return checkNonce(input.presentedNonce, input.card.nonce, input.card.nonceIssuedAt, now, config.approvals.nonceTtlMinutes)
         ?? (input.stateRefusal ? { ok: false, code: 'state', reason: input.stateRefusal } : undefined);
     }
-    const approver = await this.options.directory.isApprover(input.ctx.actor.aadObjectId!);
+    const directory = this.options.directory;
+    const id = input.ctx.actor.aadObjectId!;
+    const approver = input.responders ? await directory.mayRespond(id) : await directory.isApprover(id);
     if (approver === 'unavailable') {
       return { ok: false, code: 'directory-unavailable', reason: 'Keywarden could not check your approver group membership in Entra right now; try again in a minute' };
     }
     if (!approver) {
-      return { ok: false, code: 'not-approver', reason: `${input.ctx.actor.name} is not an approver for Keywarden actions (approvals.users / approvals.groups); ask an approver to click` };
+      return input.responders
+        ? { ok: false, code: 'not-approver', reason: `${input.ctx.actor.name || 'you'} may not ${input.action} alerts: that is for approvers (approvals.users / approvals.groups) and responders (alerts.responders.users / alerts.responders.groups)` }
+        : { ok: false, code: 'not-approver', reason: `${input.ctx.actor.name} is not an approver for Keywarden actions (approvals.users / approvals.groups); ask an approver to click` };
     }
     const nonce = checkNonce(input.presentedNonce, input.card.nonce, input.card.nonceIssuedAt, now, config.approvals.nonceTtlMinutes);
     if (nonce) return nonce;
     if (input.stateRefusal) return { ok: false, code: 'state', reason: input.stateRefusal };
     const self = checkSelfApproval(input.requestedBy, input.ctx.actor.aadObjectId!);
     if (self) return self;
+    if (input.action === 'acknowledge' || input.action === 'snooze') return undefined;
     return input.skipJustification ? undefined : checkJustification(input.action, input.justification);
   }
 }

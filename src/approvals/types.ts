@@ -74,6 +74,13 @@ export interface JitRequestRecord {
   /** An extension someone asked for, waiting for a (new) approval. */
   pendingExtension?: { hours: number; by: JobActor; at: number };
   message?: PostedMessage;
+  /** Secret names chosen by the requester (a pipeline), instead of jit-<id>-token / -pool. */
+  secrets?: { vault: string; tokenSecret: string; poolSecret: string };
+  /** Set when a pipeline asked (POST /api/jit) outside its standing approval. */
+  pipeline?: { caller: string; callerObjectId: string; runId: string; grantId: string };
+  /** Who denied it, and why (shown to the pipeline polling GET /api/jit/{id}). */
+  deniedBy?: JobActor;
+  denyReason?: string;
   createdAt: number;
 }
 

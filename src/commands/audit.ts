@@ -6,6 +6,9 @@ import type { AuditRecord, Store } from '../store/store.js';
 export const AUDIT_USAGE = '/audit [credential id, name or job id]';
 const SHOWN = 15;
 const SCANNED = 2000;
+/** One credential's whole story fits one message (~150 characters a line, well under Teams' 28 KB). */
+const SHOWN_FOR_SUBJECT = 120;
+const SCANNED_FOR_SUBJECT = 20_000;
 
 function mentions(record: AuditRecord, needle: string): boolean {
   const hay = `${record.subject ?? ''} ${JSON.stringify(record.details ?? {})}`.toLowerCase();
@@ -20,26 +23,60 @@ export function auditLine(r: AuditRecord): string {
   return `#${r.seq} ${formatUtc(r.at)} · ${r.action} · ${r.result} · ${who}${r.subject ? ` · ${r.subject}` : ''}${extra ? ` — ${extra}` : ''}`;
 }
 
+/**
+ * Everything about one credential: entries about it (approvals, refusals, every job step), entries naming it in their
+ * details (alert events are about the alert id), and entries about those alerts and jobs. Oldest first.
+ */
+export function entriesFor(store: Store, subject: string): AuditRecord[] {
+  const own = store.listAudit({ subject });
+  const all = store.listAudit().slice(-SCANNED_FOR_SUBJECT);
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const subjects = new Set<string>([subject]);
+  const jobs = new Set<string>();
+  for (const r of [...own, ...all]) {
+    const d = r.details ?? {};
+    if (r.subject === subject || str(d.credentialId) === subject) {
+      if (r.subject) subjects.add(r.subject);
+      const job = str(d.jobId);
+      if (job) jobs.add(job);
+    }
+  }
+  const bySeq = new Map<number, AuditRecord>();
+  for (const r of [...own, ...all]) {
+    const d = r.details ?? {};
+    const job = str(d.jobId);
+    if ((r.subject && subjects.has(r.subject)) || str(d.credentialId) === subject || (job && jobs.has(job))) bySeq.set(r.seq, r);
+  }
+  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+}
+
 export function auditCommand(options: { store: Store }): ChatCommand {
   return {
     name: 'audit',
     usage: AUDIT_USAGE,
-    description: 'show recent audit entries (decisions, refusals and job steps), optionally for one credential',
+    description: 'show audit entries (alert events, decisions, refusals and every job step) for one credential, or the latest ones',
     example: '/audit databricks-pat:ws-prod',
     async handle(args): Promise<Reply> {
-      const needle = args.trim().toLowerCase().slice(0, 200);
-      const exact = needle ? options.store.listAudit({ subject: args.trim() }) : [];
-      let records = exact;
-      if (records.length === 0) {
-        const all = options.store.listAudit();
-        const recent = all.slice(-SCANNED);
-        records = needle ? recent.filter((r) => mentions(r, needle)) : recent;
-      }
-      const shown = records.slice(-SHOWN).reverse();
-      if (shown.length === 0) return { kind: 'text', text: needle ? `No audit entries mention "${args.trim().slice(0, 80)}".` : 'The audit log is empty.' };
+      const named = args.trim().slice(0, 200);
+      const needle = named.toLowerCase();
       const verified = options.store.verifyAudit();
       const chain = verified.ok ? `hash chain intact (${verified.count} entries)` : `hash chain BROKEN at #${verified.brokenAt} — run "keywarden audit --verify"`;
-      return { kind: 'text', text: [`Latest ${shown.length} audit entr${shown.length === 1 ? 'y' : 'ies'}${needle ? ` for "${args.trim().slice(0, 80)}"` : ''} (${chain}):`, ...shown.map(auditLine)].join('\n\n') };
+      const exact = named ? entriesFor(options.store, named) : [];
+      if (exact.length > 0) {
+        // The whole story of one credential, oldest first; only a very long one is cut (message size), from the oldest.
+        const shown = exact.slice(-SHOWN_FOR_SUBJECT);
+        const cut = exact.length - shown.length;
+        return { kind: 'text', text: [
+          `All ${exact.length} audit entr${exact.length === 1 ? 'y' : 'ies'} for "${named}", oldest first (${chain}):`,
+          ...(cut > 0 ? [`(${cut} older entries not shown — run "keywarden audit --export" for the whole log)`] : []),
+          ...shown.map(auditLine),
+        ].join('\n\n') };
+      }
+      const recent = options.store.listAudit().slice(-SCANNED);
+      const records = needle ? recent.filter((r) => mentions(r, needle)) : recent;
+      const shown = records.slice(-SHOWN).reverse();
+      if (shown.length === 0) return { kind: 'text', text: needle ? `No audit entries mention "${named.slice(0, 80)}".` : 'The audit log is empty.' };
+      return { kind: 'text', text: [`Latest ${shown.length} audit entr${shown.length === 1 ? 'y' : 'ies'}${needle ? ` for "${named.slice(0, 80)}"` : ''} (${chain}):`, ...shown.map(auditLine)].join('\n\n') };
     },
   };
 }

@@ -1,10 +1,10 @@
-import { DAY_MS } from '../clock.js';
 import type { Clock } from '../clock.js';
 import { CARD_SIZE_BUDGET_BYTES, cardSize, renderCard } from '../cards/render.js';
 import type { AdaptiveCard, CardAction, ChatCommand, Reply } from '../domain/chat.js';
 import type { Credential } from '../domain/credential.js';
-import { compareUrgency, expiresWithin, formatUtcDate } from '../domain/expiry.js';
+import { compareUrgency, expiresWithin } from '../domain/expiry.js';
 import { rotationText, type CredentialInRotation } from '../domain/rotation-state.js';
+import { expiryChart } from './expiring-chart.js';
 import type { ScanResult } from '../domain/scan.js';
 import type { ScanTrigger } from '../scanner/scanner.js';
 import {
@@ -24,7 +24,6 @@ export const EXPIRING_PAGE_VERB = 'expiringPage';
 /** Rows per page at most; fewer when rows are long, so every message stays under the size budget. */
 export const MAX_ROWS_PER_PAGE = 15;
 const ROWS_BUDGET_BYTES = 17 * 1024;
-const MAX_CHART_BARS = 13;
 const MAX_PAGE = 1000;
 
 export interface ExpiringDeps {
@@ -73,19 +72,6 @@ export function selectExpiring(scan: Pick<ScanResult, 'credentials' | 'findings'
     });
 }
 
-/** Expiries per week from now: an "expired" bar, then one bar per week (the last one takes the rest). */
-export function expiriesPerWeek(rows: readonly CredentialView[], days: number, now: number): Array<{ x: string; y: number }> {
-  const weeks = Math.min(MAX_CHART_BARS - 1, Math.max(1, Math.ceil(days / 7)));
-  const bars = [{ x: 'expired', y: 0 }, ...Array.from({ length: weeks }, (_, i) => ({ x: `wk of ${formatUtcDate(now + i * 7 * DAY_MS).slice(5)}`, y: 0 }))];
-  for (const r of rows) {
-    if (r.expiresAt === null) continue;
-    if (r.expiresAt <= now) bars[0]!.y += 1;
-    else bars[1 + Math.min(weeks - 1, Math.floor((r.expiresAt - now) / (7 * DAY_MS)))]!.y += 1;
-  }
-  if (bars[0]!.y === 0) bars.shift();
-  return bars;
-}
-
 function rowData(r: CredentialView, rank: number) {
   const color = r.daysLeft !== null && r.daysLeft <= 1 ? 'Attention' : r.daysLeft !== null && r.daysLeft <= 7 ? 'Warning' : 'Default';
   const facts = [
@@ -132,16 +118,19 @@ export function buildExpiringCard(scan: ScanResult, query: ExpiringQuery, now: n
   const index = Math.min(Math.max(1, page), pages.length) - 1;
   const { start, end } = pages[index]!;
   const expired = rows.filter((r) => r.daysLeft !== null && r.expiresAt !== null && r.expiresAt <= now).length;
-  const chart = rows.length ? expiriesPerWeek(rows, query.days, now) : [];
+  const chart = rows.length ? expiryChart(rows, query.days, now) : undefined;
   const more = rows.length - end;
   const pageText = pages.length > 1 ? ` · page ${index + 1} of ${pages.length} (${start + 1}–${end})` : '';
   const data = {
     title: describeQuery(query),
     summary: `${rows.length} found${expired ? `, ${expired} already expired` : ''}${hidden ? ` (${hidden} disabled not shown — add "disabled" to list them)` : ''} · most urgent first · ${scannedText(scan, now)}${pageText}`,
     errors: scan.errors.map((e) => ({ text: errorLine(e) })),
-    chartTitle: 'Expiries per week',
-    chart,
-    chartFallback: chart.map((b) => `${b.x}: ${b.y}`).join(' · '),
+    hasChart: Boolean(chart?.series.length),
+    chartTitle: chart && chart.periodDays > 7 ? `Expiries per ${chart.periodDays / 7} weeks` : 'Expiries per week',
+    chartXTitle: `${chart && chart.periodDays > 7 ? 'Period' : 'Week'} starting (UTC)`,
+    chartSeries: chart?.series ?? [],
+    chartYMax: chart?.yMax ?? 4,
+    chartFallback: chart?.fallback ?? '',
     rows: rows.slice(start, end).map((r, i) => rowData(r, start + i + 1)),
     emptyText: `Nothing expires within ${query.days} days${query.filter.length ? ` matching "${query.filter.join(' ')}"` : ''}. Try a longer span, e.g. /expiring 90d.`,
     more,
@@ -152,7 +141,7 @@ export function buildExpiringCard(scan: ScanResult, query: ExpiringQuery, now: n
   };
   let card = renderCard('expiring', data);
   // Last line of defence for unusually long rows: drop the chart before risking a message Teams refuses.
-  if (cardSize(card) > CARD_SIZE_BUDGET_BYTES) card = renderCard('expiring', { ...data, chart: [] });
+  if (cardSize(card) > CARD_SIZE_BUDGET_BYTES) card = renderCard('expiring', { ...data, hasChart: false });
   return { card, page: index + 1, pages: pages.length, total: rows.length };
 }
 

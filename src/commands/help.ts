@@ -25,7 +25,7 @@ export function helpCommand(options: HelpCommandOptions): ChatCommand {
         hint: wanted && one.length === 0
           ? `There is no /${wanted} command; here is everything I understand.`
           : `In a channel, mention me first, e.g. @${options.botName} /help`,
-        commands: shown.map((c) => ({ usage: c.usage, description: c.description, example: c.example ?? '' })),
+        commands: shown.map((c) => ({ usage: c.usage, description: c.description, details: c.details ?? '', example: c.example ?? '' })),
       });
       return { kind: 'card', card };
     },

@@ -4,7 +4,8 @@
  */
 import type { JitRequestRecord } from '../approvals/types.js';
 import { MIN_JUSTIFICATION_LENGTH, baseConversationId, cleanText } from '../approvals/rules.js';
-import type { ChatCommand, Reply } from '../domain/chat.js';
+import { environmentOf, supportChannels, type SupportChannel } from '../alerts/routing.js';
+import type { AdaptiveCard, ChatCommand, ChatGateway, ConversationTarget, PostedMessage, Reply } from '../domain/chat.js';
 import type { WorkflowActionsOptions } from '../workflows/actions.js';
 import { newId, newNonce } from '../workflows/actions.js';
 import { jitRequestCardFor, jitRequestKey } from '../workflows/jit/jit-actions.js';
@@ -47,12 +48,32 @@ export function parseJitArgs(args: string, config: WorkflowActionsOptions['confi
   return { ok: true, value: { workspace, hours, nodeType: nodeType ?? jit.defaultNodeType, maxCapacity, ...(justification ? { justification } : {}) } };
 }
 
-export function jitCommand(options: WorkflowActionsOptions): ChatCommand {
+/** Every /jit argument with its default and limit, from config (shown by /help). */
+export function jitDetails(config: WorkflowActionsOptions['config']): string {
+  const jit = config.workflows.jit;
+  const workspaces = config.databricks.workspaces.map((w) => w.name);
+  return [
+    `<workspace>: ${workspaces.length ? `one of ${workspaces.join(', ')}` : 'a configured Databricks workspace'}`,
+    `<hours>: how long, above 0 and at most ${jit.maxHours} (e.g. 4 or 4h)`,
+    `[node type]: instance pool node type (default ${jit.defaultNodeType})`,
+    `[max capacity]: pool size, 1 to ${jit.maxCapacity} (default ${jit.maxCapacity})`,
+    `[-- justification]: why, at least ${MIN_JUSTIFICATION_LENGTH} characters (else the approver gives one)`,
+    'In a personal chat the request card goes to the support channel, where another approver decides.',
+  ].join(' · ');
+}
+
+export interface JitCommandOptions {
+  /** The Teams gateway once attached: a request from a personal chat is posted to the support channel. */
+  chat?: () => ChatGateway | undefined;
+}
+
+export function jitCommand(options: WorkflowActionsOptions, more: JitCommandOptions = {}): ChatCommand {
   return {
     name: 'jit',
     usage: JIT_USAGE,
     description: 'ask for a just-in-time Databricks token + instance pool, stored in Key Vault and removed at the end',
     example: JIT_EXAMPLE,
+    details: jitDetails(options.config),
     async handle(args, ctx): Promise<Reply> {
       const { config, store, clock } = options;
       const parsed = parseJitArgs(args, config);
@@ -63,19 +84,47 @@ export function jitCommand(options: WorkflowActionsOptions): ChatCommand {
       }
       const now = clock.now();
       const requestId = newId('r').slice(2);
+      // From a personal chat the approvers cannot see the card: it goes to the workspace's support channel.
+      const channel = ctx.conversation.kind === 'personal' ? supportChannelFor(config, store, parsed.value.workspace) : undefined;
+      const where = channel?.target ?? ctx.conversation;
       const record: JitRequestRecord = {
         id: jitRequestKey(requestId), requestId, ...parsed.value,
         requestedBy: { aadObjectId: ctx.actor.aadObjectId, name: ctx.actor.name, tenantId: ctx.actor.tenantId },
-        conversation: { conversationId: baseConversationId(ctx.conversation.conversationId), serviceUrl: ctx.conversation.serviceUrl, tenantId: ctx.conversation.tenantId },
+        conversation: { conversationId: baseConversationId(where.conversationId), serviceUrl: where.serviceUrl, tenantId: where.tenantId },
         nonce: newNonce(), nonceIssuedAt: now, state: 'requested', extensions: [], createdAt: now,
       };
       store.insert('approvals', record.id, record);
       store.appendAudit({
         action: 'jit.requested', actor: { aadObjectId: ctx.actor.aadObjectId, name: ctx.actor.name }, subject: `jit:${requestId}`, result: 'info',
-        details: { workspace: record.workspace, hours: record.hours, nodeType: record.nodeType, maxCapacity: record.maxCapacity, justification: record.justification },
+        details: { workspace: record.workspace, hours: record.hours, nodeType: record.nodeType, maxCapacity: record.maxCapacity, justification: record.justification, channel: channel?.name },
       });
       const answer = jitRequestCardFor(options, record);
+      if (channel && 'card' in answer) {
+        const posted = await postToChannel(more.chat?.(), channel.target, answer.card);
+        if ('message' in posted) {
+          const current = store.get<JitRequestRecord>('approvals', record.id);
+          if (current) store.compareAndSet('approvals', record.id, current.version, { ...current.value, message: posted.message });
+          return { kind: 'text', text: `Your JIT request ${requestId} (${record.workspace}, ${record.hours} h) is in the support channel "${channel.name}": another approver decides there, and the result is posted in its thread.` };
+        }
+        return { kind: 'text', text: `Your JIT request ${requestId} was recorded, but I could not post it to the support channel "${channel.name}" (${posted.problem}). Ask an approver to run the same /jit in that channel.` };
+      }
       return 'card' in answer ? { kind: 'card', card: answer.card } : { kind: 'text', text: answer.text };
     },
   };
+}
+
+/** The support channel a workspace's requests go to: one routed to the workspace, then its environment, then the default. */
+function supportChannelFor(config: WorkflowActionsOptions['config'], store: WorkflowActionsOptions['store'], workspace: string): SupportChannel | undefined {
+  const channels = supportChannels(config, store);
+  const env = environmentOf(config, workspace);
+  return channels.find((c) => c.routes.includes(workspace)) ?? (env ? channels.find((c) => c.routes.includes(env)) : undefined) ?? channels.find((c) => c.isDefault);
+}
+
+async function postToChannel(chat: ChatGateway | undefined, target: ConversationTarget, card: AdaptiveCard): Promise<{ message: PostedMessage } | { problem: string }> {
+  if (!chat) return { problem: 'the Teams connection is not up yet' };
+  try {
+    return { message: await chat.post(target, { card }, { signal: AbortSignal.timeout(10_000) }) };
+  } catch (err) {
+    return { problem: (err as Error).message.slice(0, 200) };
+  }
 }

@@ -149,6 +149,25 @@ function productionProblems(config: KeywardenConfig): string[] {
   return problems;
 }
 
+/** Pipeline callers must point at what the config knows (vaults and workspaces are filled in later in the sandbox). */
+function pipelineProblems(config: KeywardenConfig): string[] {
+  const { callers, audiences } = config.pipelines;
+  if (callers.length === 0) return [];
+  const problems: string[] = [];
+  if (audiences.length === 0) problems.push('pipelines.audiences: required when pipelines.callers is set — add Keywarden\'s application ID URI, e.g. ["api://keywarden"]');
+  const seen = new Set<string>();
+  callers.forEach((c, i) => {
+    const at = `pipelines.callers[${i}]`;
+    if (seen.has(c.objectId.toLowerCase())) problems.push(`${at}.objectId: ${c.objectId} is listed twice — keep one entry per identity`);
+    seen.add(c.objectId.toLowerCase());
+    if (c.limits.maxHours > config.workflows.jit.maxHours) problems.push(`${at}.limits.maxHours: ${c.limits.maxHours} is above workflows.jit.maxHours (${config.workflows.jit.maxHours}) — lower it or raise workflows.jit.maxHours`);
+    if (config.mode !== 'production') return;
+    for (const v of c.vaults) if (!config.keyVault.vaults.some((x) => x.name === v)) problems.push(`${at}.vaults: ${v} is not in keyVault.vaults — add the vault there or remove it here`);
+    for (const w of c.workspaces) if (!config.databricks.workspaces.some((x) => x.name === w)) problems.push(`${at}.workspaces: ${w} is not in databricks.workspaces — add the workspace there or remove it here`);
+  });
+  return problems;
+}
+
 function registerConfigSecrets(config: KeywardenConfig): void {
   if (config.bot.appPassword) registerSecret(config.bot.appPassword);
   if (config.azure.credential.clientSecret) registerSecret(config.azure.credential.clientSecret);
@@ -179,7 +198,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   // children or its parents, e.g. "set exactly one of ...") would only confuse.
   const envKeys = problems.map(problemKey);
   const related = (a: string, b: string) => a === b || a.startsWith(`${b}.`) || a.startsWith(`${b}[`) || b.startsWith(`${a}.`) || b.startsWith(`${a}[`);
-  const later = parsed.success ? productionProblems(parsed.data) : parsed.error.issues.flatMap(issueToProblems);
+  const later = parsed.success ? [...productionProblems(parsed.data), ...pipelineProblems(parsed.data)] : parsed.error.issues.flatMap(issueToProblems);
   problems.push(...later.filter((p) => !envKeys.some((k) => related(problemKey(p), k))));
   const unique = [...new Set(problems)];
   if (unique.length > 0 || !parsed.success) throw new ConfigError(unique, found?.path);

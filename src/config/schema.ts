@@ -55,11 +55,36 @@ export const policyOverrideSchema = z.object({
   unusedDays: days.optional(),
 });
 
+const hourOfDay = z.number().int().min(0).max(24);
+
+/** One pipeline identity (a factory's managed identity) and its standing approval: what it gets without a click. */
+export const pipelineCallerSchema = z.object({
+  /** Entra object id of the caller's service principal (the factory's managed identity "principalId"). */
+  objectId: z.string().regex(/^[0-9a-fA-F-]{36}$/, 'use the object (principal) id, a GUID'),
+  name,
+  /** Workspaces it may be granted access to without an approver (databricks.workspaces names). */
+  workspaces: z.array(z.string()).default([]),
+  /** Key Vaults it may name secrets in (keyVault.vaults names); any other vault is refused. */
+  vaults: z.array(z.string()).nonempty('name at least one vault the pipeline may write its secrets to'),
+  /** Every secret name it passes must start with this, so it cannot overwrite anyone else's secret. */
+  secretPrefix: z.string().regex(/^[0-9a-zA-Z-]{1,60}$/, 'use letters, digits and "-" (Key Vault secret name rules)'),
+  limits: z.object({
+    maxHours: z.number().positive().default(4),
+    maxCapacity: z.number().int().positive().default(4),
+    /** Node types it may ask for; empty = only workflows.jit.defaultNodeType. */
+    nodeTypes: z.array(z.string()).default([]),
+    /** UTC hours of day [from, to) when requests are auto-approved; [0, 24] = any time. */
+    hours: z.tuple([hourOfDay, hourOfDay]).default([0, 24]),
+  }).default({}),
+});
+
 export const configSchema = z.object({
   mode: z.enum(['sandbox', 'production']).default('sandbox'),
   server: z.object({
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(3978),
+    /** A turn that runs longer is answered 503 + Retry-After (Teams gives up after 10–15 s anyway). */
+    turnTimeoutSeconds: z.number().positive().max(300).default(15),
   }).default({}),
   store: z.object({ path: z.string().default('./data/keywarden.db') }).default({}),
   audit: z.object({
@@ -85,6 +110,17 @@ export const configSchema = z.object({
     developer: z.object({
       name: z.string().max(32).default('Contoso Platform Team'),
       websiteUrl: url.default('https://keywarden.contoso.com'),
+    }).default({}),
+    /** How inbound Bot Framework tokens are checked (production); change only for sovereign clouds or a test issuer. */
+    inbound: z.object({
+      openIdMetadataUrl: url.default('https://login.botframework.com/v1/.well-known/openidconfiguration'),
+      issuer: z.string().min(1).default('https://api.botframework.com'),
+      /** Each fetch of the metadata or the signing keys gives up after this long. */
+      keyFetchTimeoutSeconds: z.number().positive().max(60).default(5),
+      /** Signing keys are refreshed in the background this often (and on an unknown key id, at most once a minute). */
+      keyRefreshMinutes: z.number().positive().default(60),
+      /** Requests whose token is being checked at once; more get 503 + Retry-After. */
+      maxConcurrentChecks: z.number().int().min(1).max(1000).default(32),
     }).default({}),
   }).default({}),
   azure: z.object({
@@ -150,6 +186,11 @@ export const configSchema = z.object({
     cardSeverity: z.enum(['low', 'medium', 'high', 'critical']).default('high'),
     mentionAtDays: days.default(7),
     snoozeMaxDays: days.default(30),
+    /** Who may Acknowledge / Snooze besides approvers: Entra object ids and group ids. */
+    responders: z.object({
+      users: z.array(z.string()).default([]),
+      groups: z.array(z.string()).default([]),
+    }).default({}),
     ownerNotices: z.boolean().default(false),
     digest: z.boolean().default(true),
   }).default({}),
@@ -180,6 +221,18 @@ export const configSchema = z.object({
       applicationId: z.string().optional(),
     }).default({}),
   }).default({}),
+  /** Pipelines (Data Factory) that ask for their own JIT PAT + pool over POST /api/jit, authenticated by Entra bearer tokens. */
+  pipelines: z.object({
+    /** Audiences the API accepts: Keywarden's application ID URI (v1 tokens) and/or its client id (v2 tokens). */
+    audiences: z.array(z.string().min(1)).default([]),
+    /** Tenant the callers' tokens must come from (default azure.tenantId). */
+    tenantId: z.string().optional(),
+    /** Where the tenant's signing keys are published (default azure.authorityHost, else https://login.microsoftonline.com). */
+    authorityHost: url.optional(),
+    /** Support channel (teams.channels name) that gets the grant threads (default: the default support channel). */
+    channel: z.string().optional(),
+    callers: z.array(pipelineCallerSchema).default([]),
+  }).default({}),
   sandbox: z.object({
     playground: z.boolean().default(true),
     playgroundPort: z.number().int().min(0).max(65535).default(56150),
@@ -192,3 +245,4 @@ export type KeywardenConfig = z.infer<typeof configSchema>;
 export type WorkspaceConfig = z.infer<typeof workspaceSchema>;
 export type VaultConfig = z.infer<typeof vaultSchema>;
 export type ChannelConfig = z.infer<typeof channelSchema>;
+export type PipelineCallerConfig = z.infer<typeof pipelineCallerSchema>;

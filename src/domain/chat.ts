@@ -108,12 +108,16 @@ export interface ChatCommand {
   description: string;
   /** Example shown in help and in argument errors. */
   example?: string;
+  /** Every argument with its default and limits, shown by /help (TextRun: angle brackets and markdown stay literal). */
+  details?: string;
   handle(args: string, ctx: ChatContext): Promise<Reply>;
 }
 
 /** An Action.Execute verb. `data` is untrusted card data. Returns the card that replaces the clicked one, or a banner text. */
 export interface CardAction {
   verb: string;
+  /** A per-user view (Universal Actions refresh): answered to the asking client only, never put back for everyone. */
+  view?: boolean;
   handle(data: Record<string, unknown>, ctx: ChatContext): Promise<{ card: AdaptiveCard } | { text: string }>;
 }
 

@@ -17,6 +17,12 @@ export interface CredentialOwner {
   entraObjectId?: string;
 }
 
+/** Resolves estate user names (a Databricks userName is the person's UPN or email) to Entra users. */
+export interface PeopleDirectory {
+  /** Found people by the lower-cased name asked for; names not found are absent. */
+  lookup(userNames: string[], options?: { signal?: AbortSignal }): Promise<Map<string, { entraObjectId: string; displayName?: string }>>;
+}
+
 export interface CredentialLocation {
   estate: Estate;
   /** Configured name of the workspace / vault / tenant, e.g. "ws-prod", "kv-prod". */
@@ -58,7 +64,10 @@ export interface Credential {
   /** PAT comment, secret name, or "<app> / <credential displayName>". */
   name: string;
   where: CredentialLocation;
+  /** Who answers for it: for Entra credentials the first human owner from Graph (else the first owner, else the app). */
   owner?: CredentialOwner;
+  /** Entra credentials: every owner Graph lists (users and service principals); [] = none; absent = not read. */
+  owners?: CredentialOwner[];
   /** Epoch ms. */
   createdAt?: number;
   /** Epoch ms, or null when the credential never expires. */

@@ -30,6 +30,11 @@ export function planHash(plan: Pick<ActionPlan, 'kind' | 'subject' | 'facts' | '
     .digest('hex');
 }
 
+/** A value only known when the job runs, in words Teams shows (it drops "<…>" as markup). */
+export function filledInLater(what: string): string {
+  return `[${what}, filled in when the job runs]`;
+}
+
 /** Short form for cards and messages. */
 export function shortHash(hash: string): string {
   return hash.slice(0, 12);

@@ -6,6 +6,7 @@ import { seedDatabricks, SANDBOX_WORKSPACES, type DatabricksSeed } from './datab
 import { startDatabricksEmulator, type DatabricksEmulator } from './databricks/emulator.js';
 import { startDataFactoryEmulator, type DataFactoryEmulator } from './datafactory/index.js';
 import { seedDataFactory, type SeededDataFactory } from './datafactory/seed.js';
+import { JIT_FACTORY_APP_ID, JIT_FACTORY_PRINCIPAL_ID, JIT_SECRET_PREFIX, KEYWARDEN_API_URI, seedJitPipelineFactory } from './datafactory/jit-pipeline.js';
 import { startEntraEmulator, type EntraEmulator } from './entra/index.js';
 import { seedEntra, type SeededEntra } from './entra/seed.js';
 import { startKeyVaultEmulator, type KeyVaultEmulatorHandle } from './keyvault/emulator.js';
@@ -41,6 +42,11 @@ export interface SandboxConfigFragment {
   dataFactory: { armUrl: string; factories: Array<{ name: string; subscriptionId: string; resourceGroup: string }> };
   approvals: { groups: string[] };
   policy: { patCreationAllowList: string[] };
+  pipelines: {
+    audiences: string[];
+    tenantId: string;
+    callers: Array<{ objectId: string; name: string; workspaces: string[]; vaults: string[]; secretPrefix: string; limits: { maxHours: number; maxCapacity: number; nodeTypes: string[] } }>;
+  };
 }
 
 export interface SandboxClouds {
@@ -87,6 +93,15 @@ export function sandboxConfigFragment(p: {
     },
     approvals: { groups: [entraSeed.approverGroupId] },
     policy: { patCreationAllowList: [...SANDBOX_PAT_CREATION_ALLOW_LIST] },
+    // The adf-analytics factory's identity may ask for JIT access in ws-prod (secrets in kv-prod, named adf-jit-…).
+    pipelines: {
+      audiences: [KEYWARDEN_API_URI],
+      tenantId: entra.tenantId,
+      callers: [{
+        objectId: JIT_FACTORY_PRINCIPAL_ID, name: 'adf-analytics', workspaces: ['ws-prod'], vaults: ['kv-prod'], secretPrefix: JIT_SECRET_PREFIX,
+        limits: { maxHours: 4, maxCapacity: 4, nodeTypes: ['Standard_DS3_v2'] },
+      }],
+    },
   };
 }
 
@@ -121,7 +136,11 @@ export async function startSandboxClouds(options: SandboxCloudsOptions = {}): Pr
     });
     const keyVaultSeed = seedKeyVault(keyVault, { clock, databricks: { tokens }, entra: { etlSecret: entraSeed.etlSecret } });
 
-    const dataFactory = await startDataFactoryEmulator({ validator: entra.validator, clock, tls, host });
+    entra.directory.registerApi(KEYWARDEN_API_URI);
+    entra.directory.addManagedIdentity({ displayName: 'adf-analytics', objectId: JIT_FACTORY_PRINCIPAL_ID, appId: JIT_FACTORY_APP_ID });
+    const dataFactory = await startDataFactoryEmulator({
+      validator: entra.validator, clock, tls, host, identityToken: (principalId, resource) => entra.issueManagedIdentityToken(principalId, resource),
+    });
     started.push(dataFactory);
     const workspaces = databricks.urls();
     const vaults = keyVault.urls();
@@ -129,6 +148,7 @@ export async function startSandboxClouds(options: SandboxCloudsOptions = {}): Pr
       vaultUrls: { 'kv-prod': vaults['kv-prod']!, 'kv-dev': vaults['kv-dev']! },
       workspaceHosts: { 'ws-prod': workspaces['ws-prod']!, 'ws-dev': workspaces['ws-dev']! },
     });
+    seedJitPipelineFactory(dataFactory, { vaultUrl: vaults['kv-prod']! });
 
     const handles = { entra, databricks, keyVault, dataFactory };
     const seeds = { entra: entraSeed, databricks: databricksSeed, keyVault: keyVaultSeed, dataFactory: dataFactorySeed };

@@ -10,6 +10,9 @@ import { startConnectorEmulator } from './connector/emulator.js';
 import { registerSecret } from '../logging/redact.js';
 import { startSandboxClouds, withSandboxConfig, type SandboxClouds } from './estate.js';
 import { startKeyVaultEmulator } from './keyvault/emulator.js';
+import { ADF_API_VERSION } from './datafactory/index.js';
+import { JIT_FACTORY, JIT_PIPELINE } from './datafactory/jit-pipeline.js';
+import { SANDBOX_RESOURCE_GROUP, SANDBOX_SUBSCRIPTION_ID } from './datafactory/seed.js';
 import { PLAYGROUND_USERS, startPlayground, type PlaygroundHandle } from './playground.js';
 import { ensureSandboxTls, type SandboxTls } from './tls.js';
 
@@ -34,7 +37,10 @@ function freshStore(dataDir: string): string {
   return path;
 }
 
-function startControl(clock: Clock, info: () => Record<string, unknown>, logger: Logger): Promise<{ url: string; close(): Promise<void> }> {
+/** A control route beyond the clock (the pipeline runs): answers, or undefined for "not mine". */
+type ControlRoute = (method: string, url: string, body: string) => Promise<{ status: number; body: unknown } | undefined>;
+
+function startControl(clock: Clock, info: () => Record<string, unknown>, logger: Logger, extra?: ControlRoute): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -42,7 +48,9 @@ function startControl(clock: Clock, info: () => Record<string, unknown>, logger:
     };
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', () => void (async () => {
+      const answer = await extra?.(req.method ?? 'GET', req.url ?? '/', Buffer.concat(chunks).toString()).catch((err: Error) => ({ status: 500, body: { error: err.message } }));
+      if (answer) return send(answer.status, answer.body);
       if (req.method === 'GET' && req.url === '/') return send(200, { now: new Date(clock.now()).toISOString(), ...info() });
       if (req.method === 'POST' && req.url === '/clock/advance') {
         let body: { days?: number; hours?: number };
@@ -59,8 +67,8 @@ function startControl(clock: Clock, info: () => Record<string, unknown>, logger:
         logger.warn({ now: new Date(clock.now()).toISOString() }, 'sandbox clock moved forward');
         return send(200, { now: new Date(clock.now()).toISOString() });
       }
-      return send(404, { error: 'use GET / or POST /clock/advance {"days": N}' });
-    });
+      return send(404, { error: 'use GET /, POST /clock/advance {"days": N}, POST /pipelines/run or GET /pipelines/runs/<runId>' });
+    })());
   });
   return new Promise((resolvePromise, reject) => {
     server.once('error', reject);
@@ -69,6 +77,36 @@ function startControl(clock: Clock, info: () => Record<string, unknown>, logger:
       resolvePromise({ url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(() => r())) });
     });
   });
+}
+
+/**
+ * POST /pipelines/run starts docs/adf/keywarden-jit-pipeline.json in the emulated factory adf-analytics (over ARM
+ * createRun, as `az datafactory pipeline create-run` would); GET /pipelines/runs/<id> shows the run and its activities.
+ */
+function pipelineControl(clouds: SandboxClouds, config: KeywardenConfig): ControlRoute {
+  const factory = `${clouds.urls.arm}/subscriptions/${SANDBOX_SUBSCRIPTION_ID}/resourceGroups/${SANDBOX_RESOURCE_GROUP}/providers/Microsoft.DataFactory/factories/${JIT_FACTORY}`;
+  const arm = async (method: string, path: string, body?: unknown) => {
+    const token = clouds.handles.entra.issueToken(clouds.seeds.entra.keywarden.clientId, 'https://management.azure.com/');
+    const res = await fetch(`${factory}${path}?api-version=${ADF_API_VERSION}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    return { status: res.status, body: await res.json() as Record<string, unknown> };
+  };
+  return async (method, url, text) => {
+    if (method === 'POST' && url === '/pipelines/run') {
+      const given = text.trim() ? JSON.parse(text) as Record<string, unknown> : {};
+      const parameters = {
+        keywardenUrl: `http://127.0.0.1:${config.server.port}`, workspaceUrl: clouds.urls.workspaces['ws-prod'], vaultUrl: `${clouds.urls.vaults['kv-prod']}/`, ...given,
+      };
+      const created = await arm('POST', `/pipelines/${JIT_PIPELINE}/createRun`, parameters);
+      return { status: created.status, body: { ...created.body, pipeline: JIT_PIPELINE, factory: JIT_FACTORY, statusUrl: `/pipelines/runs/${String(created.body.runId)}` } };
+    }
+    const m = /^\/pipelines\/runs\/([0-9a-f-]{36})$/.exec(url);
+    if (method === 'GET' && m) {
+      const run = await arm('GET', `/pipelineruns/${m[1]}`);
+      const activities = await arm('POST', `/pipelineruns/${m[1]}/queryActivityruns`, {});
+      return { status: run.status, body: { ...run.body, activities: (activities.body.value as Array<Record<string, unknown>> | undefined)?.map((a) => ({ name: a.activityName, status: a.status, error: a.error })) } };
+    }
+    return undefined;
+  };
 }
 
 export async function startSandboxEnvironment(context: { config: KeywardenConfig; logger: Logger; clock: Clock; env?: NodeJS.ProcessEnv }): Promise<SandboxEnvironment> {
@@ -130,7 +168,7 @@ export async function startSandboxEnvironment(context: { config: KeywardenConfig
       workspaces: clouds.urls.workspaces,
       vaults: clouds.urls.vaults,
     };
-    const control = await startControl(clock, () => ({ urls, approvers: PLAYGROUND_USERS.slice(0, 2).map((u) => u.name) }), logger);
+    const control = await startControl(clock, () => ({ urls, approvers: PLAYGROUND_USERS.slice(0, 2).map((u) => u.name) }), logger, pipelineControl(clouds, config));
     closers.push(() => control.close());
 
     const lines = [
@@ -146,6 +184,7 @@ export async function startSandboxEnvironment(context: { config: KeywardenConfig
       ...Object.entries(clouds.urls.vaults).map(([n, u]) => `  Key Vault ${n.padEnd(22)}${u}`),
       `  Audit key + anchors (Key Vault): ${auditVault.url}`,
       `  Sandbox control:                 ${control.url}  (POST /clock/advance {"days": 7})`,
+      `  Pipeline JIT demo:               curl -X POST ${control.url}/pipelines/run  (Data Factory asks Keywarden over POST /api/jit)`,
       `  You are ${me.name} (${PLAYGROUND_USERS.indexOf(me) < 2 ? 'an approver' : 'not an approver'}; KEYWARDEN_SANDBOX_USER="Megan Bowen" switches). Open the`,
       `  Playground URL above, pick "Platform Team › Platform Support" to install`,
       `  Keywarden there: warnings arrive in that channel. Try "/expiring 14d" in the chat.`,

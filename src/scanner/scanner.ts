@@ -4,6 +4,7 @@ import type { KeywardenConfig } from '../config/schema.js';
 import { correlate } from '../domain/correlate.js';
 import type { Estate, EstateError, EstateInventory } from '../domain/credential.js';
 import { evaluatePolicy } from '../domain/policy.js';
+import { markSelfCredentials, selfIdentityOf } from '../domain/self-credential.js';
 import type { ScanListener, ScanResult } from '../domain/scan.js';
 import type { Logger } from '../logging/logger.js';
 import { redactText } from '../logging/redact.js';
@@ -24,7 +25,7 @@ export type ScanTrigger = ScanResult['trigger'];
 
 export interface ScannerOptions {
   sources: readonly InventorySource[];
-  config: Pick<KeywardenConfig, 'scanner' | 'policy' | 'keyVault'>;
+  config: Pick<KeywardenConfig, 'scanner' | 'policy' | 'keyVault'> & Partial<Pick<KeywardenConfig, 'bot' | 'azure' | 'databricks'>>;
   store: Store;
   clock: Clock;
   logger: Logger;
@@ -120,7 +121,7 @@ export function createScanner(options: ScannerOptions): Scanner {
     const inventories = outcomes.filter((o): o is EstateInventory => 'credentials' in o);
     const errors = outcomes.filter((o): o is EstateError => !('credentials' in o));
 
-    const { credentials } = correlate(inventories, { mappings: config.keyVault.mappings, vaults: config.keyVault.vaults });
+    const credentials = markSelfCredentials(correlate(inventories, { mappings: config.keyVault.mappings, vaults: config.keyVault.vaults }).credentials, selfIdentityOf(config));
     const now = clock.now();
     const findings = evaluatePolicy({
       credentials,

@@ -5,7 +5,7 @@ import type { KeywardenConfig, WorkspaceConfig } from '../config/schema.js';
 import type { EstateInventory } from '../domain/credential.js';
 import { registerSecret } from '../logging/redact.js';
 import { createAzureCredential } from '../providers/azure-credential.js';
-import { databricksAuthFromConfig } from '../providers/databricks/auth.js';
+import { databricksAuthFromConfig, KeyVaultPatSource, type DatabricksAuth } from '../providers/databricks/auth.js';
 import { DatabricksClient } from '../providers/databricks/client.js';
 import { createDatabricksInventory } from '../providers/databricks/inventory.js';
 import type { RetryPolicy } from '../providers/databricks/http.js';
@@ -13,6 +13,8 @@ import { DataFactoryClient } from '../providers/datafactory/arm.js';
 import { createDataFactoryInventory } from '../providers/datafactory/inventory.js';
 import { GraphClient } from '../providers/entra/graph.js';
 import { createEntraInventory } from '../providers/entra/inventory.js';
+import { createEntraPeopleDirectory } from '../providers/entra/people.js';
+import type { PeopleDirectory } from '../domain/credential.js';
 import { createKeyVaultSecrets, type KeyVaultPipelinePolicy, type KeyVaultSecrets } from '../providers/keyvault/client.js';
 import { createKeyVaultInventory } from '../providers/keyvault/inventory.js';
 import type { InventorySource } from './scanner.js';
@@ -44,7 +46,7 @@ export interface InventorySources {
 /** A workspace authenticated by a PAT kept in Key Vault reads it on first use (never during config load). */
 function patWorkspaceSource(
   ws: WorkspaceConfig, config: KeywardenConfig, keyVaults: Map<string, KeyVaultSecrets>, clock: Clock, timeoutMs: number | undefined,
-  databricksRetry: { retry?: Partial<RetryPolicy>; fetch?: typeof fetch },
+  databricksRetry: { retry?: Partial<RetryPolicy>; fetch?: typeof fetch }, people: PeopleDirectory | undefined,
 ): InventorySource {
   let inventory: ReturnType<typeof createDatabricksInventory> | undefined;
   const auth = ws.auth.type === 'pat' ? ws.auth : undefined;
@@ -52,16 +54,22 @@ function patWorkspaceSource(
     estate: 'databricks', scope: ws.name, host: ws.host,
     async scan({ signal }): Promise<EstateInventory> {
       if (!inventory) {
-        let pat = auth?.token;
-        if (!pat && auth?.keyVaultSecret) {
+        let tokenSource: DatabricksAuth | undefined;
+        if (auth?.keyVaultSecret) {
           const [vault, name] = auth.keyVaultSecret.split('/') as [string, string];
           const secrets = keyVaults.get(vault);
           if (!secrets) throw new Error(`databricks.workspaces[${ws.name}].auth.keyVaultSecret names vault "${vault}", which is not in keyVault.vaults — add it there`);
-          pat = (await secrets.readSecretValue(name, undefined, { signal })).value;
+          // Re-read when Key Vault gets a new version (a rotation of Keywarden's own PAT), never a stale value.
+          tokenSource = new KeyVaultPatSource(auth.keyVaultSecret, async (s) => {
+            const read = await secrets.readSecretValue(name, undefined, { signal: s });
+            return { value: read.value, version: read.properties.version };
+          }, clock);
+        } else {
+          if (auth?.token) registerSecret(auth.token);
+          tokenSource = databricksAuthFromConfig(ws, { pat: auth?.token });
         }
-        if (pat) registerSecret(pat);
-        const client = new DatabricksClient({ host: ws.host, auth: databricksAuthFromConfig(ws, { pat }), clock, timeoutMs: timeoutMs ?? config.databricks.timeoutSeconds * 1000, ...databricksRetry });
-        inventory = createDatabricksInventory({ workspace: ws, client });
+        const client = new DatabricksClient({ host: ws.host, auth: tokenSource, clock, timeoutMs: timeoutMs ?? config.databricks.timeoutSeconds * 1000, ...databricksRetry });
+        inventory = createDatabricksInventory({ workspace: ws, client, people });
       }
       return inventory.scan({ signal });
     },
@@ -95,9 +103,15 @@ export function createInventorySources(config: KeywardenConfig, options: Invento
     ...(retry ? { retryOptions: { maxRetries: retry.maxRetries, retryDelayInMs: retry.baseDelayMs, maxRetryDelayInMs: retry.baseDelayMs ? retry.baseDelayMs * 8 : undefined } } : {}),
   });
 
+  // One Graph client for the tenant scan and for resolving PAT owners' user names to Entra object ids.
+  const graph = config.entra.enabled
+    ? new GraphClient({ baseUrl: config.entra.graphUrl, ...rest, ...(options.instrument ? { fetch: options.instrument.fetchFor('entra') } : {}) })
+    : undefined;
+  const people = graph ? createEntraPeopleDirectory(graph) : undefined;
+
   for (const ws of config.databricks.workspaces) {
     if (ws.auth.type === 'pat') {
-      sources.push(patWorkspaceSource(ws, config, keyVaults, clock, options.timeoutMs, databricksRetry));
+      sources.push(patWorkspaceSource(ws, config, keyVaults, clock, options.timeoutMs, databricksRetry, people));
       continue;
     }
     const client = new DatabricksClient({
@@ -105,7 +119,7 @@ export function createInventorySources(config: KeywardenConfig, options: Invento
       timeoutMs: options.timeoutMs ?? config.databricks.timeoutSeconds * 1000,
       ...databricksRetry,
     });
-    sources.push(createDatabricksInventory({ workspace: ws, client }));
+    sources.push(createDatabricksInventory({ workspace: ws, client, people }));
   }
 
   for (const vault of config.keyVault.vaults) {
@@ -113,8 +127,7 @@ export function createInventorySources(config: KeywardenConfig, options: Invento
     sources.push(createKeyVaultInventory({ vault, secrets: keyVaults.get(vault.name)!, concurrency: config.scanner.concurrencyPerHost }));
   }
 
-  if (config.entra.enabled) {
-    const graph = new GraphClient({ baseUrl: config.entra.graphUrl, ...rest, ...(options.instrument ? { fetch: options.instrument.fetchFor('entra') } : {}) });
+  if (graph) {
     sources.push(createEntraInventory({ tenantLabel: config.entra.tenantId ?? config.azure.tenantId ?? 'entra', graph }));
   }
 

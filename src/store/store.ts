@@ -8,6 +8,8 @@ import type { AuditChainOptions, AuditChainReport } from './audit-chain.js';
 
 export type Collection =
   | 'conversations'
+  /** Channels an approver bound as support channels (alerts/routing.ts). */
+  | 'channelBindings'
   | 'alerts'
   | 'alert-claims'
   | 'deliveries'
@@ -15,7 +17,9 @@ export type Collection =
   | 'jobs'
   | 'snapshots'
   | 'settings'
-  | 'outbox';
+  | 'outbox'
+  /** Teams ids (MRIs) of people seen clicking, by Entra object id: refresh.userIds for approvers (approvals/people.ts). */
+  | 'people';
 
 export interface StoredRecord<T> {
   collection: Collection;

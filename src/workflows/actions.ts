@@ -4,7 +4,7 @@
  * answer at once with an "in progress — approved by X" card, and let the engine run the job in the background.
  */
 import { randomBytes } from 'node:crypto';
-import { bumped, mutateAlert, setAlertProgress } from '../alerts/lifecycle.js';
+import { freshNonce, setAlertProgress } from '../alerts/lifecycle.js';
 import { renderAlertCard } from '../alerts/cards.js';
 import { environmentOf } from '../alerts/routing.js';
 import type { AlertRecord } from '../alerts/types.js';
@@ -17,14 +17,15 @@ import type { KeywardenConfig } from '../config/schema.js';
 import type { AdaptiveCard, CardAction, ChatContext, PostedMessage } from '../domain/chat.js';
 import type { Logger } from '../logging/logger.js';
 import type { Store } from '../store/store.js';
-import { renderApprovalForm, renderProgressCard } from './cards.js';
+import { renderApprovalForm, renderProgressCard, rollbackOfferCard } from './cards.js';
 import type { JobEngine } from './engine/journal.js';
 import { planHash, formatTime, type ActionPlan } from '../domain/plan.js';
 import { entraRotationBlocker, planEntraRotation } from './rotate/rotate-entra.js';
 import { patRotationBlocker, planPatRotation } from './rotate/rotate-pat.js';
 import { lastUseText, planRevoke, revokeBlocker } from './revoke/revoke.js';
 import { planRollback, rollbackBlocker } from './rotate/rollback.js';
-import type { JobKind, JobRecord, StepName } from '../domain/job.js';
+import { TERMINAL_STATES, type JobKind, type JobRecord, type StepName } from '../domain/job.js';
+import { refreshUserIds } from '../approvals/people.js';
 
 export type ActionResult = { card: AdaptiveCard } | { text: string };
 
@@ -66,11 +67,7 @@ export function answerFor(outcome: ApprovalOutcome, options: { authorizer: Click
   const word = VERB_WORD[options.action];
   switch (outcome.kind) {
     case 'started':
-      return { card: renderProgressCard({
-        plan: outcome.job.plan, planHash: outcome.job.planHash, approvers: outcome.job.approvedBy, job: outcome.job,
-        headline: `${word} in progress — approved by ${outcome.job.approvedBy.map((a) => a.name).join(' and ')}`,
-        status: 'Keywarden is working on it; the result will be posted in this thread.', color: 'Accent',
-      }) };
+      return progressCardOf(outcome.job);
     case 'pending':
       return options.pendingCard ? { card: options.pendingCard() } : { text: `Your approval is recorded (${outcome.approval.approvers.length} of ${outcome.approval.required}); waiting for another approver.` };
     case 'already-voted': {
@@ -99,28 +96,48 @@ export function answerFor(outcome: ApprovalOutcome, options: { authorizer: Click
   }
 }
 
-function alertCardResult(alert: AlertRecord, now: number, notice?: string): ActionResult {
-  return { card: renderAlertCard(alert, now, notice ? { notice } : {}) };
+function alertCardResult(options: WorkflowActionsOptions, alert: AlertRecord, now: number, notice?: string): ActionResult {
+  return { card: renderAlertCard(alert, now, {
+    ...(notice ? { notice } : {}), snoozeMaxDays: options.config.alerts.snoozeMaxDays,
+    refreshUserIds: refreshUserIds(options.store, options.authorizer.directory),
+  }) };
 }
 
-/** A stale card: answer with the current one; a nonce past its freshness gets a new one first. */
+/** The job holding the subject, while it runs (its "in progress" card is what the card shows). */
+function runningJob(store: Store, subject: string): JobRecord | undefined {
+  const lock = store.get<{ jobId: string }>('approvals', `active:${subject}`)?.value;
+  const job = lock ? store.get<JobRecord>('jobs', lock.jobId)?.value : undefined;
+  return job && !TERMINAL_STATES.includes(job.state) ? job : undefined;
+}
+
+/** The "in progress — approved by X" card of a running job: the one a losing click may safely put back. */
+export function progressCardOf(job: JobRecord, options: { late?: boolean } = {}): { card: AdaptiveCard } {
+  const action: ApprovalAction = job.kind === 'rotate-pat' || job.kind === 'rotate-entra' ? 'rotate' : job.kind;
+  return { card: renderProgressCard({
+    plan: job.plan, planHash: job.planHash, approvers: job.approvedBy, job,
+    headline: `${VERB_WORD[action]} ${options.late ? 'already ' : ''}in progress — approved by ${job.approvedBy.map((a) => a.name).join(' and ')}`,
+    status: 'Keywarden is working on it; the result will be posted in this thread.', color: 'Accent',
+  }) };
+}
+
+/**
+ * A stale card: answer with the current one (a nonce past its freshness gets a new one first). While a job acts
+ * on the credential, that is its "in progress" card — never an alert card offering Rotate again, which a losing
+ * click of a race would otherwise put back over the winner's.
+ */
 function refreshedAlert(options: WorkflowActionsOptions, alert: AlertRecord, notice: string): ActionResult {
   const now = options.clock.now();
-  const ttl = options.config.approvals.nonceTtlMinutes * 60_000;
-  let current = alert;
-  if (now - alert.nonceIssuedAt > ttl) {
-    const written = mutateAlert(options.store, alert.id, (a) => (a.nonce === alert.nonce ? { ...bumped(a, now), deliveredRevision: a.revision + 1 } : undefined));
-    current = written?.value ?? options.store.get<AlertRecord>('alerts', alert.id)?.value ?? alert;
-  }
-  return alertCardResult(current, now, notice);
+  const running = runningJob(options.store, alert.credentialId);
+  if (running) return progressCardOf(running, { late: true });
+  const current = freshNonce(options.store, alert.id, now, options.config.approvals.nonceTtlMinutes * 60_000) ?? alert;
+  return alertCardResult(options, current, now, notice);
 }
 
-function planForAlert(action: 'rotate' | 'revoke', alert: AlertRecord, data: Record<string, unknown>, config: KeywardenConfig): { plan: ActionPlan; kind: JobKind; blocker?: string } {
+/** The plan comes from server state and config only: nothing in the click's data chooses a parameter. */
+function planForAlert(action: 'rotate' | 'revoke', alert: AlertRecord, config: KeywardenConfig): { plan: ActionPlan; kind: JobKind; blocker?: string } {
   const c = alert.credential;
-  if (action === 'revoke') {
-    return { plan: planRevoke(c, { justification: cleanText(data.justification), overrideReason: cleanText(data.overrideReason) }), kind: 'revoke', blocker: revokeBlocker(c) };
-  }
-  const graceHours = data.grace === 'now' ? 0 : config.workflows.graceHours;
+  if (action === 'revoke') return { plan: planRevoke(c), kind: 'revoke', blocker: revokeBlocker(c) };
+  const graceHours = config.workflows.graceHours;
   if (c.kind === 'entra-password') return { plan: planEntraRotation(c, { config, graceHours }), kind: 'rotate-entra', blocker: entraRotationBlocker(c) };
   return { plan: planPatRotation(c, { config, graceHours }), kind: 'rotate-pat', blocker: patRotationBlocker(c) };
 }
@@ -139,7 +156,7 @@ function alertAction(action: 'rotate' | 'revoke', options: WorkflowActionsOption
       }
       const alert = record.value;
       const now = clock.now();
-      const { plan, kind, blocker } = planForAlert(action, alert, data, config);
+      const { plan, kind, blocker } = planForAlert(action, alert, config);
       const hash = planHash(plan);
       const stateRefusal = alert.state === 'resolved'
         ? `this alert is already resolved (${alert.resolution?.text ?? 'no longer needed'})`
@@ -188,7 +205,7 @@ function alertAction(action: 'rotate' | 'revoke', options: WorkflowActionsOption
       });
       auditDecision(options, outcome, ctx, { action, targets: { credentialId: c.id, nativeId: c.nativeId, scope: c.where.scope }, requiredReasons: required.reasons });
       if (outcome.kind === 'started') {
-        setAlertProgress(store, alert.id, `${VERB_WORD[action]} started by ${auth.approver.name} at ${formatTime(now)} (job ${outcome.job.id})`, now);
+        setAlertProgress(store, alert.id, `${VERB_WORD[action]} started by ${auth.approver.name} at ${formatTime(now)} (job ${outcome.job.id})`, now, { jobId: outcome.job.id, shownByClick: true });
         options.engine.kick(outcome.job.id);
       }
       return answerFor(outcome, { authorizer, action, ctx, subject: alert.credentialId, pendingCard: () => form(undefined, outcome.kind === 'pending' ? outcome.approval : undefined) });
@@ -244,7 +261,7 @@ function confirmAction(options: WorkflowActionsOptions): CardAction {
       });
       auditDecision(options, outcome, ctx, { action: existing.action, targets: { subject: existing.subject } });
       if (outcome.kind === 'started') {
-        if (existing.alertId) setAlertProgress(store, existing.alertId, `${VERB_WORD[existing.action]} started by ${outcome.job.approvedBy.map((a) => a.name).join(' and ')} at ${formatTime(now)} (job ${outcome.job.id})`, now);
+        if (existing.alertId) setAlertProgress(store, existing.alertId, `${VERB_WORD[existing.action]} started by ${outcome.job.approvedBy.map((a) => a.name).join(' and ')} at ${formatTime(now)} (job ${outcome.job.id})`, now, { jobId: outcome.job.id, shownByClick: true });
         options.engine.kick(outcome.job.id);
       }
       return answerFor(outcome, { authorizer, action: existing.action, ctx, subject: existing.subject });
@@ -260,7 +277,7 @@ function cancelAction(options: WorkflowActionsOptions): CardAction {
       const alertId = idOf(data.alertId);
       const alert = alertId ? options.store.get<AlertRecord>('alerts', alertId)?.value : undefined;
       if (!alert) return { text: 'This card does not name an alert I know.' };
-      return alertCardResult(alert, options.clock.now());
+      return alertCardResult(options, alert, options.clock.now());
     },
   };
 }
@@ -291,10 +308,7 @@ function rollbackAction(options: WorkflowActionsOptions): CardAction {
         if (!auth.refresh) return { text: `Not done: ${auth.reason}.` };
         const fresh = { ...offer, nonce: newNonce(), nonceIssuedAt: now };
         const saved = store.compareAndSet('approvals', offerRec.id, offerRec.version, fresh) ? fresh : offer;
-        return { card: renderProgressCard({
-          plan: rotation.plan, planHash: rotation.planHash, approvers: rotation.approvedBy, job: rotation,
-          headline: 'This card was out of date', status: `${auth.reason}`, offer: { kind: 'rollback', data: { jobId: rotation.id, nonce: saved.nonce } },
-        }) };
+        return { card: rollbackOfferCard(rotation, saved.nonce, refreshUserIds(store, authorizer.directory), 'This card was out of date', auth.reason) };
       }
       const required = requiredApprovals({ action: 'rollback', scope: String(rotation.plan.facts.workspace ?? rotation.plan.facts.appId ?? ''), now }, config.approvals);
       const outcome = recordApproval(store, {
@@ -312,6 +326,42 @@ function rollbackAction(options: WorkflowActionsOptions): CardAction {
   };
 }
 
+/**
+ * Universal Actions refresh of the Rollback card (a view): an approver who opens it gets a nonce with at least half
+ * its life left, so Rollback hours into the grace window takes one click. Once the rotation cannot be rolled back
+ * (the old credential is revoked), the card comes back without the button.
+ */
+function refreshOfferAction(options: WorkflowActionsOptions): CardAction {
+  return {
+    verb: 'refreshOffer',
+    view: true,
+    async handle(data, ctx): Promise<ActionResult> {
+      const { store, clock, config, authorizer } = options;
+      const jobId = idOf(data.jobId);
+      const rotation = jobId ? store.get<JobRecord>('jobs', jobId)?.value : undefined;
+      if (!rotation) return { text: 'This card names no job I know.' };
+      const offerRec = store.get<ActionOffer>('approvals', `offer:${rotation.id}`);
+      const blocker = rollbackBlocker(rotation);
+      if (!offerRec || offerRec.value.kind !== 'rollback' || blocker) {
+        return { card: renderProgressCard({
+          plan: rotation.plan, planHash: rotation.planHash, approvers: rotation.approvedBy, job: rotation,
+          headline: rotation.state === 'done' ? 'Rotated — grace window over' : `Rotation ${rotation.state}`, status: `Rollback is no longer offered: ${blocker ?? 'the offer ended'}.`,
+        }) };
+      }
+      let offer = offerRec.value;
+      const now = clock.now();
+      const tenant = ctx.actor.tenantId ?? ctx.conversation.tenantId;
+      const mayAct = Boolean(ctx.actor.aadObjectId) && Boolean(tenant) && (!offer.tenantId || offer.tenantId === tenant)
+        && (await authorizer.directory.isApprover(ctx.actor.aadObjectId!)) === true;
+      if (mayAct && now - offer.nonceIssuedAt > (config.approvals.nonceTtlMinutes * 60_000) / 2) {
+        const fresh = { ...offer, nonce: newNonce(), nonceIssuedAt: now };
+        offer = store.compareAndSet('approvals', offerRec.id, offerRec.version, fresh) ? fresh : store.get<ActionOffer>('approvals', offerRec.id)?.value ?? offer;
+      }
+      return { card: rollbackOfferCard(rotation, offer.nonce, refreshUserIds(store, authorizer.directory)) };
+    },
+  };
+}
+
 export function workflowCardActions(options: WorkflowActionsOptions): CardAction[] {
-  return [alertAction('rotate', options), alertAction('revoke', options), confirmAction(options), cancelAction(options), rollbackAction(options)];
+  return [alertAction('rotate', options), alertAction('revoke', options), confirmAction(options), cancelAction(options), rollbackAction(options), refreshOfferAction(options)];
 }

@@ -36,6 +36,8 @@ export interface ProgressCardInput {
   color?: 'Default' | 'Good' | 'Warning' | 'Attention' | 'Accent';
   /** Rollback / extension buttons (only while the offer is valid). */
   offer?: { kind: 'rollback' | 'extend'; data: Record<string, unknown>; maxHours?: number };
+  /** Universal Actions refresh: Teams asks `verb` for a fresh card when a listed user (MRI) opens it. */
+  refresh?: { verb: string; data: Record<string, unknown>; userIds: string[] };
 }
 
 export function renderProgressCard(input: ProgressCardInput): AdaptiveCard {
@@ -47,7 +49,7 @@ export function renderProgressCard(input: ProgressCardInput): AdaptiveCard {
   if (input.job) facts.push({ title: 'Job', value: input.job.id });
   if (input.job?.dueAt && input.job.state === 'waiting') facts.push({ title: 'Next step at', value: formatTime(input.job.dueAt) });
   const steps = stepLines(input.job);
-  return renderCard('job-progress', {
+  const card = renderCard('job-progress', {
     headline: input.headline,
     color: input.color ?? 'Default',
     status: input.status,
@@ -58,6 +60,22 @@ export function renderProgressCard(input: ProgressCardInput): AdaptiveCard {
     canExtend: input.offer?.kind === 'extend',
     maxHours: input.offer?.maxHours ?? 1,
     actionData: input.offer?.data ?? {},
+  });
+  if (input.refresh) {
+    // No approver seen yet: no userIds, so Teams refreshes for everyone in a small channel ([] would turn it off).
+    const { verb, data, userIds } = input.refresh;
+    card.refresh = { action: { type: 'Action.Execute', title: 'Refresh', verb, data }, ...(userIds.length ? { userIds: userIds.slice(0, 60) } : {}) };
+  }
+  return card;
+}
+
+/** The "Rotated and verified" card with its Rollback button (own nonce) and a refresh that keeps that nonce fresh. */
+export function rollbackOfferCard(job: JobRecord, nonce: string, userIds: string[], headline = 'Rotated and verified', status?: string): AdaptiveCard {
+  return renderProgressCard({
+    plan: job.plan, planHash: job.planHash, approvers: job.approvedBy, job, color: 'Good', headline,
+    status: status ?? `${job.waitingFor ?? ''}. Rollback puts the previous value back in Key Vault and revokes the new credential.`,
+    offer: { kind: 'rollback', data: { jobId: job.id, nonce } },
+    refresh: { verb: 'refreshOffer', data: { jobId: job.id }, userIds },
   });
 }
 

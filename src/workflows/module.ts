@@ -4,6 +4,8 @@
  */
 import type { Keywarden, KeywardenModule } from '../app.js';
 import { ApproverDirectory, ClickAuthorizer, type GroupMembershipLookup } from '../approvals/authorize.js';
+import { withCardDataKeys } from '../approvals/card-data.js';
+import { notingClickers } from '../approvals/people.js';
 import type { Clock } from '../clock.js';
 import { MINUTE_MS } from '../clock.js';
 import { auditCommand } from '../commands/audit.js';
@@ -56,8 +58,8 @@ export function createWorkflowsModule(options: WorkflowsModuleOptions): Workflow
   const log = options.logger.child({ component: 'workflows' });
   let gateway = options.gateway;
   const deps: WorkflowDeps = { providers: options.providers, config, clock };
-  const groups = options.groups ?? (config.approvals.groups.length > 0 ? { isMemberOfAny: (u: string, g: string[], o?: { signal?: AbortSignal }) => options.providers.graph().isMemberOfAny(u, g, o) } : undefined);
-  const directory = new ApproverDirectory({ approvals: config.approvals, groups, clock });
+  const groups = options.groups ?? (config.approvals.groups.length + config.alerts.responders.groups.length > 0 ? { isMemberOfAny: (u: string, g: string[], o?: { signal?: AbortSignal }) => options.providers.graph().isMemberOfAny(u, g, o) } : undefined);
+  const directory = new ApproverDirectory({ approvals: config.approvals, responders: config.alerts.responders, groups, clock });
   const authorizer = new ClickAuthorizer({ config, directory, store, clock, logger: log });
   const engine = new JobEngine({
     store, clock, logger: log,
@@ -73,15 +75,15 @@ export function createWorkflowsModule(options: WorkflowsModuleOptions): Workflow
     ...options.engine,
   });
   engine.every('jit-sweeper', options.sweepEveryMs ?? 10 * MINUTE_MS, async (signal) => {
-    await sweepExpiredJit({ providers: options.providers, clock, vault: jitVault(config), signal, logger: log });
+    await sweepExpiredJit({ providers: options.providers, clock, vault: jitVault(config), moreVaults: config.pipelines.callers.flatMap((c) => c.vaults), signal, logger: log });
   });
   const actionOptions: WorkflowActionsOptions = { config, store, clock, logger: log, engine, authorizer };
 
   return {
     name: 'workflows',
     engine, authorizer, directory,
-    commands: [jitCommand(actionOptions), auditCommand({ store })],
-    cardActions: [...workflowCardActions(actionOptions), ...jitCardActions(actionOptions)],
+    commands: [jitCommand(actionOptions, { chat: () => gateway }), auditCommand({ store })],
+    cardActions: notingClickers(withCardDataKeys([...workflowCardActions(actionOptions), ...jitCardActions(actionOptions)], store), { store, clock, directory: () => directory }),
     readiness: [{
       name: 'jobs',
       check: () => {

@@ -17,7 +17,7 @@ export interface CredentialPlan {
 
 export function planFor(action: 'rotate' | 'revoke', credential: Credential, config: KeywardenConfig): CredentialPlan {
   if (action === 'revoke') {
-    const plan = planRevoke(credential, {});
+    const plan = planRevoke(credential);
     return { plan, hash: planHash(plan), blocker: revokeBlocker(credential) };
   }
   const options = { config, graceHours: config.workflows.graceHours };

@@ -2,9 +2,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../../src/clock.js';
 import { formatUtcDate } from '../../src/domain/expiry.js';
 import { cardText, cred, START, startAlertsHarness, type AlertsHarness } from './harness.js';
+import { ALICE } from '../helpers/bot.js';
 
 const BOB = { id: '29:bob', name: 'Bob Ops', aadObjectId: 'dddddddd-0000-4000-8000-0000000000d1' };
 const CARD = 'application/vnd.microsoft.card.adaptive';
+/** Acknowledge / Snooze are for approvers and responders: Bob is a responder, Alice (the default clicker) an approver. */
+const RESPONDERS = { responders: { users: [BOB.aadObjectId] } };
+const APPROVERS = { approvals: { users: [ALICE.aadObjectId] } };
 
 function bodyText(body: unknown): string {
   return JSON.stringify(body);
@@ -23,7 +27,7 @@ describe('alert card buttons: snooze, acknowledge, details', () => {
   }
 
   it('snooze suppresses updates until its date; the date passing wakes the card', async () => {
-    h = await startAlertsHarness({ alerts: { cardAtDays: 30, digest: false } });
+    h = await startAlertsHarness({ alerts: { cardAtDays: 30, digest: false, ...RESPONDERS }, config: APPROVERS });
     h.clock.set(START + 11 * DAY_MS); // 29 days left: the 30-day card
     const { secret, alert, activityId } = await postedAlert(40);
     const until = formatUtcDate(h.clock.now() + 20 * DAY_MS);
@@ -50,7 +54,7 @@ describe('alert card buttons: snooze, acknowledge, details', () => {
   });
 
   it('a worse threshold in the urgent band wakes a snoozed alert early', async () => {
-    h = await startAlertsHarness({ alerts: { cardAtDays: 30, digest: false } });
+    h = await startAlertsHarness({ alerts: { cardAtDays: 30, digest: false, ...RESPONDERS }, config: APPROVERS });
     const { secret, alert, activityId } = await postedAlert(12); // 14-day card
     await h.click('snooze', { alertId: alert.id, nonce: alert.nonce, snoozeUntil: formatUtcDate(START + 20 * DAY_MS), reason: 'waiting on vendor' }, activityId, BOB);
     const afterClick = h.connector.lastSeq;
@@ -65,7 +69,7 @@ describe('alert card buttons: snooze, acknowledge, details', () => {
   });
 
   it('snooze input is validated with clear errors and changes nothing', async () => {
-    h = await startAlertsHarness({ alerts: { snoozeMaxDays: 14 } });
+    h = await startAlertsHarness({ alerts: { snoozeMaxDays: 14, ...RESPONDERS }, config: APPROVERS });
     const { alert, activityId } = await postedAlert(5);
     const base = { alertId: alert.id, nonce: alert.nonce };
     const cases: Array<[Record<string, unknown>, string]> = [
@@ -82,11 +86,12 @@ describe('alert card buttons: snooze, acknowledge, details', () => {
     expect(h.alertFor(alert.credentialId)!.state).toBe('open');
   });
 
-  it('acknowledge records who and when on the card and in the audit log; a stale nonce gets the current card', async () => {
-    h = await startAlertsHarness();
+  it('acknowledge records who, when and why on the card and in the audit log; a stale nonce gets the current card', async () => {
+    h = await startAlertsHarness({ alerts: RESPONDERS, config: APPROVERS });
     const { alert, activityId } = await postedAlert(5);
-    const r = await h.click('acknowledge', { alertId: alert.id, nonce: alert.nonce }, activityId, BOB);
+    const r = await h.click('acknowledge', { alertId: alert.id, nonce: alert.nonce, ackReason: 'owner rotates it Friday' }, activityId, BOB);
     expect(bodyText(r.body)).toContain('Acknowledged by Bob Ops at');
+    expect(bodyText(r.body)).toContain(': owner rotates it Friday');
     expect(bodyText(r.body)).not.toContain('"verb":"acknowledge"');
     const stored = h.alertFor(alert.credentialId)!;
     expect(stored.acknowledged).toMatchObject({ by: { name: 'Bob Ops', aadObjectId: BOB.aadObjectId } });
@@ -100,7 +105,7 @@ describe('alert card buttons: snooze, acknowledge, details', () => {
 
     // Forged data: unknown alert, or no ids at all.
     const forged = await h.click('acknowledge', { alertId: 'nope', nonce: 'x' }, activityId);
-    expect(forged.body).toMatchObject({ value: expect.stringContaining('no longer exists') });
+    expect(forged.body).toMatchObject({ value: expect.stringContaining('does not name an alert') });
     const empty = await h.click('acknowledge', { alertId: { $ne: 1 } }, activityId);
     expect(empty.body).toMatchObject({ value: expect.stringContaining('does not name an alert') });
   });

@@ -25,7 +25,7 @@ function actionsOf(card: Record<string, unknown>): Action[] {
 }
 
 describe('alert cards', () => {
-  it('offer Rotate only for SP-owned PATs and Entra passwords held in Key Vault', () => {
+  it('offer Rotate only for SP-owned PATs and Entra passwords held in Key Vault, Revoke only where Keywarden can revoke', () => {
     const held = [{ vault: 'kv-prod', name: 's' }];
     expect(isRotatable(cred('databricks-pat', 'ws', '1', 5, { owner: SP, heldIn: held }))).toBe(true);
     expect(isRotatable(cred('databricks-pat', 'ws', '1', 5, { owner: { name: 'bob', kind: 'user' }, heldIn: held }))).toBe(false);
@@ -33,8 +33,10 @@ describe('alert cards', () => {
     expect(isRotatable(cred('entra-password', 'app', 'k', 5, { heldIn: held }))).toBe(true);
     expect(isRotatable(cred('keyvault-secret', 'kv', 's', 5))).toBe(false);
     const verbs = (c: Credential) => actionsOf(renderAlertCard(alertOf(c), START)).map((a) => a.verb ?? a.type);
-    expect(verbs(cred('databricks-pat', 'ws', '1', 5, { owner: SP, heldIn: held }))).toEqual(['rotate', 'revoke', 'details', 'acknowledge', 'Action.ShowCard', 'snooze']);
-    expect(verbs(cred('keyvault-secret', 'kv', 's', 5))).toEqual(['revoke', 'details', 'acknowledge', 'Action.ShowCard', 'snooze']);
+    expect(verbs(cred('databricks-pat', 'ws', '1', 5, { owner: SP, heldIn: held }))).toEqual(['rotate', 'revoke', 'details', 'Action.ShowCard', 'Action.ShowCard', 'acknowledge', 'snooze']);
+    expect(verbs(cred('keyvault-secret', 'kv', 's', 5))).toEqual(['details', 'Action.ShowCard', 'Action.ShowCard', 'acknowledge', 'snooze']);
+    expect(verbs(cred('entra-certificate', 'app', 'c', 5))).toEqual(['details', 'Action.ShowCard', 'Action.ShowCard', 'acknowledge', 'snooze']);
+    expect(verbs(cred('entra-password', 'app', 'k', 5, { attributes: { objectId: 'o1' } }))).toContain('revoke');
   });
 
   it('carry only the alert id and nonce in button data; version 1.5 Action.Execute; snooze date bounded by the configured maximum', () => {

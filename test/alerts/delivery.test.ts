@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DAY_MS, MINUTE_MS } from '../../src/clock.js';
 import type { OutboxEntry } from '../../src/alerts/types.js';
-import { installationUpdateActivity } from '../helpers/bot.js';
+import { ALICE, installationUpdateActivity } from '../helpers/bot.js';
 import { cardText, cred, isDigest, START, startAlertsHarness, SUPPORT_CHANNEL, TEAM, type AlertsHarness } from './harness.js';
 
 async function readyz(h: AlertsHarness): Promise<{ status: number; checks: Array<{ name: string; ok: boolean; detail?: string }> }> {
@@ -17,6 +17,9 @@ async function install(h: AlertsHarness): Promise<void> {
   });
   expect(res.status).toBe(200);
 }
+
+/** Card posts only: the sandbox's "this channel is now a support channel" text does not count. */
+const cardPostsIn = (h: AlertsHarness) => h.connector.postsIn(TEAM.id).filter((a) => a.attachments.length > 0);
 
 describe('delivery you can trust', () => {
   let h: AlertsHarness;
@@ -95,8 +98,8 @@ describe('delivery you can trust', () => {
     expect(h.connector.server.requests.some((r) => r.status === 413)).toBe(true);
   });
 
-  it('with no channel configured, installing the bot in a team makes that channel the support channel', async () => {
-    h = await startAlertsHarness({ configuredChannel: false, alerts: { digest: false } });
+  it('with no channel configured, an approver installing the bot in a team (sandbox) makes that channel the support channel', async () => {
+    h = await startAlertsHarness({ configuredChannel: false, alerts: { digest: false }, config: { approvals: { users: [ALICE.aadObjectId] } } });
     const secret = cred('keyvault-secret', 'kv-prod', 'storage-account-key', -3);
     await h.scan([secret]);
     const before = await readyz(h);
@@ -105,21 +108,21 @@ describe('delivery you can trust', () => {
 
     await install(h);
     await h.drainAll(0);
-    const posted = h.connector.postsIn(TEAM.id);
+    const posted = cardPostsIn(h);
     expect(posted).toHaveLength(1);
     expect(cardText(posted[0]!)).toContain('has expired');
     expect((await readyz(h)).checks.find((c) => c.name === 'channels')!.ok).toBe(true);
   });
 
   it('a channel installed after the scan gets the digest first, then the cards', async () => {
-    h = await startAlertsHarness({ configuredChannel: false });
+    h = await startAlertsHarness({ configuredChannel: false, config: { approvals: { users: [ALICE.aadObjectId] } } });
     await h.scan([cred('keyvault-secret', 'kv-prod', 'storage-account-key', -3), cred('databricks-pat', 'ws-prod', 'tok-1', 5)]);
     await h.drainAll(0);
-    expect(h.connector.postsIn(TEAM.id)).toHaveLength(0);
+    expect(cardPostsIn(h)).toHaveLength(0);
 
     await install(h);
     await h.drainAll(MINUTE_MS);
-    const posted = h.connector.postsIn(TEAM.id);
+    const posted = cardPostsIn(h);
     expect(posted).toHaveLength(3);
     expect(isDigest(posted[0]!)).toBe(true);
     expect(posted.slice(1).some(isDigest)).toBe(false);
@@ -127,7 +130,7 @@ describe('delivery you can trust', () => {
     // A second installation event (Teams repeats them) sends nothing new.
     await install(h);
     await h.drainAll(MINUTE_MS);
-    expect(h.connector.postsIn(TEAM.id)).toHaveLength(3);
+    expect(cardPostsIn(h)).toHaveLength(3);
   });
 
   it('owner notices go to personal chat once; an unreachable owner is recorded and reported, not retried', async () => {

@@ -55,8 +55,11 @@ describe('/expiring', () => {
   it('14d lists exactly what expires within 14 days, most urgent first, with a chart of expiries per week', async () => {
     const card = cardOf(await expiringCommand(deps()).handle('14d', ctx()));
     expect(rowHeadings(card)).toEqual(EXPIRING_14D);
-    const chart = walk(card.body).find((n) => n.type === 'Chart.VerticalBar')!;
-    expect(chart.data).toEqual([{ x: 'expired', y: 3 }, { x: 'wk of 04-01', y: 3 }, { x: 'wk of 04-08', y: 4 }]);
+    const chart = walk(card.body).find((n) => n.type === 'Chart.Line')!;
+    const lines = chart.data as Array<{ values: Array<{ x: string; y: number }> }>;
+    const totals = Object.fromEntries(lines[lines.length - 1]!.values.map((v) => [v.x, v.y]));
+    expect(totals).toEqual({ Expired: 3, 'Apr 1': 3, 'Apr 8': 4 });
+    expect(chart).toMatchObject({ yMin: 0, yMax: 4, yAxisTitle: 'Credentials', xAxisTitle: 'Week starting (UTC)' });
     expect((chart.fallback as Node).type).toBe('TextBlock');
     expect(card.version).toBe('1.5');
     expect(cardSize(card)).toBeLessThan(CARD_SIZE_BUDGET_BYTES);
@@ -81,7 +84,7 @@ describe('/expiring', () => {
   it('says so when nothing matches', async () => {
     const text = JSON.stringify(cardOf(await expiringCommand(deps()).handle('30d nothing-like-this', ctx())));
     expect(text).toContain('Nothing expires within 30 days matching');
-    expect(text).not.toContain('Chart.VerticalBar');
+    expect(text).not.toContain('Chart.Line');
   });
 
   it('bad arguments get the syntax and an example', async () => {

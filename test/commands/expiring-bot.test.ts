@@ -30,6 +30,53 @@ function walk(node: unknown, out: Node[] = []): Node[] {
   return out;
 }
 
+/** Fixed hex values of the chart renderer's well-known colours (Fluent charts in Teams / the Agents Playground). */
+const WELL_KNOWN_HEX: Record<string, string> = {
+  good: '#107C10', warning: '#FFC300', attention: '#D13438', neutral: '#CCCCCC', categoricalRed: '#c50f1f', categoricalPurple: '#80215d',
+  categoricalLavender: '#3f3682', categoricalBlue: '#2461ca', categoricalLightBlue: '#0078d4', categoricalTeal: '#00b7c3',
+  categoricalGreen: '#00cc6a', categoricalLime: '#a4cd6c', categoricalMarigold: '#f3c761', sequential3: '#5b5fc7', sequential4: '#7f85f5',
+  divergingLightBlue: '#2c72a8', divergingRed: '#d33f4c', divergingLightRed: '#e37d81', divergingGray: '#4b5356',
+};
+function luminance(hex: string): number {
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255).map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+  return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+}
+function contrast(a: string, b: string): number {
+  const [x, y] = [luminance(a), luminance(b)];
+  return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+}
+type ChartSeries = { legend: string; color: string; values: Array<{ x: string; y: number }> };
+
+/**
+ * The renderer draws 5 y ticks from yMin to yMax: with yMax a multiple of 4 every tick is a whole number. x labels
+ * are cut with "…" past ~8 characters, a legend folds into "+N items" when it does not fit, and well-known colours
+ * are the same hex on both themes: each must keep 3:1 contrast on white and on Teams' dark card (#292929).
+ */
+function expectReadableChart(chart: Node): void {
+  expect(chart.yMin).toBe(0);
+  const yMax = chart.yMax as number;
+  expect(Number.isInteger(yMax) && yMax >= 4 && yMax % 4 === 0).toBe(true);
+  for (let i = 0; i <= 4; i++) expect(Number.isInteger((yMax / 4) * i)).toBe(true);
+  const series = chart.data as ChartSeries[];
+  expect(series.length).toBeGreaterThan(0);
+  expect(series.length).toBeLessThanOrEqual(3);
+  expect(series.reduce((n, s) => n + s.legend.length, 0)).toBeLessThanOrEqual(40);
+  for (const s of series) {
+    expect(s.legend.length).toBeGreaterThan(0);
+    const hex = WELL_KNOWN_HEX[s.color];
+    expect(hex, `${s.color} is a well-known chart colour`).toBeDefined();
+    expect(contrast(hex!, '#FFFFFF')).toBeGreaterThanOrEqual(3);
+    expect(contrast(hex!, '#292929')).toBeGreaterThanOrEqual(3);
+    expect(s.values.length).toBeLessThanOrEqual(7);
+    for (const v of s.values) {
+      expect(Number.isInteger(v.y) && v.y >= 0 && v.y <= yMax).toBe(true);
+      expect(v.x).toMatch(/^(Expired|[A-Z][a-z]{2} \d{1,2})$/);
+    }
+  }
+  expect(new Set(series.map((s) => s.color)).size).toBe(series.length);
+  expect(new Set(series.map((s) => s.values.map((v) => v.x).join('|'))).size).toBe(1);
+}
+
 /** Sends a message and returns the bot's answer (a typing indicator may come first when a scan is needed). */
 async function ask(text: string, where?: Parameters<BotHarness['message']>[1]) {
   const activity = h.message(text, where);
@@ -78,18 +125,32 @@ describe('/expiring over the Bot Framework protocol', () => {
     expect(days).toEqual([...days].sort((a, b) => a - b));
     expect(headings.map((t) => Number(t.split('.')[0]))).toEqual(names.map((_, i) => i + 1));
 
-    const chart = walk(card.body).find((n) => n.type === 'Chart.VerticalBar')!;
+    const chart = walk(card.body).find((n) => n.type === 'Chart.Line')!;
     expect(chart).toBeDefined();
-    const bars = chart.data as Array<{ x: string; y: number }>;
-    expect(bars[0]).toEqual({ x: 'expired', y: 3 });
-    expect(bars.slice(1).reduce((s, b) => s + b.y, 0)).toBe(7);
     expect(chart.fallback).toMatchObject({ type: 'TextBlock' });
+    expectReadableChart(chart);
+    const series = chart.data as ChartSeries[];
+    // Stacked lines: the top one is the total per period, and no line ever dips below the one under it.
+    const total = (x: string) => series[series.length - 1]!.values.find((v) => v.x === x)!.y;
+    for (let i = 1; i < series.length; i++) series[i]!.values.forEach((v, j) => expect(v.y).toBeGreaterThanOrEqual(series[i - 1]!.values[j]!.y));
+    const labels = series[0]!.values.map((v) => v.x);
+    expect(labels[0]).toBe('Expired');
+    expect(total('Expired')).toBe(3);
+    expect(labels.slice(1).reduce((n, x) => n + total(x), 0)).toBe(7);
+    expect(series.map((s) => s.legend)).toEqual(['Databricks PATs', '+ Key Vault', '+ Entra']);
     expect(Buffer.byteLength(JSON.stringify(r.reply.activity))).toBeLessThan(25 * 1024);
 
     const text = JSON.stringify(card);
     expect(text).toContain('ws-prod · held in kv-prod/adb-prod-bob-pipeline');
     expect(text).toContain('ADF adf-prod/LS_Databricks_Prod (pipelines: bob-reports)');
     expect(text).not.toMatch(/dapi[0-9a-f]{32}/);
+  });
+
+  it('a long span folds weeks into at most 7 readable points and keeps the axis whole', async () => {
+    const { reply } = await ask('/expiring 400d');
+    const chart = walk((reply.attachments[0]!.content as Node).body).find((n) => n.type === 'Chart.Line')!;
+    expectReadableChart(chart);
+    expect(chart.title).toBe('Expiries per 10 weeks');
   });
 
   it('bad arguments answer with the syntax and an example', async () => {

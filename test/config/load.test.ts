@@ -31,7 +31,7 @@ describe('finding the file', () => {
     expect(loaded.source).toBe('none');
     expect(loaded.path).toBeUndefined();
     expect(loaded.config.mode).toBe('sandbox');
-    expect(loaded.config.server).toEqual({ host: '127.0.0.1', port: 3978 });
+    expect(loaded.config.server).toMatchObject({ host: '127.0.0.1', port: 3978 });
     expect(loaded.config.store.path).toBe('./data/keywarden.db');
     expect(loaded.config.sandbox.dataDir).toBe('./data/sandbox');
   });

@@ -35,7 +35,7 @@ describe('the sandbox in the Agents Playground', () => {
     child.stdout!.on('data', (b: Buffer) => { output += b.toString(); });
     child.stderr!.on('data', (b: Buffer) => { output += b.toString(); });
     const deadline = Date.now() + 90_000;
-    while (!/Agents Playground\): http/.test(output)) {
+    while (!/Agents Playground:\s+http/.test(output)) {
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the sandbox did not start:\n${output.slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -53,7 +53,7 @@ describe('the sandbox in the Agents Playground', () => {
   });
 
   it('installing in the support channel brings the warning cards, and Rotate rotates the SP-owned PAT', async () => {
-    const pgUrl = /Agents Playground\): (http:\/\/\S+)/.exec(output)![1]!;
+    const pgUrl = /Agents Playground:\s+(http:\/\/\S+)/.exec(output)![1]!;
     const page = await browser!.newPage({ viewport: { width: 1400, height: 1100 } });
     await page.route((u) => !/^(127\.0\.0\.1|localhost)$/.test(new URL(u).hostname), (r) => r.abort());
     await page.goto(pgUrl, { waitUntil: 'domcontentloaded' });

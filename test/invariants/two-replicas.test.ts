@@ -43,15 +43,20 @@ describe('two Keywarden replicas on one SQLite file', () => {
     ws.clearRequests();
 
     const urls = [h.botUrl, replica.botUrl];
-    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => clickAt(urls[i % 2]!, { alertId: alert.id, nonce: alert.nonce, grace: 'now' }, cardId, i % 3 === 0 ? MEGAN : ALEX)));
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => clickAt(urls[i % 2]!, { alertId: alert.id, nonce: alert.nonce }, cardId, i % 3 === 0 ? MEGAN : ALEX)));
     expect(answers.filter((a) => a.includes('Rotation in progress')).length).toBe(1);
+    await h.passGraceWindow(credentialId);
 
     const job = await h.waitForJob((j) => j.subject === credentialId && TERMINAL.includes(j.state), 60_000);
     expect(job.state).toBe('done');
     // Give both engines a few more timer passes: nothing may run again.
     await new Promise((r) => setTimeout(r, 500));
     expect(h.jobs().filter((j) => j.subject === credentialId)).toHaveLength(1);
-    expect(job.steps.map((s) => [s.name, s.attempts])).toEqual([['create', 1], ['set', 1], ['test', 1], ['finish', 1]]);
+    // finish runs at least twice: once to start the grace window (card data cannot skip it), then to revoke after it
+    // (a replica may look at the waiting job once more); the old token is deleted exactly once.
+    expect(job.steps.slice(0, 3).map((s) => [s.name, s.attempts])).toEqual([['create', 1], ['set', 1], ['test', 1]]);
+    expect(job.steps[3]!.attempts).toBeGreaterThanOrEqual(2);
+    expect(ws.requests().filter((r) => r.method === 'DELETE' && r.path.includes(seeded.tokenId))).toHaveLength(1);
     expect(h.store.listAudit({ subject: credentialId }).filter((a) => a.action === 'job.step.create.started')).toHaveLength(1);
     expect(h.store.listAudit({ subject: credentialId }).filter((a) => a.action === 'approval.granted')).toHaveLength(1);
 
@@ -61,9 +66,12 @@ describe('two Keywarden replicas on one SQLite file', () => {
     expect(kv.versions('adb-prod-etl-token')).toHaveLength(versionsBefore + 1);
     expect(ws.tokens({ includeRevoked: true }).find((t) => t.tokenId === seeded.tokenId)?.revoked).toBe(true);
 
-    await h.connector.waitFor((a) => a.threadRootId === cardId && /^rotated: /.test(a.text ?? ''));
+    // One "verified" milestone ("… will be revoked at") and one result, each posted once.
+    const final = (a: { text?: string }) => /^rotated: /.test(a.text ?? '') && !/will be/.test(a.text ?? '');
+    await h.connector.waitFor((a) => a.threadRootId === cardId && final(a));
     await new Promise((r) => setTimeout(r, 300));
-    expect(h.thread(cardId).filter((a) => /^rotated: /.test(a.text ?? ''))).toHaveLength(1);
+    expect(h.thread(cardId).filter(final)).toHaveLength(1);
+    expect(h.thread(cardId).filter((a) => /^rotated: /.test(a.text ?? '') && /will be/.test(a.text ?? ''))).toHaveLength(1);
     expect(h.store.verifyAudit().ok).toBe(true);
   }, 90_000);
 

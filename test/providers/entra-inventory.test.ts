@@ -49,7 +49,12 @@ describe('createEntraInventory over the seeded tenant', () => {
       nativeId: f.seeded.etlSecret.keyId,
       name: 'etl-ingest / etl-ingest-2026',
       where: { estate: 'entra', scope: etl.appId, host: f.entra.graphUrl, label: 'app etl-ingest' },
-      owner: { id: etl.objectId, name: 'etl-ingest', kind: 'application', applicationId: etl.appId },
+      // The people who answer for it, from /applications/{id}/owners (the human first), not the app itself.
+      owner: { id: f.seeded.estateUsers.alice.id, name: 'Alice Admin', kind: 'user', active: true, entraObjectId: f.seeded.estateUsers.alice.id },
+      owners: [
+        { id: f.seeded.apps['keywarden-bot']!.spObjectId, name: 'keywarden-bot', kind: 'service-principal', applicationId: f.seeded.apps['keywarden-bot']!.appId, active: true },
+        { id: f.seeded.estateUsers.alice.id, name: 'Alice Admin', kind: 'user', active: true, entraObjectId: f.seeded.estateUsers.alice.id },
+      ],
       createdAt: START - 76 * DAY_MS,
       expiresAt: f.seeded.etlSecret.expiresAt,
       heldIn: [],
@@ -77,6 +82,29 @@ describe('createEntraInventory over the seeded tenant', () => {
     expect(sp.id).toMatch(new RegExp(`^entra-password:${f.seeded.apps['reporting-svc']!.appId}:`));
     const cert = byName(creds, 'partner-sftp / CN=partner-sftp.contoso.com');
     expect(cert).toMatchObject({ kind: 'entra-certificate', attributes: { certificateType: 'AsymmetricX509Cert', hint: null } });
+  });
+
+  it('an SP-level secret is placed on the service principal and owned by the SP\'s owners; an ownerless app says so', async () => {
+    const creds = (await scan()).credentials;
+    const sp = byName(creds, 'reporting-svc / reporting-svc-sp-secret');
+    expect(sp.where.label).toBe('service principal reporting-svc');
+    expect(sp.owner).toMatchObject({ name: 'Bob Dev', kind: 'user', entraObjectId: f.seeded.estateUsers.bob.id });
+    expect(f.entra.graph.requests.some((r) => r.path === `/v1.0/servicePrincipals/${f.seeded.apps['reporting-svc']!.spObjectId}/owners`)).toBe(true);
+    const cert = byName(creds, 'partner-sftp / CN=partner-sftp.contoso.com');
+    expect(cert.owners).toEqual([]);
+    expect(cert.owner).toMatchObject({ name: 'partner-sftp', kind: 'application' });
+  });
+
+  it('owners Graph will not give keep the credential, owned by the app, with the reason noted', async () => {
+    f.entra.graph.injectFault({ path: '/owners', status: 403, times: Infinity, body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } } });
+    try {
+      const etl = byName((await scan()).credentials, 'etl-ingest / etl-ingest-2026');
+      expect(etl.owner).toMatchObject({ name: 'etl-ingest', kind: 'application' });
+      expect(etl.owners).toBeUndefined();
+      expect(String(etl.attributes.ownersError)).toContain('Authorization_RequestDenied');
+    } finally {
+      f.entra.graph.clearFaults();
+    }
   });
 
   it('reads only (GETs, all pages) and never carries a secret value', async () => {

@@ -151,9 +151,38 @@ describe('Graph emulator: addPassword / removePassword and permissions', () => {
 
   it('lists owners with their @odata.type', async () => {
     const owners = await graph.listOwners(f.seeded.apps['etl-ingest']!.objectId);
-    expect(owners).toEqual([expect.objectContaining({ '@odata.type': '#microsoft.graph.servicePrincipal', id: f.seeded.apps['keywarden-bot']!.spObjectId, displayName: 'keywarden-bot' })]);
+    expect(owners).toEqual([
+      expect.objectContaining({ '@odata.type': '#microsoft.graph.servicePrincipal', id: f.seeded.apps['keywarden-bot']!.spObjectId, displayName: 'keywarden-bot' }),
+      expect.objectContaining({ '@odata.type': '#microsoft.graph.user', id: f.seeded.estateUsers.alice.id, displayName: 'Alice Admin' }),
+    ]);
     const botOwners = await graph.listOwners(f.seeded.apps['keywarden-bot']!.objectId);
     expect(botOwners).toEqual([expect.objectContaining({ '@odata.type': '#microsoft.graph.user', displayName: 'Alex Wilber' })]);
+  });
+
+  it('owners page with @odata.nextLink; without User.Read* a user owner is only its type and id', async () => {
+    const pageSize = f.entra.graphPageSize;
+    f.entra.graphPageSize = 1;
+    try {
+      f.entra.directory.withdraw(f.seeded.keywarden.clientId, 'User.ReadBasic.All');
+      f.entra.graph.clearRequests();
+      const owners = await graph.listOwners(f.seeded.apps['etl-ingest']!.objectId);
+      expect(owners).toHaveLength(2);
+      expect(owners[1]).toEqual({ '@odata.type': '#microsoft.graph.user', id: f.seeded.estateUsers.alice.id });
+      expect(f.entra.graph.requests.filter((r) => r.path.endsWith('/owners'))).toHaveLength(2);
+    } finally {
+      f.entra.graphPageSize = pageSize;
+    }
+  });
+
+  it('GET /users filters by userPrincipalName / mail with eq and in (at most 15 values) and needs User.Read*', async () => {
+    const users = await graph.listUsers({ filter: "userPrincipalName in ('BOB.dev@contoso.com','nobody@contoso.com','alice.admin@contoso.com')" });
+    expect(users.map((u) => u.id).sort()).toEqual([f.seeded.estateUsers.alice.id, f.seeded.estateUsers.bob.id]);
+    expect(users[0]).toEqual(expect.objectContaining({ userPrincipalName: expect.any(String), displayName: expect.any(String), accountEnabled: true }));
+    expect(await graph.listUsers({ filter: "mail eq 'LeeG@contoso.com'" })).toEqual([expect.objectContaining({ id: f.seeded.users.lee.id })]);
+    const sixteen = Array.from({ length: 16 }, (_, i) => `'u${i}@contoso.com'`).join(',');
+    await expect(graph.listUsers({ filter: `userPrincipalName in (${sixteen})` })).rejects.toMatchObject({ statusCode: 400, code: 'Request_UnsupportedQuery' });
+    f.entra.directory.withdraw(f.seeded.keywarden.clientId, 'User.ReadBasic.All');
+    await expect(graph.listUsers({ filter: "mail eq 'LeeG@contoso.com'" })).rejects.toMatchObject({ statusCode: 403, code: 'Authorization_RequestDenied' });
   });
 });
 

@@ -39,8 +39,11 @@ describe('seedEntra', () => {
     expect(group.displayName).toBe('Keywarden Approvers');
     expect(group.members).toEqual(['00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000a2']);
     expect(f.entra.directory.users.get('00000000-0000-0000-0000-0000000000a3')?.displayName).toBe('Lee Gu');
-    expect(f.entra.directory.applications.get(f.seeded.apps['etl-ingest']!.objectId)!.owners).toEqual([f.seeded.apps['keywarden-bot']!.spObjectId]);
-    expect(f.entra.directory.permissionsOf(f.seeded.keywarden.clientId).sort()).toEqual(['Application.Read.All', 'Application.ReadWrite.OwnedBy', 'GroupMember.Read.All']);
+    expect(f.entra.directory.applications.get(f.seeded.apps['etl-ingest']!.objectId)!.owners).toEqual([f.seeded.apps['keywarden-bot']!.spObjectId, f.seeded.estateUsers.alice.id]);
+    expect(f.entra.directory.servicePrincipals.get(f.seeded.apps['reporting-svc']!.spObjectId)!.owners).toEqual([f.seeded.estateUsers.bob.id]);
+    // The Databricks SCIM users exist in Entra under the same UPN.
+    expect(f.entra.directory.users.get(f.seeded.estateUsers.bob.id)?.userPrincipalName).toBe('bob.dev@contoso.com');
+    expect(f.entra.directory.permissionsOf(f.seeded.keywarden.clientId).sort()).toEqual(['Application.Read.All', 'Application.ReadWrite.OwnedBy', 'GroupMember.Read.All', 'User.ReadBasic.All']);
   });
 
   it('is deterministic: ids and keyIds are the same in every run (secret values are not)', async () => {

@@ -63,6 +63,8 @@ export interface WorkflowHarness {
   jobs(): JobRecord[];
   /** Waits until a job satisfies the predicate (moving no clock). */
   waitForJob(predicate: (job: JobRecord) => boolean, timeoutMs?: number): Promise<JobRecord>;
+  /** Waits until the subject's rotation is verified, then moves the clock past its grace window and ticks the engine. */
+  passGraceWindow(subject: string, timeoutMs?: number): Promise<JobRecord>;
   /** Replies posted in the thread of a card. */
   thread(rootActivityId: string): ConnectorActivity[];
   restart(): Promise<void>;
@@ -88,6 +90,8 @@ export interface KeywardenReplica {
 export interface WorkflowHarnessOptions {
   config?: Record<string, unknown>;
   propagationDelayMs?: number;
+  /** Changes the config after the sandbox's part is merged in (e.g. a workspace authenticated by a PAT). */
+  adjust?: (config: Record<string, unknown>) => Record<string, unknown>;
 }
 
 export async function startWorkflowHarness(options: WorkflowHarnessOptions = {}): Promise<WorkflowHarness> {
@@ -104,7 +108,8 @@ export async function startWorkflowHarness(options: WorkflowHarnessOptions = {})
     scanner: { scanOnStart: false, schedule: '0 0 1 1 *' }, teams: { channels: [channel] },
     ...options.config,
   };
-  const config = configSchema.parse(withSandboxConfig(base, clouds.config));
+  const merged = withSandboxConfig(base, clouds.config);
+  const config = configSchema.parse(options.adjust ? options.adjust(merged) : merged);
   const logLines: string[] = [];
   const logger = createLogger({ level: 'debug', name: 'workflows-test', destination: { write: (l: string) => logLines.push(l) } });
 
@@ -195,6 +200,14 @@ export async function startWorkflowHarness(options: WorkflowHarnessOptions = {})
         if (Date.now() - start > timeoutMs) throw new Error(`no job matched in ${timeoutMs} ms; jobs: ${JSON.stringify(harness.jobs().map((j) => ({ id: j.id, kind: j.kind, state: j.state, waitingFor: j.waitingFor, error: j.error })))}`);
         await new Promise((r) => setTimeout(r, 25));
       }
+    },
+    async passGraceWindow(subject, timeoutMs = 60_000) {
+      const isRotation = (j: JobRecord) => j.subject === subject && (j.kind === 'rotate-pat' || j.kind === 'rotate-entra');
+      const job = await harness.waitForJob((j) => isRotation(j) && (j.state === 'waiting' ? typeof j.facts.verifiedAt === 'number' : ['done', 'compensated', 'failed', 'cancelled'].includes(j.state)), timeoutMs);
+      if (job.state !== 'waiting') return job;
+      clock.advance(Number(job.plan.parameters.graceHours ?? 24) * 3_600_000 + 60_000);
+      await workflows.engine.tick();
+      return job;
     },
     thread: (rootActivityId) => connector.repliesTo(rootActivityId),
     async restart() {

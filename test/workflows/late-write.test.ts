@@ -118,7 +118,8 @@ describe('a late Key Vault write by a runner that lost the job (PAT rotation)', 
       kv.seedSecret('adb-prod-etl-token', { value: stale.tokenValue, tags: { ...kv.versions('adb-prod-etl-token').at(-1)!.tags, 'rotation-id': job.id } });
     });
 
-    await rotate(credentialId, { grace: 'now' });
+    await rotate(credentialId);
+    await h.passGraceWindow(credentialId);
     const job = await h.waitForJob((j) => j.subject === credentialId && TERMINAL.includes(j.state), 30_000);
     expect(job.state).toBe('done');
     const newValue = ws.model.tokens.get(String(job.facts.newTokenId))!.value;

@@ -21,8 +21,9 @@ describe('Rotate on an Entra client secret card', () => {
     const kv = h.clouds.handles.keyVault.vault('kv-prod');
     const versionsBefore = kv.versions('etl-ingest-client-secret').length;
 
-    const answer = await h.click('rotate', { alertId: alert.id, nonce: alert.nonce, grace: 'now' }, cardId, ALEX);
+    const answer = await h.click('rotate', { alertId: alert.id, nonce: alert.nonce }, cardId, ALEX);
     expect(allText(answer.card)).toContain('Rotation in progress — approved by Alex Wilber');
+    await h.passGraceWindow(credentialId);
 
     const job = await h.waitForJob((j) => j.kind === 'rotate-entra' && ['done', 'compensated', 'failed'].includes(j.state), 60_000);
     expect(job.state).toBe('done');
@@ -39,7 +40,8 @@ describe('Rotate on an Entra client secret card', () => {
     expect(versions.at(-1)!.tags).toMatchObject({ 'credential-kind': 'entra-password', 'credential-id': added[0]!.keyId, 'app-id': etl.appId, 'rotation-id': job.id });
     expect(versions.at(-1)!.exp).toBe(Math.floor(added[0]!.endDateTime / 1000) * 1000);
 
-    const result = await h.connector.waitFor((a) => a.threadRootId === cardId && /^rotated: new client secret/.test(a.text ?? ''));
+    // The verified milestone comes first; after the grace window the result says the old secret was removed.
+    const result = await h.connector.waitFor((a) => a.threadRootId === cardId && /^rotated: new client secret/.test(a.text ?? '') && /old secret …\w{4} removed at/.test(a.text ?? ''));
     expect(result.text).toMatch(/verified, old secret …\w{4} removed at/);
 
     const newValue = kv.readStoredValue('etl-ingest-client-secret')!;

@@ -19,6 +19,8 @@ export interface DatabricksBearer {
 
 export interface DatabricksTokenSource {
   getToken(signal?: AbortSignal): Promise<DatabricksBearer>;
+  /** The workspace answered 401/403 to this token: true when a different token is now available (retry once). */
+  rejected?(token: string, signal?: AbortSignal): Promise<boolean>;
 }
 
 export interface DatabricksEntraAuth {
@@ -102,4 +104,75 @@ export function databricksAuthFromConfig(workspace: WorkspaceConfig, deps: { cre
     scope: deps.scope ?? AZURE_DATABRICKS_SCOPE,
     spManagement: workspace.auth.spManagementHeaders && workspace.resourceId ? { workspaceResourceId: workspace.resourceId } : undefined,
   };
+}
+
+/** Re-read a Key Vault PAT at least this often, so a rotated one is picked up well inside any grace window. */
+export const PAT_REREAD_MS = 5 * 60_000;
+
+type PatReader = (signal?: AbortSignal) => Promise<{ value: string; version?: string }>;
+
+/** Every live Key Vault PAT source by "vault/secret", so a rotation of Keywarden's own PAT reaches them all. */
+const patSources = new Map<string, Set<WeakRef<KeyVaultPatSource>>>();
+
+/**
+ * The PAT Keywarden itself uses for a workspace, read from Key Vault: re-read after PAT_REREAD_MS, after a 401/403,
+ * and whenever a rotation of it calls forgetCachedPat() — so the old value is never used once a new one is published.
+ */
+export class KeyVaultPatSource implements DatabricksTokenSource {
+  private cached: { token: string; version?: string; at: number } | undefined;
+
+  constructor(readonly secretRef: string, private readonly read: PatReader, private readonly clock: Clock = systemClock, private readonly rereadMs = PAT_REREAD_MS) {
+    const set = patSources.get(secretRef) ?? new Set();
+    set.add(new WeakRef(this));
+    patSources.set(secretRef, set);
+  }
+
+  async getToken(signal?: AbortSignal): Promise<DatabricksBearer> {
+    if (!this.cached || this.clock.now() - this.cached.at >= this.rereadMs) await this.reload(signal);
+    return { token: this.cached!.token };
+  }
+
+  async rejected(token: string, signal?: AbortSignal): Promise<boolean> {
+    if (this.cached && this.cached.token !== token) return true;
+    await this.reload(signal);
+    return this.cached!.token !== token;
+  }
+
+  /** Drops the cached value; the next call reads Key Vault again. */
+  forget(): void {
+    this.cached = undefined;
+  }
+
+  /** The Key Vault version in use (never the value), for "which one is Keywarden on" checks. */
+  get version(): string | undefined {
+    return this.cached?.version;
+  }
+
+  private async reload(signal?: AbortSignal): Promise<void> {
+    let read;
+    try {
+      read = await this.read(signal);
+    } catch (err) {
+      throw new DatabricksError({ code: 'AUTH_FAILED', message: `Could not read the workspace PAT from Key Vault ${this.secretRef}: ${(err as Error).message}. Check the secret and Keywarden's get permission on the vault.`, cause: err });
+    }
+    if (!read.value) throw new DatabricksError({ code: 'AUTH_FAILED', message: `Key Vault ${this.secretRef} holds an empty PAT: store the workspace token there.` });
+    registerSecret(read.value);
+    this.cached = { token: read.value, version: read.version, at: this.clock.now() };
+  }
+}
+
+/** After Keywarden's own PAT was rotated: every source of that secret re-reads Key Vault on its next call. */
+export function forgetCachedPat(secretRef: string): number {
+  const set = patSources.get(secretRef);
+  if (!set) return 0;
+  let n = 0;
+  for (const ref of [...set]) {
+    const source = ref.deref();
+    if (!source) set.delete(ref);
+    else {
+      source.forget();
+      n += 1;
+    }
+  }
+  return n;
 }

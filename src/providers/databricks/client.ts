@@ -109,10 +109,10 @@ export class DatabricksClient {
   }
 
   /** Mints a PAT for a service principal (admin). Never retried: put a marker in `comment` to reconcile OUTCOME_UNKNOWN. */
-  async createOboToken(input: CallOptions & { applicationId: string; lifetimeSeconds: number; comment: string }): Promise<CreatedToken<TokenInfo>> {
+  async createOboToken(input: CallOptions & { applicationId: string; lifetimeSeconds: number; comment: string; scopes?: string[] }): Promise<CreatedToken<TokenInfo>> {
     const body = await this.call<{ token_value?: unknown; token_info?: unknown }>({
       method: 'POST', path: '/api/2.0/token-management/on-behalf-of/tokens', kind: 'create', signal: input.signal,
-      body: { application_id: input.applicationId, lifetime_seconds: input.lifetimeSeconds, comment: input.comment },
+      body: { application_id: input.applicationId, lifetime_seconds: input.lifetimeSeconds, comment: input.comment, ...(input.scopes?.length ? { scopes: input.scopes } : {}) },
     });
     return { tokenValue: tokenValueOf(body.token_value), tokenInfo: toTokenInfo(body.token_info) };
   }
@@ -120,10 +120,10 @@ export class DatabricksClient {
   // ---- Token API (the caller's own tokens) ----
 
   /** Creates a PAT owned by the caller. Never retried (see createOboToken). */
-  async createToken(input: CallOptions & { lifetimeSeconds: number; comment: string }): Promise<CreatedToken<PublicTokenInfo>> {
+  async createToken(input: CallOptions & { lifetimeSeconds: number; comment: string; scopes?: string[] }): Promise<CreatedToken<PublicTokenInfo>> {
     const body = await this.call<{ token_value?: unknown; token_info?: unknown }>({
       method: 'POST', path: '/api/2.0/token/create', kind: 'create', signal: input.signal,
-      body: { lifetime_seconds: input.lifetimeSeconds, comment: input.comment },
+      body: { lifetime_seconds: input.lifetimeSeconds, comment: input.comment, ...(input.scopes?.length ? { scopes: input.scopes } : {}) },
     });
     return { tokenValue: tokenValueOf(body.token_value), tokenInfo: toPublicTokenInfo(body.token_info) };
   }

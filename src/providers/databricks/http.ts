@@ -123,6 +123,7 @@ export class DatabricksHttp {
     const maxRetryAfterMs = this.options.retry.maxRetryAfterMs ?? DEFAULT_RETRY.maxRetryAfterMs!;
     const seconds = Math.round(this.options.timeoutMs / 100) / 10;
     let lastError: DatabricksError | undefined;
+    let reauthed = false;
 
     for (let attempt = 1; attempt <= Math.max(1, maxAttempts); attempt++) {
       if (spec.signal?.aborted) throw this.aborted(spec);
@@ -192,6 +193,12 @@ export class DatabricksHttp {
       }
       if (!error) throw new Error('unreachable: no reply and no error');
 
+      // A rotated PAT: re-read it once and try again with the new one (does not count as an attempt).
+      if ((status === 401 || status === 403) && !reauthed && this.options.tokenSource.rejected && await this.options.tokenSource.rejected(bearer.token, signal)) {
+        reauthed = true;
+        attempt -= 1;
+        continue;
+      }
       const retryable = status === undefined ? spec.kind !== 'create' : isRetryableStatus(status, spec.kind);
       const tooLong = retryAfter !== undefined && retryAfter > maxRetryAfterMs;
       const willRetry = retryable && !tooLong && attempt < maxAttempts;

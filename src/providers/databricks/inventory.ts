@@ -1,5 +1,5 @@
 import type { WorkspaceConfig } from '../../config/schema.js';
-import type { Credential, CredentialOwner, EstateInventory, ScopeFacts } from '../../domain/credential.js';
+import type { Credential, CredentialOwner, EstateInventory, PeopleDirectory, ScopeFacts } from '../../domain/credential.js';
 import { credentialId } from '../../domain/credential.js';
 import type { DatabricksClient } from './client.js';
 import type { ScimServicePrincipal, ScimUser, TokenInfo, TokenPermissions } from './types.js';
@@ -16,6 +16,8 @@ export interface DatabricksInventorySource {
 export interface DatabricksInventoryOptions {
   workspace: Pick<WorkspaceConfig, 'name' | 'host'>;
   client: DatabricksClient;
+  /** Resolves users' userName (UPN/email) to Entra object ids, so owners can be @mentioned and notified. */
+  people?: PeopleDirectory;
 }
 
 /** "0", "", null or absent all mean "no workspace-specific limit". */
@@ -46,6 +48,24 @@ function tokenUsers(permissions: TokenPermissions, sps: ScimServicePrincipal[]):
     out.push({ principal, type: e.type });
   }
   return out;
+}
+
+/** Users' Entra object ids from the directory; a directory that fails leaves owners unresolved (noted on the credential). */
+async function withEntraIds(credentials: Credential[], people: PeopleDirectory | undefined, signal?: AbortSignal): Promise<Credential[]> {
+  const names = [...new Set(credentials.filter((c) => c.owner?.kind === 'user').map((c) => c.owner!.name))];
+  if (!people || names.length === 0) return credentials;
+  let found: Awaited<ReturnType<PeopleDirectory['lookup']>>;
+  try {
+    found = await people.lookup(names, { signal });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    const message = `could not resolve the owner in Entra: ${(err as Error)?.message ?? String(err)}`;
+    return credentials.map((c) => (c.owner?.kind === 'user' ? { ...c, attributes: { ...c.attributes, ownerLookupError: message } } : c));
+  }
+  return credentials.map((c) => {
+    const person = c.owner?.kind === 'user' ? found.get(c.owner.name.toLowerCase()) : undefined;
+    return person ? { ...c, owner: { ...c.owner!, entraObjectId: person.entraObjectId } } : c;
+  });
 }
 
 export function createDatabricksInventory(options: DatabricksInventoryOptions): DatabricksInventorySource {
@@ -88,6 +108,9 @@ export function createDatabricksInventory(options: DatabricksInventoryOptions): 
         createdByUsername: t.createdByUsername ?? null,
         maxTokenLifetimeDays,
         ...(tokensEnabled ? {} : { tokensDisabled: true }),
+        // Only on scoped tokens (absent = all APIs), so a rotation can keep them.
+        ...(t.scopes ? { scopes: t.scopes.join(',') } : {}),
+        ...(t.scopesUnreadable ? { scopesUnreadable: t.scopesUnreadable } : {}),
       },
     }));
 
@@ -95,7 +118,7 @@ export function createDatabricksInventory(options: DatabricksInventoryOptions): 
       estate: 'databricks',
       scope,
       host,
-      credentials,
+      credentials: await withEntraIds(credentials, options.people, signal),
       facts: { maxTokenLifetimeDays, tokensEnabled, tokenUsers: tokenUsers(permissions, sps) },
     };
   }

@@ -18,6 +18,10 @@ export interface TokenInfo {
   workspaceId?: string;
   /** Epoch ms of the day it was last used; undefined = never used. */
   lastUsedDay?: number;
+  /** API scopes (`sql`, `jobs:read`…); undefined = an all-APIs token (no `scopes` field). */
+  scopes?: string[];
+  /** Set when the scopes cannot be told (auto-scoping still running, a garbled field): why. */
+  scopesUnreadable?: string;
 }
 
 /** The Token API's own-token view (PublicTokenInfo). */
@@ -27,6 +31,8 @@ export interface PublicTokenInfo {
   expiryTime: number;
   comment: string;
   lastAccessedTime?: number;
+  scopes?: string[];
+  scopesUnreadable?: string;
 }
 
 export interface CreatedToken<Info> {
@@ -125,6 +131,22 @@ export function listField(body: unknown, key: string): unknown[] {
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : undefined);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
+/**
+ * A token's scopes as the API reports them: no `scopes` field is an all-APIs token; a list is a scoped token;
+ * auto-scoping still RUNNING or a field that is not a list of names means the scopes cannot be told.
+ */
+export function scopesOf(r: Raw): Pick<TokenInfo, 'scopes' | 'scopesUnreadable'> {
+  if (r.autoscope_state === 'AUTOSCOPE_STATE_RUNNING') {
+    return { scopesUnreadable: 'auto-scoping is still inferring them' };
+  }
+  const raw = r.scopes;
+  if (raw === undefined || raw === null) return {};
+  if (!Array.isArray(raw) || raw.some((x) => typeof x !== 'string' || !x)) {
+    return { scopesUnreadable: `the workspace reported its scopes as ${JSON.stringify(raw).slice(0, 60)}, not a list of scope names` };
+  }
+  return raw.length ? { scopes: raw as string[] } : {};
+}
+
 export function toTokenInfo(raw: unknown): TokenInfo {
   const r = (raw ?? {}) as Raw;
   const tokenId = str(r.token_id);
@@ -140,6 +162,7 @@ export function toTokenInfo(raw: unknown): TokenInfo {
     ownerId: idString(r.owner_id),
     workspaceId: idString(r.workspace_id),
     lastUsedDay: lastUsed && lastUsed > 0 ? lastUsed : undefined,
+    ...scopesOf(r),
   };
 }
 
@@ -154,6 +177,7 @@ export function toPublicTokenInfo(raw: unknown): PublicTokenInfo {
     expiryTime: num(r.expiry_time) ?? -1,
     comment: str(r.comment) ?? '',
     lastAccessedTime: last && last > 0 ? last : undefined,
+    ...scopesOf(r),
   };
 }
 

@@ -1,4 +1,4 @@
-import type { Application, DirectoryObject, PasswordCredential, ServicePrincipal } from '@microsoft/microsoft-graph-types';
+import type { Application, DirectoryObject, PasswordCredential, ServicePrincipal, User } from '@microsoft/microsoft-graph-types';
 import { registerSecret } from '../../logging/redact.js';
 import { AzureRestError, errorFromBody, isRetryableStatus, listAllPages, restClientFor, sleepWithSignal, type AzureRestClient, type AzureRestResponse, type AzureServiceClientOptions } from './azure-rest.js';
 
@@ -67,6 +67,11 @@ export class GraphClient {
 
   getServicePrincipal(objectId: string, options: { select?: string[]; signal?: AbortSignal } = {}): Promise<ServicePrincipal> {
     return this.getHolder<ServicePrincipal>('servicePrincipal', objectId, options);
+  }
+
+  /** Users (id, displayName, userPrincipalName, mail, accountEnabled), e.g. filtered `userPrincipalName in ('a','b')`. */
+  listUsers(options: ListOptions = {}): Promise<User[]> {
+    return this.listAll<User>('users', { select: ['id', 'displayName', 'userPrincipalName', 'mail', 'accountEnabled'], ...options });
   }
 
   /** Owners of an application (users and service principals), with `@odata.type`. */
@@ -178,7 +183,7 @@ export class GraphClient {
   private error(res: AzureRestResponse, action: string): GraphError {
     const { code, message } = errorFromBody(res.body, res.status);
     const fix = res.status === 403
-      ? ' — grant the app Application.Read.All (inventory), Application.ReadWrite.OwnedBy and make its service principal an owner (rotation), GroupMember.Read.All (approver groups), with admin consent'
+      ? ' — grant the app Application.Read.All (inventory), Application.ReadWrite.OwnedBy and make its service principal an owner (rotation), GroupMember.Read.All (approver groups), User.ReadBasic.All (owners\' object ids), with admin consent'
       : res.status === 401 ? ' — check the credential and tenant in the azure config'
         : res.status === 429 ? ' — Graph is throttling; the scan will retry later'
           : '';

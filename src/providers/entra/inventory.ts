@@ -1,6 +1,7 @@
 import type { Application, KeyCredential, PasswordCredential, ServicePrincipal } from '@microsoft/microsoft-graph-types';
-import { credentialId, type Credential, type CredentialKind, type EstateInventory } from '../../domain/credential.js';
+import { credentialId, type Credential, type CredentialKind, type CredentialOwner, type EstateInventory } from '../../domain/credential.js';
 import type { GraphClient } from './graph.js';
+import { ownerFromDirectoryObject } from './people.js';
 
 /** Entra app registrations and service principals → one Credential per client secret or certificate. */
 
@@ -28,7 +29,7 @@ function toCredential(host: string, holder: Holder, kind: CredentialKind, c: Pas
     kind,
     nativeId: c.keyId,
     name: `${holder.displayName} / ${label}`,
-    where: { estate: 'entra', scope: holder.appId, host, label: `app ${holder.displayName}` },
+    where: { estate: 'entra', scope: holder.appId, host, label: `${holder.objectType === 'servicePrincipal' ? 'service principal' : 'app'} ${holder.displayName}` },
     owner: { id: holder.appObjectId, name: holder.displayName, kind: 'application', applicationId: holder.appId },
     createdAt: time(c.startDateTime),
     expiresAt: time(c.endDateTime) ?? null,
@@ -59,7 +60,29 @@ function credentialsOf(host: string, holder: Holder, item: Application | Service
   ].filter((c): c is Credential => c !== undefined);
 }
 
-export function createEntraInventory(options: { tenantLabel: string; graph: GraphClient }): EntraInventorySource {
+async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
+
+/** The people (or SPs) who answer for a holder's credentials, instead of the app itself; the app stays when Graph says none. */
+function withOwners(credentials: Credential[], owners: CredentialOwner[] | Error): Credential[] {
+  if (owners instanceof Error) {
+    return credentials.map((c) => ({ ...c, attributes: { ...c.attributes, ownersError: owners.message } }));
+  }
+  const primary = owners.find((o) => o.kind === 'user' && o.active !== false) ?? owners.find((o) => o.kind === 'user') ?? owners[0];
+  return credentials.map((c) => ({ ...c, ...(primary ? { owner: primary } : {}), owners }));
+}
+
+export function createEntraInventory(options: { tenantLabel: string; graph: GraphClient; concurrency?: number }): EntraInventorySource {
   const { tenantLabel, graph } = options;
   return {
     estate: 'entra',
@@ -69,19 +92,35 @@ export function createEntraInventory(options: { tenantLabel: string; graph: Grap
       // Both levels: SP-level secrets authenticate too and do not show in the portal's app blade.
       const [apps, sps] = await Promise.all([graph.listApplications({ signal }), graph.listServicePrincipals({ signal })]);
       const appObjectIdByAppId = new Map(apps.map((a) => [a.appId ?? '', a.id ?? '']));
-      const credentials: Credential[] = [];
+      const held: Array<{ holder: Holder; credentials: Credential[] }> = [];
       for (const app of apps) {
         if (typeof app.id !== 'string' || typeof app.appId !== 'string' || !app.id || !app.appId) continue;
-        credentials.push(...credentialsOf(graph.baseUrl, { objectType: 'application', objectId: app.id, appObjectId: app.id, appId: app.appId, displayName: app.displayName ?? app.appId }, app));
+        const holder: Holder = { objectType: 'application', objectId: app.id, appObjectId: app.id, appId: app.appId, displayName: app.displayName ?? app.appId };
+        held.push({ holder, credentials: credentialsOf(graph.baseUrl, holder, app) });
       }
       for (const sp of sps) {
         if (typeof sp.id !== 'string' || typeof sp.appId !== 'string' || !sp.id || !sp.appId) continue;
-        credentials.push(...credentialsOf(graph.baseUrl, {
+        const holder: Holder = {
           objectType: 'servicePrincipal', objectId: sp.id, appObjectId: appObjectIdByAppId.get(sp.appId) || undefined,
           appId: sp.appId, displayName: sp.displayName ?? sp.appId,
-        }, sp));
+        };
+        held.push({ holder, credentials: credentialsOf(graph.baseUrl, holder, sp) });
       }
-      return { estate: 'entra', scope: tenantLabel, host: graph.baseUrl, credentials, facts: {} };
+      // Owners only where there is something to own; one paged owners call per app or SP, a few at a time.
+      const owned = held.filter((h) => h.credentials.length > 0);
+      const withPeople = await mapBounded(owned, options.concurrency ?? 4, async ({ holder, credentials }) => {
+        let owners: CredentialOwner[] | Error;
+        try {
+          const listed = await graph.listOwners(holder.objectId, { signal, target: holder.objectType });
+          owners = listed.map(ownerFromDirectoryObject).filter((o): o is CredentialOwner => o !== undefined);
+        } catch (err) {
+          if (signal?.aborted) throw err;
+          // The credentials still count; the card shows the app until Graph lets us read its owners.
+          owners = err instanceof Error ? err : new Error(String(err));
+        }
+        return withOwners(credentials, owners);
+      });
+      return { estate: 'entra', scope: tenantLabel, host: graph.baseUrl, credentials: withPeople.flat(), facts: {} };
     },
   };
 }

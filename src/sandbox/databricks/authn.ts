@@ -1,6 +1,6 @@
 import type { EmulatorRequest, EmulatorResponse } from '../emulator.js';
 import type { TokenValidator } from '../auth.js';
-import type { WorkspaceModel, WorkspacePrincipal } from './model.js';
+import { scopesAllow, type WorkspaceModel, type WorkspacePrincipal } from './model.js';
 import { apiError, authError } from './responses.js';
 
 /** Who is calling: a PAT of this workspace, or an Entra token for the AzureDatabricks resource mapped to an SP. */
@@ -28,6 +28,10 @@ export function authenticate(ws: WorkspaceModel, req: EmulatorRequest, opts: Aut
     if (!token || !ws.isUsable(token) || !owner || !owner.active) return authError(403, 'Invalid access token.', opts.htmlAuthErrors, req.path);
     if (ws.conf.get('enableTokensConfig') === 'false') {
       return apiError(403, 'PERMISSION_DENIED', 'Personal access tokens are disabled for this workspace (workspace-conf enableTokensConfig is "false").');
+    }
+    // The one scope rule emulated: the Token APIs belong to the `authentication` scope.
+    if (/^\/api\/2\.0\/(preview\/)?token(-management)?\//.test(req.path) && !scopesAllow(token.scopes, 'authentication', req.method)) {
+      return apiError(403, 'PERMISSION_DENIED', 'Provided access token does not have required scopes: authentication');
     }
     ws.markUsed(token);
     return { principal: owner, via: 'pat' };

@@ -5,11 +5,12 @@ import type { EmulatorRequest, EmulatorResponse, Fault, RecordedRequest } from '
 import { EmulatorServer } from '../emulator.js';
 import { authenticate, isResponse } from './authn.js';
 import type { InstancePool, PoolState, TokenGrant, WorkspacePrincipal, WorkspaceToken } from './model.js';
-import { WorkspaceModel } from './model.js';
+import { parseScopes, WorkspaceModel } from './model.js';
 import { apiError, faultBody } from './responses.js';
 import { routePools } from './routes-pools.js';
 import { routeScim } from './routes-scim.js';
 import { routeTokens } from './routes-tokens.js';
+import { routeJobs } from './routes-jobs.js';
 
 /** Several emulated Azure Databricks workspaces in one process, each on its own port (its own "host"). */
 
@@ -45,6 +46,9 @@ export interface TokenSnapshot {
   revoked: boolean;
   revokedAt?: number;
   revokedReason?: string;
+  /** Absent = an all-APIs token. */
+  scopes?: string[];
+  autoscopeState?: string;
 }
 
 export interface PrincipalSnapshot {
@@ -70,6 +74,10 @@ export interface AddTokenInput {
   lastUsedDay?: number;
   /** Creator (default: the owner; for SP tokens, an admin calling OBO). */
   createdByName?: string;
+  /** API scopes, e.g. ['sql', 'jobs:read']; omitted = all APIs. */
+  scopes?: string[];
+  /** e.g. AUTOSCOPE_STATE_RUNNING: scopes still being inferred. */
+  autoscopeState?: string;
 }
 
 export interface DatabricksWorkspaceHandle {
@@ -126,6 +134,7 @@ function snapshotToken(ws: WorkspaceModel, t: WorkspaceToken): TokenSnapshot {
     tokenId: t.tokenId, comment: t.comment, ownerId: t.ownerId.toString(), ownerName: owner?.userName ?? '(deleted)',
     createdById: t.createdById.toString(), createdByUsername: t.createdByUsername, creationTime: t.creationTime,
     expiryTime: t.expiryTime, lastUsedDay: t.lastUsedDay, revoked: t.revoked, revokedAt: t.revokedAt, revokedReason: t.revokedReason,
+    ...(t.scopes ? { scopes: [...t.scopes] } : {}), ...(t.autoscopeState ? { autoscopeState: t.autoscopeState } : {}),
   };
 }
 
@@ -136,14 +145,14 @@ function snapshotPrincipal(ws: WorkspaceModel, p: WorkspacePrincipal): Principal
   };
 }
 
-function createHandler(ws: WorkspaceModel, settings: { tokenValidator?: TokenValidator; htmlAuthErrors: boolean }) {
+function createHandler(ws: WorkspaceModel, settings: { tokenValidator?: TokenValidator; htmlAuthErrors: boolean }, clock: Clock) {
   return (req: EmulatorRequest): EmulatorResponse => {
     const caller = authenticate(ws, req, settings);
     if (isResponse(caller)) return caller;
     // The /api/2.0/preview/… aliases of token-management and permissions answer like the main paths.
     const path = req.path.replace(/^\/api\/2\.0\/preview\/(token-management|permissions)\//, '/api/2.0/$1/');
     const ctx = { ws, req, caller, path };
-    return routeTokens(ctx) ?? routePools(ctx) ?? routeScim(ctx) ??
+    return routeTokens(ctx) ?? routePools(ctx) ?? routeScim(ctx) ?? routeJobs(ctx, () => clock.now()) ??
       apiError(404, 'ENDPOINT_NOT_FOUND', `No API found for '${req.method} ${req.path}'`);
   };
 }
@@ -195,6 +204,7 @@ function workspaceHandle(ws: WorkspaceModel, server: EmulatorServer, settings: {
       const token = ws.mintToken({
         owner, createdBy, comment: t.comment, expiryTime: t.expiryTime, creationTime: t.createdAt ?? clock.now(),
         lastUsedDay: t.lastUsedDay ? Math.floor(t.lastUsedDay / 86_400_000) * 86_400_000 : 0,
+        scopes: t.scopes ? parseScopes(t.scopes) : undefined, autoscopeState: t.autoscopeState,
       });
       return { tokenId: token.tokenId, tokenValue: token.value };
     },
@@ -224,7 +234,7 @@ export async function startDatabricksEmulator(options: DatabricksEmulatorOptions
       names.add(spec.name);
       const ws = new WorkspaceModel(spec.name, toWorkspaceId(spec.workspaceId, spec.name), clock);
       const settings = { tokenValidator: options.tokenValidator, htmlAuthErrors: false };
-      const server = new EmulatorServer({ name: `databricks:${spec.name}`, handler: createHandler(ws, settings), clock, faultBody });
+      const server = new EmulatorServer({ name: `databricks:${spec.name}`, handler: createHandler(ws, settings, clock), clock, faultBody });
       handles.push(workspaceHandle(ws, server, settings, clock));
       await server.listen(spec.port ?? (options.port ? options.port + i : 0), options.host ?? '127.0.0.1');
     }

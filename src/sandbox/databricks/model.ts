@@ -39,6 +39,32 @@ export interface WorkspaceToken {
   revoked: boolean;
   revokedAt?: number;
   revokedReason?: string;
+  /** API scopes (`sql`, `jobs:read`…); absent = an all-APIs token (the API then omits `scopes`). */
+  scopes?: string[];
+  /** AUTOSCOPE_STATE_* when auto-scoping applies (RUNNING: the scopes are still being inferred). */
+  autoscopeState?: string;
+}
+
+/** Scope names: an API area plus optional modifiers (`sql`, `jobs:read`, `sql:read:restricted-query`). */
+const SCOPE_NAME = /^[a-z][a-z0-9-]*(:[a-z][a-z-]*)*$/;
+
+/** `scopes` of a create request: absent = all APIs; otherwise a non-empty list of scope names (400 otherwise). */
+export function parseScopes(raw: unknown): string[] | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (!Array.isArray(raw) || raw.length === 0 || raw.some((s) => typeof s !== 'string' || !SCOPE_NAME.test(s))) {
+    throw new WorkspaceRuleError(400, 'INVALID_PARAMETER_VALUE', 'Invalid scopes: expected a non-empty list of API scope names such as ["sql", "jobs:read"].');
+  }
+  return [...new Set(raw as string[])];
+}
+
+/** Whether a scoped token may call this API area with this method (`:read` allows GET/HEAD only). */
+export function scopesAllow(scopes: string[] | undefined, area: string, method: string): boolean {
+  if (!scopes) return true;
+  const reading = method === 'GET' || method === 'HEAD';
+  return scopes.some((s) => {
+    const [name, ...modifiers] = s.split(':');
+    return name === area && (!modifiers.includes('read') || reading);
+  });
 }
 
 export interface TokenGrant {
@@ -195,7 +221,7 @@ export class WorkspaceModel {
     return seconds <= 0 ? -1 : now + seconds * 1000;
   }
 
-  mintToken(input: { owner: WorkspacePrincipal; createdBy: WorkspacePrincipal; comment: string; expiryTime: number; creationTime?: number; lastUsedDay?: number }): WorkspaceToken {
+  mintToken(input: { owner: WorkspacePrincipal; createdBy: WorkspacePrincipal; comment: string; expiryTime: number; creationTime?: number; lastUsedDay?: number; scopes?: string[]; autoscopeState?: string }): WorkspaceToken {
     const token: WorkspaceToken = {
       tokenId: randomBytes(32).toString('hex'),
       // Azure PATs often carry a "-2"/"-3" suffix; model both forms.
@@ -209,6 +235,8 @@ export class WorkspaceModel {
       lastUsedDay: input.lastUsedDay ?? 0,
       lastAccessedTime: input.lastUsedDay ?? 0,
       revoked: false,
+      ...(input.scopes ? { scopes: [...input.scopes] } : {}),
+      ...(input.autoscopeState ? { autoscopeState: input.autoscopeState } : {}),
     };
     this.tokens.set(token.tokenId, token);
     this.tokensObjectExists = true;

@@ -70,6 +70,13 @@ export function tokenInfo(ws: WorkspaceModel, t: WorkspaceToken): Record<string,
     workspace_id: ws.workspaceId,
   };
   if (t.lastUsedDay > 0) info.last_used_day = t.lastUsedDay;
+  return withScopes(info, t);
+}
+
+/** `scopes` only on scoped tokens (an all-APIs token has none), `autoscope_state` when auto-scoping applies. */
+function withScopes(info: Record<string, unknown>, t: WorkspaceToken): Record<string, unknown> {
+  if (t.scopes) info.scopes = [...t.scopes];
+  if (t.autoscopeState) info.autoscope_state = t.autoscopeState;
   return info;
 }
 
@@ -77,7 +84,7 @@ export function tokenInfo(ws: WorkspaceModel, t: WorkspaceToken): Record<string,
 export function publicTokenInfo(t: WorkspaceToken): Record<string, unknown> {
   const info: Record<string, unknown> = { token_id: t.tokenId, creation_time: t.creationTime, expiry_time: t.expiryTime, comment: t.comment };
   if (t.lastAccessedTime > 0) info.last_accessed_time = t.lastAccessedTime;
-  return info;
+  return withScopes(info, t);
 }
 
 export function poolJson(p: InstancePool): Record<string, unknown> {

@@ -1,7 +1,7 @@
 import type { EmulatorRequest, EmulatorResponse } from '../emulator.js';
 import type { Caller } from './authn.js';
 import type { TokenGrant, WorkspaceModel } from './model.js';
-import { KNOWN_CONF_KEYS, WorkspaceRuleError } from './model.js';
+import { KNOWN_CONF_KEYS, parseScopes, WorkspaceRuleError } from './model.js';
 import { apiError, noContent, ok, publicTokenInfo, tokenInfo } from './responses.js';
 
 /** Token API, Token Management API, token permissions and workspace-conf. */
@@ -48,7 +48,7 @@ export function routeTokens(ctx: RouteContext): EmulatorResponse | undefined {
     const body = parsed.body;
     try {
       const expiryTime = ws.checkNewToken(me, body.lifetime_seconds);
-      const t = ws.mintToken({ owner: me, createdBy: me, comment: String(body.comment ?? ''), expiryTime });
+      const t = ws.mintToken({ owner: me, createdBy: me, comment: String(body.comment ?? ''), expiryTime, scopes: parseScopes(body.scopes) });
       return ok({ token_value: t.value, token_info: publicTokenInfo(t) });
     } catch (err) {
       return ruleError(err);
@@ -106,7 +106,7 @@ export function routeTokens(ctx: RouteContext): EmulatorResponse | undefined {
     if (!ws.canUseTokens(sp)) return apiError(403, 'PERMISSION_DENIED', 'On-behalf-of token creation for service principals is not enabled for this workspace');
     try {
       const expiryTime = ws.checkNewToken(sp, body.lifetime_seconds);
-      const t = ws.mintToken({ owner: sp, createdBy: me, comment: String(body.comment ?? ''), expiryTime });
+      const t = ws.mintToken({ owner: sp, createdBy: me, comment: String(body.comment ?? ''), expiryTime, scopes: parseScopes(body.scopes) });
       return ok({ token_value: t.value, token_info: tokenInfo(ws, t) });
     } catch (err) {
       return ruleError(err);

@@ -51,13 +51,16 @@ interface TokenPlan {
   expiresInDays: number | null;
   createdDaysAgo: number;
   lastUsedDaysAgo: number;
+  /** API scopes; omitted = an all-APIs token. */
+  scopes?: string[];
 }
 
 // Creation dates keep lifetimes at ≤ 90 days and ages under 90 days unless the case is about them,
 // and every token but the "unused" one was used recently, so each seeded case raises only its own finding.
 const TOKENS: TokenPlan[] = [
   { workspace: 'ws-prod', comment: 'adf-etl', owner: 'sp-etl', expiresInDays: 7, createdDaysAgo: 83, lastUsedDaysAgo: 1 },
-  { workspace: 'ws-prod', comment: 'reporting', owner: 'sp-reporting', expiresInDays: 30, createdDaysAgo: 60, lastUsedDaysAgo: 1 },
+  // Scoped: SQL queries and reading job runs only; a rotation must keep exactly these scopes.
+  { workspace: 'ws-prod', comment: 'reporting', owner: 'sp-reporting', expiresInDays: 30, createdDaysAgo: 60, lastUsedDaysAgo: 1, scopes: ['sql', 'jobs:read'] },
   { workspace: 'ws-prod', comment: 'bob-jdbc', owner: 'bob.dev@contoso.com', expiresInDays: 14, createdDaysAgo: 76, lastUsedDaysAgo: 1 },
   { workspace: 'ws-prod', comment: 'legacy-never', owner: 'alice.admin@contoso.com', expiresInDays: null, createdDaysAgo: 60, lastUsedDaysAgo: 2 },
   { workspace: 'ws-prod', comment: 'carol-notebook', owner: 'carol.former@contoso.com', expiresInDays: 90, createdDaysAgo: 0, lastUsedDaysAgo: 0 },
@@ -112,6 +115,7 @@ export function seedDatabricks(emulator: DatabricksEmulator, options: Databricks
       lastUsedDay: now - plan.lastUsedDaysAgo * DAY_MS,
       // SP tokens were minted on-behalf-of by the workspace admin.
       createdByName: isSp ? 'alice.admin@contoso.com' : undefined,
+      ...(plan.scopes ? { scopes: plan.scopes } : {}),
     });
     registerSecret(created.tokenValue);
     tokens[`${plan.workspace}/${plan.comment}`] = { ...created, expiryTime };

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TokenValidator } from '../auth.js';
 import type { EmulatorHandler, EmulatorRequest, EmulatorResponse } from '../emulator.js';
+import { startPipelineRun, type PipelineRun, type RunnerDeps } from './runner.js';
 import { etagFor, FACTORY_CHILDREN, type DataFactoryState, type FactoryChild, type FactoryRecord } from './state.js';
 
 /** ARM for Microsoft.DataFactory (api-version 2018-06-01): list/get factories and their child resources. */
@@ -13,6 +14,9 @@ export interface ArmContext {
   validator: TokenValidator;
   baseUrl(): string;
   pageSize(): number;
+  /** Runs pipelines (createRun); absent = the emulator answers createRun with 501. */
+  runner?: RunnerDeps;
+  runs: Map<string, PipelineRun>;
 }
 
 class ArmError extends Error {
@@ -91,6 +95,8 @@ function route(ctx: ArmContext, req: EmulatorRequest): EmulatorResponse {
     throw new ArmError(400, 'InvalidApiVersionParameter', `The api-version '${apiVersion}' is invalid. The supported versions are '${ADF_API_VERSION}'.`);
   }
   const caller = authenticate(ctx, req);
+  const runs = routeRuns(ctx, req, caller);
+  if (runs) return runs;
   if (req.method !== 'GET') throw new ArmError(405, 'MethodNotAllowed', `The emulator serves GET only (got ${req.method}).`);
 
   const bySub = /^\/subscriptions\/([^/]+)\/providers\/Microsoft\.DataFactory\/factories\/?$/i.exec(req.path);
@@ -129,6 +135,45 @@ function route(ctx: ArmContext, req: EmulatorRequest): EmulatorResponse {
   const found = [...items].find(([n]) => n.toLowerCase() === childName.toLowerCase());
   if (!found) throw new ArmError(404, 'NotFound', `Entity ${childName} not found`);
   return { status: 200, body: childJson(factory, child, found[0], found[1]) };
+}
+
+function pipelineRunJson(run: PipelineRun): Record<string, unknown> {
+  return {
+    runId: run.runId, runGroupId: run.runId, isLatest: true, pipelineName: run.pipelineName, parameters: run.parameters,
+    invokedBy: { name: 'Manual', id: run.runId, invokedByType: 'Manual' }, runStart: new Date(run.runStart).toISOString(),
+    runEnd: run.runEnd ? new Date(run.runEnd).toISOString() : null, durationInMs: run.runEnd ? run.runEnd - run.runStart : null,
+    status: run.status, message: run.message, lastUpdated: new Date(run.runEnd ?? run.runStart).toISOString(), annotations: [], runDimension: {},
+  };
+}
+
+/** pipelines/{p}/createRun (POST, body = parameters), pipelineruns/{runId} (GET), pipelineruns/{runId}/queryActivityruns (POST). */
+function routeRuns(ctx: ArmContext, req: EmulatorRequest, caller: { appId: string; objectId: string }): EmulatorResponse | undefined {
+  const m = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.DataFactory\/factories\/([^/]+)\/(pipelines\/([^/]+)\/createRun|pipelineruns\/([^/]+)(\/queryActivityruns)?)$/i.exec(req.path);
+  if (!m) return undefined;
+  const [, sub, rg, name, , pipelineName, runId, query] = m as unknown as [string, string, string, string, string, string | undefined, string | undefined, string | undefined];
+  const factory = ctx.state.factory(sub, rg, name);
+  if (!factory) throw new ArmError(404, 'ResourceNotFound', `The Resource 'Microsoft.DataFactory/factories/${name}' under resource group '${rg}' was not found.`);
+  if (pipelineName !== undefined) {
+    if (req.method !== 'POST') throw new ArmError(405, 'MethodNotAllowed', 'createRun is POST only.');
+    authorize(ctx, caller, 'Microsoft.DataFactory/factories/pipelines/createrun/action', factoryId(factory));
+    const found = [...factory.children.pipelines].find(([n]) => n.toLowerCase() === pipelineName.toLowerCase());
+    if (!found) throw new ArmError(404, 'PipelineNotFound', `Entity ${pipelineName} not found`);
+    if (!ctx.runner) throw new ArmError(501, 'NotImplemented', 'this emulator was started without a pipeline runner');
+    const params = req.bodyText ? req.json<Record<string, unknown>>() : {};
+    if (!params || typeof params !== 'object' || Array.isArray(params)) throw new ArmError(400, 'BadRequest', 'The request body must be a JSON object of pipeline parameters.');
+    const run = startPipelineRun(ctx.runner, factory, found[0], found[1], params);
+    ctx.runs.set(run.runId, run);
+    return { status: 200, body: { runId: run.runId } };
+  }
+  authorize(ctx, caller, 'Microsoft.DataFactory/factories/pipelineruns/read', factoryId(factory));
+  const run = ctx.runs.get(runId ?? '');
+  if (!run || run.factory.toLowerCase() !== factory.name.toLowerCase()) throw new ArmError(404, 'PipelineRunNotFound', `Pipeline run ${runId ?? ''} not found`);
+  if (query) {
+    if (req.method !== 'POST') throw new ArmError(405, 'MethodNotAllowed', 'queryActivityruns is POST only.');
+    return { status: 200, body: { value: run.activities.map((a) => ({ ...a, pipelineName: run.pipelineName, pipelineRunId: run.runId })) } };
+  }
+  if (req.method !== 'GET') throw new ArmError(405, 'MethodNotAllowed', 'pipelineruns/{runId} is GET only.');
+  return { status: 200, body: pipelineRunJson(run) };
 }
 
 export function createArmHandler(ctx: ArmContext): EmulatorHandler {

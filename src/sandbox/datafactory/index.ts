@@ -4,6 +4,7 @@ import type { TokenValidator } from '../auth.js';
 import { EmulatorServer } from '../emulator.js';
 import { ensureSandboxTls, TEST_CA_DIR, type SandboxTls } from '../tls.js';
 import { armFaultBody, createArmHandler } from './arm.js';
+import type { PipelineRun, RunnerDeps } from './runner.js';
 import { DataFactoryState } from './state.js';
 
 /** Emulated Azure Resource Manager for Data Factory (HTTPS), checking ARM-audience tokens from the Entra emulator. */
@@ -17,6 +18,10 @@ export interface DataFactoryEmulatorOptions {
   pageSize?: number;
   port?: number;
   host?: string;
+  /** Managed-identity tokens for the factories' pipelines (createRun); without it createRun answers 501. */
+  identityToken?: RunnerDeps['identityToken'];
+  /** Real ms per Wait / Retry-After second in emulated runs (default 20). */
+  msPerSecond?: number;
 }
 
 export interface DataFactoryEmulator {
@@ -25,18 +30,22 @@ export interface DataFactoryEmulator {
   state: DataFactoryState;
   server: EmulatorServer;
   pageSize: number;
+  /** Pipeline runs started with createRun, by run id. */
+  runs: Map<string, PipelineRun>;
   close(): Promise<void>;
 }
 
 export async function startDataFactoryEmulator(options: DataFactoryEmulatorOptions): Promise<DataFactoryEmulator> {
   const clock = options.clock ?? systemClock;
   const state = new DataFactoryState(clock);
-  const handle = { state, pageSize: options.pageSize ?? 50 } as DataFactoryEmulator;
+  const runs = new Map<string, PipelineRun>();
+  const handle = { state, pageSize: options.pageSize ?? 50, runs } as DataFactoryEmulator;
+  const runner: RunnerDeps | undefined = options.identityToken ? { clock, identityToken: options.identityToken, msPerSecond: options.msPerSecond } : undefined;
   const server: EmulatorServer = new EmulatorServer({
     name: 'arm-datafactory',
     tls: options.tls ?? ensureSandboxTls(process.env.KEYWARDEN_CA_DIR ?? TEST_CA_DIR),
     clock,
-    handler: createArmHandler({ state, validator: options.validator, baseUrl: () => server.url, pageSize: () => handle.pageSize }),
+    handler: createArmHandler({ state, validator: options.validator, baseUrl: () => server.url, pageSize: () => handle.pageSize, runner, runs }),
     faultBody: armFaultBody,
   });
   handle.url = await server.listen(options.port ?? 0, options.host ?? '127.0.0.1');

@@ -44,7 +44,7 @@ export function servicePrincipalJson(sp: DirectoryServicePrincipal, tenantId: st
 export function userJson(u: DirectoryUser): Record<string, unknown> {
   return {
     '@odata.type': '#microsoft.graph.user', id: u.id, displayName: u.displayName, userPrincipalName: u.userPrincipalName,
-    mail: u.userPrincipalName, accountEnabled: u.accountEnabled,
+    mail: u.mail ?? u.userPrincipalName, accountEnabled: u.accountEnabled,
   };
 }
 
@@ -100,7 +100,10 @@ export function parseSelect(url: URL): string[] | undefined {
 
 export type Filter = (obj: Record<string, unknown>) => boolean;
 
-/** The `$filter` forms the emulator supports: `<prop> eq '<v>'` and `startswith(<prop>,'<v>')`, joined by `and`. */
+/**
+ * The `$filter` forms the emulator supports: `<prop> eq '<v>'`, `startswith(<prop>,'<v>')` and `<prop> in ('<a>','<b>',…)`
+ * (at most 15 values, like Graph), joined by `and`.
+ */
 export function parseFilter(url: URL, filterable: string[], typeName: string): Filter | undefined {
   const raw = url.searchParams.get('$filter');
   if (raw === null || raw.trim() === '') return undefined;
@@ -108,13 +111,19 @@ export function parseFilter(url: URL, filterable: string[], typeName: string): F
   const tests: Filter[] = clauses.map((clause) => {
     const eq = /^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$/.exec(clause);
     const sw = /^\s*startswith\(\s*(\w+)\s*,\s*'((?:[^']|'')*)'\s*\)\s*$/i.exec(clause);
-    const m = eq ?? sw;
-    if (!m) throw new GraphRequestError(400, 'BadRequest', `Invalid filter clause: '${clause.trim()}'. Supported forms: prop eq 'value', startswith(prop,'value').`);
+    const inList = /^\s*(\w+)\s+in\s+\(\s*('(?:[^']|'')*'(?:\s*,\s*'(?:[^']|'')*')*)\s*\)\s*$/i.exec(clause);
+    const m = eq ?? sw ?? inList;
+    if (!m) throw new GraphRequestError(400, 'BadRequest', `Invalid filter clause: '${clause.trim()}'. Supported forms: prop eq 'value', startswith(prop,'value'), prop in ('a','b').`);
     const prop = m[1]!;
-    const value = m[2]!.replace(/''/g, "'");
     if (!filterable.includes(prop)) {
       throw new GraphRequestError(400, 'Request_UnsupportedQuery', `Unsupported or invalid query filter clause specified for property '${prop}' of resource '${typeName}'.`);
     }
+    if (inList) {
+      const values = [...m[2]!.matchAll(/'((?:[^']|'')*)'/g)].map((v) => v[1]!.replace(/''/g, "'").toLowerCase());
+      if (values.length > 15) throw new GraphRequestError(400, 'Request_UnsupportedQuery', `Too many values in the 'in' operator for '${prop}': at most 15 are allowed.`);
+      return (o) => values.includes(String(o[prop] ?? '').toLowerCase());
+    }
+    const value = m[2]!.replace(/''/g, "'");
     return eq
       ? (o) => String(o[prop] ?? '').toLowerCase() === value.toLowerCase()
       : (o) => String(o[prop] ?? '').toLowerCase().startsWith(value.toLowerCase());

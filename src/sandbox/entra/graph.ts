@@ -115,6 +115,21 @@ function listHolders(ctx: GraphContext, req: EmulatorRequest, caller: Caller, co
   return page(ctx, req, select ? `${collection}(${select.join(',')})` : collection, all);
 }
 
+/** GET /users with `$filter` on userPrincipalName / mail / id (eq, in, startswith) and `$select`, paged. */
+function listUsers(ctx: GraphContext, req: EmulatorRequest, caller: Caller): EmulatorResponse {
+  if (!hasAny(caller, READ_USERS)) throw new GraphRequestError(403, 'Authorization_RequestDenied', DENIED);
+  const select = parseSelect(req.url);
+  const filter = parseFilter(req.url, ['userPrincipalName', 'mail', 'id', 'displayName'], 'User');
+  const users = [...ctx.directory.users.values()]
+    .map((u) => userJson(u))
+    .filter((o) => !filter || filter(o))
+    .map((o) => {
+      const { '@odata.type': _type, ...rest } = o;
+      return applySelect(rest, select, 'user');
+    });
+  return page(ctx, req, select ? `users(${select.join(',')})` : 'users', users);
+}
+
 function addPassword(ctx: GraphContext, req: EmulatorRequest, caller: Caller, kind: Kind, holder: DirectoryApplication | DirectoryServicePrincipal): EmulatorResponse {
   if (!canWrite(ctx, caller, kind, holder)) throw new GraphRequestError(403, 'Authorization_RequestDenied', DENIED);
   const body = req.json<{ passwordCredential?: { displayName?: unknown; startDateTime?: unknown; endDateTime?: unknown } } | null>();
@@ -199,7 +214,10 @@ function route(ctx: GraphContext, req: EmulatorRequest): EmulatorResponse {
         const app = act === 'ownedObjects' ? ctx.directory.applications.get(id) : undefined;
         if (app) return { '@odata.type': '#microsoft.graph.application', ...applicationJson(app, ctx.directory.tenantName) };
         const obj = ctx.directory.directoryObject(id);
-        return obj ? directoryObjectJson(obj, ctx.directory.tenantId) : { '@odata.type': '#microsoft.graph.directoryObject', id };
+        if (!obj) return { '@odata.type': '#microsoft.graph.directoryObject', id };
+        // Graph gives only type and id for members of a type the caller may not read (users need User.Read*).
+        if (obj.type === 'user' && !hasAny(caller, READ_USERS)) return { '@odata.type': '#microsoft.graph.user', id };
+        return directoryObjectJson(obj, ctx.directory.tenantId);
       });
       return page(ctx, req, 'directoryObjects', objects);
     }
@@ -214,6 +232,7 @@ function route(ctx: GraphContext, req: EmulatorRequest): EmulatorResponse {
   if ((collection === 'users' || collection === 'directoryObjects') && key && (action === 'checkMemberGroups' || action === 'getMemberGroups') && req.method === 'POST') {
     return memberGroups(ctx, req, caller, key, action);
   }
+  if (collection === 'users' && key === undefined && req.method === 'GET') return listUsers(ctx, req, caller);
   if (collection === 'users' && key && action === undefined && req.method === 'GET') {
     if (!hasAny(caller, READ_USERS)) throw new GraphRequestError(403, 'Authorization_RequestDenied', DENIED);
     const user = ctx.directory.users.get(key) ?? [...ctx.directory.users.values()].find((u) => u.userPrincipalName.toLowerCase() === key.toLowerCase());

@@ -48,6 +48,8 @@ export interface EntraEmulator {
   graphPageSize: number;
   /** Mints a token without a secret (test setup): the app must exist; `scopeOrResource` like "https://vault.azure.net/.default". */
   issueToken(appId: string, scopeOrResource: string): string;
+  /** A managed identity's token (what IMDS hands an Azure resource such as a Data Factory) for a resource. */
+  issueManagedIdentityToken(objectId: string, resource: string): string;
   close(): Promise<void>;
 }
 
@@ -92,6 +94,13 @@ export async function startEntraEmulator(options: EntraEmulatorOptions = {}): Pr
       if (!sp) throw new Error(`no service principal for appId ${appId}`);
       const audience = audienceForScope(scopeOrResource) ?? scopeOrResource;
       return issuer.issue({ appId, spObjectId: sp.id, audience, roles: directory.permissionsOf(appId), lifetimeSeconds: lifetime }).token;
+    },
+    issueManagedIdentityToken(objectId: string, resource: string): string {
+      const mi = directory.managedIdentities.get(objectId);
+      if (!mi) throw new Error(`no managed identity with object id ${objectId}`);
+      const audience = audienceForScope(resource) ?? directory.apiAudience(resource);
+      if (!audience) throw new Error(`AADSTS500011: the resource principal named ${resource} was not found in the tenant`);
+      return issuer.issue({ appId: mi.appId, spObjectId: mi.id, audience, lifetimeSeconds: lifetime }).token;
     },
     async close() {
       await Promise.all([authority.close(), graph.close()]);

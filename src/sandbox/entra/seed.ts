@@ -11,7 +11,14 @@ export const PLAYGROUND_USERS = {
   megan: { id: '00000000-0000-0000-0000-0000000000a2', displayName: 'Megan Bowen', userPrincipalName: 'MeganB@contoso.com' },
   lee: { id: '00000000-0000-0000-0000-0000000000a3', displayName: 'Lee Gu', userPrincipalName: 'LeeG@contoso.com' },
 } as const;
-export const KEYWARDEN_GRAPH_PERMISSIONS = ['Application.Read.All', 'Application.ReadWrite.OwnedBy', 'GroupMember.Read.All'];
+/** The people behind the Databricks SCIM users (same userName = UPN), so PAT and app owners resolve to object ids. */
+export const ESTATE_USERS = {
+  alice: { id: '00000000-0000-0000-0000-0000000000b1', displayName: 'Alice Admin', userPrincipalName: 'alice.admin@contoso.com', accountEnabled: true },
+  bob: { id: '00000000-0000-0000-0000-0000000000b2', displayName: 'Bob Dev', userPrincipalName: 'bob.dev@contoso.com', accountEnabled: true },
+  carol: { id: '00000000-0000-0000-0000-0000000000b3', displayName: 'Carol Former', userPrincipalName: 'carol.former@contoso.com', accountEnabled: false },
+} as const;
+/** User.ReadBasic.All: resolve owners' user names to object ids (@mentions, owner notices). */
+export const KEYWARDEN_GRAPH_PERMISSIONS = ['Application.Read.All', 'Application.ReadWrite.OwnedBy', 'GroupMember.Read.All', 'User.ReadBasic.All'];
 
 const appId = (n: number) => `11111111-1111-4111-8111-${String(n).padStart(12, '0')}`;
 const appObjectId = (n: number) => `a0a0a0a0-0000-4000-8000-${String(n).padStart(12, '0')}`;
@@ -33,6 +40,7 @@ export interface SeededEntra {
   etlSecret: { keyId: string; value: string; endDateTime: string; expiresAt: number; appId: string };
   approverGroupId: string;
   users: typeof PLAYGROUND_USERS;
+  estateUsers: typeof ESTATE_USERS;
 }
 
 /** Per app: passwords / certificates as [displayName, start offset days, end offset days, level]. */
@@ -78,6 +86,7 @@ export function seedEntra(handle: EntraEmulator, options: { clock?: Clock } = {}
   }
 
   for (const u of Object.values(PLAYGROUND_USERS)) dir.addUser({ ...u, accountEnabled: true });
+  for (const u of Object.values(ESTATE_USERS)) dir.addUser({ ...u });
   dir.addGroup({ id: APPROVER_GROUP_ID, displayName: 'Keywarden Approvers', members: [PLAYGROUND_USERS.alex.id, PLAYGROUND_USERS.megan.id] });
 
   const bot = apps['keywarden-bot']!;
@@ -85,6 +94,13 @@ export function seedEntra(handle: EntraEmulator, options: { clock?: Clock } = {}
   // keywarden-bot's SP owns etl-ingest: the one app it may rotate under Application.ReadWrite.OwnedBy.
   dir.addOwner({ kind: 'application', id: apps['etl-ingest']!.objectId }, bot.spObjectId);
   dir.addOwner({ kind: 'application', id: apps['keywarden-bot']!.objectId }, PLAYGROUND_USERS.alex.id);
+  // The people who answer for the apps (cards show them, not the app): etl-ingest has a human owner besides the bot,
+  // reporting-svc's SP-level secret is owned on the SP; partner-sftp has no owner at all.
+  dir.addOwner({ kind: 'application', id: apps['etl-ingest']!.objectId }, ESTATE_USERS.alice.id);
+  dir.addOwner({ kind: 'application', id: apps['reporting-svc']!.objectId }, ESTATE_USERS.bob.id);
+  dir.addOwner({ kind: 'servicePrincipal', id: apps['reporting-svc']!.spObjectId }, ESTATE_USERS.bob.id);
+  dir.addOwner({ kind: 'application', id: apps['legacy-crm']!.objectId }, PLAYGROUND_USERS.megan.id);
+  dir.addOwner({ kind: 'application', id: apps['hr-sync']!.objectId }, PLAYGROUND_USERS.lee.id);
 
   const botSecret = secrets.get('keywarden-bot/keywarden-bot-secret')!;
   const etl = secrets.get('etl-ingest/etl-ingest-2026')!;
@@ -95,5 +111,6 @@ export function seedEntra(handle: EntraEmulator, options: { clock?: Clock } = {}
     etlSecret: { keyId: etl.keyId, value: etl.value, endDateTime: new Date(etl.end).toISOString(), expiresAt: etl.end, appId: apps['etl-ingest']!.appId },
     approverGroupId: APPROVER_GROUP_ID,
     users: PLAYGROUND_USERS,
+    estateUsers: ESTATE_USERS,
   };
 }

@@ -50,12 +50,21 @@ export interface DirectoryUser {
   displayName: string;
   userPrincipalName: string;
   accountEnabled: boolean;
+  /** Defaults to the UPN; a guest's UPN (`x_y.com#EXT#@…`) differs from the mail other systems know them by. */
+  mail?: string;
 }
 
 export interface DirectoryGroup {
   id: string;
   displayName: string;
   members: string[];
+}
+
+/** A managed identity's service principal: no credentials of its own; Azure hands its tokens to the resource. */
+export interface DirectoryManagedIdentity {
+  id: string;
+  appId: string;
+  displayName: string;
 }
 
 export type CredentialTarget = { kind: 'application' | 'servicePrincipal'; id: string };
@@ -68,6 +77,7 @@ export const GRAPH_PERMISSIONS = [
   'Directory.Read.All',
   'GroupMember.Read.All',
   'User.Read.All',
+  'User.ReadBasic.All',
 ] as const;
 export type GraphPermission = (typeof GRAPH_PERMISSIONS)[number];
 
@@ -90,6 +100,10 @@ export class EntraDirectory {
   readonly groups = new Map<string, DirectoryGroup>();
   /** Granted Graph application permissions per caller appId. */
   readonly permissions = new Map<string, Set<string>>();
+  /** Managed identities (e.g. a Data Factory's system-assigned identity), by object (principal) id. */
+  readonly managedIdentities = new Map<string, DirectoryManagedIdentity>();
+  /** APIs registered in the tenant (application ID URI or client id, normalized) → the `aud` Entra writes. */
+  readonly apis = new Map<string, string>();
 
   constructor(
     readonly tenantId: string,
@@ -111,6 +125,22 @@ export class EntraDirectory {
     };
     this.servicePrincipals.set(sp.id, sp);
     return { app, sp };
+  }
+
+  addManagedIdentity(input: { displayName: string; objectId?: string; appId?: string }): DirectoryManagedIdentity {
+    const mi = { id: input.objectId ?? randomUUID(), appId: input.appId ?? randomUUID(), displayName: input.displayName };
+    this.managedIdentities.set(mi.id, mi);
+    return mi;
+  }
+
+  /** Registers an API (an app with an application ID URI) whose tokens the tenant issues, e.g. "api://keywarden". */
+  registerApi(identifierUri: string): void {
+    this.apis.set(identifierUri.trim().replace(/\/\.default$/i, '').replace(/\/+$/, '').toLowerCase(), identifierUri.replace(/\/\.default$/i, ''));
+  }
+
+  /** The `aud` for a registered API's scope or resource, or undefined. */
+  apiAudience(scopeOrResource: string): string | undefined {
+    return this.apis.get(scopeOrResource.trim().replace(/\/\.default$/i, '').replace(/\/+$/, '').toLowerCase());
   }
 
   addUser(user: DirectoryUser): DirectoryUser {

@@ -138,7 +138,7 @@ function tokenRequest(ctx: TokenEndpointContext, req: EmulatorRequest): Emulator
   // Not yet started, or not yet replicated: Entra answers as if the secret were wrong.
   if (match.startDateTime > now || now - match.addedAt < ctx.propagationDelayMs()) return invalidSecret();
 
-  const audience = audienceForScope(requested);
+  const audience = audienceForScope(requested) ?? ctx.directory.apiAudience(requested);
   if (!audience) {
     const resource = requested.replace(/\/\.default$/i, '');
     return aadError(ctx, req, 400, 'invalid_resource', 500011, `The resource principal named ${resource} was not found in the tenant named ${ctx.directory.tenantName}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`);

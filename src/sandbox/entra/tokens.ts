@@ -96,6 +96,16 @@ export class TokenIssuer implements TokenValidator {
     return { token: `${signingInput}.${b64url(signature)}`, expiresIn: lifetime, claims };
   }
 
+  /**
+   * Signs arbitrary claims with the tenant's key: what Entra would sign for another tenant (Entra's keys are shared
+   * across tenants) or an already-expired token, for tests of the checks a resource must make itself.
+   */
+  signClaims(claims: Record<string, unknown>): string {
+    const header = { typ: 'JWT', alg: 'RS256', kid: this.kid, x5t: this.kid };
+    const signingInput = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+    return `${signingInput}.${b64url(sign('RSA-SHA256', Buffer.from(signingInput), this.privateKey))}`;
+  }
+
   /** Public signing keys in JWKS form (what /discovery/v2.0/keys serves). */
   jwks(): { keys: Array<Record<string, unknown>> } {
     const jwk = this.publicKey.export({ format: 'jwk' }) as Record<string, unknown>;

@@ -5,8 +5,7 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { Clock } from '../../clock.js';
 import type { KeywardenConfig } from '../../config/schema.js';
-import { registerSecret } from '../../logging/redact.js';
-import { databricksAuthFromConfig, type DatabricksTokenSource } from '../../providers/databricks/auth.js';
+import { databricksAuthFromConfig, KeyVaultPatSource, type DatabricksTokenSource } from '../../providers/databricks/auth.js';
 import { DatabricksClient } from '../../providers/databricks/client.js';
 import { GraphClient } from '../../providers/entra/graph.js';
 import { verifyClientSecret, type VerifyResult } from '../../providers/entra/verify.js';
@@ -46,7 +45,7 @@ export function providersFromConfig(config: KeywardenConfig, deps: { credential:
       if (!client) {
         const ws = config.databricks.workspaces.find((w) => w.name === name);
         if (!ws) throw new WorkflowError(`Databricks workspace "${name}" is not configured — add it to databricks.workspaces`, 'UNKNOWN_WORKSPACE');
-        const auth = ws.auth.type === 'pat' ? patSource(ws.auth, keyVault) : databricksAuthFromConfig(ws, { credential: deps.credential, scope: config.databricks.scope });
+        const auth = ws.auth.type === 'pat' ? patSource(ws.auth, keyVault, deps.clock) : databricksAuthFromConfig(ws, { credential: deps.credential, scope: config.databricks.scope });
         client = new DatabricksClient({ host: ws.host, auth, clock: deps.clock, timeoutMs: config.databricks.timeoutSeconds * 1000 });
         databricks.set(name, client);
       }
@@ -65,20 +64,15 @@ export function providersFromConfig(config: KeywardenConfig, deps: { credential:
   };
 }
 
-/** A workspace authenticated by a PAT: given directly, or read (once) from Key Vault. */
-function patSource(auth: { keyVaultSecret?: string; token?: string }, keyVault: (name: string) => KeyVaultSecrets): DatabricksTokenSource | { pat: string } {
+/** A workspace authenticated by a PAT: given directly, or read from Key Vault (re-read when it changes). */
+function patSource(auth: { keyVaultSecret?: string; token?: string }, keyVault: (name: string) => KeyVaultSecrets, clock: Clock): DatabricksTokenSource | { pat: string } {
   if (auth.token) return { pat: auth.token };
-  const [vault, secret] = (auth.keyVaultSecret ?? '/').split('/') as [string, string];
-  let cached: string | undefined;
-  return {
-    async getToken(signal) {
-      if (!cached) {
-        cached = (await keyVault(vault).readSecretValue(secret, undefined, { signal })).value;
-        registerSecret(cached);
-      }
-      return { token: cached };
-    },
-  };
+  const ref = auth.keyVaultSecret ?? '/';
+  const [vault, secret] = ref.split('/') as [string, string];
+  return new KeyVaultPatSource(ref, async (signal) => {
+    const read = await keyVault(vault).readSecretValue(secret, undefined, { signal });
+    return { value: read.value, version: read.properties.version };
+  }, clock);
 }
 
 /** What every workflow definition is built from. */

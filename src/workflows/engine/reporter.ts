@@ -8,10 +8,11 @@ import { releaseSubject } from '../../approvals/record.js';
 import type { ActionOffer, JitRequestRecord } from '../../approvals/types.js';
 import type { Clock } from '../../clock.js';
 import type { KeywardenConfig } from '../../config/schema.js';
-import type { ChatGateway, MessageContent } from '../../domain/chat.js';
+import type { ChatGateway, MessageContent, PostedMessage } from '../../domain/chat.js';
 import type { Store } from '../../store/store.js';
 import { newNonce } from '../actions.js';
-import { renderProgressCard } from '../cards.js';
+import { renderProgressCard, rollbackOfferCard } from '../cards.js';
+import { refreshUserIds } from '../../approvals/people.js';
 import type { JobEvent } from './journal.js';
 import { jitRequestKey } from '../jit/jit-actions.js';
 import type { JobRecord } from '../../domain/job.js';
@@ -36,6 +37,11 @@ function ensureOffer(options: JobReporterOptions, job: JobRecord, kind: ActionOf
   return offer;
 }
 
+function rememberOfferMessage(store: Store, offerId: string, message: PostedMessage): void {
+  const rec = store.get<ActionOffer>('approvals', offerId);
+  if (rec && !rec.value.message) store.compareAndSet('approvals', offerId, rec.version, { ...rec.value, message });
+}
+
 function dropOffer(store: Store, jobId: string): void {
   const rec = store.get('approvals', `offer:${jobId}`);
   if (rec) store.delete('approvals', rec.id, rec.version);
@@ -46,11 +52,25 @@ const isRotation = (job: JobRecord) => job.kind === 'rotate-pat' || job.kind ===
 export function createJobReporter(options: JobReporterOptions): (event: JobEvent) => Promise<void> {
   const { store, clock } = options;
 
-  const post = async (job: JobRecord, content: MessageContent): Promise<void> => {
-    if (!job.message) return;
+  const post = async (job: JobRecord, content: MessageContent): Promise<PostedMessage | undefined> => {
+    if (!job.message) return undefined;
     const chat = options.chat();
     if (!chat) throw new Error('no Teams gateway is attached yet; the update will be posted when the job reports again');
-    await chat.replyInThread(job.message, content, { signal: AbortSignal.timeout(30_000) });
+    return chat.replyInThread(job.message, content, { signal: AbortSignal.timeout(30_000) });
+  };
+
+  /** The rotation ended without a rollback: its offer card loses the Rollback button (the old credential is gone). */
+  const withdrawRollback = async (job: JobRecord, offer: ActionOffer | undefined, text: string): Promise<void> => {
+    if (!offer?.message?.activityId || offer.kind !== 'rollback' || job.state === 'cancelled') return;
+    const chat = options.chat();
+    if (!chat) return;
+    const status = job.state === 'done'
+      ? `${text}. Rollback is no longer possible: the old credential is revoked.`
+      : `${text}. Rollback is no longer offered.`;
+    await chat.update(offer.message, { card: renderProgressCard({
+      plan: job.plan, planHash: job.planHash, approvers: job.approvedBy, job, color: job.state === 'done' ? 'Good' : 'Attention',
+      headline: job.state === 'done' ? 'Rotated — grace window over' : 'Rotation ended', status,
+    }) }, { signal: AbortSignal.timeout(30_000) });
   };
 
   return async (event) => {
@@ -59,20 +79,17 @@ export function createJobReporter(options: JobReporterOptions): (event: JobEvent
     const by = job.approvedBy[0];
     if (event.type === 'milestone') {
       let content: MessageContent = { text: event.milestone.text };
+      let offer: ActionOffer | undefined;
       if (isRotation(job) && event.milestone.key === 'verified') {
         const revokeAt = job.facts.graceUntil;
         const rotation = typeof revokeAt === 'number' ? { revokeAt, noun: job.kind === 'rotate-pat' ? 'token' as const : 'client secret' as const } : undefined;
         if (job.alertId) resolveAlert(store, job.alertId, { kind: 'rotated', text: event.milestone.text, at: now, by, ...(rotation ? { rotation } : {}) });
-        const offer = ensureOffer(options, job, 'rollback');
+        offer = ensureOffer(options, job, 'rollback');
         content = {
           text: event.milestone.text,
-          card: renderProgressCard({
-            plan: job.plan, planHash: job.planHash, approvers: job.approvedBy, job, color: 'Good',
-            headline: 'Rotated and verified', status: `${job.waitingFor ?? ''}. Rollback puts the previous value back in Key Vault and revokes the new credential.`,
-            offer: { kind: 'rollback', data: { jobId: job.id, nonce: offer.nonce } },
-          }),
+          card: rollbackOfferCard(job, offer.nonce, refreshUserIds(store)),
         };
-      } else if (job.kind === 'jit' && event.milestone.key.startsWith('ready:')) {
+      } else if (job.kind === 'jit' && event.milestone.key.startsWith('ready:') && !job.plan.facts.pipelineRunId) {
         const offer = ensureOffer(options, job, 'extend');
         content = {
           text: event.milestone.text,
@@ -83,12 +100,15 @@ export function createJobReporter(options: JobReporterOptions): (event: JobEvent
           }),
         };
       }
-      await post(job, content);
+      const posted = await post(job, content);
+      // Remember where the Rollback button is, so it can be taken away when the grace window ends.
+      if (offer && posted?.activityId) rememberOfferMessage(store, offer.id, posted);
       return;
     }
 
     // Finished: free the subject, withdraw offers, update the alert / request, then say so in the thread.
     releaseSubject(store, job.subject, job.id);
+    const offer = store.get<ActionOffer>('approvals', `offer:${job.id}`)?.value;
     dropOffer(store, job.id);
     if (job.kind === 'rollback' && typeof job.plan.facts.rotationJobId === 'string') dropOffer(store, job.plan.facts.rotationJobId);
     if (job.alertId) {
@@ -102,5 +122,6 @@ export function createJobReporter(options: JobReporterOptions): (event: JobEvent
       if (rec && rec.value.state === 'active') store.compareAndSet('approvals', rec.id, rec.version, { ...rec.value, state: 'ended', nonce: newNonce() });
     }
     await post(job, { text: event.text });
+    if (isRotation(job)) await withdrawRollback(job, offer, event.text);
   };
 }

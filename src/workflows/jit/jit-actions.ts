@@ -20,7 +20,10 @@ function load(options: WorkflowActionsOptions, requestId: string | undefined) {
 }
 
 function planOf(options: WorkflowActionsOptions, req: JitRequestRecord, expiresAt: number) {
-  return planJit({ requestId: req.requestId, workspace: req.workspace, hours: req.hours, nodeType: req.nodeType, maxCapacity: req.maxCapacity }, { config: options.config, expiresAt });
+  return planJit({
+    requestId: req.requestId, workspace: req.workspace, hours: req.hours, nodeType: req.nodeType, maxCapacity: req.maxCapacity,
+    ...(req.secrets ? { secrets: req.secrets } : {}), ...(req.pipeline ? { pipeline: req.pipeline } : {}),
+  }, { config: options.config, expiresAt });
 }
 
 /** The request card as it should look now (with a fresh nonce when the old one went stale). */
@@ -143,7 +146,10 @@ function denyAction(options: WorkflowActionsOptions): CardAction {
       });
       if (!auth.ok) return auth.refresh ? refreshRequest(options, req.requestId, `This card was out of date: ${auth.reason}`) : { text: `Not done: ${auth.reason}.` };
       const { pendingExtension: _p, ...rest } = req;
-      const next: JitRequestRecord = req.state === 'requested' ? { ...req, state: 'denied', nonce: newNonce() } : { ...rest, nonce: newNonce() };
+      const denyReason = cleanText(data.justification);
+      const next: JitRequestRecord = req.state === 'requested'
+        ? { ...req, state: 'denied', nonce: newNonce(), deniedBy: auth.approver, ...(denyReason ? { denyReason } : {}) }
+        : { ...rest, nonce: newNonce() };
       if (!store.compareAndSet('approvals', rec.id, rec.version, next)) return { text: 'Someone acted on this request a moment ago; look at the card again.' };
       store.appendAudit({
         action: 'approval.denied', actor: auth.approver, subject: `jit:${req.requestId}`, result: 'ok',

@@ -20,6 +20,8 @@ export async function sweepExpiredJit(input: {
   providers: WorkflowProviders;
   clock: Clock;
   vault?: string;
+  /** More vaults where JIT secrets live under names their requesters chose (pipelines): found by their TTL tag. */
+  moreVaults?: string[];
   signal?: AbortSignal;
   logger?: Logger;
   /** A pool still running clusters gets this long past its TTL before it is deleted anyway (default 1 h). */
@@ -45,11 +47,11 @@ export async function sweepExpiredJit(input: {
       result.errors.push(`${name}: ${(err as Error).message}`);
     }
   }
-  if (input.vault) {
+  for (const vault of new Set([...(input.vault ? [input.vault] : []), ...(input.moreVaults ?? [])])) {
     try {
-      const kv = input.providers.keyVault(input.vault);
+      const kv = input.providers.keyVault(vault);
       for (const secret of await kv.listSecretProperties({ signal })) {
-        if (!/^jit-[A-Za-z0-9_-]+-(token|pool)$/.test(secret.name)) continue;
+        if (!/^jit-[A-Za-z0-9_-]+-(token|pool)$/.test(secret.name) && !secret.tags[JIT_TAG_EXPIRES]) continue;
         for (const v of await listVersionsOrEmpty(kv, secret.name, signal)) {
           const exp = Date.parse(v.tags[JIT_TAG_EXPIRES] ?? '');
           if (v.enabled && v.version && Number.isFinite(exp) && exp <= now) {
@@ -59,7 +61,7 @@ export async function sweepExpiredJit(input: {
         }
       }
     } catch (err) {
-      result.errors.push(`${input.vault}: ${(err as Error).message}`);
+      result.errors.push(`${vault}: ${(err as Error).message}`);
     }
   }
   if (result.tokensRevoked + result.poolsDeleted + result.secretVersionsDisabled > 0 || result.errors.length) {

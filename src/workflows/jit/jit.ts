@@ -10,7 +10,7 @@ import { KV_TAGS, MANAGED_BY_VALUE } from '../../domain/credential.js';
 import { WorkflowError, statusOf } from '../engine/errors.js';
 import type { StepContext, StepOutcome, WorkflowDefinition } from '../engine/journal.js';
 import { findVersionTagged, listVersionsOrEmpty, tail } from '../engine/keyvault-steps.js';
-import { formatTime, type ActionPlan } from '../../domain/plan.js';
+import { filledInLater, formatTime, type ActionPlan } from '../../domain/plan.js';
 import type { WorkflowDeps, WorkflowProviders } from '../engine/providers.js';
 import { FOUR_STEPS, discardCreated, dispatchSteps, num, str } from '../rotate/rotation-common.js';
 import type { JobFacts, JobRecord } from '../../domain/job.js';
@@ -32,6 +32,12 @@ export interface JitRequestInput {
   hours: number;
   nodeType: string;
   maxCapacity: number;
+  /** Idle auto-termination of the pool (default JIT_POOL_AUTOTERMINATION_MINUTES). */
+  idleMinutes?: number;
+  /** Secret names the caller chose (a pipeline); default jit-<id>-token / jit-<id>-pool in workflows.jit.vault. */
+  secrets?: { vault: string; tokenSecret: string; poolSecret: string };
+  /** Who asked when it was not a person in chat: the pipeline, its run, and the standing approval it ran under. */
+  pipeline?: { caller: string; callerObjectId: string; runId: string; standingApprovalId?: string };
 }
 
 export function jitVault(config: KeywardenConfig): string | undefined {
@@ -43,22 +49,25 @@ export function jitApplicationId(config: KeywardenConfig): string | undefined {
 }
 
 export function planJit(input: JitRequestInput, options: { config: KeywardenConfig; expiresAt: number }): ActionPlan {
-  const vault = jitVault(options.config) ?? '(no vault configured)';
+  const vault = input.secrets?.vault ?? jitVault(options.config) ?? '(no vault configured)';
   const app = jitApplicationId(options.config) ?? '(no service principal configured)';
+  const tokenSecret = input.secrets?.tokenSecret ?? jitTokenSecret(input.requestId);
+  const poolSecret = input.secrets?.poolSecret ?? jitPoolSecret(input.requestId);
+  const p = input.pipeline;
   return {
     kind: 'jit',
     subject: `jit:${input.requestId}`,
-    title: `Just-in-time access to ${input.workspace} for ${input.hours} h`,
+    title: `Just-in-time access to ${input.workspace} for ${input.hours} h${p ? ` for pipeline ${p.caller} (run ${p.runId})` : ''}`,
     facts: {
-      requestId: input.requestId, workspace: input.workspace, applicationId: app, vault,
-      tokenSecret: jitTokenSecret(input.requestId), poolSecret: jitPoolSecret(input.requestId),
+      requestId: input.requestId, workspace: input.workspace, applicationId: app, vault, tokenSecret, poolSecret,
+      ...(p ? { pipelineCaller: p.caller, pipelineCallerObjectId: p.callerObjectId, pipelineRunId: p.runId, standingApprovalId: p.standingApprovalId ?? null } : {}),
     },
-    parameters: { hours: input.hours, nodeType: input.nodeType, maxCapacity: input.maxCapacity, expiresAt: options.expiresAt },
+    parameters: { hours: input.hours, nodeType: input.nodeType, maxCapacity: input.maxCapacity, expiresAt: options.expiresAt, ...(input.idleMinutes ? { idleMinutes: input.idleMinutes } : {}) },
     operations: [
-      `create: an on-behalf-of token for the service principal ${app} in ${input.workspace} with lifetime = ${input.hours} h (Databricks enforces the expiry), and an instance pool "${jitPoolName(input.requestId)}" (node ${input.nodeType}, min idle 0, max capacity ${input.maxCapacity}, idle auto-termination ${JIT_POOL_AUTOTERMINATION_MINUTES} min, tags ${JIT_TAG_REQUEST}=${input.requestId}, ${JIT_TAG_EXPIRES}=<expiry>)`,
-      `set: Key Vault ${vault}/${jitTokenSecret(input.requestId)} = the token, ${vault}/${jitPoolSecret(input.requestId)} = the pool id, both expiring at the TTL`,
+      `create: an on-behalf-of token for the service principal ${app} in ${input.workspace} with lifetime = ${input.hours} h (Databricks enforces the expiry), and an instance pool "${jitPoolName(input.requestId)}" (node ${input.nodeType}, min idle 0, max capacity ${input.maxCapacity}, idle auto-termination ${input.idleMinutes ?? JIT_POOL_AUTOTERMINATION_MINUTES} min, tags ${JIT_TAG_REQUEST}=${input.requestId}, ${JIT_TAG_EXPIRES}=${filledInLater('expiry time')})`,
+      `set: Key Vault ${vault}/${tokenSecret} = the token, ${vault}/${poolSecret} = the pool id, both expiring at the TTL`,
       'test: call the workspace with the new token',
-      `finish: at ${formatTime(options.expiresAt)} revoke the token, delete the pool and disable both secrets (also after a restart; a sweeper removes anything tagged past its TTL)`,
+      `finish: at ${formatTime(options.expiresAt)}${p ? ' or when the pipeline releases it, whichever is first,' : ''} revoke the token, delete the pool and disable both secrets (also after a restart; a sweeper removes anything tagged past its TTL)`,
     ],
   };
 }
@@ -99,7 +108,8 @@ export async function tearDownJit(providers: WorkflowProviders, facts: JobFacts,
   const kv = providers.keyVault(str(facts.vault));
   for (const name of [str(facts.tokenSecret), str(facts.poolSecret)]) {
     for (const v of await listVersionsOrEmpty(kv, name, signal)) {
-      if (v.enabled && v.version) {
+      // Only this request's versions: a pipeline may reuse a secret name for its next run.
+      if (v.enabled && v.version && (v.tags[JIT_TAG_REQUEST] ?? requestId) === requestId) {
         await kv.updateSecretProperties(name, v.version, { enabled: false, signal });
         secrets += 1;
       }
@@ -140,6 +150,7 @@ export function createJit(deps: WorkflowDeps): WorkflowDefinition {
         throw providerError(err, 'could not create the JIT token');
       }
     }
+    const idleMinutes = num(p.idleMinutes) || JIT_POOL_AUTOTERMINATION_MINUTES;
     const tags = { [JIT_TAG_REQUEST]: str(f.requestId), [JIT_TAG_EXPIRES]: new Date(expiresAt).toISOString(), 'managed-by': MANAGED_BY_VALUE };
     const existing = (await client.listInstancePools({ signal })).find((pool) => pool.name === jitPoolName(str(f.requestId)));
     let poolId: string;
@@ -148,14 +159,14 @@ export function createJit(deps: WorkflowDeps): WorkflowDefinition {
       if (existing.customTags?.[JIT_TAG_EXPIRES] !== tags[JIT_TAG_EXPIRES]) {
         await client.editInstancePool({
           instancePoolId: poolId, name: existing.name, nodeTypeId: existing.nodeTypeId, minIdleInstances: 0,
-          maxCapacity: num(p.maxCapacity), idleInstanceAutoterminationMinutes: JIT_POOL_AUTOTERMINATION_MINUTES, customTags: tags, signal,
+          maxCapacity: num(p.maxCapacity), idleInstanceAutoterminationMinutes: idleMinutes, customTags: tags, signal,
         });
       }
     } else {
       try {
         poolId = (await client.createInstancePool({
           name: jitPoolName(str(f.requestId)), nodeTypeId: str(p.nodeType), minIdleInstances: 0, maxCapacity: num(p.maxCapacity),
-          idleInstanceAutoterminationMinutes: JIT_POOL_AUTOTERMINATION_MINUTES, customTags: tags, signal,
+          idleInstanceAutoterminationMinutes: idleMinutes, customTags: tags, signal,
         })).instancePoolId;
       } catch (err) {
         throw providerError(err, 'could not create the JIT instance pool');
@@ -210,7 +221,8 @@ export function createJit(deps: WorkflowDeps): WorkflowDefinition {
   async function finish(ctx: StepContext): Promise<StepOutcome> {
     const { job, signal } = ctx;
     const expiresAt = expiresAtOf(job);
-    if (ctx.now() < expiresAt) {
+    const released = typeof job.facts.releasedAt === 'number' && job.facts.releasedAt <= ctx.now();
+    if (ctx.now() < expiresAt && !released) {
       return { kind: 'wait', until: expiresAt, reason: `time to live: teardown at ${formatTime(expiresAt)}`, milestone: { key: `ready:${generationOf(job)}`, text: readyText(job, expiresAt) } };
     }
     return { kind: 'done', facts: { ...(await tearDownJit(providers, job.plan.facts, signal)), tornDownAt: ctx.now() } };
@@ -230,7 +242,8 @@ export function createJit(deps: WorkflowDeps): WorkflowDefinition {
     summarize(job) {
       const f = job.plan.facts;
       if (job.state === 'done') {
-        return `JIT request ${str(f.requestId)} ended at ${formatTime(num(job.facts.tornDownAt))}: token revoked, pool deleted (${String(job.facts.poolsDeleted ?? 0)}), Key Vault secrets ${str(f.vault)}/${str(f.tokenSecret)} and ${str(f.poolSecret)} disabled`;
+        const how = typeof job.facts.releasedAt === 'number' ? ` (released early by ${str(job.facts.releasedBy) || 'the requester'})` : '';
+        return `JIT request ${str(f.requestId)} ended at ${formatTime(num(job.facts.tornDownAt))}${how}: token revoked, pool deleted (${String(job.facts.poolsDeleted ?? 0)}), Key Vault secrets ${str(f.vault)}/${str(f.tokenSecret)} and ${str(f.poolSecret)} disabled`;
       }
       if (job.state === 'cancelled') return `JIT request ${str(f.requestId)} not started: ${job.error?.message ?? 'cancelled'}`;
       const undo = job.compensation?.status === 'done' ? 'everything it created was removed' : `cleanup FAILED (${job.compensation?.error ?? 'unknown'}) — the sweeper will retry; check ${str(f.workspace)} by hand`;

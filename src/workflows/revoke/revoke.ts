@@ -4,6 +4,7 @@
  */
 import type { Credential } from '../../domain/credential.js';
 import { formatUtc } from '../../domain/expiry.js';
+import { keywardenRunsOn } from '../../domain/self-credential.js';
 import { WorkflowError, statusOf } from '../engine/errors.js';
 import type { StepContext, StepOutcome, WorkflowDefinition } from '../engine/journal.js';
 import { tail } from '../engine/keyvault-steps.js';
@@ -12,6 +13,8 @@ import type { WorkflowDeps } from '../engine/providers.js';
 import type { JobRecord } from '../../domain/job.js';
 
 export function revokeBlocker(credential: Credential): string | undefined {
+  const self = keywardenRunsOn(credential);
+  if (self) return `Keywarden runs on this credential (${self}); revoking it would cut Keywarden off from its own estate — rotate it instead (Keywarden switches to the new one before the old one is revoked)`;
   if (credential.kind === 'databricks-pat') return undefined;
   if (credential.kind === 'entra-password' && credential.attributes.objectId) return undefined;
   return `Keywarden cannot revoke a ${credential.kind}; remove it in its own portal`;
@@ -23,7 +26,8 @@ export function lastUseText(credential: Credential): string {
   return `last used ${formatUtc(credential.lastUsedAt)}`;
 }
 
-export function planRevoke(credential: Credential, options: { justification?: string; overrideReason?: string }): ActionPlan {
+/** The justification and override reason are recorded on the approval, not in the plan: the form's hash is the one that runs. */
+export function planRevoke(credential: Credential): ActionPlan {
   const isPat = credential.kind === 'databricks-pat';
   const held = credential.heldIn.map((h) => `${h.vault}/${h.name}`);
   return {
@@ -39,7 +43,7 @@ export function planRevoke(credential: Credential, options: { justification?: st
       objectId: typeof credential.attributes.objectId === 'string' ? credential.attributes.objectId : null,
       objectType: typeof credential.attributes.objectType === 'string' ? credential.attributes.objectType : null,
     },
-    parameters: { justification: options.justification ?? null, overrideReason: options.overrideReason ?? null },
+    parameters: {},
     operations: [
       isPat
         ? `finish: revoke token ${tail(credential.nativeId)} ("${credential.name}") in ${credential.where.scope} (token-management delete; already gone counts as done)`

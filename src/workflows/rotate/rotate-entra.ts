@@ -11,10 +11,12 @@ import type { CredentialHolderKind } from '../../providers/entra/graph.js';
 import { WorkflowError, statusOf } from '../engine/errors.js';
 import type { StepContext, StepOutcome, WorkflowDefinition } from '../engine/journal.js';
 import { shortVersion, tail } from '../engine/keyvault-steps.js';
-import { describeDrift, formatDuration, formatTime, type ActionPlan } from '../../domain/plan.js';
+import { describeDrift, filledInLater, formatDuration, formatTime, type ActionPlan } from '../../domain/plan.js';
 import type { WorkflowDeps } from '../engine/providers.js';
 import { FOUR_STEPS, beforeOldGoes, compensateRotation, discardCreated, dispatchSteps, failureText, num, publishNewCredential, readPublished, str, verified, type RotationTarget } from './rotation-common.js';
 import type { JobRecord } from '../../domain/job.js';
+
+import { selfSwitchOperations } from './self-switch.js';
 
 export function entraMarker(rotationId: string): string {
   return `keywarden rotation ${rotationId}`;
@@ -49,9 +51,10 @@ export function planEntraRotation(credential: Credential, options: { config: Key
     },
     parameters: { lifetimeDays, graceHours: options.graceHours },
     operations: [
-      `create: add a client secret to the ${target} ${app} named "${entraMarker('<rotation id>')}", ending ${lifetimeDays} d from now`,
-      `set: once Entra accepts the new secret (it replicates for seconds; retried within ${options.config.workflows.verifyTimeoutSeconds} s), write Key Vault secret ${held ? `${held.vault}/${held.name}` : '(none)'} as a new version with exp = the secret's end date and tags managed-by, credential-kind=entra-password, credential-id=<new key id>, app-id, rotation-id`,
+      `create: add a client secret to the ${target} ${app} named "${entraMarker(filledInLater('rotation id'))}", ending ${lifetimeDays} d from now`,
+      `set: once Entra accepts the new secret (it replicates for seconds; retried within ${options.config.workflows.verifyTimeoutSeconds} s), write Key Vault secret ${held ? `${held.vault}/${held.name}` : '(none)'} as a new version with exp = the secret's end date and tags managed-by, credential-kind=entra-password, credential-id=${filledInLater('new key id')}, app-id=${String(credential.attributes.appId ?? credential.where.scope)}, rotation-id=${filledInLater('rotation id')}`,
       'test: get an Entra token with the value Key Vault now holds',
+      ...selfSwitchOperations(credential),
       `finish: remove the old secret ${tail(credential.nativeId)} ${grace}`,
     ],
     warnings: blocker ? [blocker] : [],

@@ -11,10 +11,12 @@ import { isDatabricksError } from '../../providers/databricks/errors.js';
 import { WorkflowError, statusOf } from '../engine/errors.js';
 import type { StepContext, StepOutcome, WorkflowDefinition } from '../engine/journal.js';
 import { currentOf, listVersionsOrEmpty, shortVersion, tail } from '../engine/keyvault-steps.js';
-import { describeDrift, formatDuration, formatTime, type ActionPlan } from '../../domain/plan.js';
+import { describeDrift, filledInLater, formatDuration, formatTime, type ActionPlan } from '../../domain/plan.js';
 import type { WorkflowDeps } from '../engine/providers.js';
 import { FOUR_STEPS, beforeOldGoes, compensateRotation, discardCreated, dispatchSteps, failureText, num, publishNewCredential, readPublished, str, verified, type RotationTarget } from './rotation-common.js';
 import type { JobRecord } from '../../domain/job.js';
+import { keywardenRunsOn } from '../../domain/self-credential.js';
+import { selfSwitchOperations, switchKeywardenToNewPat } from './self-switch.js';
 
 export const PAT_MARKER_PREFIX = '[keywarden rotation ';
 
@@ -29,6 +31,18 @@ export function rotatedComment(oldComment: string, rotationId: string): string {
   return `${base.slice(0, 255 - marker.length - 1)} ${marker}`.trim();
 }
 
+/** The old token's scopes as journaled on the plan: "sql,jobs:read", or null for an all-APIs token. */
+function scopesOf(credential: Credential): string | null {
+  return typeof credential.attributes.scopes === 'string' && credential.attributes.scopes ? credential.attributes.scopes : null;
+}
+
+const scopeList = (scopes: string): string[] => scopes.split(',').filter(Boolean);
+
+/** Whether a token with these scopes may list its own tokens (the Token API is the `authentication` scope). */
+function canListOwnTokens(scopes: string | null): boolean {
+  return scopes === null || scopeList(scopes).some((s) => s === 'authentication' || s === 'authentication:read');
+}
+
 /** Why Keywarden cannot rotate this PAT, or undefined when it can. */
 export function patRotationBlocker(credential: Credential): string | undefined {
   if (credential.kind !== 'databricks-pat') return 'only Databricks PATs are rotated by this workflow';
@@ -36,6 +50,9 @@ export function patRotationBlocker(credential: Credential): string | undefined {
     return 'this PAT belongs to a user: Databricks cannot create a token for a person by API, so Keywarden can only revoke it — ask the owner to create a new one (or move the pipeline to a service principal)';
   }
   if (credential.heldIn.length === 0) return 'this PAT is not linked to a Key Vault secret, so there is nowhere to publish a new one — tag the secret or add a keyVault.mappings entry';
+  if (typeof credential.attributes.scopesUnreadable === 'string') {
+    return `Keywarden cannot read this token's scopes (${credential.attributes.scopesUnreadable}), and a new token without them could call every API — set the token's scopes in Databricks (or wait for auto-scoping to finish), scan again, then rotate`;
+  }
   return undefined;
 }
 
@@ -47,6 +64,13 @@ export function planPatRotation(credential: Credential, options: { config: Keywa
   const comment = String(credential.attributes.comment ?? credential.name);
   const owner = credential.owner;
   const blocker = patRotationBlocker(credential);
+  const scopes = scopesOf(credential);
+  const withScopes = scopes
+    ? `with the same scopes as the old token (${scopeList(scopes).join(', ')})`
+    : 'with access to all APIs, like the old token (it has no scopes)';
+  const test = canListOwnTokens(scopes)
+    ? `test: call ${credential.where.scope} with the new token (list its own tokens) and expect to find it${scopes ? ', and check it carries the same scopes' : ''}`
+    : `test: check that ${credential.where.scope} lists the new token with the same scopes and that Key Vault serves its value (a token without the authentication scope cannot list tokens itself)`;
   const grace = options.graceHours === 0 ? 'immediately after verification' : `${formatDuration(options.graceHours * HOUR_MS)} after verification (grace window; Rollback possible until then)`;
   return {
     kind: 'rotate-pat',
@@ -58,14 +82,17 @@ export function planPatRotation(credential: Credential, options: { config: Keywa
       comment,
       expiryTime: credential.expiresAt ?? -1,
       ownerApplicationId: owner?.applicationId ?? null,
+      scopes,
       vault: held?.vault ?? null,
       secret: held?.name ?? null,
+      ...(keywardenRunsOn(credential) && held ? { selfSecret: `${held.vault}/${held.name}` } : {}),
     },
     parameters: { lifetimeDays, graceHours: options.graceHours },
     operations: [
-      `create: an on-behalf-of token for ${owner?.name ?? 'the owner'} (application id ${owner?.applicationId ?? 'unknown'}) in ${credential.where.scope}, lifetime ${lifetimeDays} d (capped by the workspace maximum), comment "${rotatedComment(comment, '<rotation id>')}"`,
-      `set: write Key Vault secret ${held ? `${held.vault}/${held.name}` : '(none)'} as a new version with exp = the new token's expiry and tags managed-by, credential-kind=databricks-pat, credential-id=<new token id>, workspace=${credential.where.scope}, rotation-id=<rotation id>`,
-      `test: call ${credential.where.scope} with the new token (list its own tokens) and expect to find it`,
+      `create: an on-behalf-of token for ${owner?.name ?? 'the owner'} (application id ${owner?.applicationId ?? 'unknown'}) in ${credential.where.scope}, lifetime ${lifetimeDays} d (capped by the workspace maximum), ${withScopes}, comment "${rotatedComment(comment, filledInLater('rotation id'))}"`,
+      `set: write Key Vault secret ${held ? `${held.vault}/${held.name}` : '(none)'} as a new version with exp = the new token's expiry and tags managed-by, credential-kind=databricks-pat, credential-id=${filledInLater('new token id')}, workspace=${credential.where.scope}, rotation-id=${filledInLater('rotation id')}`,
+      test,
+      ...selfSwitchOperations(credential),
       `finish: revoke the old token ${tail(credential.nativeId)} ${grace}`,
     ],
     warnings: [
@@ -111,6 +138,7 @@ export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
       created = await client.createOboToken({
         applicationId: str(facts.ownerApplicationId), lifetimeSeconds: Math.round(days * 86_400),
         comment: rotatedComment(str(facts.comment), job.id), signal,
+        ...(typeof facts.scopes === 'string' ? { scopes: scopeList(facts.scopes) } : {}),
       });
     } catch (err) {
       // An unknown outcome is reconciled by the marker on the next attempt (resumed = true).
@@ -139,15 +167,19 @@ export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
     // Verify what consumers reading "latest" get, not what this runner believes it wrote.
     const current = await readPublished(ctx, published(job), ctx.handoff.get(job.id, 'token'));
     if ('redo' in current) return current.redo;
-    let own;
-    try {
-      own = await ws(job).withToken(current.value).listOwnTokens({ signal });
-    } catch (err) {
-      throw asStepError(err, `the new token did not work against ${str(job.plan.facts.workspace)}`);
+    const scopes = typeof job.plan.facts.scopes === 'string' ? job.plan.facts.scopes : null;
+    if (canListOwnTokens(scopes)) {
+      let own;
+      try {
+        own = await ws(job).withToken(current.value).listOwnTokens({ signal });
+      } catch (err) {
+        throw asStepError(err, `the new token did not work against ${str(job.plan.facts.workspace)}`);
+      }
+      if (!own.some((t) => t.tokenId === job.facts.newTokenId)) {
+        throw new WorkflowError(`the workspace accepted the new token but does not list ${tail(job.facts.newTokenId)} as its own — check the service principal`, 'VERIFY_MISMATCH');
+      }
     }
-    if (!own.some((t) => t.tokenId === job.facts.newTokenId)) {
-      throw new WorkflowError(`the workspace accepted the new token but does not list ${tail(job.facts.newTokenId)} as its own — check the service principal`, 'VERIFY_MISMATCH');
-    }
+    await checkSameScopes(job, deps, scopes, signal);
     return verified(ctx, current.version);
   }
 
@@ -155,11 +187,12 @@ export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
     const { job, signal } = ctx;
     const gate = await beforeOldGoes(ctx, published(job), { id: job.plan.facts.tokenId, removed: 'revoked', removing: 'revoking', verifiedText: (until) => verifiedText(job, until) });
     if (gate) return gate;
+    const switched = await switchKeywardenToNewPat(ctx, providers);
     // Anything else carrying this rotation's marker was never published (a stalled runner's late create): revoke it too.
     let strays = 0;
     for (const t of await markedTokens(job, signal)) if (t.tokenId !== job.facts.newTokenId && (await ws(job).deleteToken(t.tokenId, { signal }))) strays += 1;
     const existed = await ws(job).deleteToken(str(job.plan.facts.tokenId), { signal });
-    return { kind: 'done', facts: { oldRevokedAt: ctx.now(), oldAlreadyGone: !existed, ...(strays ? { straysRevoked: strays } : {}) } };
+    return { kind: 'done', facts: { oldRevokedAt: ctx.now(), oldAlreadyGone: !existed, ...(strays ? { straysRevoked: strays } : {}), ...switched } };
   }
 
   return {
@@ -183,12 +216,33 @@ export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
   };
 }
 
+/** The new token must carry exactly the old token's scopes (a workspace that ignored them would mint an all-APIs token). */
+async function checkSameScopes(job: JobRecord, deps: WorkflowDeps, scopes: string | null, signal: AbortSignal): Promise<void> {
+  let fresh;
+  try {
+    fresh = await deps.providers.databricks(str(job.plan.facts.workspace)).getToken(str(job.facts.newTokenId), { signal });
+  } catch (err) {
+    throw asStepError(err, `could not read the new token back from ${str(job.plan.facts.workspace)} to check its scopes`);
+  }
+  if (!fresh) throw new WorkflowError(`the workspace does not list the new token ${tail(job.facts.newTokenId)} — check the service principal`, 'VERIFY_MISMATCH');
+  const got = fresh.scopesUnreadable ? `unreadable scopes (${fresh.scopesUnreadable})` : fresh.scopes ? fresh.scopes.join(',') : 'all APIs';
+  const want = scopes ?? 'all APIs';
+  if (fresh.scopesUnreadable || [...scopeList(got)].sort().join(',') !== [...scopeList(want)].sort().join(',')) {
+    throw new WorkflowError(`the new token ${tail(job.facts.newTokenId)} has ${got}, not the old token's ${want} — the workspace did not honour the scopes; the old token stays`, 'VERIFY_MISMATCH');
+  }
+}
+
 /** Compares the approved facts with the token and secret as they are now. */
 async function patDrift(job: JobRecord, deps: WorkflowDeps, signal: AbortSignal): Promise<string[]> {
   const f = job.plan.facts;
   const token = await deps.providers.databricks(str(f.workspace)).getToken(str(f.tokenId), { signal });
   if (!token) return [`the token ${tail(f.tokenId)} no longer exists in ${str(f.workspace)}`];
-  const changes = describeDrift({ comment: f.comment ?? null, expiryTime: f.expiryTime ?? null }, { comment: token.comment, expiryTime: token.expiryTime }, { comment: 'the token comment', expiryTime: 'the token expiry' });
+  if (token.scopesUnreadable) return [`Keywarden cannot read the token's scopes any more (${token.scopesUnreadable})`];
+  const changes = describeDrift(
+    { comment: f.comment ?? null, expiryTime: f.expiryTime ?? null, scopes: f.scopes ?? null },
+    { comment: token.comment, expiryTime: token.expiryTime, scopes: token.scopes?.join(',') ?? null },
+    { comment: 'the token comment', expiryTime: 'the token expiry', scopes: 'the token scopes' },
+  );
   const current = currentOf(await listVersionsOrEmpty(deps.providers.keyVault(str(f.vault)), str(f.secret), signal));
   const heldId = current?.tags['credential-id'];
   if (heldId && heldId !== f.tokenId) changes.push(`Key Vault ${str(f.vault)}/${str(f.secret)} now holds token ${tail(heldId)}, not ${tail(f.tokenId)}`);
