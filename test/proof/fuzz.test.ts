@@ -161,12 +161,14 @@ describe('fuzz over the Bot Framework protocol', () => {
     // Every `${…}` a message shows must be text a person typed (a name, a command, click data), shown verbatim —
     // never a binding the template left unexpanded.
     const typed = [...injectedNames, ...inputs].join('\n');
+    // Compared on letters, digits and "$" only: commands echo what was typed lower-cased, trimmed and cleaned.
+    const norm = (t: string) => t.toLowerCase().replace(/[^a-z0-9$]/g, '');
+    const typedLower = norm(`${typed}\n${JSON.stringify(typed)}`);
     for (const a of sent) {
       const shown = `${a.text ?? ''}\n${JSON.stringify(a.attachments ?? [])}`;
       const body = JSON.stringify({ text: a.text, attachments: a.attachments });
-      const typedLower = `${typed}\n${JSON.stringify(typed)}`.toLowerCase();
       for (const m of shown.matchAll(/\$\{[^}"\\]{0,60}\}/g)) {
-        if (!typedLower.includes(m[0].toLowerCase()) && !typedLower.includes(JSON.stringify(m[0]).slice(1, -1).toLowerCase())) failures.push(`activity ${a.seq} holds ${m[0]} that nobody typed: ${shown.slice(Math.max(0, m.index! - 80), m.index! + 80)}`);
+        if (!typedLower.includes(norm(m[0])) && !typedLower.includes(norm(JSON.stringify(m[0]).slice(1, -1)))) failures.push(`activity ${a.seq} holds ${m[0]} that nobody typed: ${shown.slice(Math.max(0, m.index! - 80), m.index! + 80)}`);
       }
       if (body.includes(EVALUATED)) failures.push(`activity ${a.seq}: an injected expression was evaluated`);
       const ref = /reference ([0-9a-f]+)/.exec(body)?.[1];
