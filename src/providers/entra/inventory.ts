@@ -2,6 +2,7 @@ import type { Application, KeyCredential, PasswordCredential, ServicePrincipal }
 import { credentialId, type Credential, type CredentialKind, type CredentialOwner, type EstateInventory } from '../../domain/credential.js';
 import type { GraphClient } from './graph.js';
 import { ownerFromDirectoryObject } from './people.js';
+import { mapBounded } from '../bounded.js';
 
 /** Entra app registrations and service principals → one Credential per client secret or certificate. */
 
@@ -60,18 +61,6 @@ function credentialsOf(host: string, holder: Holder, item: Application | Service
   ].filter((c): c is Credential => c !== undefined);
 }
 
-async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
-}
 
 /** The people (or SPs) who answer for a holder's credentials, instead of the app itself; the app stays when Graph says none. */
 function withOwners(credentials: Credential[], owners: CredentialOwner[] | Error): Credential[] {

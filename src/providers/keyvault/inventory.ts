@@ -2,6 +2,7 @@ import type { AttributeValue, Credential, EstateInventory } from '../../domain/c
 import { credentialId, KV_TAGS } from '../../domain/credential.js';
 import type { KeyVaultSecrets, SecretInfo } from './client.js';
 import { KeyVaultError } from './errors.js';
+import { mapBounded } from '../bounded.js';
 
 /** A vault's secrets as Credentials, from properties only: a scan never reads a secret value. */
 
@@ -35,18 +36,6 @@ export function holdsFromTags(tags: Record<string, string>): string | undefined 
   return undefined;
 }
 
-async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
-}
 
 export function createKeyVaultInventory(options: KeyVaultInventoryOptions): KeyVaultInventorySource {
   const { vault, secrets } = options;
