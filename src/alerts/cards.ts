@@ -248,7 +248,7 @@ export function renderDetailsCard(alert: AlertRecord, now: number): AdaptiveCard
 }
 
 const URGENCY_COLORS: Record<string, string> = {
-  expired: 'categoricalRed', '≤ 1 day': 'categoricalMarigold', '≤ 7 days': 'categoricalYellow',
+  expired: 'categoricalRed', '≤ 1 day': 'categoricalMarigold', '≤ 7 days': 'divergingYellow',
   '≤ 14 days': 'categoricalBlue', '≤ 30 days': 'categoricalTeal', findings: 'categoricalPurple',
 };
 

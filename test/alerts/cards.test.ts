@@ -97,4 +97,19 @@ describe('alert cards', () => {
     expect(body.find((b) => b.type === 'Chart.VerticalBar')?.data).toHaveLength(3);
     expect(JSON.stringify(card)).toContain('3 credentials need attention (3 new)');
   });
+  it('digest charts use only the named colours the Adaptive Cards chart renderer knows (an unknown name falls back to the text colour)', () => {
+    const known = /^(categorical(Red|Purple|Lavender|Blue|LightBlue|Teal|Green|Lime|Marigold)|sequential[1-8]|diverging(Blue|LightBlue|Cyan|Teal|Yellow|Peach|LightRed|Red|Maroon|Gray))$/;
+    const alerts = [
+      alertOf(cred('keyvault-secret', 'kv', 'month', 20), { id: 'a', threshold: 30 }),
+      alertOf(cred('keyvault-secret', 'kv', 'fortnight', 10), { id: 'b', threshold: 14 }),
+      alertOf(cred('databricks-pat', 'ws', 'week', 5), { id: 'c', threshold: 7 }),
+      alertOf(cred('entra-password', 'app', 'day', 0.5), { id: 'd', threshold: 1 }),
+      alertOf(cred('databricks-pat', 'ws', 'gone', -1), { id: 'e', threshold: 'expired' }),
+    ];
+    const card = renderDigestCard(buildDigest(alerts, { scanId: 's1', channel: 'config:support', newCount: 5, now: START }));
+    const colours = [...JSON.stringify(card).matchAll(/"color":"([^"]+)"/g)].map((m) => m[1]!)
+      .filter((c) => !/^(Default|Good|Warning|Attention|Accent|Light|Dark)$/.test(c));
+    expect(colours.length).toBeGreaterThan(0);
+    expect(colours.filter((c) => !known.test(c))).toEqual([]);
+  });
 });
