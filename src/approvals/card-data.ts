@@ -6,7 +6,7 @@
 import type { CardAction, ChatContext } from '../domain/chat.js';
 import type { Store } from '../store/store.js';
 
-const SUBJECT_KEYS = ['alertId', 'approvalId', 'jobId', 'requestId'] as const;
+const SUBJECT_KEYS = ['alertId', 'approvalId', 'jobId', 'requestId', 'ruleId', 'offerId'] as const;
 const SAFE_ID = /^[A-Za-z0-9_:-]{1,128}$/;
 const MAX_KEYS_AUDITED = 20;
 
@@ -69,6 +69,21 @@ export const CARD_DATA_KEYS: Record<string, readonly string[]> = {
   jitApprove: ['requestId', 'nonce', 'justification'],
   jitDeny: ['requestId', 'nonce', 'justification'],
   jitExtend: ['jobId', 'nonce', 'hours'],
+
+  // Auto-rotation rules (src/workflows/autorotate/)
+  autoRotate: ['alertId', 'nonce'],
+  approveRule: ['ruleId', 'nonce', 'justification'],
+  denyRule: ['ruleId', 'nonce', 'justification'],
+  pauseRule: ['ruleId', 'nonce'],
+  resumeRule: ['ruleId', 'nonce'],
+  revokeRule: ['ruleId', 'nonce'],
+
+  // Governance remedies: buttons on a credential card carry alertId, the others an offer (approvals/remedy-offers.ts)
+  moveToServicePrincipal: ['alertId', 'offerId', 'nonce'],
+  enforceMaxLifetime: ['offerId', 'nonce'],
+  restrictTokenCreation: ['offerId', 'nonce'],
+  retireUnused: ['offerId', 'nonce'],
+  revokeOnDemand: ['offerId', 'nonce', 'justification', 'overrideReason'],
 };
 
 /** Wraps every verb that has a key list (verbs without one are passed through unchanged). */

@@ -20,8 +20,8 @@ export interface StandingApproval<Template = unknown> {
   source: 'config' | 'chat';
   /** What may run: for pipeline JIT, the workspaces, pool shape and maximum duration. */
   template: Template;
-  /** Who or what it applies to (pipeline JIT: the caller's Entra object id). */
-  selector: { callerObjectId?: string; credentialIds?: string[] };
+  /** Who or what it applies to (pipeline JIT: the caller's Entra object id; auto-rotation: credentials). */
+  selector: StandingSelector;
   /** What starts a run (pipeline JIT: an authenticated API call). */
   trigger: { kind: 'api-call' | 'days-before-expiry'; days?: number };
   /** sha256 of kind + template + selector + trigger: changes whenever what was approved changes. */
@@ -32,6 +32,35 @@ export interface StandingApproval<Template = unknown> {
   state: 'active' | 'paused' | 'revoked';
   declaredAt: number;
 }
+
+/**
+ * What a standing approval applies to. Pipeline JIT: the caller. Auto-rotation: one credential (credentialIds) or a
+ * selector — credential kind + scope (workspace / vault / app) + an optional tag — every field of which must match.
+ */
+export interface StandingSelector {
+  callerObjectId?: string;
+  credentialIds?: string[];
+  kind?: 'databricks-pat' | 'keyvault-secret' | 'entra-password';
+  scope?: string;
+  tag?: { name: string; value?: string };
+}
+
+/** The template of an auto-rotation rule (id `standing:auto-rotation:<ruleId>`, trigger days-before-expiry). */
+export interface AutoRotationTemplate {
+  /** Name people use in chat ("R3"), unique among rules. */
+  ruleName: string;
+  /** Lifetime of each new credential. */
+  lifetimeDays: number;
+  /** How long the old credential keeps working after the new one is verified. */
+  graceHours: number;
+  /**
+   * Per credential covered when approved: the plan facts a rotation would rely on (owner, Key Vault target...).
+   * A credential whose facts changed since is never rotated automatically (it gets an ordinary card saying why).
+   */
+  approvedFacts?: Record<string, Record<string, string | number | boolean | null>>;
+}
+
+export const autoRotationRuleId = (ruleId: string): string => `standing:auto-rotation:${ruleId}`;
 
 /** The template of a pipeline caller's JIT standing approval. */
 export interface PipelineJitTemplate {

@@ -3,7 +3,14 @@ import type { PostedMessage } from '../domain/chat.js';
 import type { ActionPlan } from '../domain/plan.js';
 import type { JobActor } from '../domain/job.js';
 
-export type ApprovalAction = 'rotate' | 'revoke' | 'jit' | 'rollback';
+export const APPROVAL_ACTIONS = [
+  'rotate', 'revoke', 'jit', 'rollback',
+  /** A standing auto-rotation rule (issue 11): approved like a rotation of what it covers. */
+  'auto-rotate',
+  /** Governance remedies (issue 13). */
+  'move-to-sp', 'max-lifetime', 'restrict-tokens', 'retire-unused',
+] as const;
+export type ApprovalAction = (typeof APPROVAL_ACTIONS)[number];
 
 export interface ApproverVote extends JobActor {
   at: number;

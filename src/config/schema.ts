@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { APPROVAL_ACTIONS } from '../approvals/types.js';
+import { autoRotationSchema, governanceSchema } from './governance.js';
 
 /** Keywarden's configuration: one file (YAML or JSON) plus env for secrets (`env:VAR_NAME` values). */
 
@@ -202,7 +204,7 @@ export const configSchema = z.object({
     /** A revoke of something used within this many days needs a second approver or an override reason. */
     revokeRecentUseDays: days.default(7),
     highRisk: z.array(z.object({
-      action: z.enum(['rotate', 'revoke', 'jit', 'rollback']),
+      action: z.enum(APPROVAL_ACTIONS),
       scopes: z.array(z.string()).default([]),
       approvals: z.number().int().min(2).max(5).default(2),
     })).default([]),
@@ -221,6 +223,10 @@ export const configSchema = z.object({
       applicationId: z.string().optional(),
     }).default({}),
   }).default({}),
+  /** Standing auto-rotation rules (issue 11): defaults for rules approved in Teams. */
+  autoRotation: autoRotationSchema,
+  /** Governance remedies and the governance report (issue 13). */
+  governance: governanceSchema,
   /** Pipelines (Data Factory) that ask for their own JIT PAT + pool over POST /api/jit, authenticated by Entra bearer tokens. */
   pipelines: z.object({
     /** Audiences the API accepts: Keywarden's application ID URI (v1 tokens) and/or its client id (v2 tokens). */

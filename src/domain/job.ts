@@ -5,7 +5,10 @@
  */
 import type { PostedMessage } from './chat.js';
 
-export type JobKind = 'rotate-pat' | 'rotate-entra' | 'revoke' | 'jit' | 'rollback';
+export type JobKind =
+  | 'rotate-pat' | 'rotate-entra' | 'revoke' | 'jit' | 'rollback'
+  /** Governance remedies (issue 13): a pipeline moved off a person's PAT, workspace-conf lifetime, token ACL, bulk retire. */
+  | 'move-to-sp' | 'max-lifetime' | 'restrict-tokens' | 'retire-unused';
 
 /** Step names follow AWS Secrets Manager's rotation contract: create → set → test → finish. */
 export type StepName = 'create' | 'set' | 'test' | 'finish';

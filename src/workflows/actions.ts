@@ -44,6 +44,11 @@ export const STEPS: Record<JobKind, readonly StepName[]> = {
   jit: ['create', 'set', 'test', 'finish'],
   revoke: ['finish'],
   rollback: ['set', 'finish'],
+  // Governance remedies (issue 13); each remedy's folder owns its line.
+  'move-to-sp': ['create', 'set', 'test', 'finish'],
+  'max-lifetime': ['set', 'finish'],
+  'restrict-tokens': ['set', 'finish'],
+  'retire-unused': ['finish'],
 };
 
 const ID = /^[A-Za-z0-9_:-]{1,128}$/;
@@ -51,7 +56,11 @@ export const idOf = (v: unknown): string | undefined => (typeof v === 'string' &
 export const newId = (prefix: string): string => `${prefix}-${randomBytes(6).toString('hex')}`;
 export const newNonce = (): string => randomBytes(12).toString('base64url');
 
-const VERB_WORD: Record<ApprovalAction, string> = { rotate: 'Rotation', revoke: 'Revoke', jit: 'JIT access', rollback: 'Rollback' };
+const VERB_WORD: Record<ApprovalAction, string> = {
+  rotate: 'Rotation', revoke: 'Revoke', jit: 'JIT access', rollback: 'Rollback', 'auto-rotate': 'Auto-rotation rule',
+  'move-to-sp': 'Move to a service principal', 'max-lifetime': 'Maximum token lifetime', 'restrict-tokens': 'Token creation restriction',
+  'retire-unused': 'Retiring unused tokens',
+};
 
 /** Where a job reports: the clicked card's thread (from the stored alert, else from the click itself). */
 export function messageOf(stored: PostedMessage | undefined, ctx: ChatContext): PostedMessage {
