@@ -138,3 +138,27 @@ export function syncStandingApprovals(store: Store, declared: StandingApproval[]
     store.appendAudit({ action: 'standing-approval.revoked', actor: { name: 'Keywarden (config)' }, subject: rec.id, result: 'info', details: { reason: 'no longer declared in config', planHash: rec.value.planHash } });
   }
 }
+
+/** What a selector needs to know about a credential (a subset of the domain Credential). */
+export interface SelectableCredential {
+  id: string;
+  kind: string;
+  where: { scope: string };
+  attributes: Record<string, string | number | boolean | null>;
+}
+
+/**
+ * True when every field the selector sets matches the credential. A tag matches an attribute `tag:<name>` (Key Vault
+ * tags, Entra/Databricks labels mapped by the providers); without a value, the tag only has to be present.
+ */
+export function selectorMatches(selector: StandingSelector, c: SelectableCredential): boolean {
+  if (selector.credentialIds && !selector.credentialIds.includes(c.id)) return false;
+  if (selector.kind && selector.kind !== c.kind) return false;
+  if (selector.scope && selector.scope !== c.where.scope) return false;
+  if (selector.tag) {
+    const value = c.attributes[`tag:${selector.tag.name}`];
+    if (value === undefined || value === null) return false;
+    if (selector.tag.value !== undefined && String(value) !== selector.tag.value) return false;
+  }
+  return Boolean(selector.credentialIds || selector.kind || selector.scope || selector.tag);
+}
