@@ -7,6 +7,7 @@ import { createInventorySources, type InventorySourcesOptions } from './scanner/
 import { pipelinesModuleFor, type PipelinesModule } from './pipelines/module.js';
 import { workflowsModuleFor, type WorkflowsModule, type WorkflowsModuleOptions } from './workflows/module.js';
 import { planCardFor } from './workflows/plan-for.js';
+import { governanceModuleFor } from './governance/module.js';
 
 /** The product's feature modules, built from config and wired to each other: scanner → alerts → workflows. */
 
@@ -77,6 +78,10 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
       if (!built.workflows) throw new Error('the pipelines module needs the workflows module registered before it');
       built.pipelines = pipelinesModuleFor(k, built.workflows);
       return built.pipelines;
+    },
+    (k) => {
+      if (!built.scanner) throw new Error('the governance module needs the scanner module registered before it');
+      return governanceModuleFor(k, built.scanner);
     },
   ];
 }

@@ -28,7 +28,15 @@ export const retireSchema = z.object({}).default({});
 
 // ── Governance report (src/governance/) ─────────────────────────────────────────────────────────────────────────
 
-export const reportSchema = z.object({}).default({});
+export const reportSchema = z.object({
+  /** Post the governance report in the support channels (after install, then every everyDays); /governance always works. */
+  enabled: z.boolean().default(true),
+  everyDays: days.default(7),
+  /** Owners with the most findings shown on the report. */
+  topOffenders: z.number().int().min(0).max(20).default(5),
+  /** Remedy buttons on one report at most (the rest are named, reachable with the commands). */
+  maxButtons: z.number().int().min(0).max(10).default(6),
+}).default({});
 
 // ────────────────────────────────────────────────────────────────────────────────────────────────────────────────
 
