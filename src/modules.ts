@@ -7,6 +7,7 @@ import { createInventorySources, type InventorySourcesOptions } from './scanner/
 import { pipelinesModuleFor, type PipelinesModule } from './pipelines/module.js';
 import { workflowsModuleFor, type WorkflowsModule, type WorkflowsModuleOptions } from './workflows/module.js';
 import { planCardFor } from './workflows/plan-for.js';
+import { autoRotationRulesModuleFor, type AutoRotationRulesModule } from './workflows/autorotate/module.js';
 
 /** The product's feature modules, built from config and wired to each other: scanner → alerts → workflows. */
 
@@ -27,6 +28,7 @@ export interface ProductModules {
   alerts?: AlertsModule;
   workflows?: WorkflowsModule;
   pipelines?: PipelinesModule;
+  autoRotationRules?: AutoRotationRulesModule;
 }
 
 export function productModules(options: ProductModuleOptions = {}, built: ProductModules = {}): ModuleFactory[] {
@@ -78,5 +80,6 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
       built.pipelines = pipelinesModuleFor(k, built.workflows);
       return built.pipelines;
     },
+    (k) => (built.autoRotationRules = autoRotationRulesModuleFor(k, built.workflows!)),
   ];
 }
