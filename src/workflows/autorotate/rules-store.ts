@@ -28,9 +28,9 @@ export function ruleNamed(store: Store, name: string): AutoRotationRule | undefi
   return versions.find((r) => LIVE.includes(r.state)) ?? versions.sort((a, b) => b.declaredAt - a.declaredAt)[0];
 }
 
-/** A rule by the id on a card, or by the name in a command. */
+/** A rule by the name people use (R1: the version in force), else by a version id (R1v2). */
 export function findRule(store: Store, idOrName: string): AutoRotationRule | undefined {
-  return readAutoRotationRule(store, idOrName) ?? ruleNamed(store, idOrName);
+  return ruleNamed(store, idOrName) ?? readAutoRotationRule(store, idOrName);
 }
 
 function nextName(rules: AutoRotationRule[]): string {
