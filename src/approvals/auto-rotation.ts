@@ -80,10 +80,16 @@ export function ruleCovers(rule: AutoRotationRule, credential: Credential): bool
   return Boolean(rule.template.approvedFacts?.[credential.id]) || selectorMatches(rule.selector, credential);
 }
 
-/** "rule R1 — 14 days before expiry (approved by Alex Wilber, Megan Bowen)" when a rule in force covers it. */
+/**
+ * "rule R1 — 14 days before expiry (approved by Alex Wilber, Megan Bowen)" when a rule in force covers it; a paused one
+ * says so (the card then offers no second rule either).
+ */
 export function autoRotationText(store: Store, credential: Credential, now: number): string | undefined {
-  const rule = listAutoRotationRules(store).filter((r) => isRuleActive(r, now) && ruleCovers(r, credential))
-    .sort((a, b) => (a.chat?.approvedAt ?? a.declaredAt) - (b.chat?.approvedAt ?? b.declaredAt))[0];
+  const covering = listAutoRotationRules(store).filter((r) => ruleCovers(r, credential) && (r.reviewBy === undefined || now < r.reviewBy))
+    .sort((a, b) => (a.chat?.approvedAt ?? a.declaredAt) - (b.chat?.approvedAt ?? b.declaredAt));
+  const rule = covering.find((r) => isRuleActive(r, now)) ?? covering.find((r) => r.state === 'paused');
   if (!rule) return undefined;
-  return `rule ${rule.template.ruleName} — ${rule.trigger.days ?? 0} days before expiry (approved by ${rule.approvers.map((a) => a.name).join(', ') || 'config'})`;
+  const approvedBy = `approved by ${rule.approvers.map((a) => a.name).join(', ') || 'config'}`;
+  if (rule.state === 'paused') return `rule ${rule.template.ruleName} — paused${rule.chat?.changedBy ? ` by ${rule.chat.changedBy.name}` : ''} (${approvedBy}; /rules resume ${rule.template.ruleName})`;
+  return `rule ${rule.template.ruleName} — ${rule.trigger.days ?? 0} days before expiry (${approvedBy})`;
 }

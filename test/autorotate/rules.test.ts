@@ -129,6 +129,7 @@ describe('/autorotate, /rules and changes', () => {
     expect(text).toContain('rot-0001');
     expect(text).toMatch(/Next run.*adf-etl/);
     expect(text).not.toContain('R2 ·'); // denied proposals are left out
+    expect(text).toContain('adf-analytics · pipeline JIT · active (declared in config)'); // the sandbox's pipeline caller
     expect(verbsIn(replies[0]!.attachments)).toEqual(['pauseRule', 'revokeRule']);
     expect((await h.command('/rules stop R1', ALEX)).replies[0]!.text).toMatch(/Usage: \/rules/);
     expect(allText((await h.command('/rules --help', ALEX)).replies[0]!.attachments)).toContain('/rules [pause|resume|revoke');
@@ -144,6 +145,9 @@ describe('/autorotate, /rules and changes', () => {
     expect(allText(paused.card)).toContain('Rule R1 paused by Megan Bowen');
     expect(rule('R1').state).toBe('paused');
     expect(isRuleActive(rule('R1'), h.clock.now())).toBe(false);
+    const alertCard = h.cardActivityId(credentialId);
+    await until(() => allText(shownCard(alertCard)).includes('rule R1 — paused by Megan Bowen'), 'the alert card to show the pause');
+    expect(verbsIn(shownCard(alertCard))).not.toContain('autoRotate');
     expect((await h.command('/rules resume R1', LEE)).replies[0]!.text).toMatch(/not an approver/);
     const resumed = await h.command('/rules resume R1', ALEX);
     expect(allText(resumed.replies[0]!.attachments)).toContain('Rule R1 resumed by Alex Wilber');

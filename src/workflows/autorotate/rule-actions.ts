@@ -60,7 +60,8 @@ function autoRotateAction(options: RulesOptions): CardAction {
       const conversation = alert.message
         ? { conversationId: alert.message.conversationId, serviceUrl: alert.message.serviceUrl, tenantId: alert.message.tenantId }
         : { conversationId: ctx.conversation.conversationId, serviceUrl: ctx.conversation.serviceUrl, tenantId: ctx.conversation.tenantId };
-      const proposal = storeProposal({ store, config, parameters, credentials: latestCredentials(options).length ? latestCredentials(options) : [c], requestedBy: actorOf(ctx), conversation, now });
+      const scanned = latestCredentials(options);
+      const proposal = storeProposal({ store, config, parameters, credentials: scanned.length ? scanned : [c], requestedBy: actorOf(ctx), conversation, now });
       const answer = proposalCard(options, proposal);
       const gateway = options.chat();
       const name = proposal.kind === 'proposed' ? proposal.proposed.rule.template.ruleName : proposal.rule.template.ruleName;
@@ -96,11 +97,12 @@ function approveRuleAction(options: RulesOptions): CardAction {
       const now = clock.now();
 
       // Approve what the card showed: if the scan since changed what the rule covers, the votes start over.
+      const scanned = latestCredentials(options);
       const again = proposeRule({
         ruleId, ruleName: rule.template.ruleName, parameters: { selector: rule.selector, days: rule.trigger.days ?? 0, graceHours: rule.template.graceHours },
-        credentials: latestCredentials(options), config, requestedBy: chat.requestedBy, conversation: chat.conversation, nonce: newRuleNonce(), replaces: chat.replaces, now,
+        credentials: scanned, config, requestedBy: chat.requestedBy, conversation: chat.conversation, nonce: newRuleNonce(), replaces: chat.replaces, now,
       });
-      if (again.rule.planHash !== rule.planHash && latestCredentials(options).length > 0) {
+      if (again.rule.planHash !== rule.planHash && scanned.length > 0) {
         const reset = changeRule(store, ruleId, (r) => (r.state !== 'pending' ? `rule ${r.template.ruleName} is already ${r.state}` : {
           ...r, template: again.rule.template, planHash: again.rule.planHash, approvers: [], chat: { ...again.rule.chat!, requestedBy: chat.requestedBy },
         }));

@@ -6,6 +6,7 @@ import { listAutoRotationRules, ruleIdOf, selectorText, type AutoRotationRule } 
 import type { PipelineJitTemplate, StandingApproval } from '../../approvals/standing.js';
 import { renderCard } from '../../cards/render.js';
 import type { AdaptiveCard } from '../../domain/chat.js';
+import type { Credential } from '../../domain/credential.js';
 import { formatUtcDate } from '../../domain/expiry.js';
 import { formatTime } from '../../domain/plan.js';
 import { firesAt, ruleCoverage } from './rule-plan.js';
@@ -35,13 +36,13 @@ function lastRunText(options: RulesOptions, rule: AutoRotationRule): string {
   return `${formatTime(last.lastRunAt)} · ${last.credentialId}${last.lastResult ? ` · ${last.lastResult}` : ''}${last.lastJobId ? ` (job ${last.lastJobId})` : ''}`;
 }
 
-function nextRunText(options: RulesOptions, rule: AutoRotationRule): string {
+function nextRunText(options: RulesOptions, rule: AutoRotationRule, credentials: readonly Credential[]): string {
   if (rule.state === 'pending') return 'after approval';
   if (rule.state !== 'active') return `none (${rule.state})`;
   const now = options.clock.now();
   if (rule.reviewBy !== undefined && now >= rule.reviewBy) return 'none (review date passed: renew it)';
   const paused = new Set(runsOf(options.store, rule).filter((r) => r.pausedReason).map((r) => r.credentialId));
-  const next = ruleCoverage(rule.selector, latestCredentials(options), options.config).covered
+  const next = ruleCoverage(rule.selector, credentials, options.config).covered
     .filter((c) => !paused.has(c.credential.id))
     .map((c) => ({ at: firesAt(rule, c.credential), name: c.credential.name }))
     .filter((x): x is { at: number; name: string } => x.at !== null)
@@ -50,7 +51,7 @@ function nextRunText(options: RulesOptions, rule: AutoRotationRule): string {
   return next.at <= now ? `due now (${next.name}, at the next scan)` : `${formatTime(next.at)} (${next.name})`;
 }
 
-function ruleRow(options: RulesOptions, stored: AutoRotationRule) {
+function ruleRow(options: RulesOptions, stored: AutoRotationRule, credentials: readonly Credential[]) {
   const rule = withFreshNonce(options, stored);
   const name = rule.template.ruleName;
   const pendingChange = listAutoRotationRules(options.store).find((r) => r.state === 'pending' && r.chat?.replaces === rule.id);
@@ -61,7 +62,7 @@ function ruleRow(options: RulesOptions, stored: AutoRotationRule) {
     { title: 'Approvers', value: approvers || `none yet (${rule.chat?.required ?? 1} needed; asked by ${rule.chat?.requestedBy.name ?? 'someone'})` },
     { title: 'Review by', value: rule.reviewBy ? formatUtcDate(rule.reviewBy) : 'set at approval' },
     { title: 'Last run', value: lastRunText(options, rule) },
-    { title: 'Next run', value: nextRunText(options, rule) },
+    { title: 'Next run', value: nextRunText(options, rule, credentials) },
     ...(pendingChange ? [{ title: 'Change waiting', value: `${ruleIdOf(pendingChange)}: ${selectorText(pendingChange.selector)}, ${pendingChange.trigger.days} days — in force once approved` }] : []),
   ];
   const live = ['active', 'paused', 'expired'].includes(rule.state);
@@ -91,7 +92,8 @@ export function renderRulesCard(options: RulesOptions, notice?: string): Adaptiv
   const rules = listAutoRotationRules(options.store).filter((r) => !HIDDEN.includes(r.state))
     .sort((a, b) => a.template.ruleName.localeCompare(b.template.ruleName, 'en', { numeric: true }) || a.declaredAt - b.declaredAt);
   const pipelines = options.store.list<StandingApproval<PipelineJitTemplate>>('approvals', { prefix: 'standing:pipeline-jit:' }).map((r) => r.value);
-  const rows = [...rules.map((r) => ruleRow(options, r)), ...pipelines.map(pipelineRow)];
+  const credentials = latestCredentials(options);
+  const rows = [...rules.map((r) => ruleRow(options, r, credentials)), ...pipelines.map(pipelineRow)];
   return renderCard('rules', {
     hasNotice: Boolean(notice), notice: notice ?? '',
     title: `Standing approvals: ${rules.length} auto-rotation rule${rules.length === 1 ? '' : 's'}, ${pipelines.length} pipeline approval${pipelines.length === 1 ? '' : 's'}`,
