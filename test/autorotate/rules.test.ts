@@ -68,6 +68,10 @@ describe('a rule from a credential card, approved by two approvers', () => {
     const ignored = audits('card.data-ignored').at(-1)!;
     expect(ignored.details).toMatchObject({ verb: 'autoRotate', keys: ['daysBefore', 'graceHours'] });
     expect(audits('rule.proposed').at(-1)).toMatchObject({ subject: r1.id, actor: { name: 'Lee Gu' } });
+    // A second click proposes nothing new: the waiting rule's card is shown again.
+    const again = await h.click('autoRotate', { alertId: alert.id, nonce: alert.nonce }, cardId, MEGAN);
+    expect(again.text).toMatch(/Rule R1: its card is in the channel again/);
+    expect(audits('rule.proposed')).toHaveLength(1);
   });
 
   it('Lee (not an approver) cannot approve; the first approver is one of two; a second vote by the same person does not count', async () => {
@@ -159,7 +163,7 @@ describe('/autorotate, /rules and changes', () => {
   it('widening R1 shows a new plan; R1 stays in force until the change is approved, then is replaced', async () => {
     const { replies } = await h.command(`/autorotate rule:R1 kind:databricks-pat scope:ws-prod 21`, LEE);
     const text = allText(replies[0]!.attachments);
-    expect(text).toContain('Auto-rotation rule R1 (changes R1)');
+    expect(text).toContain('Change to auto-rotation rule R1 — proposed by Lee Gu');
     expect(text).toContain('stays in force until this is approved');
     const v2 = rule('R1v2');
     expect(v2).toMatchObject({ state: 'pending', trigger: { days: 21 }, chat: { replaces: rule('R1').id } });
@@ -194,7 +198,7 @@ describe('review date', () => {
     expect(audits('rule.reminder')).toHaveLength(1);
 
     const renewed = await h.click('renewRule', { ruleId: 'R1v2', nonce: rule('R1v2').chat!.reminder!.nonce }, reminder.activityId!, LEE);
-    expect(allText(renewed.card)).toContain('Auto-rotation rule R1 (changes R1)');
+    expect(allText(renewed.card)).toContain('Renewal of auto-rotation rule R1 — proposed by Lee Gu');
     expect(rule('R1v3')).toMatchObject({ state: 'pending', selector: v2.selector, trigger: v2.trigger, chat: { replaces: v2.id } });
 
     h.clock.set(v2.reviewBy! + 60_000);

@@ -140,6 +140,8 @@ export interface RuleCardOptions {
   notice?: string;
   /** The name of the rule this one changes, to say so on the card. */
   replacesName?: string;
+  /** It proposes the very same rule again (after a reminder). */
+  renewal?: boolean;
   reviewDays: number;
   now: number;
   /** The reminder variant: a Renew button instead of Approve / Deny. */
@@ -156,7 +158,7 @@ export function renderRuleCard(rule: AutoRotationRule, coverage: RuleCoverage, o
   const headline = options.renewNonce
     ? `Auto-rotation rule ${name} lapses on ${formatUtcDate(rule.reviewBy ?? now)} — renew it?`
     : rule.state === 'pending'
-      ? `Auto-rotation rule ${name}${options.replacesName ? ` (changes ${options.replacesName})` : ''} — proposed by ${chat?.requestedBy.name ?? 'someone'}`
+      ? `${options.replacesName ? `${options.renewal ? 'Renewal of' : 'Change to'} auto-rotation rule` : 'Auto-rotation rule'} ${name} — proposed by ${chat?.requestedBy.name ?? 'someone'}`
       : `Auto-rotation rule ${name} — ${STATE_WORDS[rule.state]}${rule.state === 'active' || rule.state === 'paused' ? ` (approved by ${approvers})` : ''}`;
   const reviewBy = rule.reviewBy ?? now + options.reviewDays * DAY_MS;
   const required = chat?.required ?? 1;
@@ -170,7 +172,7 @@ export function renderRuleCard(rule: AutoRotationRule, coverage: RuleCoverage, o
     { title: 'Approvals', value: `${required} needed${chat?.reasons.length ? `: ${chat.reasons.join('; ')}` : ' (no approvals.highRisk rule asks for more)'}; not the requester` },
     ...(rule.approvers.length ? [{ title: 'Approved by', value: rule.approvers.map((a) => a.name).join(', ') }] : []),
     { title: 'Plan hash', value: shortHash(rule.planHash) },
-    ...(options.replacesName ? [{ title: 'Replaces', value: `${options.replacesName}, which stays in force until this is approved` }] : []),
+    ...(options.replacesName ? [{ title: 'Replaces', value: `${options.replacesName} as it is now, which stays in force until this is approved` }] : []),
   ];
   const listed = coverage.covered.slice(0, MAX_LISTED).map((c) => ({ text: coveredLine(rule, c.credential, now) }));
   if (coverage.covered.length > MAX_LISTED) listed.push({ text: `…and ${coverage.covered.length - MAX_LISTED} more` });

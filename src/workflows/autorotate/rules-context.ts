@@ -9,7 +9,8 @@ import type { Credential } from '../../domain/credential.js';
 import type { JobActor } from '../../domain/job.js';
 import { readLatestSnapshot } from '../../scanner/snapshot.js';
 import type { ActionResult, WorkflowActionsOptions } from '../actions.js';
-import { renderRuleCard, ruleCoverage } from './rule-plan.js';
+import { parametersOf, renderRuleCard, ruleCoverage } from './rule-plan.js';
+import { canonicalJson } from '../../domain/canonical-json.js';
 import { changeRule, newRuleNonce } from './rules-store.js';
 
 export interface RulesOptions extends WorkflowActionsOptions {
@@ -39,7 +40,7 @@ export function ruleCardResult(options: RulesOptions, rule: AutoRotationRule, no
   const replaces = rule.chat?.replaces ? readAutoRotationRule(options.store, rule.chat.replaces.slice('standing:auto-rotation:'.length)) : undefined;
   return { card: renderRuleCard(rule, coverage, {
     notice, now: options.clock.now(), reviewDays: options.config.autoRotation.reviewDays,
-    ...(replaces && rule.state === 'pending' ? { replacesName: replaces.template.ruleName } : {}),
+    ...(replaces && rule.state === 'pending' ? { replacesName: replaces.template.ruleName, renewal: canonicalJson(parametersOf(replaces)) === canonicalJson(parametersOf(rule)) } : {}),
   }) };
 }
 
