@@ -168,7 +168,7 @@ export function renderRuleCard(rule: AutoRotationRule, coverage: RuleCoverage, o
     { title: 'Fires', value: `${rule.trigger.days ?? 0} days before each covered credential expires` },
     { title: 'New credential', value: `lives ${rule.template.lifetimeDays} days` },
     { title: 'Grace', value: `the old one keeps working ${rule.template.graceHours} h after the new one is verified` },
-    { title: 'Review by', value: `${formatUtcDate(reviewBy)}${rule.reviewBy ? '' : ` (${options.reviewDays} days after approval)`}; a reminder comes ${REMINDER_DAYS} days before` },
+    { title: 'Review by', value: `${rule.reviewBy ? formatUtcDate(reviewBy) : `${options.reviewDays} days after approval (${formatUtcDate(reviewBy)} if approved today)`}; a reminder comes ${REMINDER_DAYS} days before` },
     { title: 'Approvals', value: `${required} needed${chat?.reasons.length ? `: ${chat.reasons.join('; ')}` : ' (no approvals.highRisk rule asks for more)'}; not the requester` },
     ...(rule.approvers.length ? [{ title: 'Approved by', value: rule.approvers.map((a) => a.name).join(', ') }] : []),
     { title: 'Plan hash', value: shortHash(rule.planHash) },
