@@ -8,6 +8,7 @@ import { pipelinesModuleFor, type PipelinesModule } from './pipelines/module.js'
 import { workflowsModuleFor, type WorkflowsModule, type WorkflowsModuleOptions } from './workflows/module.js';
 import { planCardFor } from './workflows/plan-for.js';
 import { governanceModuleFor } from './governance/module.js';
+import { autoRotationRulesModuleFor, type AutoRotationRulesModule } from './workflows/autorotate/module.js';
 
 /** The product's feature modules, built from config and wired to each other: scanner → alerts → workflows. */
 
@@ -28,6 +29,7 @@ export interface ProductModules {
   alerts?: AlertsModule;
   workflows?: WorkflowsModule;
   pipelines?: PipelinesModule;
+  autoRotationRules?: AutoRotationRulesModule;
 }
 
 export function productModules(options: ProductModuleOptions = {}, built: ProductModules = {}): ModuleFactory[] {
@@ -83,5 +85,6 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
       if (!built.scanner) throw new Error('the governance module needs the scanner module registered before it');
       return governanceModuleFor(k, built.scanner);
     },
+    (k) => (built.autoRotationRules = autoRotationRulesModuleFor(k, built.workflows!)),
   ];
 }
