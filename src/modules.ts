@@ -7,6 +7,8 @@ import { createInventorySources, type InventorySourcesOptions } from './scanner/
 import { pipelinesModuleFor, type PipelinesModule } from './pipelines/module.js';
 import { workflowsModuleFor, type WorkflowsModule, type WorkflowsModuleOptions } from './workflows/module.js';
 import { planCardFor } from './workflows/plan-for.js';
+import { workspaceControlsModuleFor } from './workflows/workspace-controls/module.js';
+import { workspaceRemedyButtons } from './workflows/workspace-controls/finding-buttons.js';
 
 /** The product's feature modules, built from config and wired to each other: scanner → alerts → workflows. */
 
@@ -41,7 +43,7 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
         retry: options.retry,
         instrument: { fetchFor: (estate) => metrics.instrumentFetch(estate), keyVaultPolicy: metrics.keyVaultPolicy() as never },
       });
-      const mod = createScannerModule(k, { sources, isApprover });
+      const mod = createScannerModule(k, { sources, isApprover, remedyButtons: workspaceRemedyButtons(k) });
       built.scanner = mod.scanner;
       mod.scanner.onScan((result) => metrics.recordScan(result));
       return mod;
@@ -78,5 +80,6 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
       built.pipelines = pipelinesModuleFor(k, built.workflows);
       return built.pipelines;
     },
+    (k) => workspaceControlsModuleFor(k, built.workflows!),
   ];
 }
