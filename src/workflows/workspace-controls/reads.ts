@@ -2,7 +2,7 @@
  * What the workspace-controls planners read: fresh from the workspace (token ACL, people and their groups, tokens)
  * and, for where a token is kept and who runs on it, from the latest scan (Key Vault secrets, Data Factory pipelines).
  */
-import { credentialId, type Credential } from '../../domain/credential.js';
+import type { Credential } from '../../domain/credential.js';
 import { formatTime } from '../../domain/plan.js';
 import type { DatabricksClient } from '../../providers/databricks/client.js';
 import type { TokenInfo } from '../../providers/databricks/types.js';
