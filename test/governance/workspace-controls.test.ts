@@ -71,6 +71,7 @@ describe('/max-lifetime', () => {
     expect(ws.conf().maxTokenLifetimeDays).toBeUndefined();
     const { replies } = await h.command('/max-lifetime ws-prod 90', LEE);
     const planCard = replies[0]!;
+    expect(planCard.text ?? '').toBe('');
     const text = allText(planCard.attachments);
     expect(text).toContain('Set the maximum token lifetime of ws-prod to 90 days?');
     expect(text).toContain('none (no limit)');
@@ -110,6 +111,19 @@ describe('/max-lifetime', () => {
     await h.waitForJob((j) => j.kind === 'max-lifetime' && j.state === 'done' && j.plan.parameters.rollbackOf === job.id);
     expect(ws.conf().maxTokenLifetimeDays).toBe('0');
     expect((await databricks('ws-prod', 'POST', '/api/2.0/token/create', bob, { lifetime_seconds: 200 * 86_400, comment: 'long again' })).status).toBe(200);
+  });
+
+  it('a value changed by hand after the plan was shown: Approve shows the new plan, says what changed, starts nothing', async () => {
+    const ws = h.clouds.handles.databricks.workspace('ws-analytics');
+    const { replies } = await h.command('/max-lifetime ws-analytics 60', LEE);
+    const planCard = replies[0]!;
+    ws.setConf({ maxTokenLifetimeDays: '30' });
+    const answer = await h.click('enforceMaxLifetime', action(planCard.attachments, 'enforceMaxLifetime').data, planCard.activityId, ALEX);
+    expect(allText(answer.card)).toMatch(/The plan changed since it was shown: maxTokenLifetimeDays was absent when approved and is now 30/);
+    expect(allText(answer.card)).toContain('30 days');
+    expect(h.jobs().some((j) => j.subject === 'max-lifetime:ws-analytics')).toBe(false);
+    expect(ws.conf().maxTokenLifetimeDays).toBe('30');
+    ws.setConf({ maxTokenLifetimeDays: '0' });
   });
 
   it('/findings offers the remedies on the workspace findings', async () => {
