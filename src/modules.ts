@@ -9,6 +9,8 @@ import { workflowsModuleFor, type WorkflowsModule, type WorkflowsModuleOptions }
 import { planCardFor } from './workflows/plan-for.js';
 import { governanceModuleFor } from './governance/module.js';
 import { autoRotationRulesModuleFor, type AutoRotationRulesModule } from './workflows/autorotate/module.js';
+import { workspaceControlsModuleFor } from './workflows/workspace-controls/module.js';
+import { workspaceRemedyButtons } from './workflows/workspace-controls/finding-buttons.js';
 
 /** The product's feature modules, built from config and wired to each other: scanner → alerts → workflows. */
 
@@ -44,7 +46,7 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
         retry: options.retry,
         instrument: { fetchFor: (estate) => metrics.instrumentFetch(estate), keyVaultPolicy: metrics.keyVaultPolicy() as never },
       });
-      const mod = createScannerModule(k, { sources, isApprover });
+      const mod = createScannerModule(k, { sources, isApprover, remedyButtons: workspaceRemedyButtons(k) });
       built.scanner = mod.scanner;
       mod.scanner.onScan((result) => metrics.recordScan(result));
       return mod;
@@ -86,5 +88,6 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
       return governanceModuleFor(k, built.scanner);
     },
     (k) => (built.autoRotationRules = autoRotationRulesModuleFor(k, built.workflows!)),
+    (k) => workspaceControlsModuleFor(k, built.workflows!),
   ];
 }

@@ -81,8 +81,8 @@ export const CARD_DATA_KEYS: Record<string, readonly string[]> = {
 
   // Governance remedies: buttons on a credential card carry alertId, the others an offer (approvals/remedy-offers.ts)
   moveToServicePrincipal: ['alertId', 'offerId', 'nonce'],
-  enforceMaxLifetime: ['offerId', 'nonce'],
-  restrictTokenCreation: ['offerId', 'nonce'],
+  enforceMaxLifetime: ['offerId', 'nonce', 'confirmed'],
+  restrictTokenCreation: ['offerId', 'nonce', 'confirmed'],
   retireUnused: ['offerId', 'nonce'],
   revokeOnDemand: ['offerId', 'nonce', 'justification', 'overrideReason'],
 };

@@ -17,6 +17,8 @@ const SEVERITY_TITLE: Record<Severity, string> = { critical: 'Critical', high: '
 export interface FindingsDeps {
   scans: { latestOrScan(trigger: ScanTrigger): Promise<ScanResult> };
   clock: Clock;
+  /** Remedy buttons for a finding (e.g. Enforce max lifetime on a workspace finding); none by default. */
+  remedyButtons?: (finding: Finding) => Array<{ title: string; verb: string; data: Record<string, unknown> }>;
 }
 
 /** Non-expiry findings at or above `minSeverity`, highest severity first. */
@@ -27,8 +29,14 @@ export function selectFindings(scan: Pick<ScanResult, 'findings'>, minSeverity: 
     .sort((a, b) => SEVERITY_ORDER.indexOf(b.severity) - SEVERITY_ORDER.indexOf(a.severity) || a.code.localeCompare(b.code) || a.message.localeCompare(b.message));
 }
 
-export function buildFindingsCard(scan: ScanResult, minSeverity: Severity, now: number): AdaptiveCard {
+export function buildFindingsCard(scan: ScanResult, minSeverity: Severity, now: number, remedyButtons?: FindingsDeps['remedyButtons']): AdaptiveCard {
   const all = selectFindings(scan, minSeverity);
+  // Asked once per finding: a button may store an offer, and the card can be built more than once to fit.
+  const buttons = new Map<Finding, ReturnType<NonNullable<FindingsDeps['remedyButtons']>>>();
+  const buttonsOf = (f: Finding) => {
+    if (!buttons.has(f)) buttons.set(f, remedyButtons?.(f) ?? []);
+    return buttons.get(f)!;
+  };
   const byId = new Map(scan.credentials.map((c) => [c.id, c]));
   const build = (limit: number) => {
     const shown = all.slice(0, limit);
@@ -41,7 +49,7 @@ export function buildFindingsCard(scan: ScanResult, minSeverity: Severity, now: 
         items: g.items.map((f) => {
           const c = f.credentialId ? byId.get(f.credentialId) : undefined;
           const subject = c ? `${c.name} · ${kindLabel(c.kind)} · ${c.where.label}` : `${f.scope} (${f.estate})`;
-          return { headline: `${f.code} — ${subject}`, message: f.message, remedy: f.remedy };
+          return { headline: `${f.code} — ${subject}`, message: f.message, remedy: f.remedy, actions: buttonsOf(f) };
         }),
       }));
     const more = all.length - shown.length;
@@ -74,7 +82,7 @@ export function findingsCommand(deps: FindingsDeps): ChatCommand {
       const parsed = parseFindingsArgs(args);
       if (!parsed.ok) return { kind: 'text', text: usageText(parsed.problem, FINDINGS_USAGE, FINDINGS_EXAMPLE) };
       const scan = await deps.scans.latestOrScan('command');
-      return { kind: 'card', card: buildFindingsCard(scan, parsed.value.minSeverity, deps.clock.now()) };
+      return { kind: 'card', card: buildFindingsCard(scan, parsed.value.minSeverity, deps.clock.now(), deps.remedyButtons) };
     },
   };
 }

@@ -22,7 +22,23 @@ export const moveToSpSchema = z.object({}).default({});
 
 // ── Workspace token controls: maximum lifetime and who may create tokens (src/workflows/workspace-controls/) ────
 
-export const workspaceControlsSchema = z.object({}).default({});
+const tokenAllowListSchema = z.object({
+  /** The configured Databricks workspace this allow-list is for. */
+  workspace: z.string().min(1),
+  /** Workspace groups that keep CAN_USE on tokens (admins always keep CAN_MANAGE). */
+  groups: z.array(z.string().min(1)).default([]),
+  /** Service principals that keep CAN_USE, by Entra application (client) id. */
+  servicePrincipals: z.array(z.string().min(1)).default([]),
+  /** Users that keep CAN_USE, by userName (UPN). */
+  users: z.array(z.string().min(1)).default([]),
+});
+
+export const workspaceControlsSchema = z.object({
+  /** The maximum token lifetime /max-lifetime and the findings' button propose (workspace-conf maxTokenLifetimeDays). */
+  maxLifetimeDays: z.number().int().min(1).max(730).default(90),
+  /** Per workspace: who may keep creating and using tokens after /restrict-tokens. */
+  tokenAllowList: z.array(tokenAllowListSchema).default([]),
+}).default({});
 
 // ── Retire unused tokens and revoke on demand (src/workflows/retire/) ───────────────────────────────────────────
 

@@ -184,10 +184,26 @@ export function withSandboxConfig(base: Record<string, unknown>, fragment: Sandb
  * For `keywarden start` in sandbox mode (the shape of src/cli/start.ts's SandboxStarter): starts the clouds with the
  * CA in config.sandbox.dataDir and returns the config pointing at them.
  */
+/**
+ * Who keeps CAN_USE on tokens after /restrict-tokens in the sandbox (docs/sandbox-estate.md): the pipeline SPs. Applied by
+ * `npm start` only when the config names no allow-list, so ws-dev's and ws-prod's findings get their button.
+ */
+export function sandboxTokenAllowList(appIds: { etl: string; reporting: string }): KeywardenConfig['governance']['workspaceControls']['tokenAllowList'] {
+  return [
+    { workspace: 'ws-dev', groups: [], servicePrincipals: [appIds.etl], users: [] },
+    { workspace: 'ws-prod', groups: [], servicePrincipals: [appIds.etl, appIds.reporting], users: [] },
+  ];
+}
+
 export async function startSandboxForKeywarden(context: { config: KeywardenConfig; clock: Clock }): Promise<{ config: KeywardenConfig; clouds: SandboxClouds; close(): Promise<void> }> {
   const clouds = await startSandboxClouds({ clock: context.clock, tls: ensureSandboxTls(context.config.sandbox.dataDir) });
   try {
     const config = configSchema.parse(withSandboxConfig(context.config as unknown as Record<string, unknown>, clouds.config));
+    const controls = config.governance.workspaceControls;
+    if (controls.tokenAllowList.length === 0) {
+      const apps = clouds.seeds.entra.apps;
+      controls.tokenAllowList = sandboxTokenAllowList({ etl: apps['etl-ingest']!.appId, reporting: apps['reporting-svc']!.appId });
+    }
     return { config, clouds, close: () => clouds.close() };
   } catch (err) {
     await clouds.close();

@@ -47,8 +47,8 @@ export const STEPS: Record<JobKind, readonly StepName[]> = {
   rollback: ['set', 'finish'],
   // Governance remedies (issue 13); each remedy's folder owns its line.
   'move-to-sp': ['create', 'set', 'test', 'finish'],
-  'max-lifetime': ['set', 'finish'],
-  'restrict-tokens': ['set', 'finish'],
+  'max-lifetime': ['set', 'test'],
+  'restrict-tokens': ['create', 'set', 'test'],
   'retire-unused': ['finish'],
 };
 

@@ -49,6 +49,8 @@ export interface WorkflowsModuleOptions {
 
 export interface WorkflowsModule extends KeywardenModule {
   readonly engine: JobEngine;
+  /** The cloud clients the workflows act through (feature modules built on the engine use the same ones). */
+  readonly providers: WorkflowProviders;
   readonly authorizer: ClickAuthorizer;
   readonly directory: ApproverDirectory;
 }
@@ -81,7 +83,7 @@ export function createWorkflowsModule(options: WorkflowsModuleOptions): Workflow
 
   return {
     name: 'workflows',
-    engine, authorizer, directory,
+    engine, authorizer, directory, providers: options.providers,
     commands: [jitCommand(actionOptions, { chat: () => gateway }), auditCommand({ store })],
     cardActions: notingClickers(withCardDataKeys([...workflowCardActions(actionOptions), ...jitCardActions(actionOptions)], store), { store, clock, directory: () => directory }),
     readiness: [{

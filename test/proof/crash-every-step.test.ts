@@ -18,6 +18,12 @@ import {
   passwordsOf, patPublishedProblem, planJit, planOf, planRollback, runChild, type Lab,
 } from './fixtures/crash-lab.js';
 import { report } from './fixtures/report.js';
+import { createAzureCredential } from '../../src/providers/azure-credential.js';
+import { providersFromConfig } from '../../src/workflows/engine/providers.js';
+import { planRestrictTokens } from '../../src/workflows/workspace-controls/plan-restrict.js';
+
+const ETL_APP = '11111111-1111-4111-8111-000000000001';
+const REPORTING_APP = '11111111-1111-4111-8111-000000000002';
 
 interface Scenario {
   name: string;
@@ -122,6 +128,23 @@ const SCENARIOS: Scenario[] = [
       const seeded = lab.clouds.seeds.databricks.tokens['ws-prod/adf-etl']!;
       const back = kv.readStoredValue('adb-prod-etl-token') === seeded.tokenValue;
       return { orphans: patOrphans(lab, 'rot-proof'), problems: [...ended(job, ['done']), ...(back ? [] : ['Key Vault does not hold the old token after the rollback'])] };
+    },
+  },
+  {
+    name: 'restrict token creation',
+    async prepare(lab) {
+      const providers = providersFromConfig(lab.config, { credential: createAzureCredential(lab.config.azure), clock: systemClock });
+      const target = [ETL_APP, REPORTING_APP].map((principal) => ({ type: 'service-principal' as const, principal }));
+      const { plan } = await planRestrictTokens({ workspace: 'ws-prod', target, providers, store: lab.store, now: systemClock.now() });
+      return approveJob(lab, { kind: 'restrict-tokens', plan, jobId: 'rst-proof' }).id;
+    },
+    // The pipeline identities keep CAN_USE: the etl token Key Vault publishes works at every moment.
+    watch: PAT_WATCH,
+    check(lab, job) {
+      const ws = lab.clouds.handles.databricks.workspace('ws-prod');
+      const acl = ws.tokenPermissions().map((g) => g.name).sort();
+      const bobLive = ws.tokens().some((t) => t.comment === 'bob-jdbc');
+      return { orphans: [], problems: [...ended(job, ['done']), ...(acl.join() === [ETL_APP, REPORTING_APP].sort().join() ? [] : [`the ACL ended as ${acl.join(', ')}`]), ...(bobLive ? ['bob lost his direct grant but his token survived'] : [])] };
     },
   },
 ];

@@ -175,6 +175,24 @@ export class DatabricksClient {
     return toTokenPermissions(await this.call({ method: 'PATCH', path: TOKENS_PERMISSIONS, kind: 'idempotent', body, signal: options.signal }));
   }
 
+  /** PATCH workspace-conf: values are strings (G7); "0" clears maxTokenLifetimeDays ("" is refused). Idempotent. */
+  async setWorkspaceConf(values: Record<string, string>, options: CallOptions = {}): Promise<void> {
+    await this.call({ method: 'PATCH', path: '/api/2.0/workspace-conf', kind: 'idempotent', body: values, signal: options.signal });
+  }
+
+  /** PATCH: merges these CAN_USE grants into the token ACL; nobody loses anything. */
+  async patchTokenPermissions(grants: Array<Pick<TokenPermissionEntry, 'type' | 'principal'>>, options: CallOptions = {}): Promise<TokenPermissions> {
+    return toTokenPermissions(await this.call({ method: 'PATCH', path: TOKENS_PERMISSIONS, kind: 'idempotent', body: aclBody(grants), signal: options.signal }));
+  }
+
+  /**
+   * PUT: replaces every direct grant with exactly these. Whoever is left out loses CAN_USE; a direct grant lost deletes
+   * that principal's tokens at once. Call it only with a list computed from a fresh GET and an approved plan.
+   */
+  async putTokenPermissions(grants: Array<Pick<TokenPermissionEntry, 'type' | 'principal'>>, options: CallOptions = {}): Promise<TokenPermissions> {
+    return toTokenPermissions(await this.call({ method: 'PUT', path: TOKENS_PERMISSIONS, kind: 'idempotent', body: aclBody(grants), signal: options.signal }));
+  }
+
   // ---- SCIM ----
 
   async listUsers(options: ScimListOptions = {}): Promise<ScimUser[]> {
@@ -258,6 +276,11 @@ export class DatabricksClient {
 /** RESOURCE_DOES_NOT_EXIST (404; 400 on older platforms) means "already gone"; a 404 for a wrong path does not. */
 function isGone(err: unknown): boolean {
   return isDatabricksError(err) && (err.code === 'RESOURCE_DOES_NOT_EXIST' || err.code === 'NOT_FOUND');
+}
+
+function aclBody(grants: Array<Pick<TokenPermissionEntry, 'type' | 'principal'>>): Record<string, unknown> {
+  const key = { group: 'group_name', user: 'user_name', 'service-principal': 'service_principal_name' } as const;
+  return { access_control_list: grants.map((g) => ({ [key[g.type]]: g.principal, permission_level: 'CAN_USE' })) };
 }
 
 function tokenValueOf(v: unknown): string {

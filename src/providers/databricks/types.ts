@@ -46,6 +46,8 @@ export interface ScimUser {
   userName: string;
   displayName?: string;
   active: boolean;
+  /** Group display names, when the listing asked for `groups`. */
+  groups?: string[];
 }
 
 export interface ScimServicePrincipal {
@@ -53,6 +55,8 @@ export interface ScimServicePrincipal {
   applicationId: string;
   displayName?: string;
   active: boolean;
+  /** Group display names, when the listing asked for `groups`. */
+  groups?: string[];
 }
 
 export interface CurrentPrincipal {
@@ -185,14 +189,19 @@ export function toScimUser(raw: unknown): ScimUser {
   const r = (raw ?? {}) as Raw;
   const id = idString(r.id);
   if (!id) throw bad('a SCIM user without id');
-  return { id, userName: str(r.userName) ?? '', displayName: str(r.displayName), active: r.active !== false };
+  return { id, userName: str(r.userName) ?? '', displayName: str(r.displayName), active: r.active !== false, ...groupsOf(r) };
 }
 
 export function toScimServicePrincipal(raw: unknown): ScimServicePrincipal {
   const r = (raw ?? {}) as Raw;
   const id = idString(r.id);
   if (!id) throw bad('a SCIM service principal without id');
-  return { id, applicationId: str(r.applicationId) ?? '', displayName: str(r.displayName), active: r.active !== false };
+  return { id, applicationId: str(r.applicationId) ?? '', displayName: str(r.displayName), active: r.active !== false, ...groupsOf(r) };
+}
+
+function groupsOf(r: Raw): { groups?: string[] } {
+  if (!Array.isArray(r.groups)) return {};
+  return { groups: (r.groups as Raw[]).map((g) => str(g?.display) ?? '').filter(Boolean) };
 }
 
 export function toCurrentPrincipal(raw: unknown): CurrentPrincipal {

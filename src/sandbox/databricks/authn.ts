@@ -26,6 +26,8 @@ export function authenticate(ws: WorkspaceModel, req: EmulatorRequest, opts: Aut
     const token = ws.findTokenByValue(bearer);
     const owner = token ? ws.principals.get(token.ownerId) : undefined;
     if (!token || !ws.isUsable(token) || !owner || !owner.active) return authError(403, 'Invalid access token.', opts.htmlAuthErrors, req.path);
+    // A principal without CAN_USE (e.g. removed from the granted group) cannot use the tokens it still has.
+    if (!ws.canUseTokens(owner)) return authError(403, 'Invalid access token.', opts.htmlAuthErrors, req.path);
     if (ws.conf.get('enableTokensConfig') === 'false') {
       return apiError(403, 'PERMISSION_DENIED', 'Personal access tokens are disabled for this workspace (workspace-conf enableTokensConfig is "false").');
     }

@@ -105,6 +105,8 @@ export interface DatabricksWorkspaceHandle {
   addUser(input: { userName: string; displayName?: string; active?: boolean; admin?: boolean; id?: bigint | string; entitlements?: string[] }): PrincipalSnapshot;
   addServicePrincipal(input: { applicationId: string; displayName: string; active?: boolean; admin?: boolean; id?: bigint | string; entitlements?: string[] }): PrincipalSnapshot;
   setActive(name: string, active: boolean): void;
+  /** Adds or removes a user / service principal from a workspace group (indirect CAN_USE through that group). */
+  setGroupMember(name: string, group: string, member: boolean): void;
   addToken(input: AddTokenInput): { tokenId: string; tokenValue: string };
   revokeToken(tokenId: string): void;
   setConf(values: Record<string, string>): void;
@@ -198,6 +200,10 @@ function workspaceHandle(ws: WorkspaceModel, server: EmulatorServer, settings: {
       active: s.active ?? true, id: s.id === undefined ? undefined : BigInt(s.id), groups: s.admin ? ['admins'] : [], entitlements: s.entitlements,
     })),
     setActive: (name, active) => { principal(name).active = active; },
+    setGroupMember: (name, group, member) => {
+      if (member) principal(name).groups.add(group);
+      else principal(name).groups.delete(group);
+    },
     addToken: (t) => {
       const owner = principal(t.ownerName);
       const createdBy = t.createdByName ? principal(t.createdByName) : owner;

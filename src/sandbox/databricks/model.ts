@@ -252,12 +252,18 @@ export class WorkspaceModel {
 
   // ---- token permissions ---------------------------------------------------------------------
 
-  /** PUT semantics: replaces every direct grant; principals that lose CAN_USE lose all their tokens at once. */
+  /**
+   * PUT semantics: replaces every direct grant. Whoever loses CAN_USE with their own (direct) grant gone loses all
+   * their tokens at once (deleted, unrecoverable); whoever had it only through a group keeps their tokens, which fail
+   * authentication until access returns (apis-turn2 §2). Returns everyone who lost CAN_USE.
+   */
   replaceGrants(next: TokenGrant[]): string[] {
     const before = [...this.principals.values()].filter((p) => this.canUseTokens(p));
+    const directBefore = new Set(before.filter((p) => this.grants.some((g) => g.type !== 'group' && this.grantCovers(g, p))).map((p) => p.id));
     this.grants = dedupeGrants(next);
     const losers = before.filter((p) => !this.canUseTokens(p));
     for (const p of losers) {
+      if (!directBefore.has(p.id)) continue;
       for (const t of this.liveTokens()) if (t.ownerId === p.id) this.revokeToken(t, 'lost CAN_USE on tokens');
     }
     return losers.map((p) => p.userName);

@@ -267,7 +267,8 @@ export class JobRun {
     this.audit(job, `job.${state}`, state === 'done' ? 'ok' : state === 'cancelled' ? 'refused' : 'failed', {
       facts: job.facts, error: job.error?.message, summary: text,
     });
-    await this.emit({ type: 'finished', job, text }, 'finished');
+    const card = this.wf.finishCard?.(job);
+    await this.emit({ type: 'finished', job, text, ...(card ? { card } : {}) }, 'finished');
   }
 
   private async emitMilestone(milestone: Milestone, keepLease = true): Promise<void> {

@@ -121,7 +121,7 @@ export function createJobReporter(options: JobReporterOptions): (event: JobEvent
       const rec = store.get<JitRequestRecord>('approvals', jitRequestKey(job.plan.facts.requestId));
       if (rec && rec.value.state === 'active') store.compareAndSet('approvals', rec.id, rec.version, { ...rec.value, state: 'ended', nonce: newNonce() });
     }
-    await post(job, { text: event.text });
+    await post(job, { text: event.text, ...(event.card ? { card: event.card } : {}) });
     if (isRotation(job)) await withdrawRollback(job, offer, event.text);
   };
 }

@@ -2,6 +2,7 @@
  * What a workflow is to the job engine: named steps (create → set → test → finish), what a step may answer,
  * and how a failure is undone. Each workflow file (rotate-pat, rotate-entra, revoke, rollback, jit) exports one.
  */
+import type { AdaptiveCard } from '../../domain/chat.js';
 import type { SecretHandoff } from './handoff.js';
 import type { JobFacts, JobKind, JobRecord, StepName, StepRecord } from '../../domain/job.js';
 
@@ -56,9 +57,11 @@ export interface WorkflowDefinition {
   discard?(step: StepName, facts: JobFacts, ctx: { job: JobRecord; signal: AbortSignal }): Promise<JobFacts>;
   /** The thread's final message for a job in a terminal state. */
   summarize(job: JobRecord): string;
+  /** A card to post with that message (e.g. a Rollback offer), when the workflow has one. */
+  finishCard?(job: JobRecord): AdaptiveCard | undefined;
 }
 
 export type JobEvent =
   | { type: 'milestone'; job: JobRecord; milestone: Milestone }
-  | { type: 'finished'; job: JobRecord; text: string };
+  | { type: 'finished'; job: JobRecord; text: string; card?: AdaptiveCard };
 
