@@ -5,6 +5,7 @@ import { createScannerModule } from './scanner/module.js';
 import type { Scanner } from './scanner/scanner.js';
 import { createInventorySources, type InventorySourcesOptions } from './scanner/sources.js';
 import { pipelinesModuleFor, type PipelinesModule } from './pipelines/module.js';
+import { moveToSpModuleFor } from './workflows/move-to-sp/module.js';
 import { workflowsModuleFor, type WorkflowsModule, type WorkflowsModuleOptions } from './workflows/module.js';
 import { planCardFor } from './workflows/plan-for.js';
 
@@ -78,5 +79,6 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
       built.pipelines = pipelinesModuleFor(k, built.workflows);
       return built.pipelines;
     },
+    (k) => moveToSpModuleFor(k, built.workflows!, built.scanner!),
   ];
 }

@@ -177,6 +177,8 @@ export function renderAlertCard(alert: AlertRecord, now: number, options: AlertC
     // While a job acts on the credential its card offers no second action (a late click would only be refused).
     canRotate: !resolved && !busy && isRotatable(c),
     canRevoke: !resolved && !busy && isRevocable(c),
+    // A person's PAT running pipelines: offer to move it to the workspace's service principal (workflows/move-to-sp).
+    canMoveToSp: !resolved && !busy && alert.findings.some((f) => f.code === 'human-owned-pipeline'),
     canAcknowledge: !resolved && !alert.acknowledged,
     alertId: alert.id, nonce: alert.nonce,
     snoozeMaxDays: String(maxDays),

@@ -79,7 +79,7 @@ export const CARD_DATA_KEYS: Record<string, readonly string[]> = {
   revokeRule: ['ruleId', 'nonce'],
 
   // Governance remedies: buttons on a credential card carry alertId, the others an offer (approvals/remedy-offers.ts)
-  moveToServicePrincipal: ['alertId', 'offerId', 'nonce'],
+  moveToServicePrincipal: ['alertId', 'offerId', 'nonce', 'confirmed'],
   enforceMaxLifetime: ['offerId', 'nonce'],
   restrictTokenCreation: ['offerId', 'nonce'],
   retireUnused: ['offerId', 'nonce'],

@@ -42,6 +42,8 @@ export interface SandboxConfigFragment {
   dataFactory: { armUrl: string; factories: Array<{ name: string; subscriptionId: string; resourceGroup: string }> };
   approvals: { groups: string[] };
   policy: { patCreationAllowList: string[] };
+  /** The SP a human-owned pipeline token is moved to, per workspace (ws-prod: sp-etl). */
+  governance: { moveToServicePrincipal: { servicePrincipals: Array<{ workspace: string; applicationId: string; name: string }> } };
   pipelines: {
     audiences: string[];
     tenantId: string;
@@ -93,6 +95,8 @@ export function sandboxConfigFragment(p: {
     },
     approvals: { groups: [entraSeed.approverGroupId] },
     policy: { patCreationAllowList: [...SANDBOX_PAT_CREATION_ALLOW_LIST] },
+    // bob's pipeline token (kv-prod/adb-prod-bob-pipeline) moves to sp-etl, which holds CAN_USE in ws-prod.
+    governance: { moveToServicePrincipal: { servicePrincipals: [{ workspace: 'ws-prod', applicationId: entraSeed.apps['etl-ingest']!.appId, name: 'sp-etl' }] } },
     // The adf-analytics factory's identity may ask for JIT access in ws-prod (secrets in kv-prod, named adf-jit-…).
     pipelines: {
       audiences: [KEYWARDEN_API_URI],
