@@ -6,6 +6,7 @@ import { seedDatabricks, SANDBOX_WORKSPACES, type DatabricksSeed } from './datab
 import { startDatabricksEmulator, type DatabricksEmulator } from './databricks/emulator.js';
 import { startDataFactoryEmulator, type DataFactoryEmulator } from './datafactory/index.js';
 import { seedDataFactory, type SeededDataFactory } from './datafactory/seed.js';
+import { DEFAULT_FACTORY_PRINCIPAL_ID } from './datafactory/state.js';
 import { JIT_FACTORY_APP_ID, JIT_FACTORY_PRINCIPAL_ID, JIT_SECRET_PREFIX, KEYWARDEN_API_URI, seedJitPipelineFactory } from './datafactory/jit-pipeline.js';
 import { startEntraEmulator, type EntraEmulator } from './entra/index.js';
 import { seedEntra, type SeededEntra } from './entra/seed.js';
@@ -142,6 +143,8 @@ export async function startSandboxClouds(options: SandboxCloudsOptions = {}): Pr
 
     entra.directory.registerApi(KEYWARDEN_API_URI);
     entra.directory.addManagedIdentity({ displayName: 'adf-analytics', objectId: JIT_FACTORY_PRINCIPAL_ID, appId: JIT_FACTORY_APP_ID });
+    // adf-prod's pipelines (bob-reports, nightly-etl) read their Databricks tokens from Key Vault as this identity.
+    entra.directory.addManagedIdentity({ displayName: 'adf-prod', objectId: DEFAULT_FACTORY_PRINCIPAL_ID });
     const dataFactory = await startDataFactoryEmulator({
       validator: entra.validator, clock, tls, host, identityToken: (principalId, resource) => entra.issueManagedIdentityToken(principalId, resource),
     });
