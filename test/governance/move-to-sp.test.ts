@@ -89,9 +89,9 @@ describe('Move to a service principal', () => {
     expect(text).toContain('Needs 2 approvers');
     const approve = (card.actions as Array<{ verb?: string; data?: Record<string, unknown> }>).find((a) => a.verb === 'moveToServicePrincipal')!;
     expect(Object.keys(approve.data!).sort()).toEqual(['confirmed', 'nonce', 'offerId']);
-    const self = await h.click('moveToServicePrincipal', approve.data!, cmd.replies[0]!.id, MEGAN);
+    const self = await h.click('moveToServicePrincipal', approve.data!, cmd.replies[0]!.activityId, MEGAN);
     expect(self.text).toMatch(/you requested this, so you cannot approve it/);
-    const notApprover = await h.click('moveToServicePrincipal', approve.data!, cmd.replies[0]!.id, LEE);
+    const notApprover = await h.click('moveToServicePrincipal', approve.data!, cmd.replies[0]!.activityId, LEE);
     expect(notApprover.text).toMatch(/is not an approver/);
   });
 
