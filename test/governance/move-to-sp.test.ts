@@ -3,6 +3,8 @@ import { HOUR_MS, MINUTE_MS } from '../../src/clock.js';
 import { SANDBOX_RESOURCE_GROUP, SANDBOX_SUBSCRIPTION_ID } from '../../src/sandbox/datafactory/seed.js';
 import { ADF_API_VERSION } from '../../src/sandbox/datafactory/index.js';
 import type { TokenGrant } from '../../src/sandbox/databricks/model.js';
+import type { ActionOffer, ApprovalRecord } from '../../src/approvals/types.js';
+import type { JobRecord } from '../../src/domain/job.js';
 import { spCanUseTokens } from '../../src/workflows/move-to-sp/plan.js';
 import { ALEX, LEE, MEGAN, allText, startWorkflowHarness, type WorkflowHarness } from '../workflows/harness.js';
 
@@ -42,6 +44,26 @@ async function runPipeline(name: string): Promise<{ status: string; message: str
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`pipeline ${name} did not finish`);
+}
+
+/** Move on bob's card → plan card → Approve (Alex, 1 of 2) → Confirm (Megan): the job runs to its grace window. */
+async function approveFromCard(): Promise<JobRecord> {
+  const alert = h.alertFor(bobCredential())!;
+  const cardId = h.cardActivityId(bobCredential());
+  const plan = await h.click('moveToServicePrincipal', { alertId: alert.id, nonce: alert.nonce }, cardId, ALEX);
+  const planText = allText(plan.card);
+  expect(planText).toContain('Move bob-jdbc to service principal sp-etl?');
+  expect(planText).toContain('Data Factory adf-prod / linked service LS_Databricks_Prod → pipelines bob-reports');
+  expect(planText).toMatch(/Plan hash/);
+  const approve = (plan.card!.actions as Array<{ verb?: string; data?: Record<string, unknown> }>).find((a) => a.verb === 'moveToServicePrincipal')!;
+  const first = await h.click('moveToServicePrincipal', approve.data!, cardId, ALEX);
+  expect(allText(first.card)).toContain('1 of 2 approvals');
+  const confirm = (first.card!.actions as Array<{ verb?: string; data?: Record<string, unknown> }>).find((a) => a.verb === 'confirm')!;
+  expect((await h.click('confirm', confirm.data!, cardId, ALEX)).text).toMatch(/already approved this/);
+  const second = await h.click('confirm', confirm.data!, cardId, MEGAN);
+  expect(allText(second.card)).toContain('Move to a service principal in progress — approved by Alex Wilber and Megan Bowen');
+  const jobId = h.store.get<ApprovalRecord>('approvals', String(confirm.data!.approvalId))!.value.jobId;
+  return h.waitForJob((j) => j.id === jobId && j.state === 'waiting' && typeof j.facts.verifiedAt === 'number');
 }
 
 describe('who may take over a pipeline token', () => {
@@ -95,28 +117,33 @@ describe('Move to a service principal', () => {
     expect(notApprover.text).toMatch(/is not an approver/);
   });
 
+  it('Rollback during the grace window puts bob\'s token back in Key Vault and deletes the SP token', async () => {
+    const bobValue = kv().readStoredValue('adb-prod-bob-pipeline');
+    expect(bobValue).toBe(bobToken().tokenValue);
+    const cardId = h.cardActivityId(bobCredential());
+    const move = await approveFromCard();
+    const spTokenId = String(move.facts.newTokenId);
+    expect(kv().readStoredValue('adb-prod-bob-pipeline')).not.toBe(bobValue);
+    const offerMessage = await h.connector.waitFor((a) => a.threadRootId === cardId && allText(a.attachments).includes('"verb":"rollback"') && allText(a.attachments).includes(move.id));
+    expect(allText(offerMessage.attachments)).toContain('Moved to a service principal and verified');
+    const offer = h.store.get<ActionOffer>('approvals', `offer:${move.id}`)!.value;
+    const answer = await h.click('rollback', { jobId: move.id, nonce: offer.nonce }, offerMessage.activityId, ALEX);
+    expect(allText(answer.card)).toContain('Rollback in progress — approved by Alex Wilber');
+    await h.waitForJob((j) => j.kind === 'rollback' && j.state === 'done');
+    expect(kv().readStoredValue('adb-prod-bob-pipeline')).toBe(bobValue);
+    expect(ws().tokens({ includeRevoked: true }).find((t) => t.tokenId === spTokenId)?.revoked).toBe(true);
+    expect(ws().tokens().some((t) => t.tokenId === bobToken().tokenId)).toBe(true);
+    expect(h.jobs().find((j) => j.id === move.id)?.state).toBe('cancelled');
+    await h.connector.waitFor((a) => a.threadRootId === cardId && /^rolled back: /.test(a.text ?? ''));
+  });
+
   it('two approvers approve from the card; the SP token replaces bob\'s in Key Vault, is verified, and bob\'s token goes after the grace window', async () => {
-    const alert = h.alertFor(bobCredential())!;
     const cardId = h.cardActivityId(bobCredential());
     const posted = h.connector.lastSeq;
     const tokensBefore = new Set(ws().tokens({ includeRevoked: true }).map((t) => t.tokenId));
     const versionsBefore = kv().versions('adb-prod-bob-pipeline').length;
 
-    const plan = await h.click('moveToServicePrincipal', { alertId: alert.id, nonce: alert.nonce }, cardId, ALEX);
-    const planText = allText(plan.card);
-    expect(planText).toContain('Move bob-jdbc to service principal sp-etl?');
-    expect(planText).toContain('Data Factory adf-prod / linked service LS_Databricks_Prod → pipelines bob-reports');
-    expect(planText).toMatch(/Plan hash/);
-    const approve = (plan.card!.actions as Array<{ verb?: string; data?: Record<string, unknown> }>).find((a) => a.verb === 'moveToServicePrincipal')!;
-
-    const first = await h.click('moveToServicePrincipal', approve.data!, cardId, ALEX);
-    expect(allText(first.card)).toContain('1 of 2 approvals');
-    const confirm = (first.card!.actions as Array<{ verb?: string; data?: Record<string, unknown> }>).find((a) => a.verb === 'confirm')!;
-    expect((await h.click('confirm', confirm.data!, cardId, ALEX)).text).toMatch(/already approved this/);
-    const second = await h.click('confirm', confirm.data!, cardId, MEGAN);
-    expect(allText(second.card)).toContain('Move to a service principal in progress — approved by Alex Wilber and Megan Bowen');
-
-    const verified = await h.waitForJob((j) => j.kind === 'move-to-sp' && j.state === 'waiting' && typeof j.facts.verifiedAt === 'number');
+    const verified = await approveFromCard();
     const created = ws().tokens({ includeRevoked: true }).filter((t) => !tokensBefore.has(t.tokenId));
     expect(created).toHaveLength(1);
     expect(created[0]).toMatchObject({ ownerName: etlAppId(), comment: `bob-jdbc [keywarden rotation ${verified.id}]`, revoked: false });
@@ -145,7 +172,7 @@ describe('Move to a service principal', () => {
     expect(bob.status).toBe(403);
 
     const audit = h.store.listAudit({ subject: bobCredential() });
-    expect(audit.find((a) => a.action === 'approval.granted')!.details).toMatchObject({ verb: 'move-to-sp', planHash: done.planHash, jobId: done.id });
+    expect(audit.filter((a) => a.action === 'approval.granted').at(-1)!.details).toMatchObject({ verb: 'move-to-sp', planHash: done.planHash, jobId: done.id });
     expect(audit.some((a) => a.action === 'approval.refused' && (a.details as { reason?: string }).reason?.includes('lacks CAN_USE'))).toBe(true);
     await h.alerts.tick();
     await h.alerts.delivery.idle();

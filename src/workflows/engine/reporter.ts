@@ -70,7 +70,7 @@ export function createJobReporter(options: JobReporterOptions): (event: JobEvent
       : `${text}. Rollback is no longer offered.`;
     await chat.update(offer.message, { card: renderProgressCard({
       plan: job.plan, planHash: job.planHash, approvers: job.approvedBy, job, color: job.state === 'done' ? 'Good' : 'Attention',
-      headline: job.state === 'done' ? 'Rotated — grace window over' : 'Rotation ended', status,
+      headline: job.state === 'done' ? `${job.kind === 'move-to-sp' ? 'Moved' : 'Rotated'} — grace window over` : `${job.kind === 'move-to-sp' ? 'Move' : 'Rotation'} ended`, status,
     }) }, { signal: AbortSignal.timeout(30_000) });
   };
 
