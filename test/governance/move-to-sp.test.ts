@@ -4,6 +4,7 @@ import { SANDBOX_RESOURCE_GROUP, SANDBOX_SUBSCRIPTION_ID } from '../../src/sandb
 import { ADF_API_VERSION } from '../../src/sandbox/datafactory/index.js';
 import type { TokenGrant } from '../../src/sandbox/databricks/model.js';
 import type { ActionOffer, ApprovalRecord } from '../../src/approvals/types.js';
+import { createRemedyOffer } from '../../src/approvals/remedy-offers.js';
 import type { JobRecord } from '../../src/domain/job.js';
 import { spCanUseTokens } from '../../src/workflows/move-to-sp/plan.js';
 import { ALEX, LEE, MEGAN, allText, startWorkflowHarness, type WorkflowHarness } from '../workflows/harness.js';
@@ -115,6 +116,12 @@ describe('Move to a service principal', () => {
     expect(self.text).toMatch(/you requested this, so you cannot approve it/);
     const notApprover = await h.click('moveToServicePrincipal', approve.data!, cmd.replies[0]!.activityId, LEE);
     expect(notApprover.text).toMatch(/is not an approver/);
+
+    // The governance report's button: an offer carrying only { offerId, nonce } answers with the same plan card.
+    const offer = createRemedyOffer(h.store, h.clock, { remedy: 'move-to-sp', subject: bobCredential(), scope: 'ws-prod', parameters: {}, offeredBy: { name: 'Keywarden (governance report)' } });
+    const fromReport = await h.click('moveToServicePrincipal', { offerId: offer.id, nonce: offer.nonce }, cmd.replies[0]!.activityId, ALEX);
+    expect(allText(fromReport.card)).toContain('Data Factory adf-prod / linked service LS_Databricks_Prod → pipelines bob-reports');
+    expect((fromReport.card!.actions as Array<{ verb?: string; data?: Record<string, unknown> }>).find((a) => a.verb === 'moveToServicePrincipal')!.data).toEqual({ offerId: offer.id, nonce: offer.nonce, confirmed: true });
   });
 
   it('Rollback during the grace window puts bob\'s token back in Key Vault and deletes the SP token', async () => {
