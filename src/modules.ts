@@ -5,6 +5,7 @@ import { createScannerModule } from './scanner/module.js';
 import type { Scanner } from './scanner/scanner.js';
 import { createInventorySources, type InventorySourcesOptions } from './scanner/sources.js';
 import { pipelinesModuleFor, type PipelinesModule } from './pipelines/module.js';
+import { moveToSpModuleFor } from './workflows/move-to-sp/module.js';
 import { workflowsModuleFor, type WorkflowsModule, type WorkflowsModuleOptions } from './workflows/module.js';
 import { planCardFor } from './workflows/plan-for.js';
 import { governanceModuleFor } from './governance/module.js';
@@ -89,5 +90,6 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
     },
     (k) => (built.autoRotationRules = autoRotationRulesModuleFor(k, built.workflows!)),
     (k) => workspaceControlsModuleFor(k, built.workflows!),
+    (k) => moveToSpModuleFor(k, built.workflows!, built.scanner!),
   ];
 }

@@ -181,6 +181,8 @@ export function renderAlertCard(alert: AlertRecord, now: number, options: AlertC
     canRevoke: !resolved && !busy && isRevocable(c),
     hasAutoRotation: !resolved && Boolean(options.autoRotation), autoRotation: options.autoRotation ?? '',
     canAutoRotate: !resolved && !busy && isRotatable(c) && !options.autoRotation,
+    // A person's PAT running pipelines: offer to move it to the workspace's service principal (workflows/move-to-sp).
+    canMoveToSp: !resolved && !busy && alert.findings.some((f) => f.code === 'human-owned-pipeline'),
     canAcknowledge: !resolved && !alert.acknowledged,
     alertId: alert.id, nonce: alert.nonce,
     snoozeMaxDays: String(maxDays),

@@ -80,7 +80,7 @@ export const CARD_DATA_KEYS: Record<string, readonly string[]> = {
   renewRule: ['ruleId', 'nonce'],
 
   // Governance remedies: buttons on a credential card carry alertId, the others an offer (approvals/remedy-offers.ts)
-  moveToServicePrincipal: ['alertId', 'offerId', 'nonce'],
+  moveToServicePrincipal: ['alertId', 'offerId', 'nonce', 'confirmed'],
   enforceMaxLifetime: ['offerId', 'nonce', 'confirmed'],
   restrictTokenCreation: ['offerId', 'nonce', 'confirmed'],
   retireUnused: ['offerId', 'nonce'],

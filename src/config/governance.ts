@@ -18,7 +18,20 @@ export const autoRotationSchema = z.object({
 
 // ── Move a pipeline to a service principal (src/workflows/move-to-sp/) ──────────────────────────────────────────
 
-export const moveToSpSchema = z.object({}).default({});
+export const moveToSpSchema = z.object({
+  /** Per workspace, the service principal a human-owned pipeline token is moved to (an on-behalf-of token for it). */
+  servicePrincipals: z.array(z.object({
+    workspace: z.string().min(1),
+    /** Entra application (client) id: what on-behalf-of token creation and the token ACL name the SP by. */
+    applicationId: z.string().min(1),
+    /** How plans and messages name it, e.g. "sp-etl". */
+    name: z.string().min(1),
+  })).default([]),
+  /** Lifetime of the new token (capped by the workspace maximum); default workflows.patLifetimeDays. */
+  lifetimeDays: days.optional(),
+  /** Hours the person's token stays valid after the SP token is verified (Rollback until then); default workflows.graceHours. */
+  graceHours: z.number().min(0).optional(),
+}).default({});
 
 // ── Workspace token controls: maximum lifetime and who may create tokens (src/workflows/workspace-controls/) ────
 

@@ -6,6 +6,7 @@ import { seedDatabricks, SANDBOX_WORKSPACES, type DatabricksSeed } from './datab
 import { startDatabricksEmulator, type DatabricksEmulator } from './databricks/emulator.js';
 import { startDataFactoryEmulator, type DataFactoryEmulator } from './datafactory/index.js';
 import { seedDataFactory, type SeededDataFactory } from './datafactory/seed.js';
+import { DEFAULT_FACTORY_PRINCIPAL_ID } from './datafactory/state.js';
 import { JIT_FACTORY_APP_ID, JIT_FACTORY_PRINCIPAL_ID, JIT_SECRET_PREFIX, KEYWARDEN_API_URI, seedJitPipelineFactory } from './datafactory/jit-pipeline.js';
 import { startEntraEmulator, type EntraEmulator } from './entra/index.js';
 import { seedEntra, type SeededEntra } from './entra/seed.js';
@@ -42,6 +43,8 @@ export interface SandboxConfigFragment {
   dataFactory: { armUrl: string; factories: Array<{ name: string; subscriptionId: string; resourceGroup: string }> };
   approvals: { groups: string[] };
   policy: { patCreationAllowList: string[] };
+  /** The SP a human-owned pipeline token is moved to, per workspace (ws-prod: sp-etl). */
+  governance: { moveToServicePrincipal: { servicePrincipals: Array<{ workspace: string; applicationId: string; name: string }> } };
   pipelines: {
     audiences: string[];
     tenantId: string;
@@ -93,6 +96,8 @@ export function sandboxConfigFragment(p: {
     },
     approvals: { groups: [entraSeed.approverGroupId] },
     policy: { patCreationAllowList: [...SANDBOX_PAT_CREATION_ALLOW_LIST] },
+    // bob's pipeline token (kv-prod/adb-prod-bob-pipeline) moves to sp-etl, which holds CAN_USE in ws-prod.
+    governance: { moveToServicePrincipal: { servicePrincipals: [{ workspace: 'ws-prod', applicationId: entraSeed.apps['etl-ingest']!.appId, name: 'sp-etl' }] } },
     // The adf-analytics factory's identity may ask for JIT access in ws-prod (secrets in kv-prod, named adf-jit-…).
     pipelines: {
       audiences: [KEYWARDEN_API_URI],
@@ -138,6 +143,8 @@ export async function startSandboxClouds(options: SandboxCloudsOptions = {}): Pr
 
     entra.directory.registerApi(KEYWARDEN_API_URI);
     entra.directory.addManagedIdentity({ displayName: 'adf-analytics', objectId: JIT_FACTORY_PRINCIPAL_ID, appId: JIT_FACTORY_APP_ID });
+    // adf-prod's pipelines (bob-reports, nightly-etl) read their Databricks tokens from Key Vault as this identity.
+    entra.directory.addManagedIdentity({ displayName: 'adf-prod', objectId: DEFAULT_FACTORY_PRINCIPAL_ID });
     const dataFactory = await startDataFactoryEmulator({
       validator: entra.validator, clock, tls, host, identityToken: (principalId, resource) => entra.issueManagedIdentityToken(principalId, resource),
     });

@@ -15,7 +15,7 @@ import { patMarker } from '../../src/workflows/rotate/rotate-pat.js';
 import { jitPoolName, jitPoolSecret, jitTokenSecret } from '../../src/workflows/jit/jit.js';
 import {
   approveJob, buildCrashChild, cancelRotation, credentialOf, entraPublishedProblem, inLanes, leaksIn, openJobs, openLab,
-  passwordsOf, patPublishedProblem, planJit, planOf, planRollback, runChild, type Lab,
+  passwordsOf, patPublishedProblem, planJit, planMoveOf, planOf, planRollback, runChild, type Lab,
 } from './fixtures/crash-lab.js';
 import { report } from './fixtures/report.js';
 import { createAzureCredential } from '../../src/providers/azure-credential.js';
@@ -145,6 +145,32 @@ const SCENARIOS: Scenario[] = [
       const acl = ws.tokenPermissions().map((g) => g.name).sort();
       const bobLive = ws.tokens().some((t) => t.comment === 'bob-jdbc');
       return { orphans: [], problems: [...ended(job, ['done']), ...(acl.join() === [ETL_APP, REPORTING_APP].sort().join() ? [] : [`the ACL ended as ${acl.join(', ')}`]), ...(bobLive ? ['bob lost his direct grant but his token survived'] : [])] };
+    },
+  },
+  {
+    name: 'move a pipeline PAT to a service principal',
+    async prepare(lab) {
+      const bob = credentialOf(lab, (c) => c.kind === 'databricks-pat' && c.heldIn.some((h) => h.name === 'adb-prod-bob-pipeline'), "bob's pipeline PAT held in kv-prod/adb-prod-bob-pipeline");
+      return approveJob(lab, { kind: 'move-to-sp', plan: planMoveOf(lab, bob), jobId: 'mov-proof' }).id;
+    },
+    watch: (lab) => patPublishedProblem(lab, 'kv-prod', 'adb-prod-bob-pipeline', 'ws-prod'),
+    check(lab, job) {
+      const ws = lab.clouds.handles.databricks.workspace('ws-prod');
+      const sp = lab.clouds.seeds.entra.apps['etl-ingest']!.appId;
+      const current = lab.clouds.handles.keyVault.vault('kv-prod').versions('adb-prod-bob-pipeline').at(-1);
+      const marked = ws.tokens({ includeRevoked: true }).filter((t) => t.comment.includes(patMarker(job.id)));
+      const live = marked.filter((t) => !t.revoked);
+      const versions = lab.clouds.handles.keyVault.vault('kv-prod').versions('adb-prod-bob-pipeline').filter((v) => v.tags?.['rotation-id'] === job.id && v.enabled);
+      const bob = ws.tokens({ includeRevoked: true }).find((t) => t.tokenId === job.plan.facts.tokenId)!;
+      return {
+        orphans: live.filter((t) => current?.tags?.['credential-id'] !== t.tokenId).map((t) => `token …${t.tokenId.slice(-4)} of move ${job.id} is live but not in Key Vault`),
+        problems: [
+          ...ended(job, ['done']),
+          ...(live.length === 1 && live[0]!.ownerName === sp ? [] : [`${live.length} live SP tokens after the move (owners ${live.map((t) => t.ownerName).join(', ')}), expected one of sp-etl`]),
+          ...(versions.length === 1 ? [] : [`${versions.length} enabled Key Vault versions of the move, expected one`]),
+          ...(bob.revoked ? [] : ["bob's token survived a finished move"]),
+        ],
+      };
     },
   },
 ];

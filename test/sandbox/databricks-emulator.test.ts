@@ -231,6 +231,22 @@ describe('Databricks emulator: wire contract', () => {
     expect(ws.pools({ includeDeleted: true }).find((p) => p.instance_pool_id === id)?.state).toBe('DELETED');
   });
 
+  it('token permissions: a PAT whose owner lost CAN_USE indirectly (left a granted group) stops working, and works again when it returns', async () => {
+    ws.addUser({ userName: 'etl-runner@contoso.com', displayName: 'ETL Runner', id: '4005002501632048' });
+    const runner = ws.model.findByUserName('etl-runner@contoso.com')!;
+    runner.groups.add('etl-runners');
+    ws.model.addGrants([{ type: 'group', name: 'etl-runners' }]);
+    const pat = ws.addToken({ ownerName: 'etl-runner@contoso.com', comment: 'runner', expiryTime: NOW + 30 * DAY_MS }).tokenValue;
+    expect((await call('GET', '/api/2.0/token/list', { token: pat })).status).toBe(200);
+    runner.groups.delete('etl-runners');
+    const refused = await call('GET', '/api/2.0/preview/scim/v2/Me', { token: pat });
+    expect(refused.status).toBe(403);
+    expect(refused.json().error_code).toBe('PERMISSION_DENIED');
+    expect(ws.tokens().some((t) => t.comment === 'runner')).toBe(true); // not deleted, only unusable
+    runner.groups.add('etl-runners');
+    expect((await call('GET', '/api/2.0/preview/scim/v2/Me', { token: pat })).status).toBe(200);
+  });
+
   it('answers an unknown endpoint with ENDPOINT_NOT_FOUND', async () => {
     const res = await call('GET', '/api/2.0/clusters/nope');
     expect(res.status).toBe(404);

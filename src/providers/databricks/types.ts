@@ -55,8 +55,9 @@ export interface ScimServicePrincipal {
   applicationId: string;
   displayName?: string;
   active: boolean;
-  /** Group display names, when the listing asked for `groups`. */
+  /** Group display names, when SCIM returned them (a grant to a group gives its members CAN_USE). */
   groups?: string[];
+  entitlements?: string[];
 }
 
 export interface CurrentPrincipal {
@@ -196,7 +197,10 @@ export function toScimServicePrincipal(raw: unknown): ScimServicePrincipal {
   const r = (raw ?? {}) as Raw;
   const id = idString(r.id);
   if (!id) throw bad('a SCIM service principal without id');
-  return { id, applicationId: str(r.applicationId) ?? '', displayName: str(r.displayName), active: r.active !== false, ...groupsOf(r) };
+  const values = (list: unknown, key: 'display' | 'value') => (Array.isArray(list) ? list.map((x) => str((x as Raw)?.[key]) ?? '').filter(Boolean) : undefined);
+  const groups = values(r.groups, 'display');
+  const entitlements = values(r.entitlements, 'value');
+  return { id, applicationId: str(r.applicationId) ?? '', displayName: str(r.displayName), active: r.active !== false, ...(groups ? { groups } : {}), ...(entitlements ? { entitlements } : {}) };
 }
 
 function groupsOf(r: Raw): { groups?: string[] } {

@@ -31,7 +31,9 @@ export function authenticate(ws: WorkspaceModel, req: EmulatorRequest, opts: Aut
     if (ws.conf.get('enableTokensConfig') === 'false') {
       return apiError(403, 'PERMISSION_DENIED', 'Personal access tokens are disabled for this workspace (workspace-conf enableTokensConfig is "false").');
     }
-    // The one scope rule emulated: the Token APIs belong to the `authentication` scope.
+    // CAN_USE is checked at every use: an owner who lost it indirectly (left a granted group) keeps tokens that do not work.
+    if (!ws.canUseTokens(owner)) return apiError(403, 'PERMISSION_DENIED', `${owner.userName} is not authorized to use personal access tokens (needs CAN_USE on authorization/tokens).`);
+    // The one scope rule emulated: the Token APIs belong to the \`authentication\` scope.
     if (/^\/api\/2\.0\/(preview\/)?token(-management)?\//.test(req.path) && !scopesAllow(token.scopes, 'authentication', req.method)) {
       return apiError(403, 'PERMISSION_DENIED', 'Provided access token does not have required scopes: authentication');
     }

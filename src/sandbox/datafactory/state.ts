@@ -22,6 +22,9 @@ export function etagFor(value: unknown): string {
   return `"${h.slice(0, 8)}-0000-0100-0000-${h.slice(8, 20)}"`;
 }
 
+/** The managed identity of a factory seeded without one (adf-prod): its pipelines read Key Vault as it. */
+export const DEFAULT_FACTORY_PRINCIPAL_ID = 'f0f0f0f0-0000-4000-8000-00000000adf0';
+
 export class DataFactoryState {
   readonly factories: FactoryRecord[] = [];
   /** Callers (Entra appId) whose Reader role was withdrawn: they get 403 AuthorizationFailed. */
@@ -36,7 +39,7 @@ export class DataFactoryState {
     if (existing) return existing;
     const record: FactoryRecord = {
       subscriptionId: input.subscriptionId, resourceGroup: input.resourceGroup, name: input.name, location: input.location ?? 'westeurope',
-      createdAt: this.clock.now(), principalId: input.principalId ?? 'f0f0f0f0-0000-4000-8000-00000000adf0',
+      createdAt: this.clock.now(), principalId: input.principalId ?? DEFAULT_FACTORY_PRINCIPAL_ID,
       children: { linkedservices: new Map(), datasets: new Map(), pipelines: new Map(), triggers: new Map() },
     };
     this.factories.push(record);

@@ -47,7 +47,8 @@ function dropOffer(store: Store, jobId: string): void {
   if (rec) store.delete('approvals', rec.id, rec.version);
 }
 
-const isRotation = (job: JobRecord) => job.kind === 'rotate-pat' || job.kind === 'rotate-entra';
+/** Rotations, and moves to a service principal (a rotation with a new owner): both offer Rollback in the grace window. */
+const isRotation = (job: JobRecord) => job.kind === 'rotate-pat' || job.kind === 'rotate-entra' || job.kind === 'move-to-sp';
 
 export function createJobReporter(options: JobReporterOptions): (event: JobEvent) => Promise<void> {
   const { store, clock } = options;
@@ -69,7 +70,7 @@ export function createJobReporter(options: JobReporterOptions): (event: JobEvent
       : `${text}. Rollback is no longer offered.`;
     await chat.update(offer.message, { card: renderProgressCard({
       plan: job.plan, planHash: job.planHash, approvers: job.approvedBy, job, color: job.state === 'done' ? 'Good' : 'Attention',
-      headline: job.state === 'done' ? 'Rotated — grace window over' : 'Rotation ended', status,
+      headline: job.state === 'done' ? `${job.kind === 'move-to-sp' ? 'Moved' : 'Rotated'} — grace window over` : `${job.kind === 'move-to-sp' ? 'Move' : 'Rotation'} ended`, status,
     }) }, { signal: AbortSignal.timeout(30_000) });
   };
 
@@ -82,12 +83,12 @@ export function createJobReporter(options: JobReporterOptions): (event: JobEvent
       let offer: ActionOffer | undefined;
       if (isRotation(job) && event.milestone.key === 'verified') {
         const revokeAt = job.facts.graceUntil;
-        const rotation = typeof revokeAt === 'number' ? { revokeAt, noun: job.kind === 'rotate-pat' ? 'token' as const : 'client secret' as const } : undefined;
+        const rotation = typeof revokeAt === 'number' ? { revokeAt, noun: job.kind === 'rotate-entra' ? 'client secret' as const : 'token' as const } : undefined;
         if (job.alertId) resolveAlert(store, job.alertId, { kind: 'rotated', text: event.milestone.text, at: now, by, ...(rotation ? { rotation } : {}) });
         offer = ensureOffer(options, job, 'rollback');
         content = {
           text: event.milestone.text,
-          card: rollbackOfferCard(job, offer.nonce, refreshUserIds(store)),
+          card: rollbackOfferCard(job, offer.nonce, refreshUserIds(store), job.kind === 'move-to-sp' ? 'Moved to a service principal and verified' : undefined),
         };
       } else if (job.kind === 'jit' && event.milestone.key.startsWith('ready:') && !job.plan.facts.pipelineRunId) {
         const offer = ensureOffer(options, job, 'extend');

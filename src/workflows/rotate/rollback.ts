@@ -16,21 +16,22 @@ const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /** Why this rotation cannot be rolled back now, or undefined. */
 export function rollbackBlocker(rotation: JobRecord): string | undefined {
-  if (rotation.kind !== 'rotate-pat' && rotation.kind !== 'rotate-entra') return 'only rotations can be rolled back';
+  if (rotation.kind !== 'rotate-pat' && rotation.kind !== 'rotate-entra' && rotation.kind !== 'move-to-sp') return 'only rotations and moves to a service principal can be rolled back';
   if (rotation.state === 'done') return 'the grace window is over: the old credential is already revoked, so there is nothing to go back to';
   if (rotation.state !== 'waiting' || !rotation.facts.verifiedAt) return `the rotation is ${rotation.state}; rollback is possible only while it waits out its grace window`;
   return undefined;
 }
 
 export function planRollback(rotation: JobRecord): ActionPlan {
-  const isPat = rotation.kind === 'rotate-pat';
+  // A move to a service principal is a PAT rotation with a new owner: the same undo.
+  const isPat = rotation.kind === 'rotate-pat' || rotation.kind === 'move-to-sp';
   const f = rotation.facts;
   const p = rotation.plan.facts;
   const newId = isPat ? str(f.newTokenId) : str(f.newKeyId);
   return {
     kind: 'rollback',
     subject: rotation.id,
-    title: `Roll back ${rotation.plan.title.replace(/^Rotate/, 'the rotation of')}`,
+    title: `Roll back ${rotation.plan.title.replace(/^Rotate/, 'the rotation of').replace(/^Move/, 'the move of')}`,
     facts: {
       rotationJobId: rotation.id,
       rotationKind: rotation.kind,
@@ -66,7 +67,7 @@ export function createRollback(deps: WorkflowDeps): WorkflowDefinition {
     const rotationId = str(f.rotationJobId);
     const { signal } = ctx;
     try {
-      if (f.rotationKind === 'rotate-pat') {
+      if (f.rotationKind === 'rotate-pat' || f.rotationKind === 'move-to-sp') {
         const ws = providers.databricks(str(f.workspace));
         const existed = await ws.deleteToken(str(f.newCredentialId), { signal });
         let leftovers = 0;

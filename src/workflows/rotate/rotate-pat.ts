@@ -32,7 +32,7 @@ export function rotatedComment(oldComment: string, rotationId: string): string {
 }
 
 /** The old token's scopes as journaled on the plan: "sql,jobs:read", or null for an all-APIs token. */
-function scopesOf(credential: Credential): string | null {
+export function scopesOf(credential: Credential): string | null {
   return typeof credential.attributes.scopes === 'string' && credential.attributes.scopes ? credential.attributes.scopes : null;
 }
 
@@ -136,7 +136,8 @@ export function createPatRotation(deps: WorkflowDeps): WorkflowDefinition {
     let created;
     try {
       created = await client.createOboToken({
-        applicationId: str(facts.ownerApplicationId), lifetimeSeconds: Math.round(days * 86_400),
+        // A move to a service principal (move-to-sp) creates the token for the new owner instead of the old one.
+        applicationId: str(facts.newOwnerApplicationId ?? facts.ownerApplicationId), lifetimeSeconds: Math.round(days * 86_400),
         comment: rotatedComment(str(facts.comment), job.id), signal,
         ...(typeof facts.scopes === 'string' ? { scopes: scopeList(facts.scopes) } : {}),
       });
@@ -249,7 +250,7 @@ async function patDrift(job: JobRecord, deps: WorkflowDeps, signal: AbortSignal)
   return changes;
 }
 
-function asStepError(err: unknown, what: string): Error {
+export function asStepError(err: unknown, what: string): Error {
   if (isDatabricksError(err) && err.code === 'OUTCOME_UNKNOWN') return new WorkflowError(`${what}: ${err.message}`, 'OUTCOME_UNKNOWN', { retryable: true });
   const status = statusOf(err);
   const retryable = status === undefined ? true : status === 429 || status >= 500;
