@@ -7,6 +7,8 @@ import { createInventorySources, type InventorySourcesOptions } from './scanner/
 import { pipelinesModuleFor, type PipelinesModule } from './pipelines/module.js';
 import { workflowsModuleFor, type WorkflowsModule, type WorkflowsModuleOptions } from './workflows/module.js';
 import { planCardFor } from './workflows/plan-for.js';
+import type { FindingsRemedyButtons } from './commands/findings.js';
+import { retireModuleFor } from './workflows/retire/module.js';
 
 /** The product's feature modules, built from config and wired to each other: scanner → alerts → workflows. */
 
@@ -33,6 +35,8 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
   // /scan is for approvers: the same directory (users + Entra groups) that authorizes card clicks decides.
   const isApprover: ApproverCheck = options.isApprover ?? (async (actor) =>
     Boolean(actor.aadObjectId) && (await built.workflows?.directory.isApprover(actor.aadObjectId!)) === true);
+  // Remedy buttons under /findings, added by the modules after the scanner.
+  const findingsButtons: FindingsRemedyButtons[] = [];
   return [
     (k) => {
       const { metrics } = k;
@@ -41,7 +45,7 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
         retry: options.retry,
         instrument: { fetchFor: (estate) => metrics.instrumentFetch(estate), keyVaultPolicy: metrics.keyVaultPolicy() as never },
       });
-      const mod = createScannerModule(k, { sources, isApprover });
+      const mod = createScannerModule(k, { sources, isApprover, findingsButtons: () => findingsButtons });
       built.scanner = mod.scanner;
       mod.scanner.onScan((result) => metrics.recordScan(result));
       return mod;
@@ -78,5 +82,6 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
       built.pipelines = pipelinesModuleFor(k, built.workflows);
       return built.pipelines;
     },
+    (k) => retireModuleFor(k, built.workflows!, built.scanner!, findingsButtons),
   ];
 }

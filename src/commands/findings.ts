@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import { CARD_SIZE_BUDGET_BYTES, cardSize, renderCard } from '../cards/render.js';
-import type { AdaptiveCard, ChatCommand, Reply } from '../domain/chat.js';
+import type { AdaptiveCard, ChatCommand, ChatContext, Reply } from '../domain/chat.js';
 import { SEVERITY_ORDER, type Finding, type Severity } from '../domain/credential.js';
 import { isExpiryFinding, kindLabel } from '../domain/policy.js';
 import type { ScanResult } from '../domain/scan.js';
@@ -14,9 +14,14 @@ const MAX_ITEMS = 30;
 const SEVERITY_COLOR: Record<Severity, string> = { critical: 'Attention', high: 'Attention', medium: 'Warning', low: 'Default', info: 'Default' };
 const SEVERITY_TITLE: Record<Severity, string> = { critical: 'Critical', high: 'High', medium: 'Medium', low: 'Low', info: 'Info' };
 
+/** Remedy buttons a module offers for the findings shown (e.g. "Retire unused tokens in ws-x"). */
+export type FindingsRemedyButtons = (scan: ScanResult, shown: Finding[], ctx: ChatContext) => Array<{ title: string; verb: string; data: Record<string, unknown> }>;
+
 export interface FindingsDeps {
   scans: { latestOrScan(trigger: ScanTrigger): Promise<ScanResult> };
   clock: Clock;
+  /** Read at answer time: modules registered after the scanner add theirs. */
+  remedyButtons?: () => readonly FindingsRemedyButtons[];
 }
 
 /** Non-expiry findings at or above `minSeverity`, highest severity first. */
@@ -27,7 +32,7 @@ export function selectFindings(scan: Pick<ScanResult, 'findings'>, minSeverity: 
     .sort((a, b) => SEVERITY_ORDER.indexOf(b.severity) - SEVERITY_ORDER.indexOf(a.severity) || a.code.localeCompare(b.code) || a.message.localeCompare(b.message));
 }
 
-export function buildFindingsCard(scan: ScanResult, minSeverity: Severity, now: number): AdaptiveCard {
+export function buildFindingsCard(scan: ScanResult, minSeverity: Severity, now: number, buttons: (shown: Finding[]) => Array<{ title: string; verb: string; data: Record<string, unknown> }> = () => []): AdaptiveCard {
   const all = selectFindings(scan, minSeverity);
   const byId = new Map(scan.credentials.map((c) => [c.id, c]));
   const build = (limit: number) => {
@@ -53,6 +58,7 @@ export function buildFindingsCard(scan: ScanResult, minSeverity: Severity, now: 
       emptyText: minSeverity === 'info' ? 'No policy findings. Nice.' : `No findings at ${minSeverity} or above. Try /findings for all of them.`,
       more,
       moreText: `${more} more not shown — narrow the list, e.g. ${FINDINGS_EXAMPLE}, or run keywarden scan for the full list.`,
+      actions: buttons(all).slice(0, 5),
     });
   };
   let limit = MAX_ITEMS;
@@ -70,11 +76,12 @@ export function findingsCommand(deps: FindingsDeps): ChatCommand {
     usage: FINDINGS_USAGE,
     description: 'Shows the policy findings other than expiry (no expiry, too long-lived, not rotated, unused, deactivated owner…), grouped by severity; a severity shows that level and above.',
     example: FINDINGS_EXAMPLE,
-    async handle(args): Promise<Reply> {
+    async handle(args, ctx): Promise<Reply> {
       const parsed = parseFindingsArgs(args);
       if (!parsed.ok) return { kind: 'text', text: usageText(parsed.problem, FINDINGS_USAGE, FINDINGS_EXAMPLE) };
       const scan = await deps.scans.latestOrScan('command');
-      return { kind: 'card', card: buildFindingsCard(scan, parsed.value.minSeverity, deps.clock.now()) };
+      const sources = deps.remedyButtons?.() ?? [];
+      return { kind: 'card', card: buildFindingsCard(scan, parsed.value.minSeverity, deps.clock.now(), (shown) => sources.flatMap((b) => b(scan, shown, ctx))) };
     },
   };
 }

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import { HOUR_MS } from '../clock.js';
 import type { KeywardenConfig } from '../config/schema.js';
 import { expiringCommand, expiringPageAction } from '../commands/expiring.js';
-import { findingsCommand } from '../commands/findings.js';
+import { findingsCommand, type FindingsRemedyButtons } from '../commands/findings.js';
 import { isApprover, scanCommand, type ApproverCheck } from '../commands/scan.js';
 import { ago } from '../commands/view.js';
 import type { JobRecord } from '../domain/job.js';
@@ -21,6 +21,8 @@ export interface ScannerModuleOptions {
   isApprover?: ApproverCheck;
   /** Credentials in a rotation grace window, for /expiring (read from the job records). */
   rotations?: () => ReadonlyMap<string, CredentialInRotation>;
+  /** Remedy buttons under /findings, from modules registered later (read at answer time). */
+  findingsButtons?: () => readonly FindingsRemedyButtons[];
 }
 
 function readiness(scanner: Scanner, clock: Clock): ReadinessCheck[] {
@@ -50,7 +52,7 @@ function readiness(scanner: Scanner, clock: Clock): ReadinessCheck[] {
 export function scannerModule(options: ScannerModuleOptions): KeywardenModule {
   const { scanner, clock } = options;
   const approverCheck = options.isApprover ?? ((actor) => isApprover(actor, options.config.approvals));
-  const deps = { scans: scanner, clock, rotations: options.rotations };
+  const deps = { scans: scanner, clock, rotations: options.rotations, remedyButtons: options.findingsButtons };
   return {
     name: 'scanner',
     commands: [expiringCommand(deps), findingsCommand(deps), scanCommand({ ...deps, isApprover: approverCheck })],
@@ -65,6 +67,7 @@ export interface CoreScannerOptions extends Pick<ScannerOptions, 'sourceTimeoutM
   /** Default: every configured estate over the real providers (createInventorySources). */
   sources?: readonly InventorySource[];
   isApprover?: ApproverCheck;
+  findingsButtons?: () => readonly FindingsRemedyButtons[];
 }
 
 /**
@@ -79,7 +82,7 @@ export function createScannerModule(keywarden: Keywarden, options: CoreScannerOp
   });
   const { store } = keywarden;
   const rotations = () => credentialsInRotation(store.isOpen ? store.list<JobRecord>('jobs').map((r) => r.value) : []);
-  return { ...scannerModule({ scanner, config: keywarden.config, clock: keywarden.clock, isApprover: options.isApprover, rotations }), scanner };
+  return { ...scannerModule({ scanner, config: keywarden.config, clock: keywarden.clock, isApprover: options.isApprover, rotations, findingsButtons: options.findingsButtons }), scanner };
 }
 
 /** Builds the scanner module and registers it (before keywarden.start()); returns the scanner. */

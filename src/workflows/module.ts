@@ -51,6 +51,8 @@ export interface WorkflowsModule extends KeywardenModule {
   readonly engine: JobEngine;
   readonly authorizer: ClickAuthorizer;
   readonly directory: ApproverDirectory;
+  /** The clients jobs act through (remedy modules register workflows that use them). */
+  readonly providers: WorkflowProviders;
 }
 
 export function createWorkflowsModule(options: WorkflowsModuleOptions): WorkflowsModule {
@@ -81,7 +83,7 @@ export function createWorkflowsModule(options: WorkflowsModuleOptions): Workflow
 
   return {
     name: 'workflows',
-    engine, authorizer, directory,
+    engine, authorizer, directory, providers: options.providers,
     commands: [jitCommand(actionOptions, { chat: () => gateway }), auditCommand({ store })],
     cardActions: notingClickers(withCardDataKeys([...workflowCardActions(actionOptions), ...jitCardActions(actionOptions)], store), { store, clock, directory: () => directory }),
     readiness: [{

@@ -64,9 +64,9 @@ describe('seeded Databricks estate through the provider', () => {
     const names = (scope: string) => scans[scope]!.credentials.map((c) => c.name).sort();
     expect(names('ws-prod')).toEqual(['adf-etl', 'bob-jdbc', 'carol-notebook', 'expired-etl', 'legacy-never', 'reporting', 'stale-unused']);
     expect(names('ws-dev')).toEqual(['dev-ci', 'long-lived']);
-    expect(names('ws-analytics')).toEqual(['analytics-sp']);
+    expect(names('ws-analytics')).toEqual(['analytics-sp', 'bi-export', 'old-notebook', 'poc-sandbox', 'reporting-legacy']);
     expect(Object.keys(seed.tokens).sort()).toEqual([
-      'ws-analytics/analytics-sp', 'ws-dev/dev-ci', 'ws-dev/long-lived', 'ws-prod/adf-etl', 'ws-prod/bob-jdbc', 'ws-prod/carol-notebook',
+      'ws-analytics/analytics-sp', 'ws-analytics/bi-export', 'ws-analytics/old-notebook', 'ws-analytics/poc-sandbox', 'ws-analytics/reporting-legacy', 'ws-dev/dev-ci', 'ws-dev/long-lived', 'ws-prod/adf-etl', 'ws-prod/bob-jdbc', 'ws-prod/carol-notebook',
       'ws-prod/expired-etl', 'ws-prod/legacy-never', 'ws-prod/reporting', 'ws-prod/stale-unused',
     ]);
   });
