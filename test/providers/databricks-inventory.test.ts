@@ -132,7 +132,7 @@ describe('seeded Databricks estate through the provider', () => {
         { principal: 'bob.dev@contoso.com', type: 'user' }, { principal: 'carol.former@contoso.com', type: 'user' },
       ],
     });
-    expect(scans['ws-analytics']!.facts.tokenUsers).toEqual([{ principal: 'sp-reporting', type: 'service-principal' }]);
+    expect(scans['ws-analytics']!.facts.tokenUsers).toEqual([{ principal: 'sp-reporting', type: 'service-principal' }, { principal: 'bob.dev@contoso.com', type: 'user' }]);
     expect(pat('ws-analytics', 'analytics-sp')).toMatchObject({ owner: { name: 'sp-reporting' }, expiresAt: NOW + 45 * DAY_MS });
   });
 
@@ -180,7 +180,7 @@ describe('seeded Databricks estate through the provider', () => {
       expect(err).toBeInstanceOf(DatabricksError);
       expect(err).toMatchObject({ code: 'INTERNAL_ERROR', statusCode: 500 });
       expect(dev.requests().filter((r) => r.path === '/api/2.0/token-management/tokens' && r.injected === 'fault').length).toBe(3);
-      expect((await sources['ws-analytics']!.scan()).credentials).toHaveLength(1);
+      expect((await sources['ws-analytics']!.scan()).credentials).toHaveLength(5);
     } finally {
       dev.clearFaults();
     }

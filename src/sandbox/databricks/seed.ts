@@ -106,7 +106,8 @@ export function seedDatabricks(emulator: DatabricksEmulator, options: Databricks
   ]);
   emulator.workspace('ws-dev').setTokenPermissions([{ type: 'group', name: 'users' }]);
   emulator.workspace('ws-dev').setConf({ maxTokenLifetimeDays: '90' });
-  emulator.workspace('ws-analytics').setTokenPermissions([sp(appIds.reporting)]);
+  // Bob uses tokens in ws-analytics too (old-notebook, bi-export: the retire-unused batch).
+  emulator.workspace('ws-analytics').setTokenPermissions([sp(appIds.reporting), user('bob.dev@contoso.com')]);
 
   const tokens: Record<string, SeededToken> = {};
   for (const plan of TOKENS) {
