@@ -35,6 +35,16 @@ describe('/retire-unused', () => {
     expect(replies[0]!.text).toContain('governance.retire.waitDays');
   });
 
+  it('/findings offers "Retire unused tokens in ws-analytics"; its click shows the plan and approves nothing', async () => {
+    const { replies } = await h.command('/findings', LEE);
+    const button = findAction(cardOf(replies[0]!), 'retireUnused', () => true)!;
+    expect(button.title).toBe('Retire unused tokens in ws-analytics (4)');
+    const answer = await h.click('retireUnused', button.data, replies[0]!.activityId, ALEX);
+    expect(allText(answer.card)).toContain('Retire 4 unused or unrotated Databricks tokens in ws-analytics');
+    expect(findAction(answer.card, 'retireUnused')!.data.offerId).not.toBe(button.data.offerId);
+    expect(h.jobs().filter((j) => j.kind === 'retire-unused')).toHaveLength(0);
+  });
+
   it('the requester cannot approve their own batch', async () => {
     const { replies } = await h.command('/retire-unused ws-analytics', ALEX);
     const approve = findAction(cardOf(replies[0]!), 'retireUnused')!;
