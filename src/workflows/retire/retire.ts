@@ -95,9 +95,9 @@ export function createRetireUnused(deps: RetireDeps): WorkflowDefinition {
       set('revoking');
     }
     try {
-      // A repeat after a crash finds it gone (404), which is the delete we already made.
-      const deleted = await client.deleteToken(t.tokenId, { signal: ctx.signal });
-      set(deleted || state === 'revoking' ? 'revoked' : 'gone');
+      // Journaled "revoking" first: a 404 now is our own earlier delete (a lost answer, a crash), not a skip.
+      await client.deleteToken(t.tokenId, { signal: ctx.signal });
+      set('revoked');
     } catch (err) {
       throw providerError(err, `revoke token ${tail(t.tokenId)} in ${t.workspace}`);
     }
