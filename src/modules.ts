@@ -12,6 +12,8 @@ import { governanceModuleFor } from './governance/module.js';
 import { autoRotationRulesModuleFor, type AutoRotationRulesModule } from './workflows/autorotate/module.js';
 import { workspaceControlsModuleFor } from './workflows/workspace-controls/module.js';
 import { workspaceRemedyButtons } from './workflows/workspace-controls/finding-buttons.js';
+import type { FindingsRemedyButtons } from './commands/findings.js';
+import { retireModuleFor } from './workflows/retire/module.js';
 
 /** The product's feature modules, built from config and wired to each other: scanner → alerts → workflows. */
 
@@ -39,6 +41,8 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
   // /scan is for approvers: the same directory (users + Entra groups) that authorizes card clicks decides.
   const isApprover: ApproverCheck = options.isApprover ?? (async (actor) =>
     Boolean(actor.aadObjectId) && (await built.workflows?.directory.isApprover(actor.aadObjectId!)) === true);
+  // Remedy buttons under /findings, added by the modules after the scanner.
+  const findingsButtons: FindingsRemedyButtons[] = [];
   return [
     (k) => {
       const { metrics } = k;
@@ -47,7 +51,7 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
         retry: options.retry,
         instrument: { fetchFor: (estate) => metrics.instrumentFetch(estate), keyVaultPolicy: metrics.keyVaultPolicy() as never },
       });
-      const mod = createScannerModule(k, { sources, isApprover, remedyButtons: workspaceRemedyButtons(k) });
+      const mod = createScannerModule(k, { sources, isApprover, findingButtons: workspaceRemedyButtons(k), findingsButtons: () => findingsButtons });
       built.scanner = mod.scanner;
       mod.scanner.onScan((result) => metrics.recordScan(result));
       return mod;
@@ -91,5 +95,6 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
     (k) => (built.autoRotationRules = autoRotationRulesModuleFor(k, built.workflows!)),
     (k) => workspaceControlsModuleFor(k, built.workflows!),
     (k) => moveToSpModuleFor(k, built.workflows!, built.scanner!),
+    (k) => retireModuleFor(k, built.workflows!, built.scanner!, findingsButtons),
   ];
 }

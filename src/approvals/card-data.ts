@@ -85,6 +85,7 @@ export const CARD_DATA_KEYS: Record<string, readonly string[]> = {
   restrictTokenCreation: ['offerId', 'nonce', 'confirmed'],
   retireUnused: ['offerId', 'nonce'],
   revokeOnDemand: ['offerId', 'nonce', 'justification', 'overrideReason'],
+  keepToken: ['jobId', 'workspace', 'tokenId', 'nonce'],
 };
 
 /** Wraps every verb that has a key list (verbs without one are passed through unchanged). */

@@ -55,7 +55,14 @@ export const workspaceControlsSchema = z.object({
 
 // ── Retire unused tokens and revoke on demand (src/workflows/retire/) ───────────────────────────────────────────
 
-export const retireSchema = z.object({}).default({});
+export const retireSchema = z.object({
+  /** A PAT unused for this many days goes into a batch (tokens not rotated within policy.notRotatedDays go in too). */
+  unusedDays: days.default(90),
+  /** Days between telling the owners and revoking; a token used meanwhile is dropped from the batch. */
+  waitDays: z.number().int().min(0).max(90).default(7),
+  /** At most this many tokens per batch (the card lists each one); the rest wait for the next batch. */
+  maxBatch: z.number().int().min(1).max(200).default(40),
+}).default({});
 
 // ── Governance report (src/governance/) ─────────────────────────────────────────────────────────────────────────
 

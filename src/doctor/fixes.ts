@@ -8,6 +8,7 @@ export const GRAPH_APP_ROLE_IDS: Record<string, string> = {
   'Application.Read.All': '9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30',
   'Application.ReadWrite.OwnedBy': '18a4783c-866b-4cc7-a460-3d5e5662c884',
   'GroupMember.Read.All': '98830695-27a2-44f7-8c18-0c3ebc9698f6',
+  'AuditLog.Read.All': 'b0afded3-3588-46d8-8b3d-9842eec6e8e1',
 };
 
 export interface Grant {

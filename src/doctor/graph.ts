@@ -3,6 +3,7 @@ import { AzureRestClient } from '../providers/entra/azure-rest.js';
 import { GraphClient } from '../providers/entra/graph.js';
 import { callSignal, checkMaker, classifyFailure, failureDetail, daysLeft, shortMessage, skipped, type DoctorContext } from './context.js';
 import { graphAppRole, graphOwner } from './fixes.js';
+import { readCredentialSignIns, SIGN_IN_PERMISSION } from '../providers/entra/signin-activity.js';
 import type { DoctorCheck, OwnCredentialFinding } from './types.js';
 
 /**
@@ -73,6 +74,7 @@ export async function checkGraph(ctx: DoctorContext): Promise<{ checks: DoctorCh
     ['application-read-all', 'Application.Read.All: read every app and SP with its credentials (scan)', true],
     ['application-readwrite-ownedby', 'Application.ReadWrite.OwnedBy + ownership: rotate secrets of owned apps', true],
     ...(wantsGroups ? [['groupmember-read-all', 'GroupMember.Read.All: check approver group membership', true] as [string, string, boolean]] : []),
+    ['auditlog-read-all', `${SIGN_IN_PERMISSION}: last use of Entra secrets (sign-in activity report)`, false],
   ];
 
   let facts: TokenFacts;
@@ -129,6 +131,7 @@ export async function checkGraph(ctx: DoctorContext): Promise<{ checks: DoctorCh
 
   checks.push(await ownedBy(ctx, rest, graphUrl, roles, make));
   if (wantsGroups) checks.push(await groupRead(ctx, rest, graphUrl, roles, make));
+  checks.push(await signInReport(ctx, graph, make));
 
   // Keywarden's own app secret/certificate expiry (a managed identity has none).
   const app = apps?.find((a) => a.appId?.toLowerCase() === clientId?.toLowerCase())
@@ -187,4 +190,13 @@ async function groupRead(ctx: DoctorContext, rest: AzureRestClient, graphUrl: st
     return make('groupmember-read-all', title, { status: 'fail', required: true, detail: `approver group ${group} does not exist`, missing: 'an existing approver group', fix: ['Set approvals.groups to the object id of an Entra group (Entra admin center → Groups → the group → Object ID).'] });
   }
   return make('groupmember-read-all', title, { status: 'fail', required: true, detail: `Graph answered HTTP ${res.status} reading approver group ${group}`, ...grant });
+}
+
+/** The beta sign-in activity report: optional (the last use of Entra secrets shows as unknown without it). */
+async function signInReport(ctx: DoctorContext, graph: GraphClient, make: ReturnType<typeof checkMaker>): Promise<DoctorCheck> {
+  const title = `${SIGN_IN_PERMISSION}: last use of Entra secrets (sign-in activity report)`;
+  const read = await readCredentialSignIns(graph, { signal: callSignal(ctx) });
+  if (read.ok) return make('auditlog-read-all', title, { status: 'pass', required: false, detail: `read the sign-in activity of ${read.byKeyId.size} credential(s)` });
+  const grant = graphAppRole(SIGN_IN_PERMISSION, ctx.identity.clientId, ctx.identity.spObjectId, 'so revoking an Entra secret still in use needs a second approver, like a PAT in use (beta report; Entra ID P1/P2)');
+  return make('auditlog-read-all', title, { status: 'warn', required: false, detail: `last use of Entra secrets is unknown: ${shortMessage(read.reason)}`, ...(read.statusCode === 403 ? grant : {}) });
 }

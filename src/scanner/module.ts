@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import { HOUR_MS } from '../clock.js';
 import type { KeywardenConfig } from '../config/schema.js';
 import { expiringCommand, expiringPageAction } from '../commands/expiring.js';
-import { findingsCommand, type FindingsDeps } from '../commands/findings.js';
+import { findingsCommand, type FindingsDeps, type FindingsRemedyButtons } from '../commands/findings.js';
 import { isApprover, scanCommand, type ApproverCheck } from '../commands/scan.js';
 import { ago } from '../commands/view.js';
 import type { JobRecord } from '../domain/job.js';
@@ -21,8 +21,10 @@ export interface ScannerModuleOptions {
   isApprover?: ApproverCheck;
   /** Credentials in a rotation grace window, for /expiring (read from the job records). */
   rotations?: () => ReadonlyMap<string, CredentialInRotation>;
-  /** Remedy buttons /findings shows on a finding (governance remedies). */
-  remedyButtons?: FindingsDeps['remedyButtons'];
+  /** Remedy buttons /findings shows under a finding (governance remedies). */
+  findingButtons?: FindingsDeps['findingButtons'];
+  /** Remedy buttons under /findings, from modules registered later (read at answer time). */
+  findingsButtons?: () => readonly FindingsRemedyButtons[];
 }
 
 function readiness(scanner: Scanner, clock: Clock): ReadinessCheck[] {
@@ -52,7 +54,7 @@ function readiness(scanner: Scanner, clock: Clock): ReadinessCheck[] {
 export function scannerModule(options: ScannerModuleOptions): KeywardenModule {
   const { scanner, clock } = options;
   const approverCheck = options.isApprover ?? ((actor) => isApprover(actor, options.config.approvals));
-  const deps = { scans: scanner, clock, rotations: options.rotations, remedyButtons: options.remedyButtons };
+  const deps = { scans: scanner, clock, rotations: options.rotations, findingButtons: options.findingButtons, remedyButtons: options.findingsButtons };
   return {
     name: 'scanner',
     commands: [expiringCommand(deps), findingsCommand(deps), scanCommand({ ...deps, isApprover: approverCheck })],
@@ -67,7 +69,8 @@ export interface CoreScannerOptions extends Pick<ScannerOptions, 'sourceTimeoutM
   /** Default: every configured estate over the real providers (createInventorySources). */
   sources?: readonly InventorySource[];
   isApprover?: ApproverCheck;
-  remedyButtons?: FindingsDeps['remedyButtons'];
+  findingButtons?: FindingsDeps['findingButtons'];
+  findingsButtons?: () => readonly FindingsRemedyButtons[];
 }
 
 /**
@@ -82,7 +85,7 @@ export function createScannerModule(keywarden: Keywarden, options: CoreScannerOp
   });
   const { store } = keywarden;
   const rotations = () => credentialsInRotation(store.isOpen ? store.list<JobRecord>('jobs').map((r) => r.value) : []);
-  return { ...scannerModule({ scanner, config: keywarden.config, clock: keywarden.clock, isApprover: options.isApprover, rotations, remedyButtons: options.remedyButtons }), scanner };
+  return { ...scannerModule({ scanner, config: keywarden.config, clock: keywarden.clock, isApprover: options.isApprover, rotations, findingButtons: options.findingButtons, findingsButtons: options.findingsButtons }), scanner };
 }
 
 /** Builds the scanner module and registers it (before keywarden.start()); returns the scanner. */

@@ -49,7 +49,7 @@ export const STEPS: Record<JobKind, readonly StepName[]> = {
   'move-to-sp': ['create', 'set', 'test', 'finish'],
   'max-lifetime': ['set', 'test'],
   'restrict-tokens': ['create', 'set', 'test'],
-  'retire-unused': ['finish'],
+  'retire-unused': ['set', 'finish'],
 };
 
 const ID = /^[A-Za-z0-9_:-]{1,128}$/;

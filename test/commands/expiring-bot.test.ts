@@ -191,7 +191,7 @@ describe('/findings and /scan over the Bot Framework protocol', () => {
     const { reply } = await ask('/scan');
     const card = reply.attachments[0]!.content as Node;
     const facts = walk(card.body).filter((n) => n.type === 'FactSet').flatMap((n) => n.facts as Array<{ title: string; value: string }>);
-    expect(facts.find((f) => f.title === 'Databricks PAT')?.value).toBe('10');
+    expect(facts.find((f) => f.title === 'Databricks PAT')?.value).toBe('14');
     expect(facts.find((f) => f.title === 'Key Vault secret')?.value).toBe('10');
     expect(JSON.stringify(card)).toContain('Scan finished');
     expect(scanner.lastScan()?.id).not.toBe(before);

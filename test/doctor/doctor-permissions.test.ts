@@ -86,6 +86,17 @@ describe('keywarden doctor — one permission withdrawn', () => {
     expect(failures(report!)[0]!.missing).toContain('GroupMember.Read.All');
   });
 
+  it('Graph: without AuditLog.Read.All it warns (last use of Entra secrets unknown) and names the grant, exit 0', async () => {
+    fx.clouds.handles.entra.directory.withdraw(fx.appId, 'AuditLog.Read.All');
+    const { code, report } = await fx.doctor(['--json']);
+    expect(code).toBe(0);
+    const check = report!.checks.find((c) => c.id === 'graph.auditlog-read-all')!;
+    expect(check).toMatchObject({ status: 'warn', required: false });
+    expect(check.detail).toContain('last use of Entra secrets is unknown');
+    expect(check.missing).toContain('Microsoft Graph application permission AuditLog.Read.All (admin consent)');
+    expect(check.fix!.join('\n')).toContain('b0afded3-3588-46d8-8b3d-9842eec6e8e1');
+  });
+
   it('Databricks: when Keywarden is no longer in the admins group of ws-dev it says to add it there, and exits 1', async () => {
     const ws = fx.clouds.handles.databricks.workspace('ws-dev');
     ws.model.findServicePrincipal(fx.appId)!.groups.delete('admins');

@@ -13,6 +13,7 @@ import { systemClock, HOUR_MS } from '../../src/clock.js';
 import type { JobRecord } from '../../src/domain/job.js';
 import { patMarker } from '../../src/workflows/rotate/rotate-pat.js';
 import { jitPoolName, jitPoolSecret, jitTokenSecret } from '../../src/workflows/jit/jit.js';
+import { batchOf, planRetire, retireBatch } from '../../src/workflows/retire/planner.js';
 import {
   approveJob, buildCrashChild, cancelRotation, credentialOf, entraPublishedProblem, inLanes, leaksIn, openJobs, openLab,
   passwordsOf, patPublishedProblem, planJit, planMoveOf, planOf, planRollback, runChild, type Lab,
@@ -171,6 +172,23 @@ const SCENARIOS: Scenario[] = [
           ...(bob.revoked ? [] : ["bob's token survived a finished move"]),
         ],
       };
+    },
+  },
+  {
+    name: 'retire unused tokens',
+    async prepare(lab) {
+      // Two ws-prod PATs idle for a day or more: owners told (no chat here), the wait passes, each revoked.
+      const options = { scope: 'ws-prod', unusedDays: 1, waitDays: 7, maxBatch: 2, now: systemClock.now() };
+      const plan = planRetire(retireBatch({ credentials: lab.credentials }, lab.config, options), options);
+      if (batchOf(plan).length !== 2) throw new Error(`expected a batch of 2, got ${batchOf(plan).length}`);
+      return approveJob(lab, { kind: 'retire-unused', plan, jobId: 'ret-proof' }).id;
+    },
+    check(lab, job) {
+      const ws = lab.clouds.handles.databricks.workspace('ws-prod');
+      const live = batchOf(job.plan).filter((t) => ws.tokens().some((x) => x.tokenId === t.tokenId)).map((t) => `token "${t.comment}" is still live after the batch`);
+      const twice = batchOf(job.plan).filter((t) => ws.requests().filter((r) => r.method === 'DELETE' && r.path.endsWith(`/${t.tokenId}`) && r.status === 200).length > 1)
+        .map((t) => `token "${t.comment}" was deleted twice`);
+      return { orphans: [], problems: [...ended(job, ['done']), ...live, ...twice] };
     },
   },
 ];

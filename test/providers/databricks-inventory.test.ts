@@ -64,9 +64,9 @@ describe('seeded Databricks estate through the provider', () => {
     const names = (scope: string) => scans[scope]!.credentials.map((c) => c.name).sort();
     expect(names('ws-prod')).toEqual(['adf-etl', 'bob-jdbc', 'carol-notebook', 'expired-etl', 'legacy-never', 'reporting', 'stale-unused']);
     expect(names('ws-dev')).toEqual(['dev-ci', 'long-lived']);
-    expect(names('ws-analytics')).toEqual(['analytics-sp']);
+    expect(names('ws-analytics')).toEqual(['analytics-sp', 'bi-export', 'old-notebook', 'poc-sandbox', 'reporting-legacy']);
     expect(Object.keys(seed.tokens).sort()).toEqual([
-      'ws-analytics/analytics-sp', 'ws-dev/dev-ci', 'ws-dev/long-lived', 'ws-prod/adf-etl', 'ws-prod/bob-jdbc', 'ws-prod/carol-notebook',
+      'ws-analytics/analytics-sp', 'ws-analytics/bi-export', 'ws-analytics/old-notebook', 'ws-analytics/poc-sandbox', 'ws-analytics/reporting-legacy', 'ws-dev/dev-ci', 'ws-dev/long-lived', 'ws-prod/adf-etl', 'ws-prod/bob-jdbc', 'ws-prod/carol-notebook',
       'ws-prod/expired-etl', 'ws-prod/legacy-never', 'ws-prod/reporting', 'ws-prod/stale-unused',
     ]);
   });
@@ -132,7 +132,7 @@ describe('seeded Databricks estate through the provider', () => {
         { principal: 'bob.dev@contoso.com', type: 'user' }, { principal: 'carol.former@contoso.com', type: 'user' },
       ],
     });
-    expect(scans['ws-analytics']!.facts.tokenUsers).toEqual([{ principal: 'sp-reporting', type: 'service-principal' }]);
+    expect(scans['ws-analytics']!.facts.tokenUsers).toEqual([{ principal: 'sp-reporting', type: 'service-principal' }, { principal: 'bob.dev@contoso.com', type: 'user' }]);
     expect(pat('ws-analytics', 'analytics-sp')).toMatchObject({ owner: { name: 'sp-reporting' }, expiresAt: NOW + 45 * DAY_MS });
   });
 
@@ -180,7 +180,7 @@ describe('seeded Databricks estate through the provider', () => {
       expect(err).toBeInstanceOf(DatabricksError);
       expect(err).toMatchObject({ code: 'INTERNAL_ERROR', statusCode: 500 });
       expect(dev.requests().filter((r) => r.path === '/api/2.0/token-management/tokens' && r.injected === 'fault').length).toBe(3);
-      expect((await sources['ws-analytics']!.scan()).credentials).toHaveLength(1);
+      expect((await sources['ws-analytics']!.scan()).credentials).toHaveLength(5);
     } finally {
       dev.clearFaults();
     }

@@ -57,6 +57,8 @@ describe('createEntraInventory over the seeded tenant', () => {
       ],
       createdAt: START - 76 * DAY_MS,
       expiresAt: f.seeded.etlSecret.expiresAt,
+      // From the beta sign-in activity report (AuditLog.Read.All).
+      lastUsedAt: START - 20 * DAY_MS,
       heldIn: [],
       consumers: [],
       attributes: {

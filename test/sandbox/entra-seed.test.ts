@@ -43,7 +43,7 @@ describe('seedEntra', () => {
     expect(f.entra.directory.servicePrincipals.get(f.seeded.apps['reporting-svc']!.spObjectId)!.owners).toEqual([f.seeded.estateUsers.bob.id]);
     // The Databricks SCIM users exist in Entra under the same UPN.
     expect(f.entra.directory.users.get(f.seeded.estateUsers.bob.id)?.userPrincipalName).toBe('bob.dev@contoso.com');
-    expect(f.entra.directory.permissionsOf(f.seeded.keywarden.clientId).sort()).toEqual(['Application.Read.All', 'Application.ReadWrite.OwnedBy', 'GroupMember.Read.All', 'User.ReadBasic.All']);
+    expect(f.entra.directory.permissionsOf(f.seeded.keywarden.clientId).sort()).toEqual(['Application.Read.All', 'Application.ReadWrite.OwnedBy', 'AuditLog.Read.All', 'GroupMember.Read.All', 'User.ReadBasic.All']);
   });
 
   it('is deterministic: ids and keyIds are the same in every run (secret values are not)', async () => {

@@ -39,6 +39,21 @@ export interface NewPassword {
   endDateTime: string;
 }
 
+/** One row of the beta report `reports/appCredentialSignInActivities` (the fields Keywarden reads; docs' samples differ, so both spellings). */
+export interface AppCredentialSignInActivity {
+  keyId?: string | null;
+  /** clientSecret | certificate (documented); the samples say "secret". */
+  keyType?: string | null;
+  appId?: string | null;
+  appObjectId?: string | null;
+  servicePrincipalObjectId?: string | null;
+  credentialOrigin?: string | null;
+  expirationDateTime?: string | null;
+  /** The docs' samples use this name instead of expirationDateTime. */
+  expirationDate?: string | null;
+  signInActivity?: { lastSignInDateTime?: string | null; lastSignInRequestId?: string | null } | null;
+}
+
 export const DEFAULT_APP_SELECT = ['id', 'appId', 'displayName', 'createdDateTime', 'passwordCredentials', 'keyCredentials'];
 export const DEFAULT_SP_SELECT = ['id', 'appId', 'displayName', 'accountEnabled', 'passwordCredentials', 'keyCredentials'];
 
@@ -122,6 +137,14 @@ export class GraphClient {
     throw this.error(res, `remove client secret ${keyId} from ${target} ${objectId}`);
   }
 
+  /**
+   * Beta usage report: the last sign-in of each app credential that has one (keyId → signInActivity). Needs
+   * AuditLog.Read.All (and Entra ID P1/P2, global cloud); a 403 is thrown as a GraphError for the caller to degrade on.
+   */
+  listAppCredentialSignInActivities(options: { filter?: string; signal?: AbortSignal } = {}): Promise<AppCredentialSignInActivity[]> {
+    return this.listAll<AppCredentialSignInActivity>('reports/appCredentialSignInActivities', { ...options, version: 'beta', top: null });
+  }
+
   /** Whether a user (Entra object id) is a member, directly or transitively, of any of the groups. */
   async isMemberOfAny(userObjectId: string, groupIds: string[], options: { signal?: AbortSignal } = {}): Promise<boolean> {
     for (let i = 0; i < groupIds.length; i += 20) {
@@ -166,11 +189,12 @@ export class GraphClient {
     };
   }
 
-  private async listAll<T>(path: string, options: ListOptions): Promise<T[]> {
-    const url = new URL(`${this.baseUrl}/v1.0/${path}`);
+  /** `top: null` leaves the page size to Graph (the beta reports document no maximum). */
+  private async listAll<T>(path: string, options: Omit<ListOptions, 'top'> & { top?: number | null; version?: 'v1.0' | 'beta' }): Promise<T[]> {
+    const url = new URL(`${this.baseUrl}/${options.version ?? 'v1.0'}/${path}`);
     if (options.select) url.searchParams.set('$select', options.select.join(','));
     if (options.filter) url.searchParams.set('$filter', options.filter);
-    url.searchParams.set('$top', String(options.top ?? 999));
+    if (options.top !== null) url.searchParams.set('$top', String(options.top ?? 999));
     return listAllPages<T>(this.rest, url.toString(), {
       nextKey: '@odata.nextLink',
       signal: options.signal,

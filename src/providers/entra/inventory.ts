@@ -3,6 +3,7 @@ import { credentialId, type Credential, type CredentialKind, type CredentialOwne
 import type { GraphClient } from './graph.js';
 import { ownerFromDirectoryObject } from './people.js';
 import { mapBounded } from '../bounded.js';
+import { readCredentialSignIns, withSignIns } from './signin-activity.js';
 
 /** Entra app registrations and service principals → one Credential per client secret or certificate. */
 
@@ -109,7 +110,9 @@ export function createEntraInventory(options: { tenantLabel: string; graph: Grap
         }
         return withOwners(credentials, owners);
       });
-      return { estate: 'entra', scope: tenantLabel, host: graph.baseUrl, credentials: withPeople.flat(), facts: {} };
+      // Last use per secret/certificate (beta report); without AuditLog.Read.All each credential says what to grant.
+      const signIns = owned.length > 0 ? await readCredentialSignIns(graph, { signal }) : { ok: true as const, byKeyId: new Map<string, number>() };
+      return { estate: 'entra', scope: tenantLabel, host: graph.baseUrl, credentials: withSignIns(withPeople.flat(), signIns), facts: {} };
     },
   };
 }

@@ -69,6 +69,12 @@ const TOKENS: TokenPlan[] = [
   { workspace: 'ws-dev', comment: 'dev-ci', owner: 'sp-etl', expiresInDays: 1, createdDaysAgo: 89, lastUsedDaysAgo: 1 },
   { workspace: 'ws-dev', comment: 'long-lived', owner: 'bob.dev@contoso.com', expiresInDays: 355, createdDaysAgo: 10, lastUsedDaysAgo: 1 },
   { workspace: 'ws-analytics', comment: 'analytics-sp', owner: 'sp-reporting', expiresInDays: 45, createdDaysAgo: 45, lastUsedDaysAgo: 1 },
+  // A batch for "retire unused tokens" (issue 13): not rotated for 90+ days, three of them idle for weeks, one
+  // (bi-export) still used daily; none expires within 45 days and none is a high finding, so no card opens for them.
+  { workspace: 'ws-analytics', comment: 'old-notebook', owner: 'bob.dev@contoso.com', expiresInDays: 60, createdDaysAgo: 200, lastUsedDaysAgo: 70 },
+  { workspace: 'ws-analytics', comment: 'poc-sandbox', owner: 'alice.admin@contoso.com', expiresInDays: 100, createdDaysAgo: 120, lastUsedDaysAgo: 40 },
+  { workspace: 'ws-analytics', comment: 'reporting-legacy', owner: 'sp-reporting', expiresInDays: 60, createdDaysAgo: 150, lastUsedDaysAgo: 50 },
+  { workspace: 'ws-analytics', comment: 'bi-export', owner: 'bob.dev@contoso.com', expiresInDays: 90, createdDaysAgo: 120, lastUsedDaysAgo: 1 },
 ];
 
 /** Seeds users, SPs, token permissions, workspace-conf and tokens; returns the token values (the Key Vault seed stores some). */
@@ -100,7 +106,8 @@ export function seedDatabricks(emulator: DatabricksEmulator, options: Databricks
   ]);
   emulator.workspace('ws-dev').setTokenPermissions([{ type: 'group', name: 'users' }]);
   emulator.workspace('ws-dev').setConf({ maxTokenLifetimeDays: '90' });
-  emulator.workspace('ws-analytics').setTokenPermissions([sp(appIds.reporting)]);
+  // Bob uses tokens in ws-analytics too (old-notebook, bi-export: the retire-unused batch).
+  emulator.workspace('ws-analytics').setTokenPermissions([sp(appIds.reporting), user('bob.dev@contoso.com')]);
 
   const tokens: Record<string, SeededToken> = {};
   for (const plan of TOKENS) {

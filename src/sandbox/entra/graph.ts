@@ -6,6 +6,7 @@ import {
   applicationJson, applySelect, directoryObjectJson, graphError, GraphRequestError, nextLinkFor, parseFilter, parsePaging,
   parseSelect, passwordJson, servicePrincipalJson, userJson,
 } from './graph-shapes.js';
+import { SIGN_IN_REPORTS, signInReport, type SignInReport } from './signin-reports.js';
 import type { CredentialTarget, DirectoryApplication, DirectoryServicePrincipal, EntraDirectory } from './state.js';
 import { GRAPH_RESOURCE } from './tokens.js';
 
@@ -181,6 +182,9 @@ function memberGroups(ctx: GraphContext, req: EmulatorRequest, caller: Caller, u
 }
 
 function route(ctx: GraphContext, req: EmulatorRequest): EmulatorResponse {
+  // Beta usage reports (sign-in activity per credential / per app): their own room, see signin-reports.ts.
+  const report = /^\/beta\/reports\/(\w+)\/?$/.exec(req.path)?.[1];
+  if (report && (SIGN_IN_REPORTS as readonly string[]).includes(report)) return signInReport(ctx, req, authenticate(ctx, req).permissions, report as SignInReport);
   const m = /^\/v1\.0\/(.+)$/.exec(req.path);
   if (!m) throw new GraphRequestError(400, 'BadRequest', `Invalid version: use /v1.0 (got ${req.path}).`);
   const caller = authenticate(ctx, req);

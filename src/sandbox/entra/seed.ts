@@ -17,8 +17,11 @@ export const ESTATE_USERS = {
   bob: { id: '00000000-0000-0000-0000-0000000000b2', displayName: 'Bob Dev', userPrincipalName: 'bob.dev@contoso.com', accountEnabled: true },
   carol: { id: '00000000-0000-0000-0000-0000000000b3', displayName: 'Carol Former', userPrincipalName: 'carol.former@contoso.com', accountEnabled: false },
 } as const;
-/** User.ReadBasic.All: resolve owners' user names to object ids (@mentions, owner notices). */
-export const KEYWARDEN_GRAPH_PERMISSIONS = ['Application.Read.All', 'Application.ReadWrite.OwnedBy', 'GroupMember.Read.All', 'User.ReadBasic.All'];
+/**
+ * User.ReadBasic.All: resolve owners' user names to object ids (@mentions, owner notices).
+ * AuditLog.Read.All: last sign-in per secret/certificate (beta usage report), so revoking one in use needs an override.
+ */
+export const KEYWARDEN_GRAPH_PERMISSIONS = ['Application.Read.All', 'Application.ReadWrite.OwnedBy', 'GroupMember.Read.All', 'User.ReadBasic.All', 'AuditLog.Read.All'];
 
 const appId = (n: number) => `11111111-1111-4111-8111-${String(n).padStart(12, '0')}`;
 const appObjectId = (n: number) => `a0a0a0a0-0000-4000-8000-${String(n).padStart(12, '0')}`;
@@ -44,18 +47,18 @@ export interface SeededEntra {
 }
 
 /** Per app: passwords / certificates as [displayName, start offset days, end offset days, level]. */
-type Cred = { display: string; startDays: number; endDays: number; level?: 'application' | 'servicePrincipal'; cert?: boolean };
+type Cred = { display: string; startDays: number; endDays: number; level?: 'application' | 'servicePrincipal'; cert?: boolean; lastSignInDays?: number };
 const APPS: Array<{ n: number; name: string; creds: Cred[] }> = [
-  { n: 1, name: 'etl-ingest', creds: [{ display: 'etl-ingest-2026', startDays: -76, endDays: 14 }] },
+  { n: 1, name: 'etl-ingest', creds: [{ display: 'etl-ingest-2026', startDays: -76, endDays: 14, lastSignInDays: -20 }] },
   { n: 2, name: 'reporting-svc', creds: [
-    { display: 'reporting-svc-secret', startDays: -60, endDays: 30 },
+    { display: 'reporting-svc-secret', startDays: -60, endDays: 30, lastSignInDays: -25 },
     { display: 'reporting-svc-sp-secret', startDays: -30, endDays: 60, level: 'servicePrincipal' },
   ] },
-  { n: 3, name: 'keywarden-bot', creds: [{ display: 'keywarden-bot-secret', startDays: -30, endDays: 90 }] },
-  { n: 4, name: 'legacy-crm', creds: [{ display: 'legacy-crm-secret', startDays: -85, endDays: -5 }] },
-  { n: 5, name: 'partner-sftp', creds: [{ display: 'CN=partner-sftp.contoso.com', startDays: -83, endDays: 7, cert: true }] },
+  { n: 3, name: 'keywarden-bot', creds: [{ display: 'keywarden-bot-secret', startDays: -30, endDays: 90, lastSignInDays: 0 }] },
+  { n: 4, name: 'legacy-crm', creds: [{ display: 'legacy-crm-secret', startDays: -85, endDays: -5, lastSignInDays: -40 }] },
+  { n: 5, name: 'partner-sftp', creds: [{ display: 'CN=partner-sftp.contoso.com', startDays: -83, endDays: 7, cert: true, lastSignInDays: -10 }] },
   { n: 6, name: 'hr-sync', creds: [
-    { display: 'hr-sync-secret', startDays: -89, endDays: 1 },
+    { display: 'hr-sync-secret', startDays: -89, endDays: 1, lastSignInDays: -2 },
     { display: 'hr-sync-long-lived', startDays: -10, endDays: 720 },
   ] },
 ];
@@ -75,6 +78,8 @@ export function seedEntra(handle: EntraEmulator, options: { clock?: Clock } = {}
     spec.creds.forEach((c, i) => {
       const target: CredentialTarget = c.level === 'servicePrincipal' ? { kind: 'servicePrincipal', id: sp.id } : { kind: 'application', id: app.id };
       const common = { keyId: keyId(spec.n, i + 1), displayName: c.display, startDateTime: now + c.startDays * DAY_MS, endDateTime: now + c.endDays * DAY_MS };
+      // Sign-in activity (beta usage report): most secrets are in use; reporting-svc's SP secret and hr-sync-long-lived never were.
+      if (c.lastSignInDays !== undefined) dir.recordSignIn(common.keyId, now + c.lastSignInDays * DAY_MS);
       if (c.cert) {
         dir.addKeyCredential(target, { ...common, type: 'AsymmetricX509Cert', usage: 'Verify' });
         return;

@@ -78,6 +78,8 @@ export const GRAPH_PERMISSIONS = [
   'GroupMember.Read.All',
   'User.Read.All',
   'User.ReadBasic.All',
+  /** Usage reports (beta reports/appCredentialSignInActivities, servicePrincipalSignInActivities). */
+  'AuditLog.Read.All',
 ] as const;
 export type GraphPermission = (typeof GRAPH_PERMISSIONS)[number];
 
@@ -104,6 +106,8 @@ export class EntraDirectory {
   readonly managedIdentities = new Map<string, DirectoryManagedIdentity>();
   /** APIs registered in the tenant (application ID URI or client id, normalized) → the `aud` Entra writes. */
   readonly apis = new Map<string, string>();
+  /** Last sign-in per credential keyId (clock ms): what the beta usage reports read. Token requests with a secret add to it. */
+  readonly signIns = new Map<string, number>();
 
   constructor(
     readonly tenantId: string,
@@ -222,6 +226,11 @@ export class EntraDirectory {
   addOwner(target: CredentialTarget, ownerObjectId: string): void {
     const holder = this.mustHolder(target);
     if (!holder.owners.includes(ownerObjectId)) holder.owners.push(ownerObjectId);
+  }
+
+  /** Records a sign-in with a credential (its keyId) at `at` (clock ms), as Entra's usage report would show it. */
+  recordSignIn(keyId: string, at: number = this.clock.now()): void {
+    this.signIns.set(keyId, Math.max(at, this.signIns.get(keyId) ?? Number.NEGATIVE_INFINITY));
   }
 
   grant(appId: string, ...permissions: string[]): void {

@@ -145,6 +145,7 @@ function tokenRequest(ctx: TokenEndpointContext, req: EmulatorRequest): Emulator
   }
   const roles = normalizeResource(audience) === normalizeResource(GRAPH_RESOURCE) ? ctx.directory.permissionsOf(clientId) : undefined;
   const issued = ctx.issuer.issue({ appId: clientId, spObjectId: sp.id, audience, roles, lifetimeSeconds: ctx.tokenLifetimeSeconds() });
+  ctx.directory.recordSignIn(match.keyId, now);
   return {
     status: 200,
     headers: { 'cache-control': 'no-store, no-cache', pragma: 'no-cache' },

@@ -79,7 +79,8 @@ export function createJobReporter(options: JobReporterOptions): (event: JobEvent
     const now = clock.now();
     const by = job.approvedBy[0];
     if (event.type === 'milestone') {
-      let content: MessageContent = { text: event.milestone.text };
+      const { mentions, card } = event.milestone;
+      let content: MessageContent = { text: event.milestone.text, ...(mentions?.length ? { mentions } : {}), ...(card ? { card } : {}) };
       let offer: ActionOffer | undefined;
       if (isRotation(job) && event.milestone.key === 'verified') {
         const revokeAt = job.facts.graceUntil;

@@ -11,6 +11,10 @@ export interface Milestone {
   /** Stable key so a resumed job does not post it twice. */
   key: string;
   text: string;
+  /** People @mentioned in `text` (as `<at>name</at>`), e.g. token owners before a batch revocation. */
+  mentions?: Array<{ aadObjectId: string; name: string }>;
+  /** A card posted with the text (e.g. "Keep this token" buttons). */
+  card?: import('../../domain/chat.js').AdaptiveCard;
 }
 
 export interface StepContext {

@@ -21,7 +21,10 @@ export function revokeBlocker(credential: Credential): string | undefined {
 }
 
 export function lastUseText(credential: Credential): string {
-  if (credential.lastUsedAt === undefined) return 'not known for this kind of credential';
+  if (credential.lastUsedAt === undefined) {
+    const why = credential.attributes.lastUseUnknown;
+    return typeof why === 'string' ? `last use unknown — ${why}` : 'not known for this kind of credential';
+  }
   if (credential.lastUsedAt === null) return 'never used';
   return `last used ${formatUtc(credential.lastUsedAt)}`;
 }
