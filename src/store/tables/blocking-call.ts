@@ -30,21 +30,20 @@ export class BlockingWorker {
   private readonly flag: Int32Array;
   private nextId = 0;
   private dead: string | undefined;
-  readonly stats: BlockingStats = { calls: 0, totalMs: 0, maxMs: 0 };
 
-  constructor(entry: URL, data: unknown, private readonly timeoutMs: number) {
+  constructor(entry: URL, private readonly timeoutMs: number) {
     const { port1, port2 } = new MessageChannel();
     const shared = new SharedArrayBuffer(4);
     this.flag = new Int32Array(shared);
     this.port = port1;
-    this.worker = new Worker(BOOT, { eval: true, workerData: { entry: entry.href, port: port2, flag: shared, data }, transferList: [port2] });
+    this.worker = new Worker(BOOT, { eval: true, workerData: { entry: entry.href, port: port2, flag: shared }, transferList: [port2] });
     this.worker.on('error', (err) => { this.dead = err.message; });
     this.worker.on('exit', (code) => { this.dead ??= `exited with code ${code}`; });
     this.worker.unref();
     this.port.unref();
   }
 
-  call<T>(op: string, args: Record<string, unknown> = {}): T {
+  call<T>(op: string, args: Record<string, unknown>): T {
     if (this.dead) throw new StoreError(`the Azure Tables store worker stopped (${this.dead}) — restart Keywarden`, 'STORE_WORKER_DEAD');
     const id = ++this.nextId;
     const started = performance.now();
@@ -67,10 +66,6 @@ export class BlockingWorker {
       }
       const answer = got.message as Answer;
       if (answer.id !== id) continue; // a late answer to a call that timed out
-      const spent = performance.now() - started;
-      this.stats.calls += 1;
-      this.stats.totalMs += spent;
-      this.stats.maxMs = Math.max(this.stats.maxMs, spent);
       if (answer.ok) return answer.value as T;
       const e = answer.error!;
       throw new StoreError(`Azure Tables store ${op} failed: ${e.message.split('\n')[0]}${e.statusCode ? ` (HTTP ${e.statusCode}${e.code ? ` ${e.code}` : ''})` : ''} — check the storage account, its RBAC roles and store.azure in the config`, 'STORE_REQUEST_FAILED');

@@ -40,14 +40,26 @@ export function openAzureTablesStore(options: AzureTablesStoreOptions): AzureTab
     throw new StoreError('the Azure Tables store needs store.azure.connectionString or both store.azure.tableEndpoint and store.azure.blobEndpoint', 'STORE_OPEN_FAILED');
   }
   const timeout = requestTimeoutMs ?? 30_000;
-  const worker = new BlockingWorker(WORKER_ENTRY, { ...connection, requestTimeoutMs: timeout }, timeout + 5_000);
+  shared ??= { worker: new BlockingWorker(WORKER_ENTRY, 120_000), users: 0 };
+  shared.users += 1;
+  let conn: number;
   try {
-    worker.call('init');
+    conn = shared.worker.call<number>('init', { conn: 0, data: { ...connection, requestTimeoutMs: timeout } });
   } catch (err) {
-    void worker.close();
+    releaseWorker();
     throw new StoreError(`cannot open the Azure Tables store (table "${connection.table}", container "${connection.container}"): ${(err as Error).message}`, 'STORE_OPEN_FAILED');
   }
-  return new TablesStore(worker, clock ?? systemClock, auditKey, onAuditAppended);
+  return new TablesStore(shared.worker, conn, clock ?? systemClock, auditKey, onAuditAppended);
+}
+
+/** One worker thread per process, shared by every open Tables store, stopped when the last one closes. */
+let shared: { worker: BlockingWorker; users: number } | undefined;
+function releaseWorker(): void {
+  if (!shared) return;
+  shared.users -= 1;
+  if (shared.users > 0) return;
+  void shared.worker.close();
+  shared = undefined;
 }
 
 interface Slot { pk: string; rk: string; server: ServerRow | undefined; pending?: Pending | null }
@@ -81,14 +93,12 @@ class TablesStore implements AzureTablesStore {
   /** The audit head as this replica last wrote or read it: an append then needs one round trip, not two. */
   private headCache: ServerRow | undefined;
 
+  readonly blocking: BlockingStats = { calls: 0, totalMs: 0, maxMs: 0 };
+
   constructor(
-    private readonly worker: BlockingWorker, private readonly clock: Clock,
+    private readonly worker: BlockingWorker, private readonly conn: number, private readonly clock: Clock,
     private readonly auditKey: Buffer | undefined, private readonly onAuditAppended: ((seq: number) => void) | undefined,
   ) {}
-
-  get blocking(): BlockingStats {
-    return this.worker.stats;
-  }
 
   get isOpen(): boolean {
     return this.open;
@@ -97,7 +107,23 @@ class TablesStore implements AzureTablesStore {
   close(): void {
     if (!this.open) return;
     this.open = false;
-    void this.worker.close();
+    try {
+      this.worker.call('disconnect', { conn: this.conn });
+    } catch { /* closing anyway */ }
+    releaseWorker();
+  }
+
+  /** One blocking round trip to the worker, timed (the figures behind `blocking`). */
+  private call<T>(op: string, args: Record<string, unknown>): T {
+    const started = performance.now();
+    try {
+      return this.worker.call<T>(op, { conn: this.conn, ...args });
+    } finally {
+      const spent = performance.now() - started;
+      this.blocking.calls += 1;
+      this.blocking.totalMs += spent;
+      this.blocking.maxMs = Math.max(this.blocking.maxMs, spent);
+    }
   }
 
   private live(): void {
@@ -107,17 +133,17 @@ class TablesStore implements AzureTablesStore {
   // ---- I/O through the worker ----
 
   private read(pk: string, rk: string): ServerRow | undefined {
-    const row = this.worker.call<ServerRow | undefined>('read', { pk, rk });
+    const row = this.call<ServerRow | undefined>('read', { pk, rk });
     this.remember(pk, row);
     return row;
   }
 
   private query(pk: string, range: { from: string; to: string }, values: boolean, limit?: number): ServerRow[] {
-    return this.worker.call<ServerRow[]>('query', { pk, ...range, values, ...(limit !== undefined ? { limit } : {}) });
+    return this.call<ServerRow[]>('query', { pk, ...range, values, ...(limit !== undefined ? { limit } : {}) });
   }
 
   private commit(pk: string, ops: RowOp[]): CommitResult {
-    const result = this.worker.call<CommitResult>('commit', { pk, ops });
+    const result = this.call<CommitResult>('commit', { pk, ops });
     const head = ops.find((op) => op.rk === AUDIT_HEAD_ROW);
     if (!result.ok) this.headCache = undefined;
     else if (head?.meta && result.etags[AUDIT_HEAD_ROW]) this.headCache = { rk: AUDIT_HEAD_ROW, etag: result.etags[AUDIT_HEAD_ROW], id: 'head', meta: head.meta, valueText: head.valueText ?? 'null' };

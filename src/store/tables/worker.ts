@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type MessagePort, workerData } from 'node:worker_threads';
 import { TableClient, type TableEntity, type TransactionAction } from '@azure/data-tables';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { createAzureCredential, type AzureConfig } from '../../providers/azure-credential.js';
+import type { AzureConfig } from '../../providers/azure-credential.js';
 import {
   CHUNK_CHARS, MAX_INLINE_CHUNKS, type CommitResult, type RowMeta, type RowOp, type ServerRow,
 } from './rows.js';
@@ -24,31 +24,44 @@ export interface TablesConnection {
   requestTimeoutMs: number;
 }
 
-interface WorkerInput { port: MessagePort; flag: SharedArrayBuffer; data: TablesConnection }
-const { port, flag, data } = workerData as WorkerInput;
+interface WorkerInput { port: MessagePort; flag: SharedArrayBuffer }
+const { port, flag } = workerData as WorkerInput;
 const signalFlag = new Int32Array(flag);
 
-let table: TableClient;
-let container: ContainerClient;
+/** One worker serves every store of the process (they take turns: each call blocks its caller). */
+interface Connection { table: TableClient; container: ContainerClient; timeoutMs: number }
+const connections = new Map<number, Connection>();
+let nextConnection = 0;
 
-function connect(c: TablesConnection): void {
+async function connect(c: TablesConnection): Promise<Connection> {
   if (c.connectionString) {
-    table = TableClient.fromConnectionString(c.connectionString, c.table, { allowInsecureConnection: true });
-    container = BlobServiceClient.fromConnectionString(c.connectionString).getContainerClient(c.container);
-    return;
+    return {
+      table: TableClient.fromConnectionString(c.connectionString, c.table, { allowInsecureConnection: true }),
+      container: BlobServiceClient.fromConnectionString(c.connectionString).getContainerClient(c.container),
+      timeoutMs: c.requestTimeoutMs,
+    };
   }
+  // Loaded only here: @azure/identity is big, and azurite connections never need it.
+  const { createAzureCredential } = await import('../../providers/azure-credential.js');
   const credential = createAzureCredential(c.azure ?? { credential: { type: 'default' } } as AzureConfig);
-  table = new TableClient(c.tableEndpoint!, c.table, credential);
-  container = new BlobServiceClient(c.blobEndpoint!, credential).getContainerClient(c.container);
+  return {
+    table: new TableClient(c.tableEndpoint!, c.table, credential),
+    container: new BlobServiceClient(c.blobEndpoint!, credential).getContainerClient(c.container),
+    timeoutMs: c.requestTimeoutMs,
+  };
 }
 
-const signal = (): AbortSignal => AbortSignal.timeout(data.requestTimeoutMs);
+let current: Connection;
+let table: TableClient;
+let container: ContainerClient;
+const signal = (): AbortSignal => AbortSignal.timeout(current.timeoutMs);
 const status = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
 /** 409 exists, 412 ETag changed, 404 gone meanwhile: someone else won the write. */
 const isConflict = (err: unknown): boolean => [404, 409, 412].includes(status(err) ?? 0);
 
-async function init(): Promise<void> {
-  connect(data);
+async function init(data: TablesConnection): Promise<number> {
+  current = await connect(data);
+  ({ table, container } = current);
   try {
     await table.createTable({ abortSignal: signal() });
   } catch (err) {
@@ -59,6 +72,8 @@ async function init(): Promise<void> {
   } catch (err) {
     if (status(err) !== 409) throw err;
   }
+  connections.set(++nextConnection, current);
+  return nextConnection;
 }
 
 async function readBlob(name: string): Promise<string> {
@@ -169,25 +184,31 @@ async function commit(pk: string, ops: RowOp[]): Promise<CommitResult> {
   return { ok: true, etags };
 }
 
-type Request =
-  | { id: number; op: 'init' }
-  | { id: number; op: 'read'; pk: string; rk: string }
-  | { id: number; op: 'query'; pk: string; from: string; to: string; values: boolean; limit?: number }
-  | { id: number; op: 'commit'; pk: string; ops: RowOp[] }
-  | { id: number; op: 'ping' };
+type Request = { id: number; conn: number } & (
+  | { op: 'init'; data: TablesConnection }
+  | { op: 'read'; pk: string; rk: string }
+  | { op: 'query'; pk: string; from: string; to: string; values: boolean; limit?: number }
+  | { op: 'commit'; pk: string; ops: RowOp[] }
+  | { op: 'disconnect' });
 
 async function handle(req: Request): Promise<unknown> {
+  if (req.op === 'init') return init(req.data);
+  const conn = connections.get(req.conn);
+  if (!conn) throw new Error(`store connection ${req.conn} is closed`);
+  current = conn;
+  ({ table, container } = conn);
   switch (req.op) {
-    case 'init': return init();
     case 'read': return read(req.pk, req.rk);
     case 'query': return query(req.pk, req.from, req.to, req.values, req.limit);
     case 'commit': return commit(req.pk, req.ops);
-    case 'ping': return 'pong';
+    case 'disconnect': return connections.delete(req.conn);
   }
 }
 
+// One request at a time: a call that timed out on the caller's side must not overlap the next one.
+let queue: Promise<void> = Promise.resolve();
 port.on('message', (req: Request) => {
-  void handle(req).then(
+  queue = queue.then(() => handle(req)).then(
     (value) => ({ id: req.id, ok: true, value }),
     (err: unknown) => ({
       id: req.id, ok: false,
