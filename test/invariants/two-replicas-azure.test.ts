@@ -154,7 +154,7 @@ describe('two replicas on Azure Table Storage with a blob lease', () => {
     const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => click(i % 2 ? leader : follower, alert, i % 3 ? ALEX : MEGAN)));
     // The winner says so (unless its turn overran on a starved machine and got 503); no loser does.
     expect(answers.filter((a) => a.includes('Rotation in progress')).length).toBeLessThanOrEqual(1);
-    const job = await until('the rotation to finish', () => jobs().find((j) => j.subject === credentialId && TERMINAL.includes(j.state)), 40_000);
+    const job = await until('the rotation to finish', () => jobs().find((j) => j.subject === credentialId && TERMINAL.includes(j.state)), 120_000);
     expect(job.state).toBe('done');
     await connector.waitFor((a) => a.threadRootId === alert.message!.activityId && finalResult(a), 10_000);
     await new Promise((r) => setTimeout(r, 1_000));
@@ -183,7 +183,7 @@ describe('two replicas on Azure Table Storage with a blob lease', () => {
     await leader.exited;
 
     expect(await waitForLeader(follower, 30_000)).toBeLessThan(17_500);
-    const done = await until('the rotation to finish on the new leader', () => jobs().find((j) => j.id === midway.id && TERMINAL.includes(j.state)), 40_000);
+    const done = await until('the rotation to finish on the new leader', () => jobs().find((j) => j.id === midway.id && TERMINAL.includes(j.state)), 120_000);
     expect(done.state).toBe('done');
     await connector.waitFor((a) => a.threadRootId === alert.message!.activityId && finalResult(a), 10_000);
     await new Promise((r) => setTimeout(r, 1_000));
