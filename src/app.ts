@@ -6,6 +6,7 @@ import type { Logger } from './logging/logger.js';
 import type { Store } from './store/store.js';
 import { helpCommand } from './commands/help.js';
 import { KeywardenMetrics } from './observability/metrics.js';
+import { singleInstance, type Leadership } from './replicas/leadership.js';
 
 /**
  * The composition root: the Keywarden core built from config, with no Teams types. Feature modules
@@ -78,6 +79,8 @@ export interface Keywarden {
   readonly conversations: ConversationBook;
   /** Prometheus counters for this process (served on GET /metrics). */
   readonly metrics: KeywardenMetrics;
+  /** Whether this replica runs the schedules (always, with one SQLite instance); modules gate their timers on it. */
+  readonly leadership: Leadership;
   extend(module: KeywardenModule): void;
   attachChat(gateway: ChatGateway): void;
   /** Records the installation and returns what the modules want said in the conversation (once per install). */
@@ -95,6 +98,8 @@ export interface CreateKeywardenOptions {
   clock: Clock;
   chat?: ChatGateway;
   metrics?: KeywardenMetrics;
+  /** Default: a single instance, always leader. */
+  leadership?: Leadership;
 }
 
 export class KeywardenSetupError extends Error {
@@ -118,6 +123,7 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
   const cardActions: CardAction[] = [];
   const httpRoutes: HttpRoute[] = [];
   const metrics = options.metrics ?? new KeywardenMetrics();
+  const leadership = options.leadership ?? singleInstance;
   let chat = options.chat ? metrics.instrumentChat(options.chat) : undefined;
   let state: 'new' | 'started' | 'stopped' = 'new';
 
@@ -125,6 +131,7 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
     { name: 'store', check: () => (store.isOpen ? { ok: true } : { ok: false, detail: 'store is closed — restart Keywarden' }) },
     { name: 'chat', check: () => (chat ? { ok: true } : { ok: false, detail: 'no Teams gateway attached yet — the bot server is starting' }) },
     { name: 'started', check: () => (state === 'started' ? { ok: true } : { ok: false, detail: `core is ${state}` }) },
+    { name: 'role', check: () => ({ ok: true, detail: leadership.describe() }) },
   ];
 
   const conversations: ConversationBook = {
@@ -143,7 +150,7 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
   };
 
   const keywarden: Keywarden = {
-    config, store, logger, clock, conversations, metrics,
+    config, store, logger, clock, conversations, metrics, leadership,
     get commands() { return commands; },
     get cardActions() { return cardActions; },
     get httpRoutes() { return httpRoutes; },

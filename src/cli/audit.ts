@@ -13,6 +13,9 @@ import { redactText } from '../logging/redact.js';
 import { connectAuditKeyVault } from '../providers/keyvault/audit-key-vault.js';
 import { checkAuditChain, type AuditAnchor, type AuditChainReport } from '../store/audit-chain.js';
 import { openSqliteStore } from '../store/sqlite.js';
+import { openConfiguredStore } from '../replicas/open.js';
+import { systemClock } from '../clock.js';
+import { createLogger } from '../logging/logger.js';
 import { StoreError, type AuditRecord, type Store } from '../store/store.js';
 import { AUDIT_USAGE } from './help.js';
 
@@ -204,11 +207,15 @@ export async function run(argv: string[]): Promise<number> {
     else if (arg !== '--sandbox') args.push(arg);
   }
   const { config } = loadConfig({ env: process.env, ...(configPath ? { path: configPath } : {}) });
-  const storeName = `the store at ${config.store.path === ':memory:' ? ':memory:' : resolve(config.store.path)}`;
+  const tables = config.store.type === 'azure-tables' ? config.store.azure : undefined;
+  const storeName = tables
+    ? `the Azure Tables store (table ${tables.table})`
+    : `the store at ${config.store.path === ':memory:' ? ':memory:' : resolve(config.store.path)}`;
   return runAuditCli(args, {
     storeName,
     // Reading the log never creates one: a missing file is "not found", not an empty, intact log.
     openStore: () => {
+      if (tables) return openConfiguredStore(config, { clock: systemClock, logger: createLogger({ level: 'warn', name: 'keywarden-audit' }) }).store;
       try {
         return openSqliteStore({ path: config.store.path, mustExist: true });
       } catch (err) {

@@ -8,7 +8,7 @@ import type { KeywardenConfig } from '../config/schema.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { connectAuditKeyVault } from '../providers/keyvault/audit-key-vault.js';
 import { createAuditAnchorer } from '../store/audit-anchor.js';
-import { openSqliteStore } from '../store/sqlite.js';
+import { openConfiguredStore } from '../replicas/open.js';
 import { configPathFrom } from './main.js';
 import { installProcessGuards } from './process-guards.js';
 import { assertPortFree, portError } from './port.js';
@@ -83,8 +83,10 @@ export async function startKeywarden(options: StartKeywardenOptions = {}): Promi
     throw err;
   }
   let nudgeAnchorer: (seq: number) => void = () => undefined;
-  const store = openSqliteStore({ path: config.store.path, clock, auditKey, onAuditAppended: (seq) => nudgeAnchorer(seq) });
-  const keywarden = createKeywarden({ config, store, logger, clock });
+  const { store, leadership } = openConfiguredStore(config, { clock, logger, auditKey, onAuditAppended: (seq) => nudgeAnchorer(seq) });
+  const keywarden = createKeywarden({ config, store, logger, clock, leadership });
+  // Registered first: modules start knowing their role, and the lease is released only after they all stopped.
+  if (leadership) keywarden.extend({ name: 'leadership', start: () => leadership.start(), stop: () => leadership.stop() });
   if (auditVault?.anchors) {
     const anchorer = createAuditAnchorer({
       store, sink: auditVault.anchors, clock, logger,

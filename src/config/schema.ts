@@ -88,7 +88,31 @@ export const configSchema = z.object({
     /** A turn that runs longer is answered 503 + Retry-After (Teams gives up after 10–15 s anyway). */
     turnTimeoutSeconds: z.number().positive().max(300).default(15),
   }).default({}),
-  store: z.object({ path: z.string().default('./data/keywarden.db') }).default({}),
+  store: z.object({
+    /** sqlite: one instance, one file (the default). azure-tables: two or more replicas on one Storage account. */
+    type: z.enum(['sqlite', 'azure-tables']).default('sqlite'),
+    path: z.string().default('./data/keywarden.db'),
+    azure: z.object({
+      /** https://<account>.table.core.windows.net — used with azure.credential (production). */
+      tableEndpoint: url.optional(),
+      /** https://<account>.blob.core.windows.net — holds the leader lease and values too big for a table row. */
+      blobEndpoint: url.optional(),
+      /** Azurite / development only (env:VAR): account key auth instead of azure.credential. */
+      connectionString: z.string().min(1).optional(),
+      table: z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'use 3-63 letters and digits, starting with a letter').default('keywarden'),
+      container: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'use 3-63 lowercase letters, digits and single hyphens').default('keywarden'),
+      leaseBlob: z.string().min(1).max(1024).default('leader'),
+      leaseSeconds: z.number().int().min(15, 'a blob lease lasts 15-60 s').max(60, 'a blob lease lasts 15-60 s').default(30),
+    }).optional(),
+  }).default({}).superRefine((store, ctx) => {
+    if (store.type !== 'azure-tables') return;
+    const a = store.azure;
+    if (!a) {
+      ctx.addIssue({ code: 'custom', path: ['azure'], message: 'store.type azure-tables needs store.azure with tableEndpoint and blobEndpoint (or connectionString for azurite)' });
+    } else if (!a.connectionString && !(a.tableEndpoint && a.blobEndpoint)) {
+      ctx.addIssue({ code: 'custom', path: ['azure'], message: 'set both tableEndpoint and blobEndpoint (https://<account>.table/.blob.core.windows.net), or connectionString: env:VAR for azurite' });
+    }
+  }),
   audit: z.object({
     /** HMAC key of the audit chain, read from Key Vault at start and never stored beside the log. */
     keySecret: z.object({ vault: z.string().min(1), name }).optional(),

@@ -10,6 +10,7 @@ import type { WorkflowsModule } from '../workflows/module.js';
 import { pipelineApiRoutes } from './api.js';
 import { createCallerAuthenticator } from './auth.js';
 import { PipelineGrants } from './grants.js';
+import { whileLeader } from '../replicas/leadership.js';
 
 export interface PipelinesModule extends KeywardenModule {
   readonly grants: PipelineGrants;
@@ -38,9 +39,10 @@ export function pipelinesModuleFor(keywarden: Keywarden, workflows: WorkflowsMod
     start() {
       const now = clock.now();
       syncStandingApprovals(store, config.pipelines.callers.map((c) => pipelineStandingApproval(c, config, now)));
-      void grants.resumeUnstarted().then((n) => {
+      // Grants a crash interrupted are carried on by the leader (at start, or when it takes over).
+      whileLeader(keywarden.leadership, () => void grants.resumeUnstarted().then((n) => {
         if (n) log.info({ resumed: n }, 'resumed pipeline grants a restart interrupted');
-      });
+      }), () => undefined);
       if (config.pipelines.callers.length) log.info({ callers: config.pipelines.callers.map((c) => c.name), audiences: config.pipelines.audiences }, 'pipeline JIT API on POST /api/jit');
     },
   };

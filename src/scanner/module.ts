@@ -8,6 +8,7 @@ import { isApprover, scanCommand, type ApproverCheck } from '../commands/scan.js
 import { ago } from '../commands/view.js';
 import type { JobRecord } from '../domain/job.js';
 import { credentialsInRotation, type CredentialInRotation } from '../domain/rotation-state.js';
+import { singleInstance, whileLeader, type Leadership } from '../replicas/leadership.js';
 import { createScanner, type InventorySource, type Scanner, type ScannerOptions } from './scanner.js';
 import { createInventorySources } from './sources.js';
 
@@ -25,14 +26,17 @@ export interface ScannerModuleOptions {
   findingButtons?: FindingsDeps['findingButtons'];
   /** Remedy buttons under /findings, from modules registered later (read at answer time). */
   findingsButtons?: () => readonly FindingsRemedyButtons[];
+  /** Only the leader replica runs the schedule and the scan at start (default: a single instance). */
+  leadership?: Leadership;
 }
 
-function readiness(scanner: Scanner, clock: Clock): ReadinessCheck[] {
+function readiness(scanner: Scanner, clock: Clock, leadership: Leadership): ReadinessCheck[] {
   return [
     {
       name: 'scheduler',
       check: () => (scanner.isScheduled
         ? { ok: true }
+        : !leadership.isLeader() ? { ok: true, detail: 'follower: the leader replica runs the scan schedule' }
         : { ok: false, detail: 'the scan schedule is not running — check scanner.schedule and the start-up log' }),
     },
     {
@@ -55,13 +59,21 @@ export function scannerModule(options: ScannerModuleOptions): KeywardenModule {
   const { scanner, clock } = options;
   const approverCheck = options.isApprover ?? ((actor) => isApprover(actor, options.config.approvals));
   const deps = { scans: scanner, clock, rotations: options.rotations, findingButtons: options.findingButtons, remedyButtons: options.findingsButtons };
+  const leadership = options.leadership ?? singleInstance;
+  let unfollow: (() => void) | undefined;
   return {
     name: 'scanner',
     commands: [expiringCommand(deps), findingsCommand(deps), scanCommand({ ...deps, isApprover: approverCheck })],
     cardActions: [expiringPageAction(deps)],
-    readiness: readiness(scanner, clock),
-    start: () => scanner.startSchedule(),
-    stop: () => scanner.shutdown(),
+    readiness: readiness(scanner, clock, leadership),
+    start: () => {
+      // A replica that takes over scans at once when scanOnStart is set: a scan the old leader died in is redone.
+      unfollow = whileLeader(leadership, () => scanner.startSchedule(), () => void scanner.stopSchedule());
+    },
+    stop: () => {
+      unfollow?.();
+      return scanner.shutdown();
+    },
   };
 }
 
@@ -85,7 +97,7 @@ export function createScannerModule(keywarden: Keywarden, options: CoreScannerOp
   });
   const { store } = keywarden;
   const rotations = () => credentialsInRotation(store.isOpen ? store.list<JobRecord>('jobs').map((r) => r.value) : []);
-  return { ...scannerModule({ scanner, config: keywarden.config, clock: keywarden.clock, isApprover: options.isApprover, rotations, findingButtons: options.findingButtons, findingsButtons: options.findingsButtons }), scanner };
+  return { ...scannerModule({ scanner, config: keywarden.config, clock: keywarden.clock, isApprover: options.isApprover, rotations, findingButtons: options.findingButtons, findingsButtons: options.findingsButtons, leadership: keywarden.leadership }), scanner };
 }
 
 /** Builds the scanner module and registers it (before keywarden.start()); returns the scanner. */

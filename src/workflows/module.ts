@@ -18,6 +18,7 @@ import type { Store } from '../store/store.js';
 import { workflowCardActions, type WorkflowActionsOptions } from './actions.js';
 import { jitCardActions } from './jit/jit-actions.js';
 import { createJit, jitVault } from './jit/jit.js';
+import { singleInstance, whileLeader, type Leadership } from '../replicas/leadership.js';
 import { sweepExpiredJit } from './jit/jit-sweeper.js';
 import { JobEngine, type JobEngineOptions } from './engine/journal.js';
 import type { JobEvent } from './engine/workflow.js';
@@ -45,6 +46,8 @@ export interface WorkflowsModuleOptions {
   sweepEveryMs?: number;
   /** Told about every job milestone and finish (metrics). */
   onJobEvent?: (event: JobEvent) => void;
+  /** Only the leader replica resumes jobs and runs the job timer (default: a single instance). */
+  leadership?: Leadership;
 }
 
 export interface WorkflowsModule extends KeywardenModule {
@@ -60,6 +63,8 @@ export function createWorkflowsModule(options: WorkflowsModuleOptions): Workflow
   const log = options.logger.child({ component: 'workflows' });
   let gateway = options.gateway;
   const deps: WorkflowDeps = { providers: options.providers, config, clock };
+  const leadership = options.leadership ?? singleInstance;
+  let unfollow: (() => void) | undefined;
   const groups = options.groups ?? (config.approvals.groups.length + config.alerts.responders.groups.length > 0 ? { isMemberOfAny: (u: string, g: string[], o?: { signal?: AbortSignal }) => options.providers.graph().isMemberOfAny(u, g, o) } : undefined);
   const directory = new ApproverDirectory({ approvals: config.approvals, responders: config.alerts.responders, groups, clock });
   const authorizer = new ClickAuthorizer({ config, directory, store, clock, logger: log });
@@ -74,6 +79,7 @@ export function createWorkflowsModule(options: WorkflowsModuleOptions): Workflow
       };
     })(),
     testCrashAfter: options.testCrashAfter,
+    isLeader: () => leadership.isLeader(),
     ...options.engine,
   });
   engine.every('jit-sweeper', options.sweepEveryMs ?? 10 * MINUTE_MS, async (signal) => {
@@ -99,13 +105,17 @@ export function createWorkflowsModule(options: WorkflowsModuleOptions): Workflow
       gateway = g;
     },
     start() {
-      // Jobs interrupted by a crash or restart continue (or compensate) without waiting for a click.
-      void engine.resumeJobs().then((jobs) => {
-        if (jobs.length) log.info({ jobs: jobs.map((j) => ({ id: j.id, state: j.state })) }, 'resumed unfinished jobs');
-      }).catch((err) => log.error({ err }, 'resuming jobs failed; the job timer will retry'));
+      // Jobs interrupted by a crash or restart continue (or compensate) without waiting for a click — on the leader,
+      // at start or when it takes over from a replica that died mid-job.
+      unfollow = whileLeader(leadership, () => {
+        void engine.resumeJobs().then((jobs) => {
+          if (jobs.length) log.info({ jobs: jobs.map((j) => ({ id: j.id, state: j.state })) }, 'resumed unfinished jobs');
+        }).catch((err) => log.error({ err }, 'resuming jobs failed; the job timer will retry'));
+      }, () => undefined);
       engine.start();
     },
     async stop() {
+      unfollow?.();
       await engine.stop();
     },
   };
@@ -117,5 +127,5 @@ export function workflowsModuleFor(keywarden: Keywarden, overrides: Partial<Work
   const providers = overrides.providers ?? providersFromConfig(config, { credential: createAzureCredential(config.azure), clock });
   const crash = config.mode === 'sandbox' ? process.env.KEYWARDEN_TEST_CRASH_AFTER : undefined;
   const testCrashAfter = crash === 'create' || crash === 'set' || crash === 'test' || crash === 'finish' ? crash : undefined;
-  return createWorkflowsModule({ config, store, clock, logger, providers, testCrashAfter, gateway: keywarden.chat, ...overrides });
+  return createWorkflowsModule({ config, store, clock, logger, providers, testCrashAfter, gateway: keywarden.chat, leadership: keywarden.leadership, ...overrides });
 }

@@ -46,6 +46,8 @@ export interface JobEngineOptions {
   stopTimeoutMs?: number;
   /** Real-time period of the lease renewal while a step runs (default a quarter of leaseMs, at least 1 s). */
   heartbeatMs?: number;
+  /** With several replicas only the leader's timer picks up due jobs and runs periodic tasks (default: always). */
+  isLeader?: () => boolean;
 }
 /**
  * Runs jobs: claims them (see lease.ts), runs each claimed one step by step (see job-run.ts), resumes interrupted
@@ -127,6 +129,7 @@ export class JobEngine {
   /** One timer pass: due jobs, then periodic tasks whose clock time has come. */
   async tick(): Promise<void> {
     if (this.ticking || this.stopped) return;
+    if (this.options.isLeader && !this.options.isLeader()) return;
     this.ticking = true;
     try {
       await Promise.all(this.dueJobIds().map((id) => this.run(id)));
