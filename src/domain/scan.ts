@@ -58,6 +58,8 @@ export interface ScanView {
    * in a Key Vault secret (the rest raise nothing on their own).
    */
   pages(options?: { pageSize?: number; relevantOnly?: boolean }): Iterable<ScannedCredential[]>;
+  /** The Key Vault secrets this scan saw that hold the credential (their cards fold into its card). */
+  holders(id: string): ScannedCredential[];
   /** Credentials of one kind in one scope that this scan saw. */
   inScope(kind: CredentialKind, scope: string): Credential[];
   /** Whether this scan saw any credential in the scope. */
@@ -94,11 +96,17 @@ function memoryView(scan: Pick<ScanResult, 'credentials' | 'findings'>): ScanVie
   for (const c of scan.credentials) byId.set(c.id, { credential: c, findings: [] });
   for (const f of scan.findings) if (f.credentialId) byId.get(f.credentialId)?.findings.push(f);
   const all = [...byId.values()];
+  const holders = new Map<string, ScannedCredential[]>();
+  for (const r of all) {
+    const held = r.credential.kind === 'keyvault-secret' && r.credential.holds;
+    if (held && held !== r.credential.id) holders.set(held, [...(holders.get(held) ?? []), r]);
+  }
   function* paged(list: ScannedCredential[], size: number): Iterable<ScannedCredential[]> {
     for (let i = 0; i < list.length; i += size) yield list.slice(i, i + size);
   }
   return {
     get: (id) => byId.get(id),
+    holders: (id) => holders.get(id) ?? [],
     pages: (options = {}) => paged(all, options.pageSize ?? 500),
     inScope: (kind, scope) => scan.credentials.filter((c) => c.kind === kind && c.where.scope === scope),
     sawScope: (estate, scope) => scan.credentials.some((c) => c.where.estate === estate && c.where.scope === scope),

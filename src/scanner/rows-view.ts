@@ -1,4 +1,4 @@
-import type { Credential, Finding } from '../domain/credential.js';
+import { credentialId, type Credential, type Finding } from '../domain/credential.js';
 import { kindsOf, type ScanCounts, type ScannedCredential, type ScanResult, type ScanView } from '../domain/scan.js';
 import { cursorOf, type CredentialRow, type RowCursor, type RowQuery, type ScanRows } from '../store/scan-rows.js';
 
@@ -38,6 +38,14 @@ export function rowScanView(rows: ScanRows, summary: Pick<RowScanSummary, 'ordin
     get(id) {
       const r = rows.get(id);
       return r && r.scan >= since ? scanned(r) : undefined;
+    },
+    holders(id) {
+      const held = rows.get(id);
+      if (!held || held.scan < since) return [];
+      return held.credential.heldIn
+        .map((ref) => rows.get(credentialId('keyvault-secret', ref.vault, ref.name)))
+        .filter((r): r is CredentialRow => r !== undefined && r.scan >= since && r.credential.holds === id)
+        .map(scanned);
     },
     *pages(options = {}) {
       for (const page of rowPages(rows, { seenSince: since, relevantOnly: options.relevantOnly }, options.pageSize ?? 500)) yield page.map(scanned);
