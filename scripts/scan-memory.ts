@@ -61,11 +61,16 @@ try {
     loop.enable();
     const latencies: number[] = [];
     let running = true;
+    let failures = 0;
     const clicks = (async () => {
       while (running) {
         const t0 = performance.now();
-        await fetch(url).then((r) => r.text());
-        latencies.push(performance.now() - t0);
+        try {
+          await fetch(url, { headers: { connection: 'close' } }).then((r) => r.text());
+          latencies.push(performance.now() - t0);
+        } catch {
+          failures += 1;
+        }
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
@@ -81,7 +86,7 @@ try {
       wallS: +(wall / 1000).toFixed(1), peakRss: mb(sampler.peak()), rssAfter: mb(m.rss), heapUsedAfter: mb(m.heapUsed),
       loopMaxMs: +(loop.max / 1e6).toFixed(0), loopP99Ms: +(loop.percentile(99) / 1e6).toFixed(0),
       clicks: latencies.length, clickP50Ms: +percentile(latencies, 50).toFixed(0), clickP99Ms: +percentile(latencies, 99).toFixed(0),
-      clickMaxMs: +Math.max(...latencies).toFixed(0),
+      clickMaxMs: +Math.max(...latencies).toFixed(0), clickFailures: failures,
       changes: { added: result.changes.added.length, changed: result.changes.changed.length, removed: result.changes.removed.length },
     }));
   }
