@@ -189,14 +189,32 @@ export function createSqliteScanRows(db: BetterSqlite3.Database): ScanRows {
     page(query, after, limit) {
       const where: string[] = [];
       const params: Array<string | number> = [];
-      if (query.seenSince !== undefined) where.push('scan >= ?'), params.push(query.seenSince);
+      if (query.seenSince !== undefined) {
+        where.push('scan >= ?');
+        params.push(query.seenSince);
+      }
       if (query.relevantOnly) where.push('relevant = 1');
       if (query.withFindings) where.push('finding_count > 0');
-      if (query.kind) where.push('kind = ?'), params.push(query.kind);
-      if (query.kinds) where.push(`kind IN (${query.kinds.map(() => '?').join(',') || "''"})`), params.push(...query.kinds);
-      if (query.scope !== undefined) where.push('scope = ?'), params.push(query.scope);
-      if (query.estate) where.push('estate = ?'), params.push(query.estate);
-      if (query.expiresBefore !== undefined) where.push('expires_at IS NOT NULL AND expires_at < ?'), params.push(query.expiresBefore);
+      if (query.kind) {
+        where.push('kind = ?');
+        params.push(query.kind);
+      }
+      if (query.kinds) {
+        where.push(`kind IN (${query.kinds.map(() => '?').join(',') || "''"})`);
+        params.push(...query.kinds);
+      }
+      if (query.scope !== undefined) {
+        where.push('scope = ?');
+        params.push(query.scope);
+      }
+      if (query.estate) {
+        where.push('estate = ?');
+        params.push(query.estate);
+      }
+      if (query.expiresBefore !== undefined) {
+        where.push('expires_at IS NOT NULL AND expires_at < ?');
+        params.push(query.expiresBefore);
+      }
       if (after) {
         where.push('(scan, seq, id) > (?, ?, ?)');
         params.push(after.scan, after.seq, after.id);
