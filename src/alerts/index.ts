@@ -86,8 +86,10 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
     refreshUserIds: () => refreshUserIds(store, approvers().directory),
   });
 
+  // While a scan is applied in slices nothing is sent, so its digest still goes before its cards.
+  let applying = 0;
   const tick = async (): Promise<DrainReport> => {
-    if (!store.isOpen) return { sent: 0, failed: 0, waiting: 0 };
+    if (!store.isOpen || applying > 0) return { sent: 0, failed: 0, waiting: 0 };
     wakeSnoozed(store, clock.now());
     return delivery.drain();
   };
@@ -116,7 +118,13 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
   };
 
   const onScan = async (result: ScanResult): Promise<ScanAlertsOutcome> => {
-    const outcome = applyScan(store, config, result, supportChannels(config, store));
+    applying += 1;
+    let outcome: ScanAlertsOutcome;
+    try {
+      outcome = await applyScan(store, config, result, supportChannels(config, store));
+    } finally {
+      applying -= 1;
+    }
     if (outcome.raised.length || outcome.resolved.length || outcome.opened.length) {
       log.info({ scanId: result.id, opened: outcome.opened.length, raised: outcome.raised.length, resolved: outcome.resolved.length, digests: outcome.digests.length }, 'alerts updated from scan');
     }

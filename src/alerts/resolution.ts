@@ -1,7 +1,7 @@
 import { HOUR_MS } from '../clock.js';
-import type { Credential } from '../domain/credential.js';
+import { credentialId, type Credential } from '../domain/credential.js';
 import { formatExpiry } from '../domain/expiry.js';
-import type { ScanResult } from '../domain/scan.js';
+import { scanViewOf, type ScanResult } from '../domain/scan.js';
 import { KIND_LABELS } from './cards.js';
 import type { AlertResolution } from './types.js';
 
@@ -34,28 +34,30 @@ function sameSecret(a: { vault: string; name: string }, b: { vault: string; name
 
 /** The credential is gone from a scope that scanned cleanly: replaced (rotated) or removed. */
 export function resolvedByDisappearance(before: Credential, scan: ScanResult, now: number): AlertResolution {
-  const byId = new Map(scan.credentials.map((c) => [c.id, c]));
+  const view = scanViewOf(scan);
   const describe = (c: Credential): string => `${KIND_LABELS[c.kind]} ${c.name} (expires ${formatExpiry(c.expiresAt, now)})`;
+  const secretAt = (ref: { vault: string; name: string }): Credential | undefined => view.get(credentialId('keyvault-secret', ref.vault, ref.name))?.credential
+    ?? view.inScope('keyvault-secret', ref.vault).find((c) => c.nativeId.toLowerCase() === ref.name.toLowerCase());
 
   // The Key Vault secret that held it now holds another credential: rotated outside Keywarden.
   for (const ref of before.heldIn) {
-    const secret = scan.credentials.find((c) => c.kind === 'keyvault-secret' && c.where.scope.toLowerCase() === ref.vault.toLowerCase()
-      && c.nativeId.toLowerCase() === ref.name.toLowerCase());
+    const secret = secretAt(ref);
     if (secret?.holds && secret.holds !== before.id) {
-      const heir = byId.get(secret.holds);
+      const heir = view.get(secret.holds)?.credential;
       return { kind: 'rotated', at: now, text: `rotated: Key Vault secret ${ref.vault}/${ref.name} now holds ${heir ? describe(heir) : 'a new credential'}` };
     }
   }
   // A new credential is held in the same secret (correlation linked it).
-  const heir = scan.credentials.find((c) => c.id !== before.id && c.kind === before.kind
-    && c.heldIn.some((h) => before.heldIn.some((o) => sameSecret(h, o))));
-  if (heir) {
-    const ref = heir.heldIn.find((h) => before.heldIn.some((o) => sameSecret(h, o)))!;
-    return { kind: 'rotated', at: now, text: `rotated: Key Vault secret ${ref.vault}/${ref.name} now holds ${describe(heir)}` };
+  for (const ref of before.heldIn) {
+    const secret = secretAt(ref);
+    const heir = secret?.holds ? view.get(secret.holds)?.credential : undefined;
+    if (heir && heir.id !== before.id && heir.kind === before.kind && heir.heldIn.some((h) => sameSecret(h, ref))) {
+      return { kind: 'rotated', at: now, text: `rotated: Key Vault secret ${ref.vault}/${ref.name} now holds ${describe(heir)}` };
+    }
   }
   // A newer credential with the same name in the same place: replaced by hand.
-  const twin = scan.credentials.find((c) => c.id !== before.id && c.kind === before.kind && c.where.scope === before.where.scope
-    && c.name === before.name && (c.expiresAt ?? Number.POSITIVE_INFINITY) > (before.expiresAt ?? Number.NEGATIVE_INFINITY));
+  const twin = view.inScope(before.kind, before.where.scope).find((c) => c.id !== before.id && c.name === before.name
+    && (c.expiresAt ?? Number.POSITIVE_INFINITY) > (before.expiresAt ?? Number.NEGATIVE_INFINITY));
   if (twin) return { kind: 'rotated', at: now, text: `replaced by a new ${describe(twin)}` };
   return { kind: 'removed', at: now, text: `no longer exists in ${before.where.label} (revoked or deleted)` };
 }
@@ -70,5 +72,5 @@ export function scopeUnseen(credential: Credential, scan: ScanResult): boolean {
   const errors = scan.errors.filter((e) => e.estate === estate);
   if (errors.length === 0) return false;
   if (errors.some((e) => e.scope === scope)) return true;
-  return !scan.credentials.some((c) => c.where.estate === estate && c.where.scope === scope);
+  return !scanViewOf(scan).sawScope(estate, scope);
 }

@@ -2,9 +2,9 @@ import type { KeywardenConfig } from '../config/schema.js';
 import type { Credential, Finding } from '../domain/credential.js';
 import { formatExpiry, thresholdFor, type ExpiryThreshold } from '../domain/expiry.js';
 import type { JobRecord } from '../domain/job.js';
-import { findingsByCredential, heldCredentialOf, policyFor } from '../domain/policy.js';
+import { policyFor } from '../domain/policy.js';
 import { credentialsInRotation, rotationText, type CredentialInRotation } from '../domain/rotation-state.js';
-import type { ScanResult } from '../domain/scan.js';
+import { scanViewOf, type ScanResult, type ScanView } from '../domain/scan.js';
 import type { Store } from '../store/store.js';
 import { queueDigests } from './digest.js';
 import { KIND_LABELS } from './cards.js';
@@ -79,45 +79,82 @@ function reconcileJobs(store: Store, jobs: JobRecord[], inRotation: Map<string, 
   }
 }
 
-export function applyScan(store: Store, config: KeywardenConfig, scan: ScanResult, channels: SupportChannel[]): ScanAlertsOutcome {
+/** Lets clicks and timers run between two pages of a large scan. */
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Applies a scan page by page (yielding between pages, so a large estate never holds the bot's event loop): the
+ * credentials with findings or held in a secret, then those with an open alert that had neither.
+ */
+export async function applyScan(store: Store, config: KeywardenConfig, scan: ScanResult, channels: SupportChannel[]): Promise<ScanAlertsOutcome> {
   const now = scan.finishedAt;
+  const view = scanViewOf(scan);
   const outcome: ScanAlertsOutcome = { opened: [], raised: [], resolved: [], unrouted: [], digests: [] };
-  const findings = findingsByCredential(scan.findings);
-  const seen = new Set(scan.credentials.map((c) => c.id));
   const newByChannel = new Map<string, Set<string>>();
   const jobs = store.list<JobRecord>('jobs').map((r) => r.value);
   const inRotation = credentialsInRotation(jobs);
   reconcileJobs(store, jobs, inRotation, now);
 
-  // One card per chain: a secret holding a scanned credential shows its findings on that credential's card.
-  const byId = new Map(scan.credentials.map((c) => [c.id, c]));
-  const heldBy = new Map<string, Credential>();
-  const folded = new Map<string, Finding[]>();
-  for (const c of scan.credentials) {
-    const held = heldCredentialOf(c, byId);
-    if (!held) continue;
-    heldBy.set(c.id, held);
-    folded.set(held.id, [...(folded.get(held.id) ?? []), ...(findings.get(c.id) ?? [])]);
-  }
-
   // Credentials that vanished from a scope that scanned cleanly: replaced or removed.
+  const alerted = new Set<string>();
   for (const record of store.list<AlertRecord>('alerts')) {
     const alert = record.value;
-    if (alert.state === 'resolved' || seen.has(alert.credentialId) || scopeUnseen(alert.credential, scan)) continue;
+    if (alert.state === 'resolved') continue;
+    if (view.get(alert.credentialId)) {
+      alerted.add(alert.credentialId);
+      continue;
+    }
+    if (scopeUnseen(alert.credential, scan)) continue;
     if (resolveAlert(store, alert.id, resolvedByDisappearance(alert.credential, scan, now))) outcome.resolved.push(alert.id);
   }
+  await yieldToLoop();
 
-  for (const credential of scan.credentials) {
-    const own = [...(findings.get(credential.id) ?? []), ...(folded.get(credential.id) ?? [])];
+  const ctx: ApplyContext = { store, config, scan, channels, now, outcome, newByChannel, inRotation };
+  for (const page of view.pages({ relevantOnly: true, pageSize: 200 })) {
+    for (const { credential, findings } of page) {
+      alerted.delete(credential.id);
+      applyCredential(ctx, credential, findings, view);
+    }
+    await yieldToLoop();
+  }
+  let count = 0;
+  for (const id of alerted) {
+    const seen = view.get(id);
+    if (seen) applyCredential(ctx, seen.credential, seen.findings, view);
+    if (++count % 200 === 0) await yieldToLoop();
+  }
+
+  outcome.digests = queueDigests(store, config, newByChannel, scan.id, now);
+  return outcome;
+}
+
+interface ApplyContext {
+  store: Store;
+  config: KeywardenConfig;
+  scan: ScanResult;
+  channels: SupportChannel[];
+  now: number;
+  outcome: ScanAlertsOutcome;
+  newByChannel: Map<string, Set<string>>;
+  inRotation: Map<string, CredentialInRotation>;
+}
+
+/** One credential: open, raise (claim first), resolve, and queue what must be sent. */
+function applyCredential(ctx: ApplyContext, credential: Credential, findings: Finding[], view: ScanView): void {
+  const { store, config, scan, channels, now, outcome, newByChannel, inRotation } = ctx;
+  // One card per chain: a secret holding a scanned credential shows its findings on that credential's card.
+  const held = credential.kind === 'keyvault-secret' && credential.holds && credential.holds !== credential.id ? view.get(credential.holds)?.credential : undefined;
+  {
+    const own = [...findings, ...view.holders(credential.id).flatMap((h) => h.findings)];
     const threshold = thresholdOf(credential, config, now);
     const severe = cardFindings(own, config);
     let existing = currentAlert(store, credential.id);
-    const quiet = quietReason(credential, heldBy.get(credential.id), inRotation.get(credential.id), now);
-    if (quiet === 'wait') continue;
+    const quiet = quietReason(credential, held, inRotation.get(credential.id), now);
+    if (quiet === 'wait') return;
     if (quiet) {
       const done = existing && (resolvedInPlace(existing.value.credential, credential, now) ?? quiet);
       if (existing && done && resolveAlert(store, existing.value.id, done)) outcome.resolved.push(existing.value.id);
-      continue;
+      return;
     }
 
     if (existing) {
@@ -130,7 +167,7 @@ export function applyScan(store: Store, config: KeywardenConfig, scan: ScanResul
         existing = undefined;
       }
     }
-    if (!existing && threshold === null && severe.length === 0) continue;
+    if (!existing && threshold === null && severe.length === 0) return;
 
     const route = routeFor(credential, channels, config)?.key;
     if (!existing) {
@@ -186,7 +223,7 @@ export function applyScan(store: Store, config: KeywardenConfig, scan: ScanResul
       return next;
     });
     const alert = written?.value ?? store.get<AlertRecord>('alerts', alertId)?.value;
-    if (!alert) continue;
+    if (!alert) return;
 
     if (raisedThreshold || newSevere.length > 0) {
       outcome.raised.push(alertId);
@@ -201,8 +238,6 @@ export function applyScan(store: Store, config: KeywardenConfig, scan: ScanResul
     if (alert.card && !alert.message && alert.state !== 'resolved' && !channels.some((c) => c.key === alert.channel)) outcome.unrouted.push(alertId);
   }
 
-  outcome.digests = queueDigests(store, config, newByChannel, scan.id, now);
-  return outcome;
 }
 
 /** Gives unrouted alerts a channel once one exists (a channel was configured or the bot was installed). */

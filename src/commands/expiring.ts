@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import { DAY_MS, type Clock } from '../clock.js';
 import { CARD_SIZE_BUDGET_BYTES, cardSize, renderCard } from '../cards/render.js';
 import type { AdaptiveCard, CardAction, ChatCommand, Reply } from '../domain/chat.js';
 import type { Credential } from '../domain/credential.js';
@@ -12,6 +12,7 @@ import {
 } from './args.js';
 import {
   credentialView, errorLine, findingsByCredential, foldedFindings, heldCredentialOf, scannedText, type CredentialView,
+  scanWindow,
 } from './view.js';
 
 /**
@@ -112,8 +113,9 @@ function describeQuery(q: ExpiringQuery): string {
 
 /** Builds page `page` (1-based) of the answer. */
 export function buildExpiringCard(scan: ScanResult, query: ExpiringQuery, now: number, page = 1, rotations: Rotations = NO_ROTATIONS): { card: AdaptiveCard; page: number; pages: number; total: number } {
-  const rows = selectExpiring(scan, query, now, rotations);
-  const hidden = hiddenDisabled(scan, query, now);
+  const window = scanWindow(scan, query.kinds, now + query.days * DAY_MS + 1);
+  const rows = selectExpiring(window, query, now, rotations);
+  const hidden = hiddenDisabled(window, query, now);
   const pages = paginate(rows);
   const index = Math.min(Math.max(1, page), pages.length) - 1;
   const { start, end } = pages[index]!;

@@ -3,7 +3,7 @@ import { renderCard } from '../cards/render.js';
 import type { Actor, AdaptiveCard, ChatCommand, Reply } from '../domain/chat.js';
 import { SEVERITY_ORDER, type CredentialKind } from '../domain/credential.js';
 import { kindLabel } from '../domain/policy.js';
-import type { ScanResult } from '../domain/scan.js';
+import { scanCountsOf, type ScanResult } from '../domain/scan.js';
 import type { RunScanOptions, ScanTrigger } from '../scanner/scanner.js';
 import { errorLine } from './view.js';
 
@@ -29,11 +29,15 @@ const KINDS: CredentialKind[] = ['databricks-pat', 'keyvault-secret', 'entra-pas
 export function buildScanResultCard(scan: ScanResult): AdaptiveCard {
   const seconds = Math.max(0, (scan.finishedAt - scan.startedAt) / 1000);
   const { added, removed, changed } = scan.changes;
+  // From the counts kept while scanning: the card never reads the estate.
+  const counts = scanCountsOf(scan);
+  const findingCounts = Object.entries(counts.findings).map(([key, n]) => ({ severity: key.split('|')[1], n }));
+  const total = findingCounts.reduce((sum, f) => sum + f.n, 0);
   return renderCard('scan-result', {
     title: scan.errors.length ? `Scan finished with ${scan.errors.length} estate error${scan.errors.length === 1 ? '' : 's'}` : 'Scan finished',
-    summary: `${scan.credentials.length} credentials, ${scan.findings.length} findings · took ${seconds.toFixed(1)} s`,
-    kinds: KINDS.map((k) => ({ title: kindLabel(k), value: String(scan.credentials.filter((c) => c.kind === k).length) })),
-    severities: [...SEVERITY_ORDER].reverse().map((s) => ({ title: s, value: String(scan.findings.filter((f) => f.severity === s).length) })),
+    summary: `${counts.credentials} credentials, ${total} findings · took ${seconds.toFixed(1)} s`,
+    kinds: KINDS.map((k) => ({ title: kindLabel(k), value: String(counts.byKind[k] ?? 0) })),
+    severities: [...SEVERITY_ORDER].reverse().map((s) => ({ title: s, value: String(findingCounts.filter((f) => f.severity === s).reduce((sum, f) => sum + f.n, 0)) })),
     changesText: `Since the previous scan: ${added.length} new, ${removed.length} gone, ${changed.length} changed.`,
     errorsTitle: 'Could not scan:',
     errors: scan.errors.map((e) => ({ text: errorLine(e) })),

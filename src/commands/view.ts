@@ -1,12 +1,12 @@
 import { DAY_MS, HOUR_MS, MINUTE_MS } from '../clock.js';
-import type { Credential, EstateError, Finding } from '../domain/credential.js';
+import type { Credential, CredentialKind, EstateError, Finding } from '../domain/credential.js';
 import { daysLeft, formatExpiry, formatUtc } from '../domain/expiry.js';
 import { findingsByCredential, heldCredentialOf, isExpiryFinding, kindLabel, mirrorsHeldCredential } from '../domain/policy.js';
 
 export { findingsByCredential };
 
 export { heldCredentialOf, mirrorsHeldCredential };
-import type { ScanResult } from '../domain/scan.js';
+import type { ScannedCredential, ScanResult } from '../domain/scan.js';
 
 /** How a credential reads in a card row or a CLI table: the same words in both. */
 
@@ -86,3 +86,29 @@ export function ago(then: number, now: number): string {
 export function scannedText(scan: Pick<ScanResult, 'finishedAt'>, now: number): string {
   return `scanned ${ago(scan.finishedAt, now)} (${formatUtc(scan.finishedAt)})`;
 }
+
+/**
+ * The part of a scan a window query needs: credentials of these kinds expiring before `until`, the secrets holding
+ * them and the credentials those expiring secrets hold (one row per chain), with their findings. On a stored scan
+ * this reads only those rows, not the estate.
+ */
+export function scanWindow(scan: ScanResult, kinds: readonly CredentialKind[], until: number): Pick<ScanResult, 'credentials' | 'findings'> {
+  if (!scan.view) return scan;
+  const view = scan.view;
+  const picked = new Map<string, ScannedCredential>();
+  const add = (r: ScannedCredential | undefined) => {
+    if (r && !picked.has(r.credential.id)) picked.set(r.credential.id, r);
+  };
+  const want = [...new Set<CredentialKind>([...kinds, 'keyvault-secret'])];
+  for (const page of view.query({ kinds: want, expiresBefore: until }, 1000)) {
+    for (const r of page) {
+      if (!view.get(r.credential.id)) continue;
+      add(r);
+      for (const h of view.holders(r.credential.id)) add(h);
+      if (r.credential.holds) add(view.get(r.credential.holds));
+    }
+  }
+  const rows = [...picked.values()];
+  return { credentials: rows.map((r) => r.credential), findings: rows.flatMap((r) => r.findings) };
+}
+

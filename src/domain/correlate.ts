@@ -175,78 +175,174 @@ function holdsFromMapping(secret: Credential, mappings: ReadonlyMap<string, Mapp
   return { id: credentialId(kind, scope, nativeId ?? `comment:${comment ?? '?'}`) };
 }
 
+/** Attributes linking reads of a PAT or Entra credential (the rest stays in the rows). */
+const LINK_ATTRIBUTES = ['comment', 'displayName', 'appId', 'applicationId'] as const;
+const NOTHING: never[] = [];
+
+/** What linking and policy read of a held credential: identity, name, place and expiry; never its full record. */
+function compactHeld(c: Credential): Credential {
+  const attributes: Credential['attributes'] = {};
+  for (const key of LINK_ATTRIBUTES) if (c.attributes[key] !== undefined) attributes[key] = c.attributes[key]!;
+  return {
+    id: c.id, kind: c.kind, nativeId: c.nativeId, name: c.name, where: c.where, expiresAt: c.expiresAt,
+    ...(c.owner?.applicationId ? { owner: { name: c.owner.name, kind: c.owner.kind, applicationId: c.owner.applicationId } } : {}),
+    heldIn: NOTHING, consumers: NOTHING, attributes,
+  };
+}
+
+/** A secret that may hold something: its tags, name and expiry (most secrets hold nothing and are not kept). */
+function compactSecret(c: Credential, tagKeys: ReadonlySet<string>): Credential {
+  const attributes: Credential['attributes'] = {};
+  for (const [key, value] of Object.entries(c.attributes)) if (tagKeys.has(key)) attributes[key] = value;
+  return {
+    id: c.id, kind: c.kind, nativeId: c.nativeId, name: c.name, where: c.where, expiresAt: c.expiresAt,
+    ...(c.holds ? { holds: c.holds } : {}), heldIn: NOTHING, consumers: c.consumers.length ? c.consumers : NOTHING, attributes,
+  };
+}
+
+const KV_TAG_KEYS: ReadonlySet<string> = new Set(Object.values(KV_TAGS).flatMap((t) => [`tag:${t}`, `tags.${t}`, t]));
+
+/** The links correlation found, as small maps: what `apply` adds to each credential as it streams past. */
+export interface CorrelationPlan {
+  /** A credential with its links (holds, heldIn, consumers); a new object, the input is not modified. */
+  apply(credential: Credential): Credential;
+  /** A PAT or Entra credential's small facts (what policy reads of a held credential). */
+  held(id: string): Credential | undefined;
+  links: HoldLink[];
+  /** Consumers whose secret `apply` never saw (complete once every credential went through `apply`). */
+  dangling(): Correlation['danglingConsumers'];
+}
+
+/**
+ * Correlation in two passes, for estates too big to hold: `add` each inventory (it keeps compact facts only), then
+ * `finish` once and `apply` each credential. `correlate` is the same over inventories held in memory.
+ */
+export class CorrelationBuilder {
+  private readonly candidates: Credential[] = [];
+  private readonly secrets: Credential[] = [];
+  private readonly refs: Array<Consumer & { secret: SecretRef }> = [];
+  private readonly hosts: Array<{ url: string; name: string }> = [];
+  private readonly mappings = new Map<string, MappingConfig>();
+
+  constructor(private readonly options: CorrelateOptions = {}) {
+    // "vault/secret" (lower case) → its mapping; the first one wins, as in the config file's order.
+    for (const m of options.mappings ?? []) {
+      const key = m.secret.toLowerCase();
+      if (!this.mappings.has(key)) this.mappings.set(key, m);
+    }
+  }
+
+  /** Takes what linking needs from one inventory's credentials (call again for more pages of the same inventory). */
+  add(inventory: Pick<EstateInventory, 'estate' | 'scope' | 'host' | 'consumers'>, credentials: readonly Credential[]): void {
+    for (const c of credentials) {
+      if (c.kind === 'databricks-pat' || c.kind === 'entra-password' || c.kind === 'entra-certificate') this.candidates.push(compactHeld(c));
+      else if (c.kind === 'keyvault-secret' && this.mayHold(c)) this.secrets.push(compactSecret(c, KV_TAG_KEYS));
+    }
+  }
+
+  /** The inventory-level facts (vault host, Data Factory references): once per inventory. */
+  addScope(inventory: Pick<EstateInventory, 'estate' | 'scope' | 'host' | 'consumers'>): void {
+    if (inventory.estate === 'keyvault' && inventory.host) this.hosts.push({ url: inventory.host, name: inventory.scope });
+    for (const ref of inventory.consumers ?? []) this.refs.push(ref);
+  }
+
+  private mayHold(c: Credential): boolean {
+    return Boolean(c.holds) || c.consumers.length > 0 || Object.keys(c.attributes).some((k) => KV_TAG_KEYS.has(k))
+      || this.mappings.has(`${c.where.scope}/${c.name}`.toLowerCase());
+  }
+
+  finish(): CorrelationPlan {
+    const index = new CredentialIndex([...this.candidates, ...this.secrets]);
+    const links: HoldLink[] = [];
+    const holds = new Map<string, string>();
+    const heldIn = new Map<string, SecretRef[]>();
+    const heldBySecret = new Map<string, string>();
+    for (const secret of this.secrets) {
+      let via: HoldLink['via'] = 'tags';
+      let held = holdsFromTags(secret, index);
+      if (!held) {
+        via = 'mapping';
+        held = holdsFromMapping(secret, this.mappings, index);
+      }
+      if (!held && secret.holds) {
+        via = 'provider';
+        held = { id: secret.holds, found: index.byId.get(secret.holds) };
+      }
+      if (!held) continue;
+      holds.set(secret.id, held.id);
+      links.push({
+        secretId: secret.id, credentialId: held.id, found: Boolean(held.found), via,
+        secretExpiresAt: secret.expiresAt, credentialExpiresAt: held.found?.expiresAt ?? null,
+      });
+      if (!held.found) continue;
+      heldBySecret.set(secret.id, held.found.id);
+      const refs = getOrCreate(heldIn, held.found.id, () => []);
+      if (!refs.some((r) => r.vault === secret.where.scope && r.name === secret.name)) refs.push({ vault: secret.where.scope, name: secret.name });
+    }
+
+    // Consumers: Data Factory names a vault by linked-service base URL or by name; resolve both.
+    const urlToName = new Map<string, string>();
+    const addVault = (url: string, name: string) => {
+      urlToName.set(url.replace(/\/+$/, '').toLowerCase(), name.toLowerCase());
+      // Data Factory names an unconfigured vault by its URL host.
+      try {
+        urlToName.set(new URL(url).host.toLowerCase(), name.toLowerCase());
+      } catch {
+        /* not a URL: the name alone */
+      }
+    };
+    for (const v of this.options.vaults ?? []) addVault(v.url, v.name);
+    for (const h of this.hosts) addVault(h.url, h.name);
+    const consumersByKey = new Map<string, Array<Consumer & { secret: SecretRef }>>();
+    for (const ref of this.refs) getOrCreate(consumersByKey, secretKey(vaultKey(ref.secret.vault, urlToName), ref.secret.name), () => []).push(ref);
+    // The credential a secret holds is at risk for the same consumers (the secret's own, then Data Factory's).
+    const heldConsumers = new Map<string, Consumer[]>();
+    for (const secret of this.secrets) {
+      const heldId = heldBySecret.get(secret.id);
+      if (!heldId) continue;
+      const list = getOrCreate(heldConsumers, heldId, () => []);
+      for (const consumer of secret.consumers) addConsumer(list, consumer);
+      for (const { secret: _target, ...consumer } of consumersByKey.get(secretKey(secret.where.scope.toLowerCase(), secret.name)) ?? []) addConsumer(list, consumer);
+    }
+    const matched = new Set<string>();
+
+    return {
+      links,
+      held: (id) => index.byId.get(id),
+      apply(c) {
+        const out: Credential = { ...c, heldIn: [...c.heldIn], consumers: c.consumers.map((x) => ({ ...x })), attributes: { ...c.attributes } };
+        if (c.kind === 'keyvault-secret') {
+          const held = holds.get(c.id);
+          if (held) out.holds = held;
+          const key = secretKey(c.where.scope.toLowerCase(), c.name);
+          const refs = consumersByKey.get(key);
+          if (refs) {
+            matched.add(key);
+            for (const { secret: _target, ...consumer } of refs) addConsumer(out.consumers, consumer);
+          }
+        }
+        for (const ref of heldIn.get(c.id) ?? []) {
+          if (!out.heldIn.some((r) => r.vault === ref.vault && r.name === ref.name)) out.heldIn.push({ ...ref });
+        }
+        for (const consumer of heldConsumers.get(c.id) ?? []) addConsumer(out.consumers, consumer);
+        return out;
+      },
+      dangling: () => [...consumersByKey].filter(([key]) => !matched.has(key)).flatMap(([, refs]) => refs),
+    };
+  }
+}
+
 /**
  * Links secrets to what they hold (tags first, then configured mappings, then what the provider already set),
  * attaches Data Factory consumers to secrets and propagates them to the held credentials.
  */
 export function correlate(inventories: readonly EstateInventory[], options: CorrelateOptions = {}): Correlation {
-  const credentials: Credential[] = inventories.flatMap((inv) =>
-    inv.credentials.map((c) => ({ ...c, heldIn: [...c.heldIn], consumers: c.consumers.map((x) => ({ ...x })), attributes: { ...c.attributes } })));
-  const index = new CredentialIndex(credentials);
-  // "vault/secret" (lower case) → its mapping; the first one wins, as in the config file's order.
-  const mappings = new Map<string, MappingConfig>();
-  for (const m of options.mappings ?? []) {
-    const key = m.secret.toLowerCase();
-    if (!mappings.has(key)) mappings.set(key, m);
-  }
-  const links: HoldLink[] = [];
-
-  for (const secret of credentials) {
-    if (secret.kind !== 'keyvault-secret') continue;
-    let via: HoldLink['via'] = 'tags';
-    let held = holdsFromTags(secret, index);
-    if (!held) {
-      via = 'mapping';
-      held = holdsFromMapping(secret, mappings, index);
-    }
-    if (!held && secret.holds) {
-      via = 'provider';
-      held = { id: secret.holds, found: index.byId.get(secret.holds) };
-    }
-    if (!held) continue;
-    secret.holds = held.id;
-    links.push({
-      secretId: secret.id, credentialId: held.id, found: Boolean(held.found), via,
-      secretExpiresAt: secret.expiresAt, credentialExpiresAt: held.found?.expiresAt ?? null,
-    });
-    if (held.found && !held.found.heldIn.some((r) => r.vault === secret.where.scope && r.name === secret.name)) {
-      held.found.heldIn.push({ vault: secret.where.scope, name: secret.name });
-    }
-  }
-
-  // Consumers: Data Factory names a vault by linked-service base URL or by name; resolve both.
-  const urlToName = new Map<string, string>();
-  const addVault = (url: string, name: string) => {
-    urlToName.set(url.replace(/\/+$/, '').toLowerCase(), name.toLowerCase());
-    // Data Factory names an unconfigured vault by its URL host.
-    try {
-      urlToName.set(new URL(url).host.toLowerCase(), name.toLowerCase());
-    } catch {
-      /* not a URL: the name alone */
-    }
-  };
-  for (const v of options.vaults ?? []) addVault(v.url, v.name);
-  for (const inv of inventories) if (inv.estate === 'keyvault' && inv.host) addVault(inv.host, inv.scope);
-  const secrets = new Map<string, Credential>();
-  for (const c of credentials) {
-    if (c.kind === 'keyvault-secret') secrets.set(secretKey(c.where.scope.toLowerCase(), c.name), c);
-  }
-  const danglingConsumers: Correlation['danglingConsumers'] = [];
+  const builder = new CorrelationBuilder(options);
   for (const inv of inventories) {
-    for (const ref of inv.consumers ?? []) {
-      const { secret: target, ...consumer } = ref;
-      const secret = secrets.get(secretKey(vaultKey(target.vault, urlToName), target.name));
-      if (!secret) {
-        danglingConsumers.push(ref);
-        continue;
-      }
-      addConsumer(secret.consumers, consumer);
-    }
+    builder.addScope(inv);
+    builder.add(inv, inv.credentials);
   }
-  // The credential a secret holds is at risk for the same consumers.
-  for (const secret of secrets.values()) {
-    const held = secret.holds ? index.byId.get(secret.holds) : undefined;
-    if (held) for (const consumer of secret.consumers) addConsumer(held.consumers, consumer);
-  }
-  return { credentials, links, danglingConsumers };
+  const plan = builder.finish();
+  const credentials = inventories.flatMap((inv) => inv.credentials.map((c) => plan.apply(c)));
+  return { credentials, links: plan.links, danglingConsumers: plan.dangling() };
 }

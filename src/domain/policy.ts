@@ -67,6 +67,13 @@ export interface PolicyInput {
   scopes?: readonly ScopeInput[];
   policy: PolicyConfig;
   now: number;
+  /**
+   * Held credentials by id, when `credentials` is one page of a larger estate (a streamed scan): what a Key Vault
+   * secret's findings read of the credential it holds. Default: `credentials` themselves.
+   */
+  held?: { get(id: string): Credential | undefined };
+  /** Only the credentials' findings: `scopes` give facts, their own findings come from evaluateScopePolicy. */
+  credentialsOnly?: boolean;
 }
 
 const days = (ms: number) => Math.floor(ms / DAY_MS);
@@ -98,7 +105,7 @@ function finding(c: Credential, code: Finding['code'], severity: Severity, messa
  * A secret that holds another scanned credential with the same expiry mirrors it: only the held one warns, and
  * views show the secret on that credential's row ("held in …"). With a different expiry both stay visible.
  */
-export function mirrorsHeldCredential(c: Credential, byId: ReadonlyMap<string, Credential>): boolean {
+export function mirrorsHeldCredential(c: Credential, byId: { get(id: string): Credential | undefined }): boolean {
   if (c.kind !== 'keyvault-secret' || !c.holds) return false;
   const held = byId.get(c.holds);
   return held !== undefined && !expiryMismatch(c.expiresAt, held.expiresAt);
@@ -199,7 +206,7 @@ function ownerFindings(c: Credential): Finding[] {
   return out;
 }
 
-function kvMismatchFinding(c: Credential, byId: Map<string, Credential>): Finding[] {
+function kvMismatchFinding(c: Credential, byId: { get(id: string): Credential | undefined }): Finding[] {
   if (c.kind !== 'keyvault-secret' || !c.holds) return [];
   const held = byId.get(c.holds);
   if (!held || !expiryMismatch(c.expiresAt, held.expiresAt)) return [];
@@ -251,7 +258,7 @@ function workspaceConfFindings(scope: ScopeInput, policy: PolicyConfig, credenti
 
 /** Every finding for every credential and scope. Keywarden's own credentials are judged like any other. */
 export function evaluatePolicy(input: PolicyInput): Finding[] {
-  const byId = new Map(input.credentials.map((c) => [c.id, c]));
+  const byId = input.held ?? new Map(input.credentials.map((c) => [c.id, c]));
   const facts = new Map((input.scopes ?? []).map((s) => [`${s.estate}:${s.scope}`, s.facts]));
   const findings: Finding[] = [];
   for (const c of input.credentials) {
@@ -264,8 +271,14 @@ export function evaluatePolicy(input: PolicyInput): Finding[] {
     if (!expired) findings.push(...rotationFinding(c, rules, input.now), ...unusedFinding(c, rules, input.now));
     findings.push(...ownerFindings(c), ...kvMismatchFinding(c, byId));
   }
+  if (input.credentialsOnly) return findings;
   for (const s of input.scopes ?? []) findings.push(...scopeFindings(s, input.policy, input.credentials));
   return findings;
+}
+
+/** The findings about one scope itself (token permissions, workspace-conf); `credentials` are that scope's. */
+export function evaluateScopePolicy(scope: ScopeInput, policy: PolicyConfig, credentials: readonly Credential[]): Finding[] {
+  return scopeFindings(scope, policy, credentials);
 }
 
 /** Findings that are about expiry (the /expiring view) versus the rest (the /findings view). */

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ChatGateway } from '../domain/chat.js';
 import { ChatDeliveryError } from '../domain/chat.js';
-import type { ScanResult } from '../domain/scan.js';
+import { scanCountsOf, type ScanResult } from '../domain/scan.js';
 
 /** Prometheus metrics for one Keywarden process (own registry, so tests and replicas never share counters). */
 export class KeywardenMetrics {
@@ -22,10 +22,15 @@ export class KeywardenMetrics {
   recordScan(result: ScanResult): void {
     this.scans.inc({ trigger: result.trigger, outcome: result.errors.length ? 'partial' : 'ok' });
     this.scanDuration.observe((result.finishedAt - result.startedAt) / 1000);
+    // Counted while scanning: a metric never reads the estate.
+    const counts = scanCountsOf(result);
     this.credentials.reset();
-    for (const c of result.credentials) this.credentials.inc({ kind: c.kind });
+    for (const [kind, n] of Object.entries(counts.byKind)) this.credentials.inc({ kind }, n);
     this.findings.reset();
-    for (const f of result.findings) this.findings.inc({ code: f.code, severity: f.severity });
+    for (const [key, n] of Object.entries(counts.findings)) {
+      const [code, severity] = key.split('|') as [string, string];
+      this.findings.inc({ code, severity }, n);
+    }
     this.estateErrors.reset();
     for (const e of result.errors) this.estateErrors.inc({ estate: e.estate });
     this.lastScan.set(result.finishedAt / 1000);

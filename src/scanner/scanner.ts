@@ -11,7 +11,10 @@ import { redactText } from '../logging/redact.js';
 import type { Store } from '../store/store.js';
 import { createHostLimiter, hostKey } from './concurrency.js';
 import { startSchedule as startCron, type ScanSchedule } from './schedule.js';
-import { diffScans, readLatestSnapshot, saveSnapshot, scopeKey } from './snapshot.js';
+import type { ScanRows } from '../store/scan-rows.js';
+import { streamScan } from './pipeline.js';
+import { isRowSummary, rowBackedResult, type RowScanSummary } from './rows-view.js';
+import { diffScans, LATEST_SNAPSHOT_ID, readLatestSnapshot, saveSnapshot, scopeKey } from './snapshot.js';
 
 /** One place to scan: a workspace, a vault, a tenant or a factory (what the providers export). */
 export interface InventorySource {
@@ -116,6 +119,45 @@ export function createScanner(options: ScannerOptions): Scanner {
     const startedAt = clock.now();
     const id = `scan-${randomUUID()}`;
     log.info({ scanId: id, trigger, sources: sources.length }, 'scan started');
+    const result = store.isOpen && store.scanRows ? await scanToRows(id, trigger, startedAt, store.scanRows) : await scanInMemory(id, trigger, startedAt);
+    latest = result;
+    const counts = result.counts;
+    log.info({
+      scanId: id, credentials: counts?.credentials ?? result.credentials.length, errors: result.errors.length,
+      added: result.changes.added.length, removed: result.changes.removed.length, changed: result.changes.changed.length,
+    }, 'scan finished');
+    return result;
+  }
+
+  /** The streamed scan: rows in the store, a small summary in memory (pipeline.ts). */
+  async function scanToRows(id: string, trigger: ScanTrigger, startedAt: number, rows: ScanRows): Promise<ScanResult> {
+    const stored = store.get<unknown>('snapshots', LATEST_SNAPSHOT_ID)?.value;
+    const ordinal = Math.max(rows.lastScan(), isRowSummary(stored) ? stored.ordinal : 0) + 1;
+    const outcome = await streamScan({
+      ordinal, rows, config, self: selfIdentityOf(config), now: () => clock.now(),
+      fetch: (onInventory) => {
+        const limiter = createHostLimiter(config.scanner.concurrencyPerHost);
+        return Promise.all(sources.map((s, i) => limiter.run(hostKey(s.host ?? s.scope), () => scanSource(s)).then(async (o) => {
+          if (!('credentials' in o)) return o;
+          await onInventory(i, o);
+          return undefined;
+        })));
+      },
+    });
+    const summary: RowScanSummary = {
+      id, trigger, startedAt, finishedAt: clock.now(), errors: outcome.errors, changes: outcome.changes,
+      ordinal, counts: outcome.counts, scopeFindings: outcome.scopeFindings,
+    };
+    try {
+      saveSnapshot(store, summary, options.historySize);
+    } catch (err) {
+      log.error({ err, scanId: id }, 'could not store the scan summary; the rows are stored, the summary is kept in memory only');
+    }
+    return rowBackedResult(rows, summary);
+  }
+
+  /** A store without rows keeps whole snapshots (the estate in memory). */
+  async function scanInMemory(id: string, trigger: ScanTrigger, startedAt: number): Promise<ScanResult> {
     const limiter = createHostLimiter(config.scanner.concurrencyPerHost);
     const outcomes = await Promise.all(sources.map((s) => limiter.run(hostKey(s.host ?? s.scope), () => scanSource(s))));
     const inventories = outcomes.filter((o): o is EstateInventory => 'credentials' in o);
@@ -140,11 +182,6 @@ export function createScanner(options: ScannerOptions): Scanner {
     } catch (err) {
       log.error({ err, scanId: id }, 'could not store the scan snapshot; the result is kept in memory only');
     }
-    latest = result;
-    log.info({
-      scanId: id, credentials: credentials.length, findings: findings.length, errors: errors.length,
-      added: result.changes.added.length, removed: result.changes.removed.length, changed: result.changes.changed.length,
-    }, 'scan finished');
     return result;
   }
 

@@ -1,6 +1,7 @@
 import type { Credential } from '../domain/credential.js';
 import type { ScanResult } from '../domain/scan.js';
 import type { Store } from '../store/store.js';
+import { isRowSummary, rowBackedResult, type RowScanSummary } from './rows-view.js';
 
 /** Scan snapshots in the `snapshots` collection: "latest" plus a short history, and the diff between two scans. */
 
@@ -11,7 +12,7 @@ export const DEFAULT_HISTORY_SIZE = 10;
 let sequence = 0;
 
 /** What counts as "changed": the facts a person acts on, not last-used timestamps that move every day. */
-function fingerprint(c: Credential): string {
+export function fingerprint(c: Credential): string {
   return JSON.stringify([
     c.name, c.expiresAt, c.createdAt ?? null, c.enabled ?? null, c.owner?.name ?? null, c.owner?.active ?? null,
     c.holds ?? null, c.heldIn.map((r) => `${r.vault}/${r.name}`).sort(), c.consumers.map((x) => `${x.factory}/${x.name}`).sort(),
@@ -55,8 +56,12 @@ export function scopeKey(estate: string, scope: string): string {
   return `${estate}:${scope}`;
 }
 
+/** The latest scan: a summary over the stored rows, or (stores written before rows) a whole stored result. */
 export function readLatestSnapshot(store: Store): ScanResult | undefined {
-  return store.get<ScanResult>('snapshots', LATEST_SNAPSHOT_ID)?.value;
+  const value = store.get<ScanResult | RowScanSummary>('snapshots', LATEST_SNAPSHOT_ID)?.value;
+  if (!value) return undefined;
+  if (isRowSummary(value)) return store.scanRows ? rowBackedResult(store.scanRows, value) : undefined;
+  return value;
 }
 
 /**
@@ -79,7 +84,9 @@ export function summarizeScan(result: ScanResult): SnapshotSummary {
     trigger: result.trigger,
     startedAt: result.startedAt,
     finishedAt: result.finishedAt,
-    counts: { credentials: result.credentials.length, findings: result.findings.length, errors: result.errors.length },
+    counts: result.counts
+      ? { credentials: result.counts.credentials, findings: Object.values(result.counts.findings).reduce((a, b) => a + b, 0), errors: result.errors.length }
+      : { credentials: result.credentials.length, findings: result.findings.length, errors: result.errors.length },
     errors: result.errors,
     changes: result.changes,
   };
@@ -100,13 +107,18 @@ export function listSnapshotHistory(store: Store, limit = DEFAULT_HISTORY_SIZE):
     .map(asSummary);
 }
 
-/** Stores the scan as the latest snapshot and its summary in the history, dropping history beyond `historySize`. */
-export function saveSnapshot(store: Store, result: ScanResult, historySize = DEFAULT_HISTORY_SIZE): void {
+/**
+ * Stores the scan as the latest snapshot and its summary in the history, dropping history beyond `historySize`. A
+ * scan over rows stores only its summary as "latest" (the rows are the estate).
+ */
+export function saveSnapshot(store: Store, result: ScanResult | RowScanSummary, historySize = DEFAULT_HISTORY_SIZE): void {
+  const summary = isRowSummary(result) ? result : undefined;
+  const full: ScanResult = summary ? rowBackedResult(store.scanRows!, summary) : result as ScanResult;
   store.transaction(() => {
-    store.put('snapshots', LATEST_SNAPSHOT_ID, result);
+    store.put('snapshots', LATEST_SNAPSHOT_ID, summary ?? full);
     // Zero-padded start time first, so ids sort in time order.
     sequence = (sequence + 1) % 1_000_000;
-    store.put('snapshots', `${HISTORY_PREFIX}${String(result.startedAt).padStart(15, '0')}:${String(sequence).padStart(6, '0')}:${result.id}`, summarizeScan(result));
+    store.put('snapshots', `${HISTORY_PREFIX}${String(full.startedAt).padStart(15, '0')}:${String(sequence).padStart(6, '0')}:${full.id}`, summarizeScan(full));
     // Pruning needs only the ids (sorted oldest first), never the stored values.
     const history = store.listIds('snapshots', { prefix: HISTORY_PREFIX });
     for (const id of history.slice(0, Math.max(0, history.length - historySize))) store.delete('snapshots', id);

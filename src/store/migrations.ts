@@ -1,4 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
+import { SCAN_ROWS_MIGRATION_SQL } from './scan-rows.js';
 
 /** One schema change. Versions only go up; a released migration is never edited, only followed by a new one. */
 export interface Migration {
@@ -47,6 +48,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'keyed audit records',
     // 1 = hash is HMAC-SHA256 with the audit key (audit.keySecret); 0 = legacy plain SHA-256.
     sql: 'ALTER TABLE audit_log ADD COLUMN keyed INTEGER NOT NULL DEFAULT 0;',
+  },
+  {
+    version: 3,
+    name: 'scanned credentials as rows',
+    sql: SCAN_ROWS_MIGRATION_SQL,
   },
 ];
 

@@ -7,6 +7,7 @@ import { redactText, redactValue } from '../logging/redact.js';
 import { canonicalJson } from '../domain/canonical-json.js';
 import { AUDIT_GENESIS_HASH, auditHash, checkAuditChain, type AuditChainOptions, type AuditChainReport } from './audit-chain.js';
 import { runMigrations } from './migrations.js';
+import { createSqliteScanRows, type ScanRows } from './scan-rows.js';
 import {
   StoreError,
   type AuditEntry,
@@ -170,6 +171,14 @@ class SqliteStore implements Store {
          VALUES (@seq, @at, @action, @actor, @subject, @result, @details, @prev_hash, @hash, @keyed)`),
       allAudit: db.prepare<[], AuditRow>('SELECT * FROM audit_log ORDER BY seq'),
     };
+  }
+
+  private rows: ScanRows | undefined;
+
+  get scanRows(): ScanRows {
+    this.live();
+    this.rows ??= createSqliteScanRows(this.db);
+    return this.rows;
   }
 
   get isOpen(): boolean {

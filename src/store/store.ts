@@ -1,4 +1,5 @@
 import type { AuditChainOptions, AuditChainReport } from './audit-chain.js';
+import type { ScanRows } from './scan-rows.js';
 
 /**
  * The Store port. State is a set of versioned records per collection, changed only through
@@ -81,6 +82,8 @@ export interface Store {
   checkAudit(options?: AuditChainOptions): AuditChainReport;
   /** The newest record's seq and hash (what an anchor copies). */
   auditHead(): { seq: number; hash: string } | undefined;
+  /** The scanned estate as rows (scanner/pipeline.ts); a store without it keeps whole snapshots instead. */
+  readonly scanRows?: ScanRows;
   readonly isOpen: boolean;
   close(): void;
 }

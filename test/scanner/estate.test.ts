@@ -8,6 +8,7 @@ import { createScanner } from '../../src/scanner/scanner.js';
 import { createInventorySources } from '../../src/scanner/sources.js';
 import { startSandboxClouds, withSandboxConfig, type SandboxClouds } from '../../src/sandbox/estate.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
+import type { Store } from '../../src/store/store.js';
 
 /**
  * docs/sandbox-estate.md, case by case: the real providers and SDK clients scan the seeded emulators over HTTP(S),
@@ -18,17 +19,19 @@ const clock = new AdjustableClock();
 let clouds: SandboxClouds;
 let config: KeywardenConfig;
 let scan: ScanResult;
+// The scan's credentials are rows in this store: it stays open while the tests read them.
+let store: Store;
 
 beforeAll(async () => {
   clouds = await startSandboxClouds({ clock });
   config = configSchema.parse(withSandboxConfig({ store: { path: ':memory:' } }, clouds.config));
-  const store = openSqliteStore({ path: ':memory:', clock });
+  store = openSqliteStore({ path: ':memory:', clock });
   const { sources } = createInventorySources(config, { clock });
   const scanner = createScanner({ sources, config, store, clock, logger: createLogger({ level: 'silent' }) });
   scan = await scanner.runScan('command');
-  store.close();
 });
 afterAll(async () => {
+  store?.close();
   await clouds?.close();
 });
 

@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import type { KeywardenConfig } from '../config/schema.js';
+import { CorrelationBuilder } from '../domain/correlate.js';
+import type { Credential, EstateError, EstateInventory, Finding } from '../domain/credential.js';
+import { evaluatePolicy, evaluateScopePolicy, findingsByCredential, type ScopeInput } from '../domain/policy.js';
+import type { ScanCounts, ScanResult } from '../domain/scan.js';
+import { markSelfCredentials, type SelfIdentity } from '../domain/self-credential.js';
+import type { CredentialRow, ScanRows } from '../store/scan-rows.js';
+import { fingerprint, scopeKey } from './snapshot.js';
+
+/**
+ * The scan as a stream, for estates too big to hold: each inventory is staged as rows when it arrives (keeping only
+ * compact link facts), then a second pass correlates, judges and diffs it page by page against the stored rows.
+ * Memory follows one page and the changes, not the estate; every page ends with a yield, so the bot's event loop
+ * never waits on more than one page of work.
+ */
+
+/** Credentials per staging transaction and per correlate/policy/diff page: a few milliseconds of work each. */
+export const STAGE_CHUNK = 500;
+export const PAGE_SIZE = 250;
+
+/** Lets timers, I/O and clicks run between two pages. */
+export const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+export interface StreamScanOptions {
+  /** Ordinal of this scan in the rows. */
+  ordinal: number;
+  rows: ScanRows;
+  config: Pick<KeywardenConfig, 'policy' | 'keyVault'>;
+  self: SelfIdentity;
+  /** Runs every source (per-host limits, timeouts); `onInventory` takes each one as it arrives, in any order. */
+  fetch(onInventory: (index: number, inventory: EstateInventory) => Promise<void>): Promise<Array<EstateError | undefined>>;
+  /** When policy judges (read after every source answered, as before). */
+  now(): number;
+}
+
+export interface StreamScanOutcome {
+  errors: EstateError[];
+  changes: ScanResult['changes'];
+  counts: ScanCounts;
+  scopeFindings: Finding[];
+}
+
+type ScopeHeader = Pick<EstateInventory, 'estate' | 'scope' | 'host' | 'facts' | 'consumers'>;
+
+function contentHash(credential: Credential, findings: Finding[]): string {
+  return createHash('sha1').update(JSON.stringify(credential)).update('\n').update(JSON.stringify(findings)).digest('base64');
+}
+
+export async function streamScan(options: StreamScanOptions): Promise<StreamScanOutcome> {
+  const { rows, config, ordinal } = options;
+  const builder = new CorrelationBuilder({ mappings: config.keyVault.mappings, vaults: config.keyVault.vaults });
+  const headers: Array<ScopeHeader | undefined> = [];
+  rows.clearStaging();
+  try {
+    // Pass 1: stage each inventory as it arrives; only compact link facts stay in memory.
+    const outcomes = await options.fetch(async (index, inventory) => {
+      headers[index] = { estate: inventory.estate, scope: inventory.scope, host: inventory.host, facts: inventory.facts ?? {}, consumers: inventory.consumers };
+      builder.addScope(inventory);
+      for (let i = 0; i < inventory.credentials.length; i += STAGE_CHUNK) {
+        const chunk = inventory.credentials.slice(i, i + STAGE_CHUNK);
+        builder.add(inventory, chunk);
+        rows.stage(index, chunk);
+        await yieldToLoop();
+      }
+    });
+    const errors = outcomes.filter((e): e is EstateError => e !== undefined);
+    const plan = builder.finish();
+    const now = options.now();
+
+    // Pass 2: per inventory in the sources' order, page by page: links, policy, fingerprint, one write per page.
+    const changes: ScanResult['changes'] = { added: [], removed: [], changed: [] };
+    const counts: ScanCounts = { credentials: 0, byKind: {}, findings: {} };
+    const scopeFindings: Finding[] = [];
+    const seenScopes = new Set<string>();
+    let seq = 0;
+    for (let index = 0; index < headers.length; index++) {
+      const header = headers[index];
+      if (!header) continue;
+      const scope: ScopeInput = { estate: header.estate, scope: header.scope, facts: header.facts };
+      // tokens-disabled names the workspace's stored tokens: keep that workspace's PATs (one workspace) for it.
+      const disabledTokens: Credential[] | undefined = header.estate === 'databricks' && header.facts.tokensEnabled === false ? [] : undefined;
+      for (let after = 0; ;) {
+        const staged = rows.staged(index, after, PAGE_SIZE);
+        if (staged.length === 0) break;
+        after = staged[staged.length - 1]!.seq;
+        const credentials = markSelfCredentials(staged.map((s) => plan.apply(s.credential)), options.self);
+        const findings = findingsByCredential(evaluatePolicy({
+          credentials, scopes: [scope], policy: config.policy, now, held: { get: plan.held }, credentialsOnly: true,
+        }));
+        const stamps = rows.stamps(credentials.map((c) => c.id));
+        const upsert: CredentialRow[] = [];
+        const touch: Array<{ id: string; scan: number; seq: number }> = [];
+        for (const credential of credentials) {
+          seq += 1;
+          const own = findings.get(credential.id) ?? [];
+          const print = fingerprint(credential);
+          const hash = contentHash(credential, own);
+          const old = stamps.get(credential.id);
+          if (!old) changes.added.push(credential.id);
+          else if (old.fingerprint !== print) changes.changed.push(credential.id);
+          if (old && old.contentHash === hash) touch.push({ id: credential.id, scan: ordinal, seq });
+          else {
+            upsert.push({
+              id: credential.id, estate: credential.where.estate, scope: credential.where.scope, kind: credential.kind, scan: ordinal, seq,
+              expiresAt: credential.expiresAt, fingerprint: print, contentHash: hash,
+              relevant: own.length > 0 || credential.heldIn.length > 0, credential, findings: own,
+            });
+          }
+          counts.credentials += 1;
+          counts.byKind[credential.kind] = (counts.byKind[credential.kind] ?? 0) + 1;
+          for (const f of own) counts.findings[`${f.code}|${f.severity}`] = (counts.findings[`${f.code}|${f.severity}`] ?? 0) + 1;
+          seenScopes.add(scopeKey(credential.where.estate, credential.where.scope));
+          if (disabledTokens && credential.kind === 'databricks-pat') disabledTokens.push(credential);
+        }
+        rows.write({ upsert, touch });
+        await yieldToLoop();
+      }
+      for (const f of evaluateScopePolicy(scope, config.policy, disabledTokens ?? [])) {
+        scopeFindings.push(f);
+        counts.findings[`${f.code}|${f.severity}`] = (counts.findings[`${f.code}|${f.severity}`] ?? 0) + 1;
+      }
+    }
+
+    // Rows no source saw: removed, unless their scope failed (unknown, not empty: they stay as they were).
+    const failed = new Set(errors.map((e) => scopeKey(e.estate, e.scope)));
+    const failedEstates = new Set(errors.map((e) => e.estate));
+    for (let afterId = ''; ;) {
+      const unseen = rows.unseen(ordinal, afterId, 1000);
+      if (unseen.length === 0) break;
+      afterId = unseen[unseen.length - 1]!.id;
+      const gone = unseen.filter((r) => {
+        const key = scopeKey(r.estate, r.scope);
+        // An error can name another scope than the credential's (Entra: the tenant, not the app).
+        return !failed.has(key) && !(failedEstates.has(r.estate) && !seenScopes.has(key));
+      }).map((r) => r.id);
+      rows.delete(gone);
+      changes.removed.push(...gone);
+      await yieldToLoop();
+    }
+    changes.added.sort();
+    changes.changed.sort();
+    changes.removed.sort();
+    return { errors, changes, counts, scopeFindings };
+  } finally {
+    rows.clearStaging();
+  }
+}

@@ -1,0 +1,229 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Credential, CredentialKind, Estate, Finding } from '../domain/credential.js';
+import type { ScanQuery } from '../domain/scan.js';
+
+/**
+ * The scanned estate as rows: one per credential with its findings and a fingerprint for the diff, so a scan keeps
+ * memory proportional to what changed instead of holding (and re-reading) one JSON snapshot of the whole estate.
+ *
+ * Part of the Store port (`store.scanRows`). For Azure Tables: one table, PartitionKey = `${kind}:${scope}`,
+ * RowKey = credential id, properties scanId/seq/expiresAt/fingerprint/contentHash/relevant, credential and findings
+ * as JSON strings (split past 32K characters); staging is a second table keyed by source and sequence.
+ */
+
+export interface CredentialRow {
+  id: string;
+  estate: Estate;
+  scope: string;
+  kind: CredentialKind;
+  /** Ordinal of the last scan that saw the credential (a scope that failed keeps its rows from an earlier scan). */
+  scan: number;
+  /** Position in that scan (keeps the providers' order). */
+  seq: number;
+  expiresAt: number | null;
+  /** What counts as "changed" for a person (see scanner/snapshot.ts). */
+  fingerprint: string;
+  /** Hash of the stored credential and findings: equal means the row needs no rewrite. */
+  contentHash: string;
+  /** Has findings or is held in a Key Vault secret: what alerting must look at. */
+  relevant: boolean;
+  credential: Credential;
+  findings: Finding[];
+}
+
+/** Just enough of a row to diff and to skip unchanged writes. */
+export interface RowStamp {
+  fingerprint: string;
+  contentHash: string;
+}
+
+export interface RowQuery extends ScanQuery {
+  /** Only rows seen by this scan (ordinal) or a later one. */
+  seenSince?: number;
+  relevantOnly?: boolean;
+}
+
+export interface ScanRows {
+  /** Keeps one source's raw credentials for the second pass (one transaction). */
+  stage(source: number, credentials: readonly Credential[]): void;
+  /** Staged credentials of one source after `afterSeq`, in staging order. */
+  staged(source: number, afterSeq: number, limit: number): Array<{ seq: number; credential: Credential }>;
+  clearStaging(): void;
+  /** Stored stamps of these ids (absent ids are new). */
+  stamps(ids: readonly string[]): Map<string, RowStamp>;
+  /** One batch in one transaction: rows to (re)write, and unchanged rows that only move to this scan. */
+  write(batch: { upsert: readonly CredentialRow[]; touch: ReadonlyArray<{ id: string; scan: number; seq: number }> }): void;
+  get(id: string): CredentialRow | undefined;
+  /** Rows matching `query`, ordered by (scan, seq, id); page with the last row's cursor. */
+  page(query: RowQuery, after: RowCursor | undefined, limit: number): CredentialRow[];
+  /** Ids, estates and scopes of rows this scan did not see (candidates for "removed"). */
+  unseen(scan: number, afterId: string, limit: number): Array<{ id: string; estate: Estate; scope: string }>;
+  delete(ids: readonly string[]): void;
+  /** Counts of the rows a scan saw, by kind, and of their findings by code and severity. */
+  /** The highest scan ordinal in the rows (0 when empty). */
+  lastScan(): number;
+}
+
+export interface RowCursor {
+  scan: number;
+  seq: number;
+  id: string;
+}
+
+export function cursorOf(row: CredentialRow): RowCursor {
+  return { scan: row.scan, seq: row.seq, id: row.id };
+}
+
+export const SCAN_ROWS_MIGRATION_SQL = `
+  CREATE TABLE scan_credentials (
+    id TEXT PRIMARY KEY,
+    estate TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    scan INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    expires_at INTEGER,
+    fingerprint TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    relevant INTEGER NOT NULL,
+    finding_count INTEGER NOT NULL,
+    credential TEXT NOT NULL,
+    findings TEXT NOT NULL
+  );
+  CREATE INDEX scan_credentials_by_scan ON scan_credentials (scan, seq, id);
+  CREATE INDEX scan_credentials_by_scope ON scan_credentials (kind, scope);
+  CREATE INDEX scan_credentials_by_expiry ON scan_credentials (expires_at);
+  CREATE TABLE scan_staging (
+    seq INTEGER PRIMARY KEY,
+    source INTEGER NOT NULL,
+    credential TEXT NOT NULL
+  );
+  CREATE INDEX scan_staging_by_source ON scan_staging (source, seq);
+`;
+
+interface RowRecord {
+  id: string;
+  estate: string;
+  scope: string;
+  kind: string;
+  scan: number;
+  seq: number;
+  expires_at: number | null;
+  fingerprint: string;
+  content_hash: string;
+  relevant: number;
+  credential: string;
+  findings: string;
+}
+
+function toRow(r: RowRecord): CredentialRow {
+  return {
+    id: r.id, estate: r.estate as Estate, scope: r.scope, kind: r.kind as CredentialKind, scan: r.scan, seq: r.seq,
+    expiresAt: r.expires_at, fingerprint: r.fingerprint, contentHash: r.content_hash, relevant: r.relevant === 1,
+    credential: JSON.parse(r.credential) as Credential, findings: JSON.parse(r.findings) as Finding[],
+  };
+}
+
+/** SQLite has a limit on bound parameters; batches of ids stay under it. */
+const IN_CHUNK = 500;
+
+export function createSqliteScanRows(db: BetterSqlite3.Database): ScanRows {
+  const s = {
+    stage: db.prepare<[number, string]>('INSERT INTO scan_staging (source, credential) VALUES (?, ?)'),
+    staged: db.prepare<[number, number, number], { seq: number; credential: string }>(
+      'SELECT seq, credential FROM scan_staging WHERE source = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    clear: db.prepare('DELETE FROM scan_staging'),
+    upsert: db.prepare(`INSERT INTO scan_credentials
+      (id, estate, scope, kind, scan, seq, expires_at, fingerprint, content_hash, relevant, finding_count, credential, findings)
+      VALUES (@id, @estate, @scope, @kind, @scan, @seq, @expiresAt, @fingerprint, @contentHash, @relevant, @findingCount, @credential, @findings)
+      ON CONFLICT (id) DO UPDATE SET estate = excluded.estate, scope = excluded.scope, kind = excluded.kind, scan = excluded.scan,
+        seq = excluded.seq, expires_at = excluded.expires_at, fingerprint = excluded.fingerprint, content_hash = excluded.content_hash,
+        relevant = excluded.relevant, finding_count = excluded.finding_count, credential = excluded.credential, findings = excluded.findings`),
+    touch: db.prepare<[number, number, string]>('UPDATE scan_credentials SET scan = ?, seq = ? WHERE id = ?'),
+    get: db.prepare<[string], RowRecord>('SELECT * FROM scan_credentials WHERE id = ?'),
+    unseen: db.prepare<[number, string, number], { id: string; estate: string; scope: string }>(
+      'SELECT id, estate, scope FROM scan_credentials WHERE scan < ? AND id > ? ORDER BY id LIMIT ?'),
+    delete: db.prepare<[string]>('DELETE FROM scan_credentials WHERE id = ?'),
+    lastScan: db.prepare<[], number>('SELECT COALESCE(MAX(scan), 0) FROM scan_credentials').pluck(),
+  };
+  const stageTx = db.transaction((source: number, credentials: readonly Credential[]) => {
+    for (const c of credentials) s.stage.run(source, JSON.stringify(c));
+  });
+  const writeTx = db.transaction((batch: Parameters<ScanRows['write']>[0]) => {
+    for (const r of batch.upsert) {
+      s.upsert.run({
+        id: r.id, estate: r.estate, scope: r.scope, kind: r.kind, scan: r.scan, seq: r.seq, expiresAt: r.expiresAt,
+        fingerprint: r.fingerprint, contentHash: r.contentHash, relevant: r.relevant ? 1 : 0, findingCount: r.findings.length,
+        credential: JSON.stringify(r.credential), findings: JSON.stringify(r.findings),
+      });
+    }
+    for (const t of batch.touch) s.touch.run(t.scan, t.seq, t.id);
+  });
+  const deleteTx = db.transaction((ids: readonly string[]) => {
+    for (const id of ids) s.delete.run(id);
+  });
+  const run = <A extends unknown[], R>(tx: BetterSqlite3.Transaction<(...a: A) => R>, ...args: A): R => (db.inTransaction ? tx(...args) : tx.immediate(...args));
+
+  return {
+    stage: (source, credentials) => run(stageTx, source, credentials),
+    staged: (source, afterSeq, limit) => s.staged.all(source, afterSeq, limit)
+      .map((r) => ({ seq: r.seq, credential: JSON.parse(r.credential) as Credential })),
+    clearStaging: () => {
+      s.clear.run();
+    },
+    stamps(ids) {
+      const out = new Map<string, RowStamp>();
+      for (let i = 0; i < ids.length; i += IN_CHUNK) {
+        const chunk = ids.slice(i, i + IN_CHUNK);
+        const rows = db.prepare(`SELECT id, fingerprint, content_hash FROM scan_credentials WHERE id IN (${chunk.map(() => '?').join(',')})`)
+          .all(...chunk) as Array<{ id: string; fingerprint: string; content_hash: string }>;
+        for (const r of rows) out.set(r.id, { fingerprint: r.fingerprint, contentHash: r.content_hash });
+      }
+      return out;
+    },
+    write: (batch) => run(writeTx, batch),
+    get(id) {
+      const r = s.get.get(id);
+      return r ? toRow(r) : undefined;
+    },
+    page(query, after, limit) {
+      const where: string[] = [];
+      const params: Array<string | number> = [];
+      if (query.seenSince !== undefined) {
+        where.push('scan >= ?');
+        params.push(query.seenSince);
+      }
+      if (query.relevantOnly) where.push('relevant = 1');
+      if (query.withFindings) where.push('finding_count > 0');
+      if (query.kind) {
+        where.push('kind = ?');
+        params.push(query.kind);
+      }
+      if (query.kinds) {
+        where.push(`kind IN (${query.kinds.map(() => '?').join(',') || "''"})`);
+        params.push(...query.kinds);
+      }
+      if (query.scope !== undefined) {
+        where.push('scope = ?');
+        params.push(query.scope);
+      }
+      if (query.estate) {
+        where.push('estate = ?');
+        params.push(query.estate);
+      }
+      if (query.expiresBefore !== undefined) {
+        where.push('expires_at IS NOT NULL AND expires_at < ?');
+        params.push(query.expiresBefore);
+      }
+      if (after) {
+        where.push('(scan, seq, id) > (?, ?, ?)');
+        params.push(after.scan, after.seq, after.id);
+      }
+      const sql = `SELECT * FROM scan_credentials ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY scan, seq, id LIMIT ?`;
+      return (db.prepare(sql).all(...params, limit) as RowRecord[]).map(toRow);
+    },
+    unseen: (scanId, afterId, limit) => s.unseen.all(scanId, afterId, limit) as Array<{ id: string; estate: Estate; scope: string }>,
+    delete: (ids) => run(deleteTx, ids),
+    lastScan: () => s.lastScan.get() as number,
+  };
+}
