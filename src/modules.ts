@@ -7,6 +7,7 @@ import { createInventorySources, type InventorySourcesOptions } from './scanner/
 import { pipelinesModuleFor, type PipelinesModule } from './pipelines/module.js';
 import { workflowsModuleFor, type WorkflowsModule, type WorkflowsModuleOptions } from './workflows/module.js';
 import { planCardFor } from './workflows/plan-for.js';
+import { autoRotationRunsModuleFor } from './workflows/autorotate/run-module.js';
 
 /** The product's feature modules, built from config and wired to each other: scanner → alerts → workflows. */
 
@@ -78,5 +79,6 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
       built.pipelines = pipelinesModuleFor(k, built.workflows);
       return built.pipelines;
     },
+    (k) => autoRotationRunsModuleFor(k, built),
   ];
 }
