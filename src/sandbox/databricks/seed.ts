@@ -69,6 +69,10 @@ const TOKENS: TokenPlan[] = [
   { workspace: 'ws-dev', comment: 'dev-ci', owner: 'sp-etl', expiresInDays: 1, createdDaysAgo: 89, lastUsedDaysAgo: 1 },
   { workspace: 'ws-dev', comment: 'long-lived', owner: 'bob.dev@contoso.com', expiresInDays: 355, createdDaysAgo: 10, lastUsedDaysAgo: 1 },
   { workspace: 'ws-analytics', comment: 'analytics-sp', owner: 'sp-reporting', expiresInDays: 45, createdDaysAgo: 45, lastUsedDaysAgo: 1 },
+  // Auto-rotation (README "run a rule"): a selector rule on ws-analytics PATs rotates the first (held in Key Vault, read by
+  // Data Factory) and skips the second (held in Key Vault, no consumer, last used 45 days ago: revoke it instead).
+  { workspace: 'ws-analytics', comment: 'analytics-nightly', owner: 'sp-reporting', expiresInDays: 12, createdDaysAgo: 78, lastUsedDaysAgo: 1 },
+  { workspace: 'ws-analytics', comment: 'analytics-adhoc', owner: 'sp-reporting', expiresInDays: 12, createdDaysAgo: 78, lastUsedDaysAgo: 45 },
 ];
 
 /** Seeds users, SPs, token permissions, workspace-conf and tokens; returns the token values (the Key Vault seed stores some). */
