@@ -7,6 +7,7 @@ import { createInventorySources, type InventorySourcesOptions } from './scanner/
 import { pipelinesModuleFor, type PipelinesModule } from './pipelines/module.js';
 import { workflowsModuleFor, type WorkflowsModule, type WorkflowsModuleOptions } from './workflows/module.js';
 import { planCardFor } from './workflows/plan-for.js';
+import { autoRotationRulesModuleFor, type AutoRotationRulesModule } from './workflows/autorotate/module.js';
 import { autoRotationRunsModuleFor } from './workflows/autorotate/run-module.js';
 
 /** The product's feature modules, built from config and wired to each other: scanner → alerts → workflows. */
@@ -28,6 +29,7 @@ export interface ProductModules {
   alerts?: AlertsModule;
   workflows?: WorkflowsModule;
   pipelines?: PipelinesModule;
+  autoRotationRules?: AutoRotationRulesModule;
 }
 
 export function productModules(options: ProductModuleOptions = {}, built: ProductModules = {}): ModuleFactory[] {
@@ -79,6 +81,7 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
       built.pipelines = pipelinesModuleFor(k, built.workflows);
       return built.pipelines;
     },
+    (k) => (built.autoRotationRules = autoRotationRulesModuleFor(k, built.workflows!)),
     (k) => autoRotationRunsModuleFor(k, built),
   ];
 }

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import { DAY_MS, MINUTE_MS } from '../clock.js';
 import type { ApproverDirectory, ClickAuthorizer } from '../approvals/authorize.js';
+import { autoRotationText } from '../approvals/auto-rotation.js';
 import { refreshUserIds } from '../approvals/people.js';
 import type { KeywardenConfig } from '../config/schema.js';
 import type { AdaptiveCard, CardAction, ChatContext } from '../domain/chat.js';
@@ -41,6 +42,7 @@ function cardOf(alert: AlertRecord, options: AlertActionsOptions, notice?: strin
     card: renderAlertCard(alert, now, {
       notice, mentions: mentionsFor(alert, options.config), snoozeMaxDays: options.config.alerts.snoozeMaxDays,
       refreshUserIds: refreshUserIds(options.store, options.directory()),
+      autoRotation: autoRotationText(options.store, alert.credential, now),
     }),
   };
 }

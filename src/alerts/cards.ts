@@ -36,6 +36,8 @@ export interface AlertCardOptions {
   mentions?: Array<{ aadObjectId: string; name: string }>;
   /** Teams user MRIs (29:…) whose clients ask for a fresh card when they open it (approvers and responders, ≤ 60). */
   refreshUserIds?: string[];
+  /** The auto-rotation rule in force for it (approvals/auto-rotation.ts `autoRotationText`): a fact instead of the offer. */
+  autoRotation?: string;
 }
 
 /** Rotate is offered only where Keywarden can rotate: an SP-owned PAT or an Entra password, held in Key Vault. */
@@ -178,6 +180,8 @@ export function renderAlertCard(alert: AlertRecord, now: number, options: AlertC
     // While a job acts on the credential its card offers no second action (a late click would only be refused).
     canRotate: !resolved && !busy && isRotatable(c),
     canRevoke: !resolved && !busy && isRevocable(c),
+    hasAutoRotation: !resolved && Boolean(options.autoRotation), autoRotation: options.autoRotation ?? '',
+    canAutoRotate: !resolved && !busy && isRotatable(c) && !options.autoRotation,
     canAcknowledge: !resolved && !alert.acknowledged,
     alertId: alert.id, nonce: alert.nonce,
     snoozeMaxDays: String(maxDays),

@@ -1,3 +1,4 @@
+import { autoRotationText } from '../approvals/auto-rotation.js';
 import type { Clock } from '../clock.js';
 import type { KeywardenConfig } from '../config/schema.js';
 import { ChatDeliveryError, type AdaptiveCard, type ChatGateway, type MessageContent, type PostedMessage } from '../domain/chat.js';
@@ -179,6 +180,7 @@ export class AlertDelivery {
     const content = alertMessage(alert, now, {
       mentions: mentionsFor(alert, config), snoozeMaxDays: config.alerts.snoozeMaxDays, compact: entry.maxRows !== undefined,
       refreshUserIds: this.options.refreshUserIds?.(),
+      autoRotation: autoRotationText(store, alert.credential, now),
     });
     let posted: PostedMessage | undefined;
     if (alert.message?.activityId) {

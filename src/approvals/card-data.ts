@@ -77,6 +77,7 @@ export const CARD_DATA_KEYS: Record<string, readonly string[]> = {
   pauseRule: ['ruleId', 'nonce'],
   resumeRule: ['ruleId', 'nonce'],
   revokeRule: ['ruleId', 'nonce'],
+  renewRule: ['ruleId', 'nonce'],
 
   // Governance remedies: buttons on a credential card carry alertId, the others an offer (approvals/remedy-offers.ts)
   moveToServicePrincipal: ['alertId', 'offerId', 'nonce'],

@@ -29,8 +29,37 @@ export interface StandingApproval<Template = unknown> {
   /** People who approved it (empty for config: the config change's review is the approval). */
   approvers: JobActor[];
   reviewBy?: number;
-  state: 'active' | 'paused' | 'revoked';
+  /**
+   * Config-declared ones are active, paused or revoked. Chat rules also pass through pending (waiting for approvers),
+   * denied, replaced (a widened version was approved) and expired (past reviewBy without renewal).
+   */
+  state: StandingState;
   declaredAt: number;
+  /** Chat-proposed approvals only (auto-rotation rules): who asked, the votes needed, and the card's nonce. */
+  chat?: StandingChatState;
+}
+
+export type StandingState = 'active' | 'paused' | 'revoked' | 'pending' | 'denied' | 'replaced' | 'expired';
+
+/** What a standing approval proposed in chat keeps besides the record itself. */
+export interface StandingChatState {
+  requestedBy: JobActor;
+  /** Distinct approvers needed (N-of-M), and why more than one. */
+  required: number;
+  reasons: string[];
+  /** Nonce of its buttons (plan card, /rules), checked like an alert card's. */
+  nonce: string;
+  nonceIssuedAt: number;
+  /** The channel it was proposed in: its reminder goes there. */
+  conversation: { conversationId: string; serviceUrl: string; tenantId: string };
+  /** Id of the approval this one changes (widening or renewal); that one stays in force until this is approved. */
+  replaces?: string;
+  replacedBy?: string;
+  approvedAt?: number;
+  /** The last pause / resume / revoke / denial: who and when. */
+  changedBy?: JobActor & { at: number };
+  /** The renewal reminder, claimed once (its own nonce for the Renew button). */
+  reminder?: { postedAt: number; nonce: string };
 }
 
 /**

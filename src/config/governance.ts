@@ -17,6 +17,8 @@ export const autoRotationSchema = z.object({
 
   /** A rule must be renewed this many days after its approval (a card reminds the channel before). */
   reviewDays: days.default(180),
+  /** When the card button proposes a rule (no arguments to give): fire this many days before each expiry. */
+  daysBefore: days.default(14),
 }).default({});
 
 // ── Move a pipeline to a service principal (src/workflows/move-to-sp/) ──────────────────────────────────────────

@@ -26,6 +26,7 @@ import { lastUseText, planRevoke, revokeBlocker } from './revoke/revoke.js';
 import { planRollback, rollbackBlocker } from './rotate/rollback.js';
 import { TERMINAL_STATES, type JobKind, type JobRecord, type StepName } from '../domain/job.js';
 import { refreshUserIds } from '../approvals/people.js';
+import { autoRotationText } from '../approvals/auto-rotation.js';
 
 export type ActionResult = { card: AdaptiveCard } | { text: string };
 
@@ -109,6 +110,7 @@ function alertCardResult(options: WorkflowActionsOptions, alert: AlertRecord, no
   return { card: renderAlertCard(alert, now, {
     ...(notice ? { notice } : {}), snoozeMaxDays: options.config.alerts.snoozeMaxDays,
     refreshUserIds: refreshUserIds(options.store, options.authorizer.directory),
+    autoRotation: autoRotationText(options.store, alert.credential, now),
   }) };
 }
 

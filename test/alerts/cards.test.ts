@@ -33,7 +33,11 @@ describe('alert cards', () => {
     expect(isRotatable(cred('entra-password', 'app', 'k', 5, { heldIn: held }))).toBe(true);
     expect(isRotatable(cred('keyvault-secret', 'kv', 's', 5))).toBe(false);
     const verbs = (c: Credential) => actionsOf(renderAlertCard(alertOf(c), START)).map((a) => a.verb ?? a.type);
-    expect(verbs(cred('databricks-pat', 'ws', '1', 5, { owner: SP, heldIn: held }))).toEqual(['rotate', 'revoke', 'details', 'Action.ShowCard', 'Action.ShowCard', 'acknowledge', 'snooze']);
+    expect(verbs(cred('databricks-pat', 'ws', '1', 5, { owner: SP, heldIn: held }))).toEqual(['rotate', 'autoRotate', 'revoke', 'details', 'Action.ShowCard', 'Action.ShowCard', 'acknowledge', 'snooze']);
+    // A rule in force: the card names it instead of offering another.
+    const covered = renderAlertCard(alertOf(cred('databricks-pat', 'ws', '1', 5, { owner: SP, heldIn: held })), START, { autoRotation: 'rule R1 — 14 days before expiry (approved by Alex Wilber, Megan Bowen)' });
+    expect(actionsOf(covered).map((a) => a.verb ?? a.type)).not.toContain('autoRotate');
+    expect(JSON.stringify(covered)).toContain('{"title":"Auto-rotation","value":"rule R1 — 14 days before expiry (approved by Alex Wilber, Megan Bowen)"}');
     expect(verbs(cred('keyvault-secret', 'kv', 's', 5))).toEqual(['details', 'Action.ShowCard', 'Action.ShowCard', 'acknowledge', 'snooze']);
     expect(verbs(cred('entra-certificate', 'app', 'c', 5))).toEqual(['details', 'Action.ShowCard', 'Action.ShowCard', 'acknowledge', 'snooze']);
     expect(verbs(cred('entra-password', 'app', 'k', 5, { attributes: { objectId: 'o1' } }))).toContain('revoke');

@@ -1,0 +1,71 @@
+/** What the rule verbs, commands and the review timer share: options, the latest scan, rule cards, alert refreshes. */
+import { mutateAlert, queueCard } from '../../alerts/lifecycle.js';
+import type { AlertRecord } from '../../alerts/types.js';
+import { readAutoRotationRule, ruleCovers, type AutoRotationRule } from '../../approvals/auto-rotation.js';
+import { baseConversationId } from '../../approvals/rules.js';
+import type { StandingChatState } from '../../approvals/standing.js';
+import type { ChatContext, ChatGateway, ConversationTarget } from '../../domain/chat.js';
+import type { Credential } from '../../domain/credential.js';
+import type { JobActor } from '../../domain/job.js';
+import { readLatestSnapshot } from '../../scanner/snapshot.js';
+import type { ActionResult, WorkflowActionsOptions } from '../actions.js';
+import { parametersOf, renderRuleCard, ruleCoverage } from './rule-plan.js';
+import { canonicalJson } from '../../domain/canonical-json.js';
+import { changeRule, newRuleNonce } from './rules-store.js';
+
+export interface RulesOptions extends WorkflowActionsOptions {
+  /** The Teams gateway once attached (plan cards from a button, reminders). */
+  chat: () => ChatGateway | undefined;
+}
+
+/** The credentials of the latest scan (none before the first scan). */
+export function latestCredentials(options: Pick<RulesOptions, 'store'>): Credential[] {
+  return readLatestSnapshot(options.store)?.credentials ?? [];
+}
+
+export const actorOf = (ctx: ChatContext): JobActor => ({ aadObjectId: ctx.actor.aadObjectId ?? '', name: ctx.actor.name });
+
+/** Where a proposal's card and reminder go: the channel it was asked in. */
+export function conversationOf(ctx: ChatContext): StandingChatState['conversation'] {
+  return { conversationId: baseConversationId(ctx.conversation.conversationId), serviceUrl: ctx.conversation.serviceUrl, tenantId: ctx.conversation.tenantId };
+}
+
+export function channelTarget(c: StandingChatState['conversation']): ConversationTarget {
+  return { conversationId: c.conversationId, serviceUrl: c.serviceUrl, tenantId: c.tenantId, kind: 'channel' };
+}
+
+/** The rule's plan card as it is now (coverage from the latest scan). */
+export function ruleCardResult(options: RulesOptions, rule: AutoRotationRule, notice?: string): ActionResult {
+  const coverage = ruleCoverage(rule.selector, latestCredentials(options), options.config);
+  const replaces = rule.chat?.replaces ? readAutoRotationRule(options.store, rule.chat.replaces.slice('standing:auto-rotation:'.length)) : undefined;
+  return { card: renderRuleCard(rule, coverage, {
+    notice, now: options.clock.now(), reviewDays: options.config.autoRotation.reviewDays,
+    ...(replaces && rule.state === 'pending' ? { replacesName: replaces.template.ruleName, renewal: canonicalJson(parametersOf(replaces)) === canonicalJson(parametersOf(rule)) } : {}),
+  }) };
+}
+
+/** A stale card: a new nonce, and the card again with why. */
+export function refreshedRuleCard(options: RulesOptions, rule: AutoRotationRule, notice: string): ActionResult {
+  const now = options.clock.now();
+  const next = changeRule(options.store, rule.id.slice('standing:auto-rotation:'.length), (r) => (r.chat ? { ...r, chat: { ...r.chat, nonce: newRuleNonce(), nonceIssuedAt: now } } : 'no chat state'));
+  return ruleCardResult(options, typeof next === 'string' ? rule : next, notice);
+}
+
+/**
+ * The alert cards of what a rule covers show (or stop showing) its line: a new revision of each, queued for the
+ * usual paced delivery (same nonce, so nobody's open card goes out of date).
+ */
+export function refreshCoveredAlerts(options: Pick<RulesOptions, 'store' | 'clock'>, rule: AutoRotationRule): number {
+  const now = options.clock.now();
+  let queued = 0;
+  for (const rec of options.store.list<AlertRecord>('alerts')) {
+    const alert = rec.value;
+    if (alert.state === 'resolved' || !ruleCovers(rule, alert.credential)) continue;
+    const saved = mutateAlert(options.store, alert.id, (a) => ({ ...a, revision: a.revision + 1, updatedAt: now }));
+    if (saved) {
+      queueCard(options.store, saved.value, now);
+      queued++;
+    }
+  }
+  return queued;
+}
