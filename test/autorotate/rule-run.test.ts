@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { autoRotationRuleId, standingHash, type AutoRotationTemplate, type StandingApproval, type StandingSelector } from '../../src/approvals/standing.js';
+import { readAutoRotationRule, type AutoRotationRule } from '../../src/approvals/auto-rotation.js';
 import { DAY_MS, HOUR_MS } from '../../src/clock.js';
 import type { Credential } from '../../src/domain/credential.js';
 import type { JobRecord } from '../../src/domain/job.js';
 import type { AutoRunRecord } from '../../src/workflows/autorotate/runs-store.js';
-import { planFor } from '../../src/workflows/plan-for.js';
-import { ALEX, allText, MEGAN, startWorkflowHarness, type WorkflowHarness } from '../workflows/harness.js';
+import { ALEX, allText, LEE, MEGAN, startWorkflowHarness, type WorkflowHarness } from '../workflows/harness.js';
 
 /**
  * Must show (issue 11): a rule approved by two approvers fires on its day without a click — the scan starts the same
@@ -18,7 +17,7 @@ import { ALEX, allText, MEGAN, startWorkflowHarness, type WorkflowHarness } from
 let h: WorkflowHarness;
 let scanned: Credential[];
 beforeAll(async () => {
-  h = await startWorkflowHarness();
+  h = await startWorkflowHarness({ config: { approvals: { highRisk: [{ action: 'auto-rotate', scopes: [], approvals: 2 }] } } });
   await h.scanAndDeliver();
   scanned = h.scanner.lastScan()!.credentials;
 }, 60_000);
@@ -30,21 +29,19 @@ const pat = (workspace: string, comment: string): Credential => {
 };
 
 /**
- * Test setup until the rules side's approval flow is merged: the standing approval exactly as approving a rule stores it
- * (the approved plan facts of every credential the selector covered when Alex and Megan approved it).
+ * A rule proposed by Lee (`/autorotate …`, not an approver) and approved over the protocol by Alex and Megan on its rule
+ * card (auto-rotate needs two approvers here), as the rules side stores it: the approved plan facts of what it covers.
  */
-function approveRule(ruleId: string, ruleName: string, selector: StandingSelector, covered: Credential[], days = 10): StandingApproval<AutoRotationTemplate> {
-  const now = h.clock.now();
-  const approvedFacts = Object.fromEntries(covered.map((c) => [c.id, planFor('rotate', c, h.config).plan.facts]));
-  const base = {
-    kind: 'auto-rotation' as const, selector, trigger: { kind: 'days-before-expiry' as const, days },
-    template: { ruleName, lifetimeDays: 90, graceHours: 24, approvedFacts },
-  };
-  const rule: StandingApproval<AutoRotationTemplate> = {
-    id: autoRotationRuleId(ruleId), source: 'chat', ...base, planHash: standingHash(base),
-    approvers: [ALEX, MEGAN].map((u) => ({ aadObjectId: u.aadObjectId, name: u.name })), reviewBy: now + 180 * DAY_MS, state: 'active', declaredAt: now,
-  };
-  h.store.put('approvals', rule.id, rule);
+async function approveRule(args: string, ruleName: string): Promise<AutoRotationRule> {
+  const { replies } = await h.command(`/autorotate ${args}`, LEE);
+  const cardId = replies[0]!.activityId!;
+  expect(allText(replies[0]!.attachments)).toContain(`Auto-rotation rule ${ruleName}`);
+  for (const user of [ALEX, MEGAN]) {
+    const nonce = readAutoRotationRule(h.store, ruleName)!.chat!.nonce;
+    await h.click('approveRule', { ruleId: ruleName, nonce }, cardId, user);
+  }
+  const rule = readAutoRotationRule(h.store, ruleName)!;
+  expect(rule).toMatchObject({ state: 'active', approvers: [{ name: 'Alex Wilber' }, { name: 'Megan Bowen' }] });
   return rule;
 }
 
@@ -62,11 +59,11 @@ describe('a rule approved by Alex and Megan, on its firing day', () => {
     const adhoc = pat('ws-analytics', 'analytics-adhoc');
     expect(nightly.consumers.map((c) => c.name)).toEqual(['LS_Databricks_Analytics']);
     expect(adhoc.consumers).toEqual([]);
-    const rule = approveRule('r1', 'R1', { kind: 'databricks-pat', scope: 'ws-analytics' }, scanned.filter((c) => c.where.scope === 'ws-analytics'));
+    const rule = await approveRule('kind:databricks-pat scope:ws-analytics 10 24', 'R1');
+    expect(Object.keys(rule.template.approvedFacts!).sort()).toEqual([adhoc.id, nightly.id].sort());
     const ws = h.clouds.handles.databricks.workspace('ws-analytics');
     const kv = h.clouds.handles.keyVault.vault('kv-prod');
     const versionsBefore = kv.versions('adb-analytics-nightly-token').length;
-    const invokesBefore = h.connector.activities.length;
 
     // Not yet: 12 days left, the rule fires 10 days before expiry.
     await h.scanAndDeliver();
@@ -77,7 +74,8 @@ describe('a rule approved by Alex and Megan, on its firing day', () => {
     const job = await h.waitForJob((j) => j.subject === nightly.id);
     expect(job).toMatchObject({ kind: 'rotate-pat', approvalId: rule.id, approvedBy: [{ name: 'Alex Wilber' }, { name: 'Megan Bowen' }] });
     expect(job.plan.parameters).toMatchObject({ lifetimeDays: 90, graceHours: 24 });
-    expect(h.connector.activities.slice(invokesBefore).some((a) => a.type === 'invoke')).toBe(false);
+    // No click: nobody approved this job on a card; it runs under the rule.
+    expect(h.store.listAudit({ subject: nightly.id }).some((a) => a.action === 'approval.granted')).toBe(false);
 
     const verified = await h.passGraceWindow(nightly.id);
     expect(verified.state).toBe('waiting');
@@ -94,17 +92,17 @@ describe('a rule approved by Alex and Megan, on its firing day', () => {
     expect(said.text).toContain(`job ${job.id}, plan ${done.planHash.slice(0, 12)}`);
     expect(said.text).toMatch(new RegExp(`new token …${created[0]!.tokenId.slice(-4)} .*Key Vault kv-prod/adb-analytics-nightly-token version .*verified at .*old token …${nightly.nativeId.slice(-4)} revoked at`));
     expect(h.thread(cardId).some((a) => /^Rotating automatically under rule R1 approved by Alex Wilber and Megan Bowen \(it fires 10 d before expiry; it expires in 9 d/.test(a.text ?? ''))).toBe(true);
-    expect(run('r1', nightly.id)).toMatchObject({ ruleId: 'r1', credentialId: nightly.id, lastJobId: job.id, attempts: 1, state: 'done', lastResult: `rotated (job ${job.id})` });
+    expect(run('R1', nightly.id)).toMatchObject({ ruleId: 'R1', credentialId: nightly.id, lastJobId: job.id, attempts: 1, state: 'done', lastResult: `rotated (job ${job.id})` });
     const audit = h.store.listAudit({ subject: nightly.id });
-    expect(audit.find((a) => a.action === 'autorotate.run')?.details).toMatchObject({ ruleId: 'r1', jobId: job.id, planHash: job.planHash, rulePlanHash: rule.planHash });
+    expect(audit.find((a) => a.action === 'autorotate.run')?.details).toMatchObject({ ruleId: 'R1', jobId: job.id, planHash: job.planHash, rulePlanHash: rule.planHash });
     expect(audit.some((a) => a.action === 'autorotate.done')).toBe(true);
 
     // Same selector, no consumer and no use in 45 days: skipped, with the reason on its card and in the audit log.
     expect(jobsOf(adhoc.id)).toEqual([]);
-    expect(run('r1', adhoc.id)).toMatchObject({ state: 'skipped', skipCode: 'no-consumer' });
+    expect(run('R1', adhoc.id)).toMatchObject({ state: 'skipped', skipCode: 'no-consumer' });
     const skipped = h.store.listAudit({ subject: adhoc.id }).filter((a) => a.action === 'autorotate.skipped');
     expect(skipped).toHaveLength(1);
-    expect(skipped[0]!.details).toMatchObject({ ruleId: 'r1', reason: 'no known consumer and not used in 30 days: consider revoking instead' });
+    expect(skipped[0]!.details).toMatchObject({ ruleId: 'R1', reason: 'no known consumer and not used in 30 days: consider revoking instead' });
     expect(cardText(adhoc.id)).toContain('Not rotated automatically under rule R1: no known consumer and not used in 30 days: consider revoking instead');
 
     // A second scan neither starts another run nor repeats the skip.
@@ -117,7 +115,7 @@ describe('a rule approved by Alex and Megan, on its firing day', () => {
 describe('a plan that changed shape since approval', () => {
   it('is not rotated: no job, and the card says the Key Vault target changed', async () => {
     const devCi = pat('ws-dev', 'dev-ci');
-    approveRule('r2', 'R2', { credentialIds: [devCi.id] }, [devCi]);
+    await approveRule(`${devCi.id} 10`, 'R2');
     // Someone moved the token to another vault after the rule was approved.
     const kvDev = h.clouds.handles.keyVault.vault('kv-dev');
     const current = kvDev.versions('adb-dev-ci-token').at(-1)!;
@@ -128,7 +126,7 @@ describe('a plan that changed shape since approval', () => {
     await h.scanAndDeliver();
     expect(jobsOf(devCi.id)).toEqual([]);
     const skipped = h.store.listAudit({ subject: devCi.id }).find((a) => a.action === 'autorotate.skipped')!;
-    expect(skipped.details).toMatchObject({ ruleId: 'r2', code: 'drift' });
+    expect(skipped.details).toMatchObject({ ruleId: 'R2', code: 'drift' });
     expect(String((skipped.details as { reason: string }).reason)).toMatch(/^the Key Vault target changed since rule R2 was approved \(.*"kv-dev" when approved and is now "kv-prod".*\) — rotate by hand or renew the rule$/);
     expect(cardText(devCi.id)).toContain('Not rotated automatically under rule R2: the Key Vault target changed since rule R2 was approved');
   }, 60_000);
@@ -137,7 +135,7 @@ describe('a plan that changed shape since approval', () => {
 describe('a failing automatic rotation', () => {
   it('retries, then escalates with @mentions of the approvers and the runway, and pauses the rule for that credential until a person rotates it', async () => {
     const etl = pat('ws-prod', 'adf-etl');
-    approveRule('r3', 'R3', { credentialIds: [etl.id] }, [etl]);
+    await approveRule(`${etl.id} 10`, 'R3');
     const ws = h.clouds.handles.databricks.workspace('ws-prod');
     ws.injectFault({ method: 'POST', path: '/api/2.0/token-management/on-behalf-of/tokens', status: 500, times: Infinity, body: { error_code: 'INTERNAL_ERROR', message: 'token service unavailable' } });
     let job: JobRecord;
@@ -154,8 +152,8 @@ describe('a failing automatic rotation', () => {
     expect(escalation.text).toMatch(/^<at>Alex Wilber<\/at> <at>Megan Bowen<\/at> Automatic rotation under rule R3 failed at create after 5 attempts: .*it expires in \d+ d \d+ h \(/);
     expect(escalation.text).toContain('Rule R3 is paused for this credential until someone acts');
     expect(escalation.mentions.map((m) => m.id).sort()).toEqual([ALEX.aadObjectId, MEGAN.aadObjectId].sort());
-    expect(run('r3', etl.id)).toMatchObject({ state: 'failed', attempts: 1 });
-    expect(run('r3', etl.id)?.pausedReason).toMatch(/the automatic rotation failed/);
+    expect(run('R3', etl.id)).toMatchObject({ state: 'failed', attempts: 1 });
+    expect(run('R3', etl.id)?.pausedReason).toMatch(/the automatic rotation failed/);
     const actions = h.store.listAudit({ subject: etl.id }).map((a) => a.action);
     expect(actions).toEqual(expect.arrayContaining(['autorotate.run', 'autorotate.failed', 'autorotate.paused']));
 
@@ -170,8 +168,8 @@ describe('a failing automatic rotation', () => {
     h.clock.advance(25 * HOUR_MS);
     await h.workflows.engine.tick();
     await h.waitForJob((j) => j.id === byHand.id && j.state === 'done');
-    for (let i = 0; i < 100 && run('r3', etl.id)?.pausedReason; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(run('r3', etl.id)?.pausedReason).toBeUndefined();
+    for (let i = 0; i < 100 && run('R3', etl.id)?.pausedReason; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(run('R3', etl.id)?.pausedReason).toBeUndefined();
     expect(h.store.listAudit({ subject: etl.id }).some((a) => a.action === 'autorotate.resumed')).toBe(true);
   }, 90_000);
 });

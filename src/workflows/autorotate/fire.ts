@@ -8,7 +8,7 @@
  */
 import { currentAlert, bumped, mutateAlert, pushHistory, queueCard, setAlertProgress } from '../../alerts/lifecycle.js';
 import type { AlertRecord } from '../../alerts/types.js';
-import { selectorMatches } from '../../approvals/standing.js';
+import { credentialsSelected } from '../../approvals/auto-rotation.js';
 import { DAY_MS, MINUTE_MS, type Clock } from '../../clock.js';
 import type { KeywardenConfig } from '../../config/schema.js';
 import type { Credential } from '../../domain/credential.js';
@@ -49,8 +49,8 @@ export class AutoRotationFirer {
     const rules = activeRules(this.o.store, now);
     let started = 0;
     for (const rule of rules) {
-      for (const c of result.credentials) {
-        if (!selectorMatches(rule.selector, c)) continue;
+      // The same selection the rule's approvers saw (a Key Vault secret's tags select the credential it holds).
+      for (const c of credentialsSelected(rule.selector, result.credentials)) {
         try {
           if (this.handle(rule, c, now) === 'started') started += 1;
         } catch (err) {

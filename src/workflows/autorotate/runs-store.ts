@@ -3,26 +3,20 @@
  * `/rules` (the rules side) and written only here, by compare-and-set, so two scans or two replicas never start two runs.
  * One run per credential expiry: a run record for the current expiry means "already handled".
  */
-import type { AutoRotationTemplate, StandingApproval } from '../../approvals/standing.js';
+import {
+  autoRunKey, isRuleActive, listAutoRotationRules, readAutoRotationRule, ruleIdOf, type AutoRotationRule, type AutoRotationRun,
+} from '../../approvals/auto-rotation.js';
 import type { PostedMessage } from '../../domain/chat.js';
 import type { Store, StoredRecord } from '../../store/store.js';
 
-export const RULE_PREFIX = 'standing:auto-rotation:';
+export { ruleIdOf, type AutoRotationRule };
 
-export type AutoRotationRule = StandingApproval<AutoRotationTemplate>;
-
-export interface AutoRunRecord {
-  ruleId: string;
-  credentialId: string;
-  lastRunAt?: number;
-  lastJobId?: string;
-  /** In words, for /rules: "running", "rotated", "failed: …", "skipped: …", "waiting for the card". */
-  lastResult?: string;
-  /** Automatic runs started for this credential under this rule. */
-  attempts: number;
-  /** Set after a failed automatic run: the rule does not fire for this credential until a person acts. */
-  pausedReason?: string;
-  // ── execution bookkeeping (this side only) ──
+/**
+ * The shared shape (/rules reads ruleId, credentialId, lastRunAt, lastJobId, lastResult — in words: "running",
+ * "rotated (job …)", "failed: …", "skipped: …" — attempts, and pausedReason: set after a failed automatic run, the rule
+ * does not fire for this credential until a person acts), plus this side's bookkeeping.
+ */
+export interface AutoRunRecord extends AutoRotationRun {
   ruleName?: string;
   /** The credential expiry this record's run is for. */
   expiresAt?: number | null;
@@ -42,8 +36,7 @@ export interface AutoRunRecord {
   approvedAs?: string;
 }
 
-export const ruleIdOf = (rule: Pick<AutoRotationRule, 'id'>): string => rule.id.slice(RULE_PREFIX.length);
-export const runId = (ruleId: string, credentialId: string): string => `autorun:${ruleId}:${credentialId}`;
+export const runId = autoRunKey;
 
 export function readRun(store: Store, ruleId: string, credentialId: string): StoredRecord<AutoRunRecord> | undefined {
   return store.get<AutoRunRecord>('approvals', runId(ruleId, credentialId));
@@ -69,17 +62,12 @@ export function updateRun(store: Store, ruleId: string, credentialId: string, ch
   throw new Error(`auto-rotation run ${id} kept changing under us; another replica is looping — check the logs`);
 }
 
-/** Rules that may fire now: active, not past their review date. */
+/** Rules that may fire now: in force (approved, not paused/revoked/replaced, before their review date). */
 export function activeRules(store: Store, now: number): AutoRotationRule[] {
-  return store.list<AutoRotationRule>('approvals', { prefix: RULE_PREFIX })
-    .map((r) => r.value)
-    .filter((r) => r.kind === 'auto-rotation' && r.state === 'active' && r.trigger.kind === 'days-before-expiry'
-      && (r.reviewBy === undefined || now < r.reviewBy));
+  return listAutoRotationRules(store).filter((r) => r.trigger.kind === 'days-before-expiry' && isRuleActive(r, now));
 }
 
-export function readRule(store: Store, ruleId: string): AutoRotationRule | undefined {
-  return store.get<AutoRotationRule>('approvals', `${RULE_PREFIX}${ruleId}`)?.value;
-}
+export const readRule = readAutoRotationRule;
 
 /** "Alex Wilber and Megan Bowen", "A, B and C". */
 export function approverNames(rule: Pick<AutoRotationRule, 'approvers'>): string {
