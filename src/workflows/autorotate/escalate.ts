@@ -101,6 +101,7 @@ export class AutoRotationAnnouncer {
     const { store } = this.o;
     if (run.pausedReason) return this.maybeResume(run);
     if (!run.lastJobId || run.state === 'skipped' || run.state === 'waiting-for-card') return;
+    if (run.state !== 'running' && (run.announced ?? []).includes('finished')) return;
     const job = store.get<JobRecord>('jobs', run.lastJobId)?.value;
     if (!job) return;
     const rule = readRule(store, run.ruleId);
