@@ -14,6 +14,7 @@ import { workspaceControlsModuleFor } from './workflows/workspace-controls/modul
 import { workspaceRemedyButtons } from './workflows/workspace-controls/finding-buttons.js';
 import type { FindingsRemedyButtons } from './commands/findings.js';
 import { retireModuleFor } from './workflows/retire/module.js';
+import { autoRotationRunsModuleFor } from './workflows/autorotate/run-module.js';
 
 /** The product's feature modules, built from config and wired to each other: scanner → alerts → workflows. */
 
@@ -96,5 +97,6 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
     (k) => workspaceControlsModuleFor(k, built.workflows!),
     (k) => moveToSpModuleFor(k, built.workflows!, built.scanner!),
     (k) => retireModuleFor(k, built.workflows!, built.scanner!, findingsButtons),
+    (k) => autoRotationRunsModuleFor(k, built),
   ];
 }

@@ -5,6 +5,7 @@ import type { Consumer, Credential, CredentialKind, Finding, Severity } from '..
 import { SEVERITY_ORDER } from '../domain/credential.js';
 import { formatExpiry, formatUtc, formatUtcDate, type ExpiryThreshold } from '../domain/expiry.js';
 import { rotationText } from '../domain/rotation-state.js';
+import { consumersLabel } from '../domain/blast-radius.js';
 import { selfCredentialText } from '../domain/self-credential.js';
 import type { AlertRecord, DigestData } from './types.js';
 
@@ -270,7 +271,7 @@ export function renderDigestCard(digest: DigestData, options: { maxRows?: number
     byKind: digest.byKind.map((k) => ({ label: KIND_LABELS[k.kind], count: String(k.count) })),
     donut: digest.byUrgency.map((u) => ({ legend: u.urgency, value: u.count, color: URGENCY_COLORS[u.urgency] ?? 'categoricalBlue' })),
     bars: digest.byKind.map((k) => ({ x: KIND_LABELS[k.kind], y: k.count })),
-    items: [...items, ...(digest.rotated ?? []).slice(0, maxRows)].map((i) => ({ line: `**${i.name}** · ${KIND_LABELS[i.kind]} · ${i.where} · owner ${i.owner} · ${i.expires}` })),
+    items: [...items, ...(digest.rotated ?? []).slice(0, maxRows)].map((i) => ({ line: `**${i.name}** · ${KIND_LABELS[i.kind]} · ${i.where} · owner ${i.owner} · ${i.expires}${i.consumers === undefined ? '' : ` · ${consumersLabel(i.consumers)}`}` })),
     hasMore: more > 0,
     more: more > 0 ? `…and ${more} more. Ask @Keywarden /expiring 30d for the full list.` : '',
   });

@@ -1,6 +1,7 @@
 import type { KeywardenConfig } from '../config/schema.js';
 import type { CredentialKind } from '../domain/credential.js';
-import { compareUrgency, daysLeft, formatExpiry } from '../domain/expiry.js';
+import { daysLeft, formatExpiry } from '../domain/expiry.js';
+import { compareRisk } from '../domain/blast-radius.js';
 import type { JobRecord } from '../domain/job.js';
 import { credentialsInRotation, rotationText } from '../domain/rotation-state.js';
 import type { Store } from '../store/store.js';
@@ -55,7 +56,7 @@ export function buildDigest(alerts: AlertRecord[], options: { scanId: string; ch
     byUrgency.set(bucket, (byUrgency.get(bucket) ?? 0) + 1);
     byKind.set(a.credential.kind, (byKind.get(a.credential.kind) ?? 0) + 1);
   }
-  const ranked = [...alerts].sort((a, b) => compareUrgency(a.credential, b.credential));
+  const ranked = [...alerts].sort((a, b) => compareRisk(now)(a.credential, b.credential));
   return {
     scanId: options.scanId,
     at: now,
@@ -71,6 +72,7 @@ export function buildDigest(alerts: AlertRecord[], options: { scanId: string; ch
       owner: ownerText(a.credential),
       expires: a.credential.expiresAt === null ? 'never expires' : formatExpiry(a.credential.expiresAt, now),
       urgency: urgencyBucket(a, now),
+      consumers: a.credential.consumers.length,
     })),
     ...(options.rotated?.length ? { rotated: options.rotated.slice(0, STORED_ROWS) } : {}),
   };

@@ -104,6 +104,8 @@ export interface DigestItem {
   owner: string;
   expires: string;
   urgency: string;
+  /** Known consumers (the digest ranks by blast radius × urgency and shows the count). */
+  consumers?: number;
 }
 
 /** What a digest card shows, frozen at scan time so a retried send shows the same numbers. */

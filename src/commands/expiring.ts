@@ -2,7 +2,8 @@ import { DAY_MS, type Clock } from '../clock.js';
 import { CARD_SIZE_BUDGET_BYTES, cardSize, renderCard } from '../cards/render.js';
 import type { AdaptiveCard, CardAction, ChatCommand, Reply } from '../domain/chat.js';
 import type { Credential } from '../domain/credential.js';
-import { compareUrgency, expiresWithin } from '../domain/expiry.js';
+import { expiresWithin } from '../domain/expiry.js';
+import { compareRisk, consumersLabel } from '../domain/blast-radius.js';
 import { rotationText, type CredentialInRotation } from '../domain/rotation-state.js';
 import { expiryChart } from './expiring-chart.js';
 import type { ScanResult } from '../domain/scan.js';
@@ -58,13 +59,13 @@ export function hiddenDisabled(scan: Pick<ScanResult, 'credentials'>, query: Exp
   return query.disabled ? 0 : candidates(scan, query, now).filter((c) => c.enabled === false).length;
 }
 
-/** The rows the query selects, most urgent first (expired first). */
+/** The rows the query selects, highest blast radius × urgency first (src/domain/blast-radius.ts). */
 export function selectExpiring(scan: Pick<ScanResult, 'credentials' | 'findings'>, query: ExpiringQuery, now: number, rotations: Rotations = NO_ROTATIONS): CredentialView[] {
   const perCredential = findingsByCredential(scan.findings);
   const folded = foldedFindings(scan);
   return candidates(scan, query, now)
     .filter((c) => c.enabled !== false || query.disabled)
-    .sort(compareUrgency)
+    .sort(compareRisk(now))
     .map((c) => {
       const view = credentialView(c, perCredential.get(c.id) ?? [], now, folded.get(c.id));
       const rotation = rotations.get(c.id);
@@ -80,6 +81,7 @@ function rowData(r: CredentialView, rank: number) {
     { title: 'Owner', value: r.owner },
     { title: 'Expires', value: r.expires },
     ...(r.findings.length ? [{ title: 'Findings', value: r.findings.join(', ') }] : []),
+    { title: 'Consumers', value: consumersLabel(r.consumerCount) },
     ...(r.consumers ? [{ title: 'At risk', value: r.consumers }] : []),
   ];
   return { heading: `${rank}. ${r.name} — ${r.kindLabel}`, color, facts };
@@ -125,7 +127,7 @@ export function buildExpiringCard(scan: ScanResult, query: ExpiringQuery, now: n
   const pageText = pages.length > 1 ? ` · page ${index + 1} of ${pages.length} (${start + 1}–${end})` : '';
   const data = {
     title: describeQuery(query),
-    summary: `${rows.length} found${expired ? `, ${expired} already expired` : ''}${hidden ? ` (${hidden} disabled not shown — add "disabled" to list them)` : ''} · most urgent first · ${scannedText(scan, now)}${pageText}`,
+    summary: `${rows.length} found${expired ? `, ${expired} already expired` : ''}${hidden ? ` (${hidden} disabled not shown — add "disabled" to list them)` : ''} · ranked by blast radius × urgency · ${scannedText(scan, now)}${pageText}`,
     errors: scan.errors.map((e) => ({ text: errorLine(e) })),
     hasChart: Boolean(chart?.series.length),
     chartTitle: chart && chart.periodDays > 7 ? `Expiries per ${chart.periodDays / 7} weeks` : 'Expiries per week',
@@ -151,7 +153,7 @@ export function expiringCommand(deps: ExpiringDeps): ChatCommand {
   return {
     name: 'expiring',
     usage: EXPIRING_USAGE,
-    description: 'Lists credentials that expire soon across Databricks, Key Vault and Entra, most urgent first (default 30 days, all kinds). Disabled credentials are left out unless you add "disabled".',
+    description: 'Lists credentials that expire soon across Databricks, Key Vault and Entra, ranked by blast radius (consumers and pipelines) × urgency (default 30 days, all kinds). Disabled credentials are left out unless you add "disabled".',
     example: EXPIRING_EXAMPLE,
     async handle(args): Promise<Reply> {
       const parsed = parseExpiringArgs(args);

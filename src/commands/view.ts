@@ -23,6 +23,8 @@ export interface CredentialView {
   /** Non-expiry finding codes (the expiry is in `expires`). */
   findings: string[];
   consumers: string;
+  /** Known consumers (Data Factory linked services): shown on every /expiring row. */
+  consumerCount: number;
 }
 
 export function ownerText(c: Credential): string {
@@ -51,7 +53,7 @@ export function credentialView(c: Credential, findings: readonly Finding[], now:
   return {
     id: c.id, kind: c.kind, kindLabel: kindLabel(c.kind), name: c.name, where: whereText(c), owner: ownerText(c),
     expires: formatExpiry(c.expiresAt, now), expiresAt: c.expiresAt, daysLeft: daysLeft(c, now), findings: codes,
-    consumers: consumersText(c),
+    consumers: consumersText(c), consumerCount: c.consumers.length,
   };
 }
 

@@ -10,6 +10,11 @@ const days = z.number().int().positive();
 // ── Auto-rotation rules (src/workflows/autorotate/) ─────────────────────────────────────────────────────────────
 
 export const autoRotationSchema = z.object({
+  /** Execution (src/workflows/autorotate/fire.ts): a rule covers a credential only with a consumer or recent use. */
+  recentUseDays: days.default(30),
+  /** Consumers Data Factory correlation cannot see (a REST client, a JDBC job): credential id or name → what uses it. */
+  consumers: z.array(z.object({ credential: z.string().min(1), name: z.string().min(1) })).default([]),
+
   /** A rule must be renewed this many days after its approval (a card reminds the channel before). */
   reviewDays: days.default(180),
   /** When the card button proposes a rule (no arguments to give): fire this many days before each expiry. */

@@ -153,7 +153,7 @@ export async function startSandboxClouds(options: SandboxCloudsOptions = {}): Pr
     const vaults = keyVault.urls();
     const dataFactorySeed = seedDataFactory(dataFactory, {
       vaultUrls: { 'kv-prod': vaults['kv-prod']!, 'kv-dev': vaults['kv-dev']! },
-      workspaceHosts: { 'ws-prod': workspaces['ws-prod']!, 'ws-dev': workspaces['ws-dev']! },
+      workspaceHosts: { 'ws-prod': workspaces['ws-prod']!, 'ws-dev': workspaces['ws-dev']!, 'ws-analytics': workspaces['ws-analytics'] },
     });
     seedJitPipelineFactory(dataFactory, { vaultUrl: vaults['kv-prod']! });
 

@@ -82,7 +82,7 @@ describe('3. disabled credentials are not "expired"', () => {
     expect(alertPosts().map(headline).filter((t) => t.includes('jit-req42-token'))).toEqual([]);
     const plain = await ask('/expiring 30d');
     expect(plain).not.toContain('jit-req42-token');
-    expect(plain).toContain('1 disabled not shown');
+    expect(plain).toContain('3 disabled not shown');
     const asked = await ask('/expiring 30d disabled');
     expect(asked).toMatch(/jit-req42-token — Key Vault secret/);
     expect(asked).toMatch(/disabled · expired 2 days ago/);
@@ -102,7 +102,7 @@ describe('13. workspace-conf findings', () => {
     expect(text).not.toContain('no-max-token-lifetime — ws-dev');
     expect(text).not.toContain('no-max-token-lifetime — ws-analytics');
     expect(text).toContain('tokens-disabled — ws-analytics (databricks)');
-    expect(text).toMatch(/Personal access tokens are disabled in ws-analytics \(workspace-conf enableTokensConfig is \\"false\\"\): its 1 token cannot authenticate/);
+    expect(text).toMatch(/Personal access tokens are disabled in ws-analytics \(workspace-conf enableTokensConfig is \\"false\\"\): its 3 tokens cannot authenticate/);
     expect(text).toContain('lifetime-too-long — long-lived');
     expect(text).not.toContain('lifetime-too-long — halfsec');
   }, 30_000);

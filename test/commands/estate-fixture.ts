@@ -63,10 +63,13 @@ export function seedLikeSources(now: number): InventorySource[] {
 
 export const SEED_MAPPINGS = [{ secret: 'kv-prod/adb-prod-bob-pipeline', holds: { kind: 'databricks-pat' as const, scope: 'ws-prod', comment: 'bob-jdbc' } }];
 
-/** The names /expiring 14d must list, most urgent first (secrets that mirror a held credential fold into its row). */
+/**
+ * The names /expiring 14d must list, by blast radius × urgency (secrets that mirror a held credential fold into its row):
+ * bob-jdbc (14 d, read by a Data Factory pipeline) ranks above partner-sftp (7 d, no known consumer).
+ */
 export const EXPIRING_14D = [
   'legacy-crm / legacy-crm-secret', 'storage-account-key', 'expired-etl',
   'dev-ci', 'hr-sync / hr-sync-secret', 'sql-admin-password',
-  'adf-etl', 'partner-sftp / cert',
-  'bob-jdbc', 'etl-ingest / etl-ingest-secret',
+  'adf-etl', 'bob-jdbc',
+  'partner-sftp / cert', 'etl-ingest / etl-ingest-secret',
 ];

@@ -105,7 +105,7 @@ const WITHIN_14_DAYS: Record<string, number> = {
   'legacy-crm / legacy-crm-secret': -5, 'storage-account-key': -3, 'expired-etl': -2,
   'hr-sync / hr-sync-secret': 1, 'dev-ci': 1, 'sql-admin-password': 1,
   'partner-sftp / CN=partner-sftp.contoso.com': 7, 'adf-etl': 7,
-  'etl-ingest / etl-ingest-2026': 14, 'bob-jdbc': 14,
+  'etl-ingest / etl-ingest-2026': 14, 'bob-jdbc': 14, 'analytics-nightly': 12, 'analytics-adhoc': 12,
 };
 
 describe('/expiring over the Bot Framework protocol', () => {
@@ -121,8 +121,10 @@ describe('/expiring over the Bot Framework protocol', () => {
     const headings = walk(card.body).filter((n) => n.type === 'TextBlock' && /^\d+\. /.test(String(n.text))).map((n) => String(n.text));
     const names = headings.map((t) => t.replace(/^\d+\. /, '').replace(/ — [^—]+$/, ''));
     expect([...names].sort()).toEqual(Object.keys(WITHIN_14_DAYS).sort());
-    const days = names.map((n) => WITHIN_14_DAYS[n]!);
-    expect(days).toEqual([...days].sort((a, b) => a - b));
+    // Ranked by blast radius × urgency: expired first; a PAT read by a pipeline before an equally or less urgent one nobody reads.
+    expect(names.slice(0, 3).map((n) => WITHIN_14_DAYS[n])).toEqual([-5, -3, -2]);
+    expect(names.indexOf('bob-jdbc')).toBeLessThan(names.indexOf('partner-sftp / CN=partner-sftp.contoso.com'));
+    expect(names.indexOf('analytics-nightly')).toBeLessThan(names.indexOf('analytics-adhoc'));
     expect(headings.map((t) => Number(t.split('.')[0]))).toEqual(names.map((_, i) => i + 1));
 
     const chart = walk(card.body).find((n) => n.type === 'Chart.Line')!;
@@ -136,7 +138,7 @@ describe('/expiring over the Bot Framework protocol', () => {
     const labels = series[0]!.values.map((v) => v.x);
     expect(labels[0]).toBe('Expired');
     expect(total('Expired')).toBe(3);
-    expect(labels.slice(1).reduce((n, x) => n + total(x), 0)).toBe(7);
+    expect(labels.slice(1).reduce((n, x) => n + total(x), 0)).toBe(9);
     expect(series.map((s) => s.legend)).toEqual(['Databricks PATs', '+ Key Vault', '+ Entra']);
     expect(Buffer.byteLength(JSON.stringify(r.reply.activity))).toBeLessThan(25 * 1024);
 
@@ -191,8 +193,8 @@ describe('/findings and /scan over the Bot Framework protocol', () => {
     const { reply } = await ask('/scan');
     const card = reply.attachments[0]!.content as Node;
     const facts = walk(card.body).filter((n) => n.type === 'FactSet').flatMap((n) => n.facts as Array<{ title: string; value: string }>);
-    expect(facts.find((f) => f.title === 'Databricks PAT')?.value).toBe('14');
-    expect(facts.find((f) => f.title === 'Key Vault secret')?.value).toBe('10');
+    expect(facts.find((f) => f.title === 'Databricks PAT')?.value).toBe('16');
+    expect(facts.find((f) => f.title === 'Key Vault secret')?.value).toBe('12');
     expect(JSON.stringify(card)).toContain('Scan finished');
     expect(scanner.lastScan()?.id).not.toBe(before);
   });

@@ -15,7 +15,7 @@ import { patMarker } from '../../src/workflows/rotate/rotate-pat.js';
 import { jitPoolName, jitPoolSecret, jitTokenSecret } from '../../src/workflows/jit/jit.js';
 import { batchOf, planRetire, retireBatch } from '../../src/workflows/retire/planner.js';
 import {
-  approveJob, buildCrashChild, cancelRotation, credentialOf, entraPublishedProblem, inLanes, leaksIn, openJobs, openLab,
+  approveJob, armAutoRotation, buildCrashChild, cancelRotation, postedMessages, credentialOf, entraPublishedProblem, inLanes, leaksIn, openJobs, openLab,
   passwordsOf, patPublishedProblem, planJit, planMoveOf, planOf, planRollback, runChild, type Lab,
 } from './fixtures/crash-lab.js';
 import { report } from './fixtures/report.js';
@@ -28,8 +28,8 @@ const REPORTING_APP = '11111111-1111-4111-8111-000000000002';
 
 interface Scenario {
   name: string;
-  /** Approves the job (as a click would) on a fresh lab; returns its id. */
-  prepare(lab: Lab, child: string): Promise<string>;
+  /** Approves the job (as a click would) on a fresh lab; returns its id (or how to find it once a child created it). */
+  prepare(lab: Lab, child: string): Promise<string | (() => string | undefined)>;
   /** What must hold at every moment (Key Vault publishes a working credential); undefined = fine. */
   watch?(lab: Lab): string | undefined;
   /** What must hold once the job ended: orphans (credentials neither published nor revoked) and other problems. */
@@ -175,6 +175,34 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'automatic rotation under a rule',
+    async prepare(lab) {
+      // No click: the child's start-up scan finds the credential past the rule's firing day and starts the job.
+      armAutoRotation(lab, ETL_PAT(lab), { id: 'r9', name: 'R9' });
+      return () => lab.store.list<JobRecord>('jobs').find((r) => r.value.approvalId === 'standing:auto-rotation:r9')?.id;
+    },
+    watch: PAT_WATCH,
+    check(lab, job) {
+      const ws = lab.clouds.handles.databricks.workspace('ws-prod');
+      const created = ws.tokens({ includeRevoked: true }).filter((t) => t.comment.includes(patMarker(job.id)) && !t.revoked);
+      const versions = lab.clouds.handles.keyVault.vault('kv-prod').versions('adb-prod-etl-token').filter((v) => v.enabled && v.tags?.['rotation-id'] === job.id);
+      const runs = lab.store.list<JobRecord>('jobs').filter((r) => r.value.approvalId === 'standing:auto-rotation:r9');
+      const said = postedMessages(lab).filter((m) => /^Rotated automatically under rule R9 approved by Alex Wilber and Megan Bowen\./.test(m.text));
+      const old = ws.tokens().some((t) => t.tokenId === job.plan.facts.tokenId);
+      return {
+        orphans: patOrphans(lab, job.id),
+        problems: [
+          ...ended(job, ['done']),
+          ...(runs.length === 1 ? [] : [`${runs.length} automatic jobs ran`]),
+          ...(created.length === 1 ? [] : [`${created.length} live new tokens`]),
+          ...(versions.length === 1 ? [] : [`${versions.length} enabled Key Vault versions of the rotation`]),
+          ...(old ? ['the old token survived a finished rotation'] : []),
+          ...(said.length === 1 ? [] : [`${said.length} "Rotated automatically" messages`]),
+        ],
+      };
+    },
+  },
+  {
     name: 'retire unused tokens',
     async prepare(lab) {
       // Two ws-prod PATs idle for a day or more: owners told (no chat here), the wait passes, each revoked.
@@ -209,7 +237,7 @@ async function crashPoint(scn: Scenario, crashAt: number): Promise<PointResult &
   const watched = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
   try {
-    const jobId = await scn.prepare(lab, child);
+    const prepared = await scn.prepare(lab, child);
     if (scn.watch) timer = setInterval(() => { const p = scn.watch!(lab); if (p) watched.add(p); }, 5);
     const t0 = Date.now();
     const first = await runChild(child, lab, crashAt);
@@ -227,8 +255,10 @@ async function crashPoint(scn: Scenario, crashAt: number): Promise<PointResult &
     clearInterval(timer);
     if (scn.watch) { const p = scn.watch(lab); if (p) watched.add(p); }
     const open = openJobs(lab).map((j) => `job ${j.kind} still ${j.state}`);
-    const job = lab.store.get<JobRecord>('jobs', jobId)!.value;
-    const verdict = scn.check(lab, job);
+    const jobId = typeof prepared === 'string' ? prepared : prepared();
+    const job = jobId ? lab.store.get<JobRecord>('jobs', jobId)?.value : undefined;
+    if (!job) problems.push('no job was started');
+    const verdict = job ? scn.check(lab, job) : { orphans: [], problems: [] };
     const audit = lab.store.verifyAudit();
     return {
       events: first.events,

@@ -64,9 +64,9 @@ describe('seeded Databricks estate through the provider', () => {
     const names = (scope: string) => scans[scope]!.credentials.map((c) => c.name).sort();
     expect(names('ws-prod')).toEqual(['adf-etl', 'bob-jdbc', 'carol-notebook', 'expired-etl', 'legacy-never', 'reporting', 'stale-unused']);
     expect(names('ws-dev')).toEqual(['dev-ci', 'long-lived']);
-    expect(names('ws-analytics')).toEqual(['analytics-sp', 'bi-export', 'old-notebook', 'poc-sandbox', 'reporting-legacy']);
+    expect(names('ws-analytics')).toEqual(['analytics-adhoc', 'analytics-nightly', 'analytics-sp', 'bi-export', 'old-notebook', 'poc-sandbox', 'reporting-legacy']);
     expect(Object.keys(seed.tokens).sort()).toEqual([
-      'ws-analytics/analytics-sp', 'ws-analytics/bi-export', 'ws-analytics/old-notebook', 'ws-analytics/poc-sandbox', 'ws-analytics/reporting-legacy', 'ws-dev/dev-ci', 'ws-dev/long-lived', 'ws-prod/adf-etl', 'ws-prod/bob-jdbc', 'ws-prod/carol-notebook',
+      'ws-analytics/analytics-adhoc', 'ws-analytics/analytics-nightly', 'ws-analytics/analytics-sp', 'ws-analytics/bi-export', 'ws-analytics/old-notebook', 'ws-analytics/poc-sandbox', 'ws-analytics/reporting-legacy', 'ws-dev/dev-ci', 'ws-dev/long-lived', 'ws-prod/adf-etl', 'ws-prod/bob-jdbc', 'ws-prod/carol-notebook',
       'ws-prod/expired-etl', 'ws-prod/legacy-never', 'ws-prod/reporting', 'ws-prod/stale-unused',
     ]);
   });
@@ -180,7 +180,7 @@ describe('seeded Databricks estate through the provider', () => {
       expect(err).toBeInstanceOf(DatabricksError);
       expect(err).toMatchObject({ code: 'INTERNAL_ERROR', statusCode: 500 });
       expect(dev.requests().filter((r) => r.path === '/api/2.0/token-management/tokens' && r.injected === 'fault').length).toBe(3);
-      expect((await sources['ws-analytics']!.scan()).credentials).toHaveLength(5);
+      expect((await sources['ws-analytics']!.scan()).credentials).toHaveLength(7);
     } finally {
       dev.clearFaults();
     }

@@ -42,6 +42,7 @@ describe('createDataFactoryInventory over the seeded factory', () => {
       // nightly-etl reaches LS_Databricks_ETL from inside a ForEach.
       { kind: 'adf-linked-service', factory: 'adf-prod', name: 'LS_Databricks_ETL', pipelines: ['nightly-etl'], pinnedVersion: false, dynamic: false, secret: { vault: 'kv-prod', name: 'adb-prod-etl-token' } },
       { kind: 'adf-linked-service', factory: 'adf-prod', name: 'LS_Databricks_DevCI', pipelines: ['dev-ci'], pinnedVersion: false, dynamic: false, secret: { vault: 'kv-dev', name: 'adb-dev-ci-token' } },
+      { kind: 'adf-linked-service', factory: 'adf-prod', name: 'LS_Databricks_Analytics', pipelines: ['analytics-nightly'], pinnedVersion: false, dynamic: false, secret: { vault: 'kv-prod', name: 'adb-analytics-nightly-token' } },
     ]);
     // Read-only, and every page of every collection was followed.
     expect(new Set(adf.server.requests.map((r) => r.method))).toEqual(new Set(['GET']));

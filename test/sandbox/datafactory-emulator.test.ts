@@ -66,7 +66,7 @@ describe('ARM Data Factory emulator', () => {
       properties: { annotations: [], type: 'AzureKeyVault', typeProperties: { baseUrl: `${VAULT_URLS['kv-prod']}/` } },
     });
     const all = await client().listLinkedServices(ref());
-    expect(all.map((l) => l.name)).toEqual(['LS_KeyVault_Prod', 'LS_KeyVault_Dev', 'LS_Databricks_Prod', 'LS_Databricks_ETL', 'LS_Databricks_DevCI']);
+    expect(all.map((l) => l.name)).toEqual(['LS_KeyVault_Prod', 'LS_KeyVault_Dev', 'LS_Databricks_Prod', 'LS_Databricks_ETL', 'LS_Databricks_DevCI', 'LS_Databricks_Analytics']);
     expect(all.find((l) => l.name === 'LS_Databricks_Prod')!.properties).toEqual({
       annotations: [], type: 'AzureDatabricks',
       typeProperties: {
@@ -82,7 +82,7 @@ describe('ARM Data Factory emulator', () => {
     const factories = await client().listFactories(seeded.subscriptionId);
     expect(factories).toEqual([expect.objectContaining({ name: 'adf-prod', type: 'Microsoft.DataFactory/factories', id: factoryPath() })]);
     const defs = await client().readFactory(ref());
-    expect(defs.pipelines.map((p) => p.name)).toEqual(['nightly-etl', 'bob-reports', 'dev-ci']);
+    expect(defs.pipelines.map((p) => p.name)).toEqual(['nightly-etl', 'bob-reports', 'dev-ci', 'analytics-nightly']);
     expect(defs.datasets).toEqual([]);
     expect(defs.triggers.map((t) => t.name)).toEqual(['nightly-0200']);
   });
@@ -105,7 +105,7 @@ describe('ARM faults through DataFactoryClient', () => {
   it('waits out a 429 with Retry-After, then succeeds', async () => {
     adf.server.injectFault({ path: '/pipelines', status: 429, retryAfter: 1, times: 1 });
     const started = Date.now();
-    expect(await client().listPipelines(ref())).toHaveLength(3);
+    expect(await client().listPipelines(ref())).toHaveLength(4);
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
     expect(adf.server.requests[0]).toMatchObject({ status: 429, injected: 'fault' });
   });

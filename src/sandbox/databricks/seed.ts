@@ -75,6 +75,10 @@ const TOKENS: TokenPlan[] = [
   { workspace: 'ws-analytics', comment: 'poc-sandbox', owner: 'alice.admin@contoso.com', expiresInDays: 100, createdDaysAgo: 120, lastUsedDaysAgo: 40 },
   { workspace: 'ws-analytics', comment: 'reporting-legacy', owner: 'sp-reporting', expiresInDays: 60, createdDaysAgo: 150, lastUsedDaysAgo: 50 },
   { workspace: 'ws-analytics', comment: 'bi-export', owner: 'bob.dev@contoso.com', expiresInDays: 90, createdDaysAgo: 120, lastUsedDaysAgo: 1 },
+  // Auto-rotation (README "run a rule"): a selector rule on ws-analytics PATs rotates the first (held in Key Vault, read by
+  // Data Factory) and skips the second (held in Key Vault, no consumer, last used 45 days ago: revoke it instead).
+  { workspace: 'ws-analytics', comment: 'analytics-nightly', owner: 'sp-reporting', expiresInDays: 12, createdDaysAgo: 78, lastUsedDaysAgo: 1 },
+  { workspace: 'ws-analytics', comment: 'analytics-adhoc', owner: 'sp-reporting', expiresInDays: 12, createdDaysAgo: 78, lastUsedDaysAgo: 45 },
 ];
 
 /** Seeds users, SPs, token permissions, workspace-conf and tokens; returns the token values (the Key Vault seed stores some). */

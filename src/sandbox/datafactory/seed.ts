@@ -35,7 +35,7 @@ function notebook(name: string, path: string, linkedService: string): Record<str
 
 export function seedDataFactory(
   handle: DataFactoryEmulator,
-  options: { vaultUrls: { 'kv-prod': string; 'kv-dev': string }; workspaceHosts: { 'ws-prod': string; 'ws-dev': string } },
+  options: { vaultUrls: { 'kv-prod': string; 'kv-dev': string }; workspaceHosts: { 'ws-prod': string; 'ws-dev': string; 'ws-analytics'?: string } },
 ): SeededDataFactory {
   const { state } = handle;
   const factory = state.addFactory({ subscriptionId: SANDBOX_SUBSCRIPTION_ID, resourceGroup: SANDBOX_RESOURCE_GROUP, name: SANDBOX_FACTORY });
@@ -59,6 +59,11 @@ export function seedDataFactory(
     typeProperties: { domain: options.workspaceHosts['ws-dev'], existingClusterId: '0101-654321-devci001', accessToken: kvSecret('LS_KeyVault_Dev', 'adb-dev-ci-token') },
   });
 
+  ls('LS_Databricks_Analytics', {
+    type: 'AzureDatabricks',
+    typeProperties: { domain: options.workspaceHosts['ws-analytics'] ?? options.workspaceHosts['ws-prod'], existingClusterId: '0101-777777-analyt01', accessToken: kvSecret('LS_KeyVault_Prod', 'adb-analytics-nightly-token') },
+  });
+
   const pipeline = (name: string, activities: unknown[]) => state.put(factory, 'pipelines', name, { activities, annotations: [], folder: { name: 'databricks' } });
   // nightly-etl runs its notebook inside a ForEach: the blast radius must look into container activities.
   pipeline('nightly-etl', [{
@@ -67,6 +72,7 @@ export function seedDataFactory(
   }]);
   pipeline('bob-reports', [notebook('Build reports', '/Users/bob.dev@contoso.com/reports', 'LS_Databricks_Prod')]);
   pipeline('dev-ci', [notebook('Run CI notebook', '/Repos/ci/run-tests', 'LS_Databricks_DevCI')]);
+  pipeline('analytics-nightly', [notebook('Refresh marts', '/Shared/analytics/refresh', 'LS_Databricks_Analytics')]);
 
   state.put(factory, 'triggers', 'nightly-0200', {
     type: 'ScheduleTrigger', annotations: [], runtimeState: 'Started',

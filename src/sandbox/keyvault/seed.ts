@@ -95,6 +95,9 @@ export function seedKeyVault(handle: KeyVaultEmulatorHandle, input: KeyVaultSeed
   const reporting = pat('ws-prod', 'reporting');
   const bob = pat('ws-prod', 'bob-jdbc');
   const devCi = pat('ws-dev', 'dev-ci');
+  // Optional: a seed of hand-picked tokens (tests) may leave the auto-rotation pair out.
+  const seeded = (comment: string) => input.databricks.tokens.find((t) => t.workspace === 'ws-analytics' && t.comment === comment);
+  const analytics = [seeded('analytics-nightly'), seeded('analytics-adhoc')].filter((t): t is SeededPat => t !== undefined);
   const entra = input.entra.etlSecret;
 
   const plan: Array<{ vault: string; name: string; value: string; exp?: number; tags?: Record<string, string>; created: number; contentType?: string }> = [
@@ -109,6 +112,7 @@ export function seedKeyVault(handle: KeyVaultEmulatorHandle, input: KeyVaultSeed
     { vault: 'kv-prod', name: 'sql-admin-password', value: randomValue(), exp: days(1), created: days(-29) },
     { vault: 'kv-prod', name: 'storage-account-key', value: randomValue(), exp: days(-3), created: days(-33) },
     { vault: 'kv-dev', name: 'adb-dev-ci-token', value: devCi.value, exp: patExp(devCi), tags: patTags(devCi), created: days(-6) },
+    ...analytics.map((t) => ({ vault: 'kv-prod', name: `adb-${t.comment}-token`, value: t.value, exp: patExp(t), tags: patTags(t), created: days(-78) })),
     { vault: 'kv-dev', name: 'api-key-no-expiry', value: randomValue(), created: days(-45) },
     { vault: 'kv-dev', name: 'old-shared-secret', value: randomValue(), exp: days(120), created: days(-200) },
     { vault: 'kv-dev', name: 'partner-webhook-key', value: randomValue(), exp: days(30), created: days(-60) },
