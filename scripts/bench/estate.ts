@@ -98,10 +98,13 @@ function changeEstate(handles: { databricks: DatabricksEmulator; keyVault: KeyVa
 
 const pad = (n: number, width = 4) => String(n).padStart(width, '0');
 
-function growDatabricks(databricks: DatabricksEmulator, sizes: EstateSizes, clock: Clock, rand: () => number): Map<string, string[]> {
+function growDatabricks(databricks: DatabricksEmulator, sizes: EstateSizes, clock: Clock, rand: () => number, keywardenAppId: string): Map<string, string[]> {
   const now = clock.now();
   const tokenIds = new Map<string, string[]>();
+  const seeded = new Set(SANDBOX_WORKSPACES.map((w) => w.name));
   for (const ws of databricks.workspaces) {
+    // Keywarden's identity is a workspace admin (the sandbox seed does this for its own workspaces).
+    if (!seeded.has(ws.name)) ws.addServicePrincipal({ applicationId: keywardenAppId, displayName: 'keywarden', admin: true });
     const owners: string[] = [];
     for (let i = 0; i < sizes.usersPerWorkspace; i++) {
       const userName = `user${pad(i)}@contoso.com`;
@@ -202,7 +205,7 @@ export async function startBenchEstate(options: { clock: Clock; sizes?: Partial<
     clock, keyVaultPageSize: KV_PAGE_SIZE, extra: { workspaces: extraWorkspaces, vaults: extraVaults },
     // Bench size. Bulk values stay inside this process and are never logged, so they are not registered.
     grow({ handles: { databricks, keyVault, entra, dataFactory }, seeds }) {
-      const tokenIds = growDatabricks(databricks, sizes, clock, rand);
+      const tokenIds = growDatabricks(databricks, sizes, clock, rand, seeds.entra.apps['keywarden-bot']!.appId);
       growKeyVault(keyVault, sizes, tokenIds, clock, rand);
       growEntra(entra, sizes, clock, rand);
       growDataFactory(dataFactory, sizes, seeds.dataFactory, databricks.urls()['ws-prod']!);

@@ -32,7 +32,7 @@ export function renderScaleDetails(r: ScaleResult): string[] {
     `${r.sizeK}k: ${s.workspaces} workspaces × ${count(s.tokensPerWorkspace)} PATs, ${s.vaults} vaults × ${count(s.secretsPerVault)} secrets, ${count(s.entraApps)} apps × ${s.credentialsPerApp} secrets (+ the sandbox's seeds); emulators seeded in ${ms(r.estateSeedMs)} in their own process`,
     `  full scan (+${LATENCY_MS} ms per call, published rate limits enforced): ${count(r.full.requests)} requests, ${count(r.full.throttled)} answered 429, ${count(r.full.tokenRequests)} token requests; slowest hosts: ${hosts.join('; ')}`,
     `  full scan: the slowest sources took ${r.full.slowestSources.map((x) => `${x.source} ${ms(x.ms)}`).join(', ')}; after the slowest answered, ${ms(r.full.afterNetworkMs)} more (correlate, policy, diff, snapshot); warm-up scan (no latency, not measured) ${ms(r.warmUpMs)}`,
-    `  clicks during the full scan: ${r.clicks.n} /help turns, p50 ${ms(r.clicks.p50)}, p99 ${ms(r.clicks.p99)}, max ${ms(r.clicks.max)}`,
+    `  clicks during the full scan: ${r.clicks.n} /help turns (${r.clicks.failed} answered 503: turn timeout), p50 ${ms(r.clicks.p50)}, p99 ${ms(r.clicks.p99)}, max ${ms(r.clicks.max)}`,
     `  unchanged rescan: ${ms(r.rescan.wallMs)}, ${count(r.rescan.requests)} requests (bound ${ms(r.rescan.boundMs)}, ${r.rescan.ratio.toFixed(2)}×), ${count(r.rescan.messages)} Teams messages queued`,
     `  after rotating 1% (${count(r.change.changed)} credentials): ${ms(r.change.wallMs)}, ${count(r.change.requests)} requests, ${count(r.change.messages)} Teams messages queued; first scan queued ${count(r.baselineMessages)}`,
     `  alerts.onScan per scan (not in the scan's wall time): ${r.alertsMs.map(ms).join(', ')}`,

@@ -71,6 +71,11 @@ export class HostGate {
     if (signal?.aborted) return Promise.reject(signal.reason ?? new GateAborted('aborted'));
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, signal };
+      // A free slot is taken at once, without an abort listener (hundreds of requests share one scan signal).
+      this.waiting.push(waiter);
+      this.pump();
+      if (!this.waiting.includes(waiter)) return;
+      this.waiting.pop();
       if (signal) {
         waiter.onAbort = () => {
           const i = this.waiting.indexOf(waiter);
