@@ -115,8 +115,8 @@ export function createInventorySources(config: KeywardenConfig, options: Invento
     ? new GraphClient({ baseUrl: config.entra.graphUrl, ...rest, gate: gates.for(config.entra.graphUrl, 'graph'), ...(options.instrument ? { fetch: options.instrument.fetchFor('entra') } : {}) })
     : undefined;
   const graphWindow = gates.limitFor('graph').inFlight;
-  // Every workspace asks about the same people: one answer per person per 5 minutes.
-  const people = graph ? createEntraPeopleDirectory(graph, { cacheMs: 5 * 60_000, concurrency: graphWindow, clock }) : undefined;
+  // Workspaces scanned side by side ask about the same people at about the same time: one question in flight per person.
+  const people = graph ? createEntraPeopleDirectory(graph, { concurrency: graphWindow, clock }) : undefined;
 
   for (const ws of config.databricks.workspaces) {
     if (ws.auth.type === 'pat') {

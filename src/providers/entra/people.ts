@@ -31,7 +31,7 @@ export function ownerFromDirectoryObject(o: Owner): CredentialOwner | undefined 
 }
 
 export interface PeopleDirectoryOptions {
-  /** How long an answer (found or not) is reused: every workspace of a scan asks about the same people (default 0 = never). */
+  /** How long an answer (found or not) is reused after it came (default 0: shared only while the question is in flight). */
   cacheMs?: number;
   /** Batches of 15 names asked at once (default 4). */
   concurrency?: number;
@@ -40,7 +40,7 @@ export interface PeopleDirectoryOptions {
 
 type Person = { entraObjectId: string; displayName?: string };
 
-/** Looks people up by UPN, then (guests) by mail, 15 names a request; answers are shared while they are fresh. */
+/** Looks people up by UPN, then (guests) by mail, 15 names a request; workspaces asking about the same people at the same time share one question. */
 export function createEntraPeopleDirectory(graph: GraphClient, options: PeopleDirectoryOptions = {}): PeopleDirectory {
   const clock = options.clock ?? systemClock;
   const cacheMs = options.cacheMs ?? 0;
@@ -67,7 +67,6 @@ export function createEntraPeopleDirectory(graph: GraphClient, options: PeopleDi
   return {
     async lookup(userNames, lookupOptions = {}) {
       const wanted = [...new Set(userNames.map((n) => n.trim().toLowerCase()).filter(Boolean))];
-      if (cacheMs <= 0) return ask(wanted, lookupOptions.signal);
       const now = clock.now();
       const found = new Map<string, Person>();
       const waits: Array<Promise<void>> = [];
@@ -86,7 +85,7 @@ export function createEntraPeopleDirectory(graph: GraphClient, options: PeopleDi
         try {
           const got = await answer;
           for (const name of toAsk) {
-            known.set(name, { person: got.get(name), at: clock.now() });
+            if (cacheMs > 0) known.set(name, { person: got.get(name), at: clock.now() });
             const p = got.get(name);
             if (p) found.set(name, p);
           }
