@@ -5,9 +5,13 @@ import { fileURLToPath } from 'node:url';
 import type { ChildMessage } from './bench/child.js';
 import { renderReport, type MachineInfo } from './bench/report.js';
 import { SCENARIO_IDS, type ScenarioId, type ScenarioResult } from './bench/types.js';
+import { renderScaleReport } from './bench/scale-report.js';
+import type { ScaleResult } from './bench/scenarios/scale.js';
+import { DEFAULT_SIZE, parseSize } from './bench/shape.js';
 
 /**
- * `npm run bench [-- --only=scan,bot] [-- --json | --json=<file>]`: speed and memory figures for Keywarden's hot paths.
+ * `npm run bench [-- --size N] [-- --only=scan,bot] [-- --json | --json=<file>]`: the scale table (scan of N thousand
+ * credentials against rate-limited emulators with 50 ms per call; docs/performance.md) and the hot-path scenarios.
  * `--json` prints only JSON on stdout (use `npm run -s bench -- --json`, so npm's banner stays out of it);
  * `--json=<file>` prints the table and writes the JSON to the file.
  * Each scenario runs in its own child process (with --expose-gc) so memory figures do not mix; this process only
@@ -17,24 +21,37 @@ import { SCENARIO_IDS, type ScenarioId, type ScenarioResult } from './bench/type
 const CHILD = fileURLToPath(new URL('./bench/child.ts', import.meta.url));
 const SCENARIO_TIMEOUT_MS = 240_000;
 
-function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: ScenarioId[] } {
+function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: ScenarioId[]; sizes: number[]; warmUp: boolean } {
+  let warmUp = true;
   let json = false;
   let jsonFile: string | undefined;
-  let only: ScenarioId[] = [...SCENARIO_IDS];
-  for (const arg of argv) {
-    if (arg === '--json') json = true;
+  let only: ScenarioId[] = [];
+  let sizes: number[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--size' || arg.startsWith('--size=')) {
+      const value = arg === '--size' ? argv[++i] : arg.slice('--size='.length);
+      if (!value) throw new Error('--size needs a value, e.g. --size 7 (thousands of credentials) or --size 7,115,360');
+      sizes = value.split(',').map(parseSize);
+    } else if (arg === '--no-warm-up') warmUp = false;
+    else if (arg === '--json') json = true;
     else if (arg.startsWith('--json=')) jsonFile = arg.slice('--json='.length);
     else if (arg.startsWith('--only=')) {
-      const wanted = arg.slice('--only='.length).split(',').map((s) => s.trim()).filter(Boolean);
+      const raw = arg.slice('--only='.length).split(',').map((s) => s.trim()).filter(Boolean);
+      const wanted = raw.includes('all') ? [...SCENARIO_IDS] : raw;
       const unknown = wanted.filter((w) => !SCENARIO_IDS.includes(w as ScenarioId));
       if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')} — use --only=${SCENARIO_IDS.join(',')}`);
       only = wanted as ScenarioId[];
     } else if (arg === '--help' || arg === '-h') {
-      process.stdout.write(`usage: npm run -s bench -- [--json | --json=<file>] [--only=${SCENARIO_IDS.join(',')}]\n`);
+      process.stdout.write(`usage: npm run -s bench -- [--size N[,M…]] [--json | --json=<file>] [--only=all|${SCENARIO_IDS.join(',')}]\n`
+        + `  --size N   the scale table at N thousand credentials (1 = CI, 7 = default, 115, 360 = the full target; or ci/default/large/full)\n`
+        + `  --no-warm-up  skip the unmeasured warm-up scan before each size (faster; CPU/cred then includes JIT warm-up)\n`
+        + `  --only=…   the hot-path scenarios (the earlier bench); without --size and --only: --size ${DEFAULT_SIZE}\n`);
       process.exit(0);
-    } else throw new Error(`unknown option ${arg} — use --json, --json=<file> and/or --only=<ids>`);
+    } else throw new Error(`unknown option ${arg} — use --size N, --json, --json=<file> and/or --only=<ids>`);
   }
-  return { json, jsonFile, only };
+  if (sizes.length === 0 && only.length === 0) sizes = [DEFAULT_SIZE];
+  return { json, jsonFile, only, sizes, warmUp };
 }
 
 let interrupted = false;
@@ -45,15 +62,18 @@ process.once('SIGINT', () => {
   current?.kill('SIGTERM');
 });
 
-function runChild(id: ScenarioId): Promise<ChildMessage> {
+function runChild(id: ScenarioId | 'scale', size?: number, warmUp = true): Promise<ChildMessage> {
   return new Promise((resolve) => {
-    const child = fork(CHILD, [id], { execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // A large estate's scan may need more heap than Node's default (the gap is what the table shows).
+    const heap = size !== undefined && size > 20 ? ['--max-old-space-size=16384'] : [];
+    const timeoutMs = size !== undefined ? 900_000 + size * 60_000 : SCENARIO_TIMEOUT_MS;
+    const child = fork(CHILD, size !== undefined ? [id, String(size), warmUp ? 'warm-up' : 'no-warm-up'] : [id], { execArgv: [...process.execArgv, '--expose-gc', ...heap], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     current = child;
     let message: ChildMessage | undefined;
     const timer = setTimeout(() => {
-      message ??= { type: 'error', message: `did not finish within ${SCENARIO_TIMEOUT_MS / 1000} s (killed)` };
+      message ??= { type: 'error', message: `did not finish within ${timeoutMs / 1000} s (killed)` };
       child.kill('SIGKILL');
-    }, SCENARIO_TIMEOUT_MS);
+    }, timeoutMs);
     child.on('message', (m) => { message ??= m as ChildMessage; });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
@@ -70,16 +90,32 @@ try {
   process.stderr.write(`bench: ${(err as Error).message}\n`);
   process.exit(2);
 }
-const { json, jsonFile, only } = args;
+const { json, jsonFile, only, sizes, warmUp } = args;
 const cpus = os.cpus();
 const machine: MachineInfo = {
   cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? 'unknown', node: process.version,
   platform: `${process.platform} ${process.arch}`, totalMemoryBytes: os.totalmem(), startedAt: new Date().toISOString(),
 };
 const log = (text: string) => process.stderr.write(`${text}\n`);
-if (!json) log(`Keywarden bench: ${machine.cpus} CPU (${machine.cpuModel}), Node ${machine.node}; scenarios: ${only.join(', ')}`);
+if (!json) log(`Keywarden bench: ${machine.cpus} CPU (${machine.cpuModel}), Node ${machine.node}; ${sizes.length ? `sizes: ${sizes.map((n) => `${n}k`).join(', ')}` : ''}${sizes.length && only.length ? '; ' : ''}${only.length ? `scenarios: ${only.join(', ')}` : ''}`);
 
 const t0 = performance.now();
+const scale: ScaleResult[] = [];
+const scaleFailures: Array<{ id: string; message: string }> = [];
+for (const size of sizes) {
+  if (interrupted) break;
+  const started = performance.now();
+  log(`… size ${size}k`);
+  const message = await runChild('scale', size, warmUp);
+  if (message.type === 'scale') {
+    scale.push(message.result);
+    log(`  size ${size}k done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  } else {
+    const text = message.type === 'error' ? message.message : 'unexpected reply';
+    scaleFailures.push({ id: `size ${size}k`, message: text });
+    log(`  size ${size}k FAILED: ${text.split('\n')[0]}`);
+  }
+}
 const results: ScenarioResult[] = [];
 const failures: Array<{ id: string; message: string }> = [];
 const leftovers: Record<string, string[]> = {};
@@ -96,18 +132,20 @@ for (const id of only) {
     if (message.leftover.length) leftovers[id] = message.leftover;
     log(`  ${id} done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   } else {
-    failures.push({ id, message: message.message });
-    log(`  ${id} FAILED: ${message.message.split('\n')[0]}`);
+    const text = message.type === 'error' ? message.message : 'unexpected reply';
+    failures.push({ id, message: text });
+    log(`  ${id} FAILED: ${text.split('\n')[0]}`);
   }
 }
 const totalMs = performance.now() - t0;
 
-const report = `${JSON.stringify({ machine, totalMs, results, failures, leftovers }, null, 2)}\n`;
+const report = `${JSON.stringify({ machine, totalMs, scale, scaleFailures, results, failures, leftovers }, null, 2)}\n`;
 if (jsonFile) writeFileSync(jsonFile, report);
 if (json) {
   process.stdout.write(report);
 } else {
-  process.stdout.write(`${renderReport(machine, results, failures, totalMs)}\n`);
+  if (sizes.length) process.stdout.write(`${renderScaleReport(machine, scale, scaleFailures)}\n`);
+  if (only.length) process.stdout.write(`${renderReport(machine, results, failures, totalMs)}\n`);
   for (const [id, res] of Object.entries(leftovers)) process.stdout.write(`note: ${id} left handles open at exit: ${res.join(', ')}\n`);
 }
-process.exitCode = failures.length ? 1 : 0;
+process.exitCode = failures.length || scaleFailures.length ? 1 : 0;

@@ -1,10 +1,12 @@
 import { RssSampler } from './measure.js';
 import type { ScenarioId, ScenarioResult } from './types.js';
+import type { ScaleResult } from './scenarios/scale.js';
 
 /** One scenario in its own process (started by scripts/bench.ts with --expose-gc), so memory figures do not mix. */
 
 export type ChildMessage =
   | { type: 'result'; result: ScenarioResult; leftover: string[] }
+  | { type: 'scale'; result: ScaleResult }
   | { type: 'error'; message: string };
 
 type Runner = (sampler: RssSampler) => Promise<ScenarioResult>;
@@ -20,11 +22,21 @@ const SCENARIOS: Record<ScenarioId, () => Promise<Runner>> = {
   pipeline: async () => (await import('./scenarios/pipeline.js')).runPipelineScenario,
 };
 
-const id = process.argv[2] as ScenarioId;
-const load = SCENARIOS[id];
+const id = process.argv[2] as ScenarioId | 'scale';
 const sampler = new RssSampler();
 let message: ChildMessage;
-try {
+if (id === 'scale') {
+  // `--size N`: one size per child, so each size's peak RSS is its own.
+  try {
+    const { runScaleScenario } = await import('./scenarios/scale.js');
+    message = { type: 'scale', result: await runScaleScenario(sampler, Number(process.argv[3]), { warmUp: process.argv[4] !== 'no-warm-up' }) };
+  } catch (err) {
+    message = { type: 'error', message: (err as Error)?.stack ?? String(err) };
+  }
+  await sampler.stop();
+  process.send!(message, () => process.exit(message.type === 'error' ? 1 : 0));
+} else try {
+  const load = SCENARIOS[id];
   if (!load) throw new Error(`unknown scenario "${id}"; use one of ${Object.keys(SCENARIOS).join(', ')}`);
   const run = await load();
   const result = await run(sampler);
@@ -36,5 +48,7 @@ try {
 } catch (err) {
   message = { type: 'error', message: (err as Error)?.stack ?? String(err) };
 }
-await sampler.stop();
-process.send!(message, () => process.exit(message.type === 'result' ? 0 : 1));
+if (id !== 'scale') {
+  await sampler.stop();
+  process.send!(message!, () => process.exit(message.type === 'result' ? 0 : 1));
+}

@@ -7,14 +7,20 @@ import type { EstateCounts, EstateSizes } from './estate.js';
 
 export type EstateCall =
   | { type: 'latency'; ms: number }
+  | { type: 'rate-limits'; on: boolean }
+  | { type: 'change'; fraction: number }
   | { type: 'requests'; clear: boolean }
   | { type: 'close' };
+
+/** What one emulator server saw since the last clear. */
+export interface ServerLoad { maxInFlight: number; throttled: number; connections: number }
 export type EstateRequest = EstateCall & { id: number };
 
 export type EstateReply =
-  | { type: 'ready'; config: SandboxConfigFragment; counts: EstateCounts; seedMs: number; rssBytes: number }
+  | { type: 'ready'; config: SandboxConfigFragment; counts: EstateCounts; seedMs: number; rssBytes: number; urls: Record<string, string> }
   | { id: number; type: 'ok' }
-  | { id: number; type: 'requests'; total: number; perServer: Record<string, number> };
+  | { id: number; type: 'changed'; changed: number }
+  | { id: number; type: 'requests'; total: number; perServer: Record<string, number>; load: Record<string, ServerLoad> };
 
 export interface RemoteEstate {
   config: SandboxConfigFragment;
@@ -22,15 +28,21 @@ export interface RemoteEstate {
   seedMs: number;
   /** The emulator process's RSS once seeded. */
   rssBytes: number;
+  /** Each server's base URL, by name ("keyvault:kv-prod", "databricks:ws-dev", "graph", "arm", "entra-authority"). */
+  urls: Record<string, string>;
   setLatency(ms: number): Promise<void>;
-  /** Requests the emulators answered since the last clear. */
-  requests(clear?: boolean): Promise<{ total: number; perServer: Record<string, number> }>;
+  /** Turns each API's published rate limit on or off in every emulator (429 + Retry-After past it). */
+  setRateLimits(on: boolean): Promise<void>;
+  /** Changes `fraction` of the estate's credentials (rotations); returns how many changed. */
+  change(fraction: number): Promise<number>;
+  /** Requests the emulators answered since the last clear, and their load (in-flight peak, 429s, connections). */
+  requests(clear?: boolean): Promise<{ total: number; perServer: Record<string, number>; load: Record<string, ServerLoad> }>;
   close(): Promise<void>;
 }
 
 const SERVER = fileURLToPath(new URL('./estate-server.ts', import.meta.url));
 
-export async function startRemoteEstate(sizes: Partial<EstateSizes> = {}, timeoutMs = 120_000): Promise<RemoteEstate> {
+export async function startRemoteEstate(sizes: Partial<EstateSizes> = {}, timeoutMs = 600_000): Promise<RemoteEstate> {
   const child: ChildProcess = fork(SERVER, [JSON.stringify(sizes)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let nextId = 1;
   const waiting = new Map<number, (reply: EstateReply) => void>();
@@ -61,12 +73,18 @@ export async function startRemoteEstate(sizes: Partial<EstateSizes> = {}, timeou
   });
 
   return {
-    config: ready.config, counts: ready.counts, seedMs: ready.seedMs, rssBytes: ready.rssBytes,
+    config: ready.config, counts: ready.counts, seedMs: ready.seedMs, rssBytes: ready.rssBytes, urls: ready.urls,
     async setLatency(ms) { await call({ type: 'latency', ms }); },
+    async setRateLimits(on) { await call({ type: 'rate-limits', on }); },
+    async change(fraction) {
+      const reply = await call({ type: 'change', fraction });
+      if (reply.type !== 'changed') throw new Error('unexpected reply from the bench estate');
+      return reply.changed;
+    },
     async requests(clear = true) {
       const reply = await call({ type: 'requests', clear });
       if (reply.type !== 'requests') throw new Error('unexpected reply from the bench estate');
-      return { total: reply.total, perServer: reply.perServer };
+      return { total: reply.total, perServer: reply.perServer, load: reply.load };
     },
     async close() {
       if (child.exitCode !== null) return;

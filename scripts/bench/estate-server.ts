@@ -1,4 +1,5 @@
 import { systemClock } from '../../src/clock.js';
+import { rateLimitFor } from '../../src/sandbox/rate-limits.js';
 import { startBenchEstate, type EstateSizes } from './estate.js';
 import type { EstateReply, EstateRequest } from './estate-client.js';
 
@@ -28,19 +29,30 @@ process.on('message', (raw) => {
   if (msg.type === 'latency') {
     for (const s of estate.servers.values()) s.setLatency(msg.ms);
     send({ id: msg.id, type: 'ok' });
+  } else if (msg.type === 'rate-limits') {
+    for (const [name, s] of estate.servers) s.setRateLimit(msg.on ? rateLimitFor(name) : undefined);
+    send({ id: msg.id, type: 'ok' });
+  } else if (msg.type === 'change') {
+    send({ id: msg.id, type: 'changed', changed: estate.change(msg.fraction) });
   } else if (msg.type === 'requests') {
     const perServer: Record<string, number> = {};
+    const load: Record<string, { maxInFlight: number; throttled: number; connections: number }> = {};
     let total = 0;
     for (const [name, s] of estate.servers) {
       perServer[name] = s.requests.length;
       total += s.requests.length;
-      if (msg.clear) s.clearRequests();
+      load[name] = { maxInFlight: s.load.maxInFlight, throttled: s.load.throttled, connections: s.load.connections };
+      if (msg.clear) {
+        s.clearRequests();
+        s.resetLoad();
+      }
     }
-    send({ id: msg.id, type: 'requests', total, perServer });
+    send({ id: msg.id, type: 'requests', total, perServer, load });
   } else if (msg.type === 'close') {
     send({ id: msg.id, type: 'ok' });
     void shutdown(0);
   }
 });
 
-send({ type: 'ready', config: estate.config, counts: estate.counts, seedMs, rssBytes: process.memoryUsage.rss() });
+const urls = Object.fromEntries([...estate.servers].map(([name, s]) => [name, s.url]));
+send({ type: 'ready', config: estate.config, counts: estate.counts, seedMs, rssBytes: process.memoryUsage.rss(), urls });

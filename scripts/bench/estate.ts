@@ -9,6 +9,7 @@ import type { EntraEmulator } from '../../src/sandbox/entra/index.js';
 import { startSandboxClouds, type SandboxConfigFragment } from '../../src/sandbox/estate.js';
 import type { KeyVaultEmulatorHandle } from '../../src/sandbox/keyvault/emulator.js';
 import { SANDBOX_VAULTS } from '../../src/sandbox/keyvault/seed.js';
+import { SANDBOX_WORKSPACES } from '../../src/sandbox/databricks/seed.js';
 import { seededRandom } from './measure.js';
 
 /**
@@ -17,6 +18,10 @@ import { seededRandom } from './measure.js';
  */
 
 export interface EstateSizes {
+  /** Workspaces in all (at least the sandbox's 3). */
+  workspaces: number;
+  /** Vaults in all (at least the sandbox's 2). */
+  vaults: number;
   tokensPerWorkspace: number;
   usersPerWorkspace: number;
   servicePrincipalsPerWorkspace: number;
@@ -27,6 +32,8 @@ export interface EstateSizes {
 }
 
 export const DEFAULT_SIZES: EstateSizes = {
+  workspaces: 3,
+  vaults: 2,
   tokensPerWorkspace: 2_000,
   usersPerWorkspace: 150,
   servicePrincipalsPerWorkspace: 30,
@@ -56,15 +63,48 @@ export interface BenchEstate {
   counts: EstateCounts;
   /** Every HTTP(S) server of the estate, by name. */
   servers: Map<string, EmulatorServer>;
+  /** Rotates `fraction` of the PATs, Key Vault secrets (a new version) and Entra apps (one more secret); returns how many. */
+  change(fraction: number): number;
   close(): Promise<void>;
+}
+
+function changeEstate(handles: { databricks: DatabricksEmulator; keyVault: KeyVaultEmulatorHandle; entra: EntraEmulator }, fraction: number, clock: Clock, round: number): number {
+  const now = clock.now();
+  let changed = 0;
+  const every = Math.max(1, Math.round(1 / fraction));
+  for (const ws of handles.databricks.workspaces) {
+    const tokens = ws.tokens();
+    for (let i = round % every; i < tokens.length; i += every) {
+      const t = tokens[i]!;
+      ws.revokeToken(t.tokenId);
+      ws.addToken({ ownerName: t.ownerName, comment: `${t.comment}-r${round}`, createdAt: now, expiryTime: now + 90 * DAY_MS, lastUsedDay: 0 });
+      changed += 1;
+    }
+  }
+  for (const vault of handles.keyVault.vaults.values()) {
+    const names = vault.secretNames();
+    for (let i = round % every; i < names.length; i += every) {
+      vault.seedSecret(names[i]!, { value: randomBytes(18).toString('base64url'), exp: now + 90 * DAY_MS, created: now, updated: now });
+      changed += 1;
+    }
+  }
+  const apps = [...handles.entra.directory.applications.values()];
+  for (let i = round % every; i < apps.length; i += every) {
+    handles.entra.directory.addPassword({ kind: 'application', id: apps[i]!.id }, { displayName: `bench-rotated-${round}`, startDateTime: now, endDateTime: now + 180 * DAY_MS, addedAt: Number.NEGATIVE_INFINITY });
+    changed += 1;
+  }
+  return changed;
 }
 
 const pad = (n: number, width = 4) => String(n).padStart(width, '0');
 
-function growDatabricks(databricks: DatabricksEmulator, sizes: EstateSizes, clock: Clock, rand: () => number): Map<string, string[]> {
+function growDatabricks(databricks: DatabricksEmulator, sizes: EstateSizes, clock: Clock, rand: () => number, keywardenAppId: string): Map<string, string[]> {
   const now = clock.now();
   const tokenIds = new Map<string, string[]>();
+  const seeded = new Set(SANDBOX_WORKSPACES.map((w) => w.name));
   for (const ws of databricks.workspaces) {
+    // Keywarden's identity is a workspace admin (the sandbox seed does this for its own workspaces).
+    if (!seeded.has(ws.name)) ws.addServicePrincipal({ applicationId: keywardenAppId, displayName: 'keywarden', admin: true });
     const owners: string[] = [];
     for (let i = 0; i < sizes.usersPerWorkspace; i++) {
       const userName = `user${pad(i)}@contoso.com`;
@@ -93,8 +133,7 @@ function growDatabricks(databricks: DatabricksEmulator, sizes: EstateSizes, cloc
 function growKeyVault(keyVault: KeyVaultEmulatorHandle, sizes: EstateSizes, tokenIds: Map<string, string[]>, clock: Clock, rand: () => number): void {
   const now = clock.now();
   const workspaces = [...tokenIds.keys()];
-  for (const vaultName of SANDBOX_VAULTS) {
-    const vault = keyVault.vault(vaultName);
+  for (const vault of keyVault.vaults.values()) {
     for (let i = 0; i < sizes.secretsPerVault; i++) {
       const created = now - Math.floor(rand() * 300) * DAY_MS;
       const exp = rand() < 0.1 ? undefined : now + Math.floor(rand() * 400 - 20) * DAY_MS;
@@ -158,11 +197,15 @@ export async function startBenchEstate(options: { clock: Clock; sizes?: Partial<
   const sizes = { ...DEFAULT_SIZES, ...options.sizes };
   const { clock } = options;
   const rand = seededRandom(20260401);
+  const extraWorkspaces = Array.from({ length: Math.max(0, sizes.workspaces - SANDBOX_WORKSPACES.length) }, (_, i) => ({
+    name: `bench-ws-${pad(i, 3)}`, workspaceId: `5${String(i).padStart(15, '0')}`,
+  }));
+  const extraVaults = Array.from({ length: Math.max(0, sizes.vaults - SANDBOX_VAULTS.length) }, (_, i) => `bench-kv-${pad(i, 3)}`);
   const clouds = await startSandboxClouds({
-    clock, keyVaultPageSize: KV_PAGE_SIZE,
+    clock, keyVaultPageSize: KV_PAGE_SIZE, extra: { workspaces: extraWorkspaces, vaults: extraVaults },
     // Bench size. Bulk values stay inside this process and are never logged, so they are not registered.
     grow({ handles: { databricks, keyVault, entra, dataFactory }, seeds }) {
-      const tokenIds = growDatabricks(databricks, sizes, clock, rand);
+      const tokenIds = growDatabricks(databricks, sizes, clock, rand, seeds.entra.apps['keywarden-bot']!.appId);
       growKeyVault(keyVault, sizes, tokenIds, clock, rand);
       growEntra(entra, sizes, clock, rand);
       growDataFactory(dataFactory, sizes, seeds.dataFactory, databricks.urls()['ws-prod']!);
@@ -187,7 +230,8 @@ export async function startBenchEstate(options: { clock: Clock; sizes?: Partial<
         .reduce((n, h) => n + h.passwordCredentials.length + h.keyCredentials.length, 0),
       linkedServices: dataFactory.state.factories.reduce((n, f) => n + f.children.linkedservices.size, 0),
     };
-    return { config, counts, servers, close };
+    let round = 0;
+    return { config, counts, servers, close, change: (fraction) => changeEstate({ databricks, keyVault, entra }, fraction, clock, ++round) };
   } catch (err) {
     await close();
     throw err;

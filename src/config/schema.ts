@@ -80,6 +80,12 @@ export const pipelineCallerSchema = z.object({
   }).default({}),
 });
 
+/** One API's per-host budget: requests started per second and requests in flight (absent = the published limit). */
+const requestLimitSchema = z.object({
+  perSecond: z.number().positive().max(100_000).optional(),
+  inFlight: z.number().int().min(1).max(256).optional(),
+}).default({});
+
 export const configSchema = z.object({
   mode: z.enum(['sandbox', 'production']).default('sandbox'),
   server: z.object({
@@ -200,6 +206,13 @@ export const configSchema = z.object({
     timezone: z.string().optional(),
     scanOnStart: z.boolean().default(true),
     concurrencyPerHost: z.number().int().min(1).max(32).default(4),
+    /** Per-host request budgets; each API's default comes from its published limit (src/providers/host-gate.ts). */
+    requestLimits: z.object({
+      keyVault: requestLimitSchema,
+      databricks: requestLimitSchema,
+      graph: requestLimitSchema,
+      arm: requestLimitSchema,
+    }).default({}),
   }).default({}),
   teams: z.object({
     channels: z.array(channelSchema).default([]),

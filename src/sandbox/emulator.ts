@@ -65,6 +65,28 @@ export interface Fault {
   afterHandling?: boolean;
 }
 
+/**
+ * A service's request budget, enforced like Azure does: a token bucket of `burst` requests refilled at `perSecond`;
+ * a request past it is answered 429 with Retry-After and does not count (Key Vault's documented behaviour).
+ */
+export interface RateLimit {
+  perSecond: number;
+  /** Bucket size (default: one second's worth). */
+  burst?: number;
+  /** Retry-After seconds on a 429 (default: the time until the next token, rounded up to a second). */
+  retryAfterSeconds?: number;
+}
+
+/** What the server saw since the last reset: for "never more than N in flight" and "connections were reused". */
+export interface EmulatorLoad {
+  inFlight: number;
+  maxInFlight: number;
+  /** Requests answered 429 by the rate limit. */
+  throttled: number;
+  /** TCP/TLS connections accepted. */
+  connections: number;
+}
+
 export class EmulatorBadJson extends Error {}
 
 export interface EmulatorOptions {
@@ -85,6 +107,8 @@ export class EmulatorServer {
   private baseUrl = '';
   private readonly clock: Clock;
   private readonly sockets = new Set<import('node:net').Socket>();
+  private rateLimit: (RateLimit & { tokens: number; refilledAt: number }) | undefined;
+  readonly load: EmulatorLoad = { inFlight: 0, maxInFlight: 0, throttled: 0, connections: 0 };
 
   constructor(private readonly options: EmulatorOptions) {
     this.name = options.name;
@@ -93,6 +117,7 @@ export class EmulatorServer {
     this.server = options.tls
       ? https.createServer({ key: options.tls.key, cert: options.tls.cert }, listener)
       : http.createServer(listener);
+    this.server.on(options.tls ? 'secureConnection' : 'connection', () => { this.load.connections += 1; });
     this.server.on('connection', (s) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -127,6 +152,31 @@ export class EmulatorServer {
 
   clearRequests(): void {
     this.requests.length = 0;
+  }
+
+  /** Enforces a request budget (429 + Retry-After past it); undefined removes it. Control requests are never limited. */
+  setRateLimit(limit: RateLimit | undefined): void {
+    this.rateLimit = limit ? { ...limit, tokens: limit.burst ?? limit.perSecond, refilledAt: performance.now() } : undefined;
+  }
+
+  /** Starts a new load window (in-flight peak, 429s, connections). */
+  resetLoad(): void {
+    Object.assign(this.load, { maxInFlight: this.load.inFlight, throttled: 0, connections: 0 });
+  }
+
+  /** Takes a token, or says how many ms until one is free. Real time: budgets are per real second. */
+  private overBudget(): number | undefined {
+    const limit = this.rateLimit;
+    if (!limit) return undefined;
+    const now = performance.now();
+    const cap = limit.burst ?? limit.perSecond;
+    limit.tokens = Math.min(cap, limit.tokens + ((now - limit.refilledAt) / 1000) * limit.perSecond);
+    limit.refilledAt = now;
+    if (limit.tokens >= 1) {
+      limit.tokens -= 1;
+      return undefined;
+    }
+    return ((1 - limit.tokens) / limit.perSecond) * 1000;
   }
 
   async close(): Promise<void> {
@@ -164,12 +214,22 @@ export class EmulatorServer {
 
     let response: EmulatorResponse;
     let broken: Fault['network'];
+    let inFlight = false;
+    // Counted until the answer is handed to the socket.
+    const done = () => {
+      if (inFlight) this.load.inFlight -= 1;
+      inFlight = false;
+    };
     try {
       if (path.startsWith('/_emulator/')) {
         response = this.control(method, path, bodyText);
       } else {
+        this.load.inFlight += 1;
+        this.load.maxInFlight = Math.max(this.load.maxInFlight, this.load.inFlight);
+        inFlight = true;
+        const waitMs = this.overBudget();
         if (this.latencyMs > 0) await sleep(this.latencyMs);
-        const fault = this.takeFault(method, path);
+        const fault = waitMs === undefined ? this.takeFault(method, path) : undefined;
         if (fault?.latencyMs) await sleep(fault.latencyMs);
         const injected = (): EmulatorResponse => {
           record.injected = 'fault';
@@ -178,7 +238,11 @@ export class EmulatorServer {
           if (fault!.retryAfter !== undefined) headers['retry-after'] = String(fault!.retryAfter);
           return { status: fault!.status, headers, body: fault!.body ?? this.options.faultBody?.(fault!.status) ?? { error: `injected ${fault!.status}` } };
         };
-        if (fault && !fault.afterHandling && (fault.status > 0 || fault.network)) {
+        if (waitMs !== undefined) {
+          this.load.throttled += 1;
+          const retryAfter = this.rateLimit?.retryAfterSeconds ?? Math.max(1, Math.ceil(waitMs / 1000));
+          response = { status: 429, headers: { 'retry-after': String(retryAfter) }, body: this.options.faultBody?.(429) ?? { error: { code: 'Throttled', message: 'Rate limit is exceeded. Try again later.' } } };
+        } else if (fault && !fault.afterHandling && (fault.status > 0 || fault.network)) {
           response = injected();
         } else {
           const request: EmulatorRequest = {
@@ -202,6 +266,7 @@ export class EmulatorServer {
         : { status: 500, body: { error: { code: 'InternalError', message: `emulator ${this.name} failed: ${(err as Error).message}` } } };
     }
 
+    done();
     record.status = response.status;
     if (!path.startsWith('/_emulator/')) this.requests.push(record);
     const headers: Record<string, string> = { ...(response.headers ?? {}) };
@@ -247,6 +312,16 @@ export class EmulatorServer {
     if (path === '/_emulator/faults' && method === 'DELETE') {
       this.clearFaults();
       return { status: 204 };
+    }
+    if (path === '/_emulator/rate-limit' && method === 'POST') {
+      const limit = JSON.parse(bodyText || '{}') as Partial<RateLimit>;
+      if (limit.perSecond === undefined) {
+        this.setRateLimit(undefined);
+        return { status: 200, body: { rateLimit: null } };
+      }
+      if (!(Number(limit.perSecond) > 0)) return { status: 400, body: { error: 'rate limit needs a positive "perSecond"' } };
+      this.setRateLimit({ perSecond: Number(limit.perSecond), burst: limit.burst, retryAfterSeconds: limit.retryAfterSeconds });
+      return { status: 200, body: { rateLimit: limit } };
     }
     if (path === '/_emulator/latency' && method === 'POST') {
       const { ms } = JSON.parse(bodyText || '{}') as { ms?: number };

@@ -3,6 +3,7 @@ import { systemClock } from '../clock.js';
 import { configSchema, type KeywardenConfig } from '../config/schema.js';
 import { registerSecret } from '../logging/redact.js';
 import { seedDatabricks, SANDBOX_WORKSPACES, type DatabricksSeed } from './databricks/seed.js';
+import type { DatabricksWorkspaceSpec } from './databricks/emulator.js';
 import { startDatabricksEmulator, type DatabricksEmulator } from './databricks/emulator.js';
 import { startDataFactoryEmulator, type DataFactoryEmulator } from './datafactory/index.js';
 import { seedDataFactory, type SeededDataFactory } from './datafactory/seed.js';
@@ -26,6 +27,8 @@ export interface SandboxCloudsOptions {
   host?: string;
   /** Key Vault's page size (default: the emulator's small one, which exercises paging). */
   keyVaultPageSize?: number;
+  /** More (empty) workspaces and vaults besides the sandbox's own, e.g. for the bench's large estates. */
+  extra?: { workspaces?: DatabricksWorkspaceSpec[]; vaults?: string[] };
   /** Runs once every cloud is started and seeded, before the config is made (the bench grows the estate here). */
   grow?(clouds: Pick<SandboxClouds, 'handles' | 'seeds'>): void | Promise<void>;
 }
@@ -126,13 +129,13 @@ export async function startSandboxClouds(options: SandboxCloudsOptions = {}): Pr
     registerSecret(entraSeed.keywarden.clientSecret);
     const app = (name: string) => entraSeed.apps[name]!.appId;
 
-    const databricks = await startDatabricksEmulator({ workspaces: SANDBOX_WORKSPACES, clock, tokenValidator: entra.validator, host });
+    const databricks = await startDatabricksEmulator({ workspaces: [...SANDBOX_WORKSPACES, ...(options.extra?.workspaces ?? [])], clock, tokenValidator: entra.validator, host });
     started.push(databricks);
     const databricksSeed = seedDatabricks(databricks, { clock, appIds: { keywarden: app('keywarden-bot'), etl: app('etl-ingest'), reporting: app('reporting-svc') } });
 
     const keyVault = await startKeyVaultEmulator({
       tls, tenantId: entra.tenantId, clock, host, tokenValidator: entra.validator, authorityHost: entra.authorityHost,
-      vaults: SANDBOX_VAULTS.map((name) => ({ name })), ...(options.keyVaultPageSize === undefined ? {} : { pageSize: options.keyVaultPageSize }),
+      vaults: [...SANDBOX_VAULTS, ...(options.extra?.vaults ?? [])].map((name) => ({ name })), ...(options.keyVaultPageSize === undefined ? {} : { pageSize: options.keyVaultPageSize }),
     });
     started.push(keyVault);
     const tokens = Object.entries(databricksSeed.tokens).map(([key, t]) => {

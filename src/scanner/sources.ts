@@ -4,7 +4,8 @@ import { systemClock } from '../clock.js';
 import type { KeywardenConfig, WorkspaceConfig } from '../config/schema.js';
 import type { EstateInventory } from '../domain/credential.js';
 import { registerSecret } from '../logging/redact.js';
-import { createAzureCredential } from '../providers/azure-credential.js';
+import { createAzureCredential, shareTokens } from '../providers/azure-credential.js';
+import { HostGates } from '../providers/host-gate.js';
 import { databricksAuthFromConfig, KeyVaultPatSource, type DatabricksAuth } from '../providers/databricks/auth.js';
 import { DatabricksClient } from '../providers/databricks/client.js';
 import { createDatabricksInventory } from '../providers/databricks/inventory.js';
@@ -41,12 +42,14 @@ export interface InventorySources {
   /** The clients, for modules that act as well as watch (workflows). */
   keyVaults: Map<string, KeyVaultSecrets>;
   credential: TokenCredential;
+  /** One request gate per host (window, rate, throttling), shared by every request the sources send. */
+  gates: HostGates;
 }
 
 /** A workspace authenticated by a PAT kept in Key Vault reads it on first use (never during config load). */
 function patWorkspaceSource(
   ws: WorkspaceConfig, config: KeywardenConfig, keyVaults: Map<string, KeyVaultSecrets>, clock: Clock, timeoutMs: number | undefined,
-  databricksRetry: { retry?: Partial<RetryPolicy>; fetch?: typeof fetch }, people: PeopleDirectory | undefined,
+  databricksRetry: { retry?: Partial<RetryPolicy>; fetch?: typeof fetch }, people: PeopleDirectory | undefined, gates: HostGates,
 ): InventorySource {
   let inventory: ReturnType<typeof createDatabricksInventory> | undefined;
   const auth = ws.auth.type === 'pat' ? ws.auth : undefined;
@@ -68,7 +71,7 @@ function patWorkspaceSource(
           if (auth?.token) registerSecret(auth.token);
           tokenSource = databricksAuthFromConfig(ws, { pat: auth?.token });
         }
-        const client = new DatabricksClient({ host: ws.host, auth: tokenSource, clock, timeoutMs: timeoutMs ?? config.databricks.timeoutSeconds * 1000, ...databricksRetry });
+        const client = new DatabricksClient({ host: ws.host, auth: tokenSource, clock, timeoutMs: timeoutMs ?? config.databricks.timeoutSeconds * 1000, ...databricksRetry, gate: gates.for(ws.host, 'databricks') });
         inventory = createDatabricksInventory({ workspace: ws, client, people });
       }
       return inventory.scan({ signal });
@@ -78,7 +81,10 @@ function patWorkspaceSource(
 
 export function createInventorySources(config: KeywardenConfig, options: InventorySourcesOptions = {}): InventorySources {
   const clock = options.clock ?? systemClock;
-  const credential = options.credential ?? createAzureCredential(config.azure);
+  // One token per audience for every client (200 workspaces ask for the same Databricks token at once).
+  const credential = shareTokens(options.credential ?? createAzureCredential(config.azure), clock);
+  const limits = config.scanner.requestLimits;
+  const gates = new HostGates({ keyvault: limits.keyVault, databricks: limits.databricks, graph: limits.graph, arm: limits.arm });
   const sources: InventorySource[] = [];
   const retry = options.retry;
   const rest = {
@@ -100,42 +106,45 @@ export function createInventorySources(config: KeywardenConfig, options: Invento
     ...(options.instrument?.keyVaultPolicy ? { additionalPolicies: [options.instrument.keyVaultPolicy] } : {}),
     vaults: config.keyVault.vaults, credential,
     disableChallengeResourceVerification: config.keyVault.disableChallengeResourceVerification,
+    gateFor: (url) => gates.for(url, 'keyvault'),
     ...(retry ? { retryOptions: { maxRetries: retry.maxRetries, retryDelayInMs: retry.baseDelayMs, maxRetryDelayInMs: retry.baseDelayMs ? retry.baseDelayMs * 8 : undefined } } : {}),
   });
 
   // One Graph client for the tenant scan and for resolving PAT owners' user names to Entra object ids.
   const graph = config.entra.enabled
-    ? new GraphClient({ baseUrl: config.entra.graphUrl, ...rest, ...(options.instrument ? { fetch: options.instrument.fetchFor('entra') } : {}) })
+    ? new GraphClient({ baseUrl: config.entra.graphUrl, ...rest, gate: gates.for(config.entra.graphUrl, 'graph'), ...(options.instrument ? { fetch: options.instrument.fetchFor('entra') } : {}) })
     : undefined;
-  const people = graph ? createEntraPeopleDirectory(graph) : undefined;
+  const graphWindow = gates.limitFor('graph').inFlight;
+  // Workspaces scanned side by side ask about the same people at about the same time: one question in flight per person.
+  const people = graph ? createEntraPeopleDirectory(graph, { concurrency: graphWindow, clock }) : undefined;
 
   for (const ws of config.databricks.workspaces) {
     if (ws.auth.type === 'pat') {
-      sources.push(patWorkspaceSource(ws, config, keyVaults, clock, options.timeoutMs, databricksRetry, people));
+      sources.push(patWorkspaceSource(ws, config, keyVaults, clock, options.timeoutMs, databricksRetry, people, gates));
       continue;
     }
     const client = new DatabricksClient({
       host: ws.host, auth: databricksAuthFromConfig(ws, { credential, scope: config.databricks.scope }), clock,
       timeoutMs: options.timeoutMs ?? config.databricks.timeoutSeconds * 1000,
-      ...databricksRetry,
+      ...databricksRetry, gate: gates.for(ws.host, 'databricks'),
     });
     sources.push(createDatabricksInventory({ workspace: ws, client, people }));
   }
 
   for (const vault of config.keyVault.vaults) {
-    // A vault is one host: its per-secret version listings share the per-host concurrency budget.
-    sources.push(createKeyVaultInventory({ vault, secrets: keyVaults.get(vault.name)!, concurrency: config.scanner.concurrencyPerHost }));
+    // A vault is one host: its version listings run as many at once as the vault's gate lets through.
+    sources.push(createKeyVaultInventory({ vault, secrets: keyVaults.get(vault.name)!, concurrency: gates.for(vault.url, 'keyvault').limit.inFlight, clock }));
   }
 
   if (graph) {
-    sources.push(createEntraInventory({ tenantLabel: config.entra.tenantId ?? config.azure.tenantId ?? 'entra', graph }));
+    sources.push(createEntraInventory({ tenantLabel: config.entra.tenantId ?? config.azure.tenantId ?? 'entra', graph, concurrency: graphWindow }));
   }
 
   if (config.dataFactory.factories.length > 0) {
-    const arm = new DataFactoryClient({ baseUrl: config.dataFactory.armUrl, ...rest, ...(options.instrument ? { fetch: options.instrument.fetchFor('datafactory') } : {}) });
+    const arm = new DataFactoryClient({ baseUrl: config.dataFactory.armUrl, ...rest, gate: gates.for(config.dataFactory.armUrl, 'arm'), ...(options.instrument ? { fetch: options.instrument.fetchFor('datafactory') } : {}) });
     for (const factory of config.dataFactory.factories) {
       sources.push(createDataFactoryInventory({ factory, client: arm, vaults: config.keyVault.vaults }));
     }
   }
-  return { sources, keyVaults, credential };
+  return { sources, keyVaults, credential, gates };
 }

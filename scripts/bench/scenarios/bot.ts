@@ -26,7 +26,8 @@ function helpActivity(serviceUrl: string, user: number): Record<string, unknown>
   };
 }
 
-async function post(rig: BotRig, user: number): Promise<number> {
+/** One /help turn over HTTP (reply included); its latency in ms. */
+export async function postHelp(rig: BotRig, user: number): Promise<number> {
   const body = JSON.stringify(helpActivity(rig.connector.serviceUrl, user));
   const t0 = performance.now();
   const res = await fetch(`${rig.url}/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
@@ -39,7 +40,7 @@ async function post(rig: BotRig, user: number): Promise<number> {
 async function sequential(rig: BotRig, n: number): Promise<{ lat: number[]; totalMs: number }> {
   const lat: number[] = [];
   const t0 = performance.now();
-  for (let i = 0; i < n; i++) lat.push(await post(rig, i % USERS));
+  for (let i = 0; i < n; i++) lat.push(await postHelp(rig, i % USERS));
   return { lat, totalMs: performance.now() - t0 };
 }
 
@@ -50,7 +51,7 @@ async function concurrent(rig: BotRig, n: number, parallel: number): Promise<{ l
   await Promise.all(Array.from({ length: parallel }, async () => {
     while (next < n) {
       const i = next++;
-      lat.push(await post(rig, i % USERS));
+      lat.push(await postHelp(rig, i % USERS));
     }
   }));
   return { lat, totalMs: performance.now() - t0 };

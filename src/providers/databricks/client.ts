@@ -6,6 +6,7 @@ import { toTokenSource } from './auth.js';
 import { DatabricksError, isDatabricksError } from './errors.js';
 import type { CallEvent, CallSpec, RetryPolicy } from './http.js';
 import { DatabricksHttp, DEFAULT_RETRY } from './http.js';
+import type { HostGate } from '../host-gate.js';
 import type {
   CreatedToken, CurrentPrincipal, InstancePool, InstancePoolEdit, InstancePoolSpec, PublicTokenInfo,
   ScimServicePrincipal, ScimUser, TokenInfo, TokenPermissionEntry, TokenPermissions,
@@ -27,6 +28,8 @@ export interface DatabricksClientOptions {
   clock?: Clock;
   fetch?: typeof fetch;
   onCall?: (event: CallEvent) => void;
+  /** The workspace's shared request gate (src/providers/host-gate.ts). */
+  gate?: HostGate;
 }
 
 export interface CallOptions {
@@ -62,6 +65,7 @@ export class DatabricksClient {
       clock,
       fetch: options.fetch,
       onCall: options.onCall,
+      gate: options.gate,
     });
     this.host = this.http.host;
   }

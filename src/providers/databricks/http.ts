@@ -3,6 +3,7 @@ import { systemClock } from '../../clock.js';
 import type { DatabricksTokenSource } from './auth.js';
 import { DatabricksError, parseErrorBody, remedyFor } from './errors.js';
 import { parseJsonLossless } from './json.js';
+import { isThrottle, type HostGate } from '../host-gate.js';
 
 /** One request pipeline: bearer auth, per-attempt timeout, retries by call class, lossless JSON, typed errors. */
 
@@ -45,6 +46,8 @@ export interface HttpOptions {
   fetch?: typeof fetch;
   /** Called after every attempt (metrics, debug logs). Never receives a secret. */
   onCall?: (event: CallEvent) => void;
+  /** The workspace's shared request gate (in-flight window + rate, adaptive on 429/503). */
+  gate?: HostGate;
 }
 
 export interface CallSpec {
@@ -127,10 +130,23 @@ export class DatabricksHttp {
 
     for (let attempt = 1; attempt <= Math.max(1, maxAttempts); attempt++) {
       if (spec.signal?.aborted) throw this.aborted(spec);
+      // Waiting for the host's gate does not count against the per-attempt timeout.
+      let release: (() => void) | undefined;
+      try {
+        release = await this.options.gate?.acquire(spec.signal);
+      } catch (err) {
+        throw this.aborted(spec, err);
+      }
       const timeout = AbortSignal.timeout(this.options.timeoutMs);
       const signal = spec.signal ? AbortSignal.any([spec.signal, timeout]) : timeout;
       const started = performance.now();
-      const bearer = await this.options.tokenSource.getToken(signal);
+      let bearer: Awaited<ReturnType<DatabricksTokenSource['getToken']>>;
+      try {
+        bearer = await this.options.tokenSource.getToken(signal);
+      } catch (err) {
+        release?.();
+        throw err;
+      }
       let status: number | undefined;
       let error: DatabricksError | undefined;
       let reply: { text: string; contentType: string; requestId?: string; retryAfterHeader: string | null } | undefined;
@@ -155,6 +171,8 @@ export class DatabricksHttp {
           requestId: res.headers.get('x-request-id') ?? undefined,
           retryAfterHeader: res.headers.get('retry-after'),
         };
+        if (isThrottle(status)) this.options.gate?.throttled(this.retryAfterMs(reply.retryAfterHeader));
+        else this.options.gate?.succeeded();
       } catch (err) {
         if (spec.signal?.aborted) {
           // A create cancelled in flight may still have happened on the server.
@@ -171,6 +189,8 @@ export class DatabricksHttp {
         error = timedOut
           ? new DatabricksError({ code: 'TIMEOUT', message: `Databricks did not answer ${this.describe(spec)} within ${seconds} s (attempt ${attempt} of ${maxAttempts}). Check the workspace's health, or raise databricks.timeoutSeconds.`, method: spec.method, path: spec.path, cause: err })
           : new DatabricksError({ code: 'NETWORK_ERROR', message: `Could not reach ${this.describe(spec)}: ${netCode ?? (err as Error).message}. Check the workspace host and the network path to it.`, method: spec.method, path: spec.path, cause: err });
+      } finally {
+        release?.();
       }
 
       let retryAfter: number | undefined;

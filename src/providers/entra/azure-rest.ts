@@ -3,6 +3,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import type { Clock } from '../../clock.js';
 import { systemClock } from '../../clock.js';
 import { redactText } from '../../logging/redact.js';
+import { isThrottle, type HostGate } from '../host-gate.js';
 
 /**
  * One authenticated JSON call to an Azure REST API (Graph, ARM) over fetch: bearer token per request (the
@@ -38,6 +39,8 @@ export interface AzureRestClientOptions {
   backoffBaseMs?: number;
   /** Names the service in error messages, e.g. "Microsoft Graph". */
   service: string;
+  /** The host's shared request gate (in-flight window + rate, adaptive on 429/503). */
+  gate?: HostGate;
 }
 
 /** What a service client built on AzureRestClient takes (Graph, Data Factory). */
@@ -53,6 +56,8 @@ export interface AzureServiceClientOptions {
   maxRetryAfterMs?: number;
   /** Token scope (default: the service's own, whatever host baseUrl names). */
   scope?: string;
+  /** The service host's shared request gate (src/providers/host-gate.ts). */
+  gate?: HostGate;
 }
 
 /** The REST client a service client sends through: its options, with the service's default scope and its name for messages. */
@@ -60,7 +65,7 @@ export function restClientFor(options: AzureServiceClientOptions, service: { def
   return new AzureRestClient({
     credential: options.credential, scope: options.scope ?? service.defaultScope, clock: options.clock,
     fetch: options.fetch, timeoutMs: options.timeoutMs, maxRetries: options.maxRetries, backoffBaseMs: options.backoffBaseMs,
-    maxRetryAfterMs: options.maxRetryAfterMs, service: service.name,
+    maxRetryAfterMs: options.maxRetryAfterMs, service: service.name, gate: options.gate,
   });
 }
 
@@ -172,6 +177,21 @@ export class AzureRestClient {
 
   /** One attempt: token, fetch with timeout, JSON body. Throws TransportFailure when no answer came back. */
   async once(req: AzureRestRequest): Promise<AzureRestResponse> {
+    const gate = this.options.gate;
+    if (!gate) return this.attempt(req);
+    // Waiting for the host's gate does not count against the per-attempt timeout.
+    const release = await gate.acquire(req.signal);
+    try {
+      const res = await this.attempt(req);
+      if (isThrottle(res.status)) gate.throttled(res.retryAfterMs);
+      else gate.succeeded();
+      return res;
+    } finally {
+      release();
+    }
+  }
+
+  private async attempt(req: AzureRestRequest): Promise<AzureRestResponse> {
     const token = await this.token(req.signal);
     const timeoutMs = this.timeoutMs;
     const timeout = AbortSignal.timeout(timeoutMs);

@@ -1,6 +1,9 @@
 import type { DirectoryObject, User } from '@microsoft/microsoft-graph-types';
 import type { CredentialOwner, PeopleDirectory } from '../../domain/credential.js';
 import type { GraphClient } from './graph.js';
+import type { Clock } from '../../clock.js';
+import { systemClock } from '../../clock.js';
+import { mapBounded } from '../bounded.js';
 
 /** Owners as Graph lists them → CredentialOwner; user names from other estates → Entra object ids. */
 
@@ -27,23 +30,70 @@ export function ownerFromDirectoryObject(o: Owner): CredentialOwner | undefined 
   return { id: o.id, name: `${type || 'directory object'} ${o.id}`, kind: 'unknown' };
 }
 
-/** Looks people up by UPN, then (guests) by mail, 15 names a request. */
-export function createEntraPeopleDirectory(graph: GraphClient): PeopleDirectory {
+export interface PeopleDirectoryOptions {
+  /** How long an answer (found or not) is reused after it came (default 0: shared only while the question is in flight). */
+  cacheMs?: number;
+  /** Batches of 15 names asked at once (default 4). */
+  concurrency?: number;
+  clock?: Clock;
+}
+
+type Person = { entraObjectId: string; displayName?: string };
+
+/** Looks people up by UPN, then (guests) by mail, 15 names a request; workspaces asking about the same people at the same time share one question. */
+export function createEntraPeopleDirectory(graph: GraphClient, options: PeopleDirectoryOptions = {}): PeopleDirectory {
+  const clock = options.clock ?? systemClock;
+  const cacheMs = options.cacheMs ?? 0;
+  const known = new Map<string, { person: Person | undefined; at: number }>();
+  const asking = new Map<string, Promise<Person | undefined>>();
+
+  const ask = async (wanted: string[], signal?: AbortSignal): Promise<Map<string, Person>> => {
+    const found = new Map<string, Person>();
+    for (const field of ['userPrincipalName', 'mail'] as const) {
+      const missing = wanted.filter((n) => !found.has(n));
+      const batches: string[][] = [];
+      for (let i = 0; i < missing.length; i += IN_LIMIT) batches.push(missing.slice(i, i + IN_LIMIT));
+      await mapBounded(batches, options.concurrency ?? 4, async (batch) => {
+        const users: User[] = await graph.listUsers({ filter: `${field} in (${batch.map(quoted).join(',')})`, signal });
+        for (const u of users) {
+          const key = String(u[field] ?? '').toLowerCase();
+          if (u.id && batch.includes(key) && !found.has(key)) found.set(key, { entraObjectId: u.id, ...(u.displayName ? { displayName: u.displayName } : {}) });
+        }
+      });
+    }
+    return found;
+  };
+
   return {
-    async lookup(userNames, options = {}) {
-      const found = new Map<string, { entraObjectId: string; displayName?: string }>();
+    async lookup(userNames, lookupOptions = {}) {
       const wanted = [...new Set(userNames.map((n) => n.trim().toLowerCase()).filter(Boolean))];
-      for (const field of ['userPrincipalName', 'mail'] as const) {
-        const missing = wanted.filter((n) => !found.has(n));
-        for (let i = 0; i < missing.length; i += IN_LIMIT) {
-          const batch = missing.slice(i, i + IN_LIMIT);
-          const users: User[] = await graph.listUsers({ filter: `${field} in (${batch.map(quoted).join(',')})`, signal: options.signal });
-          for (const u of users) {
-            const key = String(u[field] ?? '').toLowerCase();
-            if (u.id && batch.includes(key) && !found.has(key)) found.set(key, { entraObjectId: u.id, ...(u.displayName ? { displayName: u.displayName } : {}) });
+      const now = clock.now();
+      const found = new Map<string, Person>();
+      const waits: Array<Promise<void>> = [];
+      const toAsk: string[] = [];
+      for (const name of wanted) {
+        const hit = known.get(name);
+        if (hit && now - hit.at < cacheMs) {
+          if (hit.person) found.set(name, hit.person);
+        } else if (asking.has(name)) {
+          waits.push(asking.get(name)!.then((p) => { if (p) found.set(name, p); }));
+        } else toAsk.push(name);
+      }
+      if (toAsk.length > 0) {
+        const answer = ask(toAsk, lookupOptions.signal);
+        for (const name of toAsk) asking.set(name, answer.then((m) => m.get(name), () => undefined));
+        try {
+          const got = await answer;
+          for (const name of toAsk) {
+            if (cacheMs > 0) known.set(name, { person: got.get(name), at: clock.now() });
+            const p = got.get(name);
+            if (p) found.set(name, p);
           }
+        } finally {
+          for (const name of toAsk) asking.delete(name);
         }
       }
+      await Promise.all(waits);
       return found;
     },
   };

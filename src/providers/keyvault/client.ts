@@ -4,6 +4,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { registerSecret } from '../../logging/redact.js';
 import type { KeyVaultAccess } from './errors.js';
 import { KeyVaultError, toKeyVaultError } from './errors.js';
+import { isThrottle, type HostGate } from '../host-gate.js';
 
 /** Typed access to one vault through one reused SecretClient (each new client repeats the 401 challenge). */
 
@@ -39,6 +40,8 @@ export interface KeyVaultSecretsOptions {
   retryOptions?: { maxRetries?: number; retryDelayInMs?: number; maxRetryDelayInMs?: number };
   /** Extra per-call pipeline policies (metrics). */
   additionalPolicies?: KeyVaultPipelinePolicy[];
+  /** The vault's shared request gate (in-flight window + rate, adaptive on 429/503). */
+  gate?: HostGate;
 }
 
 /** A core-rest-pipeline policy, typed from the SDK's own options so we don't import the pipeline package. */
@@ -62,6 +65,27 @@ export interface UpdateSecretPropertiesOptions extends CallOptions {
   expiresOn?: Date | number;
   tags?: Record<string, string>;
   contentType?: string;
+}
+
+/** Every attempt (retries too) waits for the vault's gate and tells it when the vault throttled. */
+function gatePolicy(gate: HostGate): KeyVaultPipelinePolicy {
+  return {
+    name: 'keywardenHostGate',
+    async sendRequest(request, next) {
+      // The SDK passes an AbortSignalLike; the gate uses only aborted / reason / add- and removeEventListener.
+      const release = await gate.acquire(request.abortSignal as AbortSignal | undefined);
+      try {
+        const response = await next(request);
+        if (isThrottle(response.status)) {
+          const seconds = Number(response.headers.get('retry-after'));
+          gate.throttled(Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined);
+        } else gate.succeeded();
+        return response;
+      } finally {
+        release();
+      }
+    },
+  };
 }
 
 const toDate = (d: Date | number | undefined): Date | undefined => (d === undefined ? undefined : d instanceof Date ? d : new Date(d));
@@ -88,7 +112,8 @@ export class KeyVaultSecrets {
     this.client = new SecretClient(this.vaultUrl, options.credential, {
       disableChallengeResourceVerification: options.disableChallengeResourceVerification ?? false,
       retryOptions: options.retryOptions,
-      additionalPolicies: options.additionalPolicies?.map((policy) => ({ policy, position: 'perRetry' as const })),
+      additionalPolicies: [...(options.gate ? [gatePolicy(options.gate)] : []), ...(options.additionalPolicies ?? [])]
+        .map((policy) => ({ policy, position: 'perRetry' as const })),
     });
   }
 
@@ -98,6 +123,18 @@ export class KeyVaultSecrets {
       const out: SecretInfo[] = [];
       for await (const p of this.client.listPropertiesOfSecrets({ abortSignal: options.signal })) out.push(toInfo(this.vault, p));
       return out;
+    });
+  }
+
+  /** The same listing, handed over item by item as pages arrive (so work on page 1 overlaps fetching page 2). */
+  async eachSecretProperties(onSecret: (secret: SecretInfo) => void, options: CallOptions = {}): Promise<number> {
+    return this.call('list', undefined, async () => {
+      let n = 0;
+      for await (const p of this.client.listPropertiesOfSecrets({ abortSignal: options.signal })) {
+        onSecret(toInfo(this.vault, p));
+        n += 1;
+      }
+      return n;
     });
   }
 
@@ -177,6 +214,8 @@ export function createKeyVaultSecrets(options: {
   disableChallengeResourceVerification?: boolean;
   retryOptions?: KeyVaultSecretsOptions['retryOptions'];
   additionalPolicies?: KeyVaultPipelinePolicy[];
+  /** Each vault's shared request gate, by vault URL. */
+  gateFor?: (vaultUrl: string) => HostGate;
 }): Map<string, KeyVaultSecrets> {
-  return new Map(options.vaults.map((vault) => [vault.name, new KeyVaultSecrets({ ...options, vault })]));
+  return new Map(options.vaults.map((vault) => [vault.name, new KeyVaultSecrets({ ...options, vault, gate: options.gateFor?.(vault.url) })]));
 }

@@ -114,7 +114,7 @@ export function toKeyVaultError(err: unknown, ctx: { vault: string; vaultUrl: st
       return new KeyVaultError({ ...base, code: 'BadParameter', statusCode: status, serviceCode, message: `Vault ${ctx.vault} refused the request for ${where}${said}.` });
     case status === 429:
       return new KeyVaultError({ ...base, code: 'Throttled', statusCode: status, serviceCode, message:
-        `Vault ${ctx.vault} is throttling Keywarden (HTTP 429) even after retries: lower scanner.concurrencyPerHost or scan less often.` });
+        `Vault ${ctx.vault} is throttling Keywarden (HTTP 429) even after retries: lower scanner.requestLimits.keyVault.perSecond (other apps may share the vault's budget; scanner.concurrencyPerHost bounds sources per host) or scan less often.` });
     default:
       return new KeyVaultError({ ...base, code: 'ServiceError', statusCode: status, serviceCode, message:
         `Vault ${ctx.vault} answered HTTP ${status} for ${where} even after retries${said}: try again later; if it persists, check Azure status for Key Vault.` });

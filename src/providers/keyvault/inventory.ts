@@ -2,7 +2,9 @@ import type { AttributeValue, Credential, EstateInventory } from '../../domain/c
 import { credentialId, KV_TAGS } from '../../domain/credential.js';
 import type { KeyVaultSecrets, SecretInfo } from './client.js';
 import { KeyVaultError } from './errors.js';
-import { mapBounded } from '../bounded.js';
+import { createTaskPool } from '../bounded.js';
+import type { Clock } from '../../clock.js';
+import { systemClock } from '../../clock.js';
 
 /** A vault's secrets as Credentials, from properties only: a scan never reads a secret value. */
 
@@ -16,9 +18,27 @@ export interface KeyVaultInventorySource {
 export interface KeyVaultInventoryOptions {
   vault: { name: string; url: string };
   secrets: KeyVaultSecrets;
-  /** Parallel version listings per vault (the service allows thousands of reads per 10 s; be polite anyway). */
+  /** Version listings in flight per vault (default 4; the scan passes the vault gate's window, from the published limit). */
   concurrency?: number;
+  clock?: Clock;
+  /**
+   * How long what a secret's version listing said is reused while the secret list shows its `updated` unchanged
+   * (default 24 h): a new version always changes it; an older version disabled or expired in place does not.
+   */
+  versionsReuseMs?: number;
 }
+
+/** What a version listing told us last time, kept per secret (a few numbers, never a value). */
+interface VersionsSeen {
+  updatedAt: number;
+  createdAt: number | undefined;
+  seenAt: number;
+  current: string | undefined;
+  count: number;
+  disabled: number;
+}
+
+const DAY_MS = 86_400_000;
 
 /** The credential a secret holds according to Keywarden's tags (credential ids use the app's appId as scope). */
 export function holdsFromTags(tags: Record<string, string>): string | undefined {
@@ -41,17 +61,21 @@ export function createKeyVaultInventory(options: KeyVaultInventoryOptions): KeyV
   const { vault, secrets } = options;
   const host = vault.url.replace(/\/+$/, '');
 
-  const toCredential = (current: SecretInfo, versions: SecretInfo[] | undefined): Credential => {
+  const clock = options.clock ?? systemClock;
+  const reuseMs = options.versionsReuseMs ?? DAY_MS;
+  const seen = new Map<string, VersionsSeen>();
+
+  const toCredential = (current: SecretInfo, versions: Pick<VersionsSeen, 'current' | 'count' | 'disabled'> | undefined): Credential => {
     const attributes: Record<string, AttributeValue> = {
-      version: versions?.[versions.length - 1]?.version ?? null,
+      version: versions?.current ?? null,
       contentType: current.contentType ?? null,
       updatedAt: current.updatedAt ?? null,
       notBefore: current.notBefore,
       managed: current.managed,
     };
     if (versions) {
-      attributes.versionCount = versions.length;
-      attributes.disabledVersions = versions.filter((v) => !v.enabled).length;
+      attributes.versionCount = versions.count;
+      attributes.disabledVersions = versions.disabled;
     }
     // A disabled current version breaks every consumer that reads "latest": keep it visible, but as state, not expiry.
     if (!current.enabled) attributes.currentVersionDisabled = true;
@@ -72,24 +96,45 @@ export function createKeyVaultInventory(options: KeyVaultInventoryOptions): KeyV
     };
   };
 
+  /** Reuses the last version listing while `updated` (and `created`) in the secret list are what they were. */
+  const versionsOf = async (s: SecretInfo, signal: AbortSignal | undefined): Promise<VersionsSeen | undefined> => {
+    const now = clock.now();
+    const last = seen.get(s.name);
+    if (last && s.updatedAt !== undefined && last.updatedAt === s.updatedAt && last.createdAt === s.createdAt && now - last.seenAt < reuseMs) return last;
+    let versions: SecretInfo[];
+    try {
+      versions = await secrets.listVersions(s.name, { signal });
+    } catch (err) {
+      // Deleted between the two listings: report what the first listing said.
+      if (!(err instanceof KeyVaultError && err.code === 'SecretNotFound')) throw err;
+      seen.delete(s.name);
+      return undefined;
+    }
+    const summary: VersionsSeen = {
+      updatedAt: s.updatedAt ?? Number.NaN, createdAt: s.createdAt, seenAt: now,
+      current: versions[versions.length - 1]?.version, count: versions.length, disabled: versions.filter((v) => !v.enabled).length,
+    };
+    if (s.updatedAt !== undefined) seen.set(s.name, summary);
+    return summary;
+  };
+
   return {
     estate: 'keyvault',
     scope: vault.name,
     host,
     async scan({ signal } = {}) {
-      const listed = await secrets.listSecretProperties({ signal });
-      // Certificate-backed secrets belong to their certificate; they are rotated (and watched) as certificates.
-      const own = listed.filter((s) => !s.managed);
-      const credentials = await mapBounded(own, options.concurrency ?? 4, async (s) => {
-        let versions: SecretInfo[] | undefined;
-        try {
-          versions = await secrets.listVersions(s.name, { signal });
-        } catch (err) {
-          // Deleted between the two listings: report what the first listing said.
-          if (!(err instanceof KeyVaultError && err.code === 'SecretNotFound')) throw err;
-        }
-        return toCredential(s, versions);
-      });
+      // Version listings start while later pages of the secret list are still coming.
+      const pool = createTaskPool<Credential>(options.concurrency ?? 4);
+      const names = new Set<string>();
+      await secrets.eachSecretProperties((s) => {
+        // Certificate-backed secrets belong to their certificate; they are rotated (and watched) as certificates.
+        if (s.managed) return;
+        names.add(s.name);
+        pool.add(async () => toCredential(s, await versionsOf(s, signal)));
+      }, { signal });
+      const credentials = await pool.done();
+      // Forget secrets that are gone, so the cache stays the size of the vault.
+      if (seen.size > names.size) for (const name of seen.keys()) if (!names.has(name)) seen.delete(name);
       return { estate: 'keyvault', scope: vault.name, host, credentials, facts: {} };
     },
   };

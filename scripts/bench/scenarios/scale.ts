@@ -1,0 +1,243 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createAlertsModule } from '../../../src/alerts/index.js';
+import { systemClock } from '../../../src/clock.js';
+import { configSchema } from '../../../src/config/schema.js';
+import type { ScanResult } from '../../../src/domain/scan.js';
+import { createLogger } from '../../../src/logging/logger.js';
+import type { ApiFamily, HostGates } from '../../../src/providers/host-gate.js';
+import { withSandboxConfig } from '../../../src/sandbox/estate.js';
+import { emulatorFamily } from '../../../src/sandbox/rate-limits.js';
+import { createScanner, type InventorySource } from '../../../src/scanner/scanner.js';
+import { createInventorySources } from '../../../src/scanner/sources.js';
+import { openSqliteStore } from '../../../src/store/sqlite.js';
+import { startRemoteEstate, type RemoteEstate, type ServerLoad } from '../estate-client.js';
+import { percentile, type RssSampler } from '../measure.js';
+import { startBotRig, SUPPORT_CHANNEL, TEAM, TENANT_ID, type BotRig } from '../rig.js';
+import { shapeFor } from '../shape.js';
+import { postHelp } from './bot.js';
+
+/**
+ * `--size N`: the whole estate of N thousand credentials behind emulators in a separate process, with 50 ms per call
+ * and each API's published rate limit enforced (429 + Retry-After). Keywarden's side runs here: the real sources and
+ * scanner, the alerts module (its outbox counts the Teams messages a scan causes) and the bot server, which gets a
+ * /help turn every 250 ms while the full scan runs (the "click" latency a person in Teams would feel).
+ */
+
+export const LATENCY_MS = 50;
+const CLICK_EVERY_MS = 250;
+const CHANGE_FRACTION = 0.01;
+
+export interface HostBound {
+  host: string;
+  family: string;
+  calls: number;
+  inFlightAllowed: number;
+  perSecond: number;
+  /** max(calls × latency ÷ in-flight allowed, calls ÷ rate). */
+  boundMs: number;
+  maxInFlightSeen: number;
+  throttled: number;
+  connections: number;
+}
+
+export interface ScanFigures {
+  wallMs: number;
+  requests: number;
+  boundMs: number;
+  slowest: HostBound | undefined;
+  ratio: number;
+  throttled: number;
+  tokenRequests: number;
+  /** Wall time after the slowest source answered (correlate, policy, diff, snapshot). */
+  afterNetworkMs: number;
+  slowestSources: Array<{ source: string; ms: number }>;
+}
+
+export interface ScaleResult {
+  sizeK: number;
+  shape: ReturnType<typeof shapeFor>;
+  credentials: number;
+  estateSeedMs: number;
+  warmUpMs: number;
+  full: ScanFigures;
+  cpuUsPerCredential: number;
+  peakRssBytes: number;
+  loopMaxBlockMs: number;
+  clicks: { n: number; failed: number; p50: number; p99: number; max: number };
+  rescan: ScanFigures & { messages: number };
+  change: ScanFigures & { changed: number; messages: number };
+  baselineMessages: number;
+  alertsMs: number[];
+  hosts: HostBound[];
+  notes: string[];
+}
+
+const GATE_FAMILY: Record<string, ApiFamily | undefined> = { keyvault: 'keyvault', databricks: 'databricks', graph: 'graph', arm: 'arm' };
+
+/** Per host: calls × latency ÷ allowed concurrency (or calls ÷ rate when that is slower); the slowest host bounds the scan. */
+export function criticalPath(perServer: Record<string, number>, load: Record<string, ServerLoad>, urls: Record<string, string>, gates: HostGates, latencyMs: number): HostBound[] {
+  const out: HostBound[] = [];
+  for (const [name, calls] of Object.entries(perServer)) {
+    const family = GATE_FAMILY[emulatorFamily(name)];
+    if (!family || calls === 0) continue;
+    const limit = gates.for(urls[name]!, family).limit;
+    const boundMs = Math.max((calls * latencyMs) / limit.inFlight, (calls / limit.perSecond) * 1000);
+    const l = load[name];
+    out.push({ host: name, family, calls, inFlightAllowed: limit.inFlight, perSecond: limit.perSecond, boundMs, maxInFlightSeen: l?.maxInFlight ?? 0, throttled: l?.throttled ?? 0, connections: l?.connections ?? 0 });
+  }
+  return out.sort((a, b) => b.boundMs - a.boundMs);
+}
+
+const t00 = performance.now();
+const progress = (text: string) => process.stderr.write(`  [${((performance.now() - t00) / 1000).toFixed(0)} s] ${text}\n`);
+
+export async function runScaleScenario(sampler: RssSampler, sizeK: number, options: { warmUp?: boolean } = {}): Promise<ScaleResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'keywarden-bench-scale-'));
+  const shape = shapeFor(sizeK);
+  const notes: string[] = [];
+  let estate: RemoteEstate | undefined;
+  let rig: BotRig | undefined;
+  try {
+    progress(`seeding ${sizeK}k credentials in the emulator process`);
+    estate = await startRemoteEstate(shape);
+    const remote = estate;
+    progress(`seeded in ${(remote.seedMs / 1000).toFixed(1)} s; warm-up scan`);
+    await remote.setRateLimits(true);
+    rig = await startBotRig({ clock: systemClock, pacingMs: 0 });
+    const bot = rig;
+    const config = configSchema.parse(withSandboxConfig({
+      store: { path: join(dir, 'keywarden.db') },
+      teams: { channels: [{ name: 'support', conversationId: SUPPORT_CHANNEL.id, serviceUrl: bot.connector.serviceUrl, tenantId: TENANT_ID, teamId: TEAM.id }] },
+    }, remote.config));
+    const store = openSqliteStore({ path: config.store.path, clock: systemClock });
+    const logger = createLogger({ level: 'warn', name: 'bench', destination: { write: () => undefined } });
+    // Warm-up in this process (module loading, JIT) with throw-away sources; the measured scans get fresh ones
+    // (no cached version lists, tokens or connections), as after a restart.
+    // The CI size skips it (its CPU figure then includes JIT warm-up).
+    const warmMs = sizeK <= 1 || options.warmUp === false ? 0 : await (async () => {
+      const warmStore = openSqliteStore({ path: join(dir, 'warm.db'), clock: systemClock });
+      const warmScanner = createScanner({ sources: createInventorySources(config, { clock: systemClock }).sources, config, store: warmStore, clock: systemClock, logger, sourceTimeoutMs: 30 * 60_000 });
+      const w0 = performance.now();
+      await warmScanner.runScan('cli');
+      const elapsed = performance.now() - w0;
+      await warmScanner.shutdown();
+      warmStore.close();
+      return elapsed;
+    })();
+    // Let the services' budgets (token buckets of up to 10 s) refill before the measured scan.
+    await new Promise((r) => setTimeout(r, Math.min(10_000, warmMs)));
+
+    const { sources: plain, gates } = createInventorySources(config, { clock: systemClock });
+    // Each source's time inside the latest scan (provider side, from when the scanner started it).
+    const sourceMs = new Map<string, number>();
+    const sources: InventorySource[] = plain.map((src) => ({
+      estate: src.estate, scope: src.scope, host: src.host,
+      async scan(options) {
+        const t0 = performance.now();
+        try {
+          return await src.scan(options);
+        } finally {
+          sourceMs.set(`${src.estate}:${src.scope}`, performance.now() - t0);
+        }
+      },
+    }));
+    const scanner = createScanner({ sources, config, store, clock: systemClock, logger, sourceTimeoutMs: 30 * 60_000 });
+    // No gateway: what a scan queues in the outbox is what Teams would receive; nothing is delivered during the bench.
+    const alerts = createAlertsModule({ config, store, clock: systemClock, logger });
+    const alertsMs: number[] = [];
+
+    const outboxSize = () => store.list('outbox').length;
+    const scan = async (onWhileScanning?: (done: () => boolean) => Promise<void>): Promise<{ result: ScanResult; figures: ScanFigures; messages: number; hosts: HostBound[] }> => {
+      await remote.requests(true);
+      const t0 = performance.now();
+      let finished = false;
+      const side = onWhileScanning?.(() => finished);
+      const result = await scanner.runScan('cli');
+      const wallMs = performance.now() - t0;
+      finished = true;
+      await side;
+      const req = await remote.requests(true);
+      if (result.errors.length > 0) notes.push(`scan ${result.id}: ${result.errors.length} estate errors: ${result.errors.map((e) => e.message).join(' | ').slice(0, 400)}`);
+      const before = outboxSize();
+      const a0 = performance.now();
+      await alerts.onScan(result);
+      alertsMs.push(performance.now() - a0);
+      const messages = outboxSize() - before;
+      const hosts = criticalPath(req.perServer, req.load, remote.urls, gates, LATENCY_MS);
+      const slowestSources = [...sourceMs.entries()].sort((a, b) => b[1] - a[1]);
+      const networkMs = slowestSources[0]?.[1] ?? 0;
+      const boundMs = hosts[0]?.boundMs ?? 0;
+      return {
+        result, messages, hosts,
+        figures: {
+          wallMs, requests: req.total, boundMs, slowest: hosts[0], ratio: boundMs > 0 ? wallMs / boundMs : Number.NaN,
+          throttled: Object.values(req.load).reduce((n, l) => n + l.throttled, 0), tokenRequests: req.perServer['entra-authority'] ?? 0,
+          afterNetworkMs: wallMs - networkMs, slowestSources: slowestSources.slice(0, 3).map(([k, v]) => ({ source: k, ms: v })),
+        },
+      };
+    };
+
+    await remote.setLatency(LATENCY_MS);
+    // 1. The full scan (nothing known yet): clicks every 250 ms, event-loop delay, CPU and peak RSS of this process.
+    const clicks: number[] = [];
+    let failedClicks = 0;
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    sampler.reset();
+    const cpu0 = process.cpuUsage();
+    loop.enable();
+    progress('full scan (+50 ms per call)');
+    const full = await scan(async (done) => {
+      let user = 0;
+      while (!done()) {
+        const t0 = performance.now();
+        const c0 = performance.now();
+        try {
+          clicks.push(await postHelp(bot, user++ % 20));
+        } catch {
+          // The bot gave up on the turn (503 after server.turnTimeoutSeconds): the person waited that long for nothing.
+          clicks.push(performance.now() - c0);
+          failedClicks += 1;
+        }
+        const rest = CLICK_EVERY_MS - (performance.now() - t0);
+        if (rest > 0 && !done()) await new Promise((r) => setTimeout(r, rest));
+      }
+    });
+    loop.disable();
+    const cpu = process.cpuUsage(cpu0);
+    const credentials = full.result.credentials.length;
+    const peakAfterFull = sampler.peak();
+
+    // 2. Unchanged rescan, then 3. 1% of the credentials rotated (PATs, secrets' versions, app secrets).
+    progress(`full scan: ${(full.figures.wallMs / 1000).toFixed(1)} s, ${full.figures.requests} requests; unchanged rescan`);
+    const rescanRun = await scan();
+    const changed = await remote.change(CHANGE_FRACTION);
+    progress(`rescan: ${(rescanRun.figures.wallMs / 1000).toFixed(1)} s; ${changed} credentials rotated, rescan`);
+    const changeRun = await scan();
+    progress(`after the change: ${(changeRun.figures.wallMs / 1000).toFixed(1)} s`);
+    await remote.setLatency(0);
+    await scanner.shutdown();
+    store.close();
+
+    return {
+      sizeK, shape, credentials, estateSeedMs: remote.seedMs, warmUpMs: warmMs,
+      full: full.figures,
+      cpuUsPerCredential: credentials > 0 ? (cpu.user + cpu.system) / credentials : Number.NaN,
+      peakRssBytes: Math.max(peakAfterFull, sampler.peak()),
+      loopMaxBlockMs: loop.max / 1e6,
+      clicks: { n: clicks.length, failed: failedClicks, p50: percentile(clicks, 50), p99: percentile(clicks, 99), max: clicks.length ? Math.max(...clicks) : Number.NaN },
+      rescan: { ...rescanRun.figures, messages: rescanRun.messages },
+      change: { ...changeRun.figures, changed, messages: changeRun.messages },
+      baselineMessages: full.messages,
+      alertsMs,
+      hosts: full.hosts,
+      notes,
+    };
+  } finally {
+    await rig?.close();
+    await estate?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
