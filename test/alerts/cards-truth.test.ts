@@ -102,7 +102,7 @@ describe('13. workspace-conf findings', () => {
     expect(text).not.toContain('no-max-token-lifetime — ws-dev');
     expect(text).not.toContain('no-max-token-lifetime — ws-analytics');
     expect(text).toContain('tokens-disabled — ws-analytics (databricks)');
-    expect(text).toMatch(/Personal access tokens are disabled in ws-analytics \(workspace-conf enableTokensConfig is \\"false\\"\): its 3 tokens cannot authenticate/);
+    expect(text).toMatch(/Personal access tokens are disabled in ws-analytics \(workspace-conf enableTokensConfig is \\"false\\"\): its 7 tokens cannot authenticate/);
     expect(text).toContain('lifetime-too-long — long-lived');
     expect(text).not.toContain('lifetime-too-long — halfsec');
   }, 30_000);

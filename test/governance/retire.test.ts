@@ -115,7 +115,8 @@ describe('/retire-unused', () => {
 
   it('a crash mid-batch: a restarted Keywarden resumes and revokes each token exactly once', async () => {
     await h.scanner.runScan('command');
-    // unused ≥ 1 day or not rotated: analytics-sp (used yesterday), poc-sandbox and bi-export (not rotated).
+    // unused ≥ 1 day or not rotated: analytics-sp, analytics-nightly (used yesterday), analytics-adhoc (45 days idle),
+    // poc-sandbox and bi-export (not rotated).
     const { replies } = await h.command('/retire-unused ws-analytics 1', LEE);
     const plan = replies[0]!;
     const text = allText(cardOf(plan));
@@ -140,12 +141,12 @@ describe('/retire-unused', () => {
     await h.workflows.engine.tick();
     const done = await h.waitForJob((j) => j.id === job.id && finished(j));
     expect(done.state).toBe('done');
-    for (const comment of ['poc-sandbox', 'analytics-sp', 'bi-export']) {
+    for (const comment of ['poc-sandbox', 'analytics-sp', 'bi-export', 'analytics-nightly', 'analytics-adhoc']) {
       expect(alive(comment)).toBe(false);
       const ok = deletes(tokenOf(comment).tokenId).filter((r) => r.status === 200);
       expect(ok, comment).toHaveLength(1);
     }
-    const result = await h.connector.waitFor((a) => a.threadRootId === plan.activityId && /^Retired 3 of 3/.test(a.text ?? ''));
+    const result = await h.connector.waitFor((a) => a.threadRootId === plan.activityId && /^Retired 5 of 5/.test(a.text ?? ''));
     expect(result.text).toContain('- revoked "analytics-sp"');
   }, 60_000);
 });

@@ -152,7 +152,7 @@ describe('DatabricksClient against the emulator', () => {
     expect(users[0]!.id).toBe(ADMIN_ID);
     const starts = t.ws.requests().filter((r) => r.path.endsWith('/Users')).map((r) => new URLSearchParams(r.query).get('startIndex'));
     expect(starts).toEqual(['1', '2', '3', '4', '5']);
-    expect(await admin.listServicePrincipals()).toEqual([{ id: SP_ID, applicationId: SP_APP, displayName: 'adf-sp', active: true, groups: [] }]);
+    expect(await admin.listServicePrincipals()).toEqual([{ id: SP_ID, applicationId: SP_APP, displayName: 'adf-sp', active: true, groups: [], entitlements: ['workspace-access'] }]);
     expect(await admin.listUsers({ filter: 'userName eq "jane@contoso.com"' })).toHaveLength(1);
     expect(await admin.me()).toMatchObject({ id: ADMIN_ID, userName: 'admin@contoso.com', isAdmin: true, active: true });
   });

@@ -56,7 +56,7 @@ describe('Entra token endpoint', () => {
 
   it('carries the granted Graph application permissions as roles in Graph tokens', async () => {
     const token = await f.keywardenCredential().getToken('https://graph.microsoft.com/.default');
-    expect(jwtClaims(token.token).roles).toEqual(['Application.Read.All', 'Application.ReadWrite.OwnedBy', 'GroupMember.Read.All', 'User.ReadBasic.All']);
+    expect(jwtClaims(token.token).roles).toEqual(['Application.Read.All', 'Application.ReadWrite.OwnedBy', 'GroupMember.Read.All', 'User.ReadBasic.All', 'AuditLog.Read.All']);
   });
 
   it('answers a wrong secret with an AADSTS7000215 invalid_client body shaped like Entra\'s', async () => {
