@@ -40,9 +40,9 @@ try {
   await page.getByText(/adf-etl/).first().waitFor({ timeout: 30_000 });
   await page.waitForTimeout(2000);
   await page.screenshot({ path: 'docs/sandbox-playground.png' });
-  const card = page.locator('div').filter({ hasText: /PAT adf-etl/ }).filter({ has: page.getByRole('button', { name: 'Rotate' }) }).last();
+  const card = page.locator('div').filter({ hasText: /PAT adf-etl/ }).filter({ has: page.getByRole('button', { name: 'Rotate', exact: true }) }).last();
   await card.scrollIntoViewIfNeeded();
-  await card.getByRole('button', { name: 'Rotate' }).click();
+  await card.getByRole('button', { name: 'Rotate', exact: true }).click();
   await page.getByText(/^rotated: new token/).first().waitFor({ timeout: 30_000 });
   await page.waitForTimeout(1500);
   await page.screenshot({ path: 'docs/sandbox-rotation.png' });

@@ -64,9 +64,9 @@ describe('the sandbox in the Agents Playground', () => {
     await page.getByText(/PAT adf-etl/).first().waitFor({ timeout: 30_000 });
     await page.getByText(/expired-etl/).first().waitFor({ timeout: 30_000 });
 
-    const card = page.locator('div').filter({ hasText: /PAT adf-etl/ }).filter({ has: page.getByRole('button', { name: 'Rotate' }) }).last();
+    const card = page.locator('div').filter({ hasText: /PAT adf-etl/ }).filter({ has: page.getByRole('button', { name: 'Rotate', exact: true }) }).last();
     await card.scrollIntoViewIfNeeded();
-    await card.getByRole('button', { name: 'Rotate' }).click();
+    await card.getByRole('button', { name: 'Rotate', exact: true }).click();
     await page.getByText('Rotation in progress — approved by Alex Wilber').first().waitFor({ timeout: 15_000 });
     const result = page.getByText(/^rotated: new token …[0-9a-f]{4} \(expires .*\), Key Vault version [0-9a-f]+, verified/).first();
     await result.waitFor({ timeout: 30_000 });
