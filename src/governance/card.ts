@@ -57,7 +57,8 @@ function chart(report: GovernanceReport) {
   return { hasChart: codes.length > 0, series, fallback };
 }
 
-export function renderGovernanceCard(report: GovernanceReport, buttons: RemedyButton[], options: { heading?: string; maxButtons: number }): AdaptiveCard {
+/** `buttons`: offers for the first remedies of `report.remedies`; the rest are counted and named by their commands. */
+export function renderGovernanceCard(report: GovernanceReport, buttons: RemedyButton[], options: { heading?: string }): AdaptiveCard {
   const trend = report.previousTotal === null
     ? 'first report'
     : `${report.total === report.previousTotal ? 'no change' : report.total < report.previousTotal ? `▼ ${report.previousTotal - report.total} fewer` : `▲ ${report.total - report.previousTotal} more`} since the report of ${formatTime(report.previousAt)}`;
@@ -91,10 +92,10 @@ export function renderGovernanceCard(report: GovernanceReport, buttons: RemedyBu
     patOwnersText: `Databricks tokens owned by people: ${people} · by service principals: ${servicePrincipals}${unknown ? ` · owner unknown: ${unknown}` : ''}`,
     workspaceLines,
     remedies: buttons.slice(0, shown),
-    moreRemedies: Math.max(0, buttons.length - shown),
-    moreRemediesText: `${Math.max(0, buttons.length - shown)} more remedies: see /findings, or the /move-to-sp, /max-lifetime, /restrict-tokens and /retire-unused commands.`,
+    moreRemedies: report.remedies.length - shown,
+    moreRemediesText: `${report.remedies.length - shown} more remedies: see /findings, or the /move-to-sp, /max-lifetime, /restrict-tokens and /retire-unused commands.`,
   });
-  let shown = Math.min(options.maxButtons, buttons.length);
+  let shown = buttons.length;
   let card = build(shown);
   while (cardSize(card) > CARD_SIZE_BUDGET_BYTES && shown > 0) card = build(--shown);
   return card;

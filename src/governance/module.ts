@@ -42,11 +42,11 @@ export function governanceModuleFor(k: Keywarden, scanner: Scanner): GovernanceM
   const buttonsFor = (report: GovernanceReport): RemedyButton[] => report.remedies.slice(0, settings.maxButtons).map((r) => {
     const offer = createRemedyOffer(store, clock, { remedy: r.remedy, subject: r.subject, scope: r.scope, parameters: {}, offeredBy: { name: 'Keywarden (governance report)' } });
     return { title: r.label, verb: REMEDY_VERBS[r.remedy], offerId: offer.id, nonce: offer.nonce };
-  }).concat(report.remedies.slice(settings.maxButtons).map((r) => ({ title: r.label, verb: REMEDY_VERBS[r.remedy], offerId: '', nonce: '' })));
+  });
 
   const cardFor = (scan: Pick<ScanResult, 'id' | 'finishedAt' | 'credentials' | 'findings' | 'errors'>, previous: PreviousReport | undefined, heading?: string): { report: GovernanceReport; card: AdaptiveCard } => {
     const report = buildGovernanceReport(scan, previous, { now: clock.now(), topOffenders: settings.topOffenders });
-    return { report, card: renderGovernanceCard(report, buttonsFor(report), { heading, maxButtons: settings.maxButtons }) };
+    return { report, card: renderGovernanceCard(report, buttonsFor(report), { heading }) };
   };
 
   /** A channel where Keywarden is installed (not only configured): the first report goes there, and only there. */

@@ -16,6 +16,7 @@ import {
   type ListOptions,
   type Store,
   type StoredRecord,
+  toJson,
 } from './store.js';
 
 export { canonicalJson, AUDIT_GENESIS_HASH, auditHash };
@@ -56,16 +57,6 @@ interface AuditRow {
   keyed: number;
 }
 
-function toJson(value: unknown, what: string): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (err) {
-    throw new StoreError(`${what} cannot be stored: ${(err as Error).message} — store plain JSON data (no cycles, no BigInt)`, 'STORE_BAD_VALUE');
-  }
-  if (text === undefined) throw new StoreError(`${what} cannot be stored: value is undefined — store null or an object instead`, 'STORE_BAD_VALUE');
-  return text;
-}
 
 function toRecord<T>(row: RecordRow): StoredRecord<T> {
   return {

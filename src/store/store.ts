@@ -95,3 +95,15 @@ export class StoreError extends Error {
     super(message);
   }
 }
+
+/** A value as both stores keep it: JSON text, with a clear error for what JSON cannot hold. */
+export function toJson(value: unknown, what: string): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw new StoreError(`${what} cannot be stored: ${(err as Error).message} — store plain JSON data (no cycles, no BigInt)`, 'STORE_BAD_VALUE');
+  }
+  if (text === undefined) throw new StoreError(`${what} cannot be stored: value is undefined — store null or an object instead`, 'STORE_BAD_VALUE');
+  return text;
+}

@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../../clock.js';
 import { redactText, redactValue } from '../../logging/redact.js';
 import { AUDIT_GENESIS_HASH, auditHash, checkAuditChain, type AuditChainOptions, type AuditChainReport } from '../audit-chain.js';
 import {
-  StoreError, type AuditEntry, type AuditRecord, type Collection, type ListOptions, type Store, type StoredRecord,
+  StoreError, toJson, type AuditEntry, type AuditRecord, type Collection, type ListOptions, type Store, type StoredRecord,
 } from '../store.js';
 import { BlockingWorker, type BlockingStats } from './blocking-call.js';
 import {
@@ -69,16 +69,6 @@ interface Tx { slots: Map<string, Slot>; appended: AuditRecord[] }
 const present = (row: ServerRow | undefined): row is ServerRow => row !== undefined && !row.tombstone;
 const slotKey = (pk: string, rk: string) => `${pk}\u0000${rk}`;
 
-function toJson(value: unknown, what: string): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (err) {
-    throw new StoreError(`${what} cannot be stored: ${(err as Error).message} — store plain JSON data (no cycles, no BigInt)`, 'STORE_BAD_VALUE');
-  }
-  if (text === undefined) throw new StoreError(`${what} cannot be stored: value is undefined — store null or an object instead`, 'STORE_BAD_VALUE');
-  return text;
-}
 
 /** A short synchronous pause between transaction attempts (the caller is synchronous anyway). */
 function pause(ms: number): void {

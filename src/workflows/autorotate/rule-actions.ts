@@ -30,6 +30,20 @@ function unknownRule(options: RulesOptions, ctx: ChatContext, data: Record<strin
   return { text: 'This card does not name an auto-rotation rule I know. /rules lists them.' };
 }
 
+/** The rule a card names (its chat block holds the card's conversation and nonce), or the answer for an unknown one. */
+function namedRule(options: RulesOptions, data: Record<string, unknown>, ctx: ChatContext):
+  { rule: AutoRotationRule; ruleId: string; chat: NonNullable<AutoRotationRule['chat']> } | { answer: ActionResult } {
+  const ruleId = idOf(data.ruleId);
+  const rule = ruleId ? readAutoRotationRule(options.store, ruleId) : undefined;
+  if (!rule?.chat || !ruleId) return { answer: unknownRule(options, ctx, data) };
+  return { rule, ruleId, chat: rule.chat };
+}
+
+/** The rule card as the authorizer checks it: where it was posted and the nonce it carries now. */
+function ruleCard(chat: NonNullable<AutoRotationRule['chat']>) {
+  return { conversationId: chat.conversation.conversationId, tenantId: chat.conversation.tenantId, nonce: chat.nonce, nonceIssuedAt: chat.nonceIssuedAt };
+}
+
 /** "Rotate automatically from now on": a rule for this one credential, proposed in the alert's channel. */
 function autoRotateAction(options: RulesOptions): CardAction {
   return {
@@ -83,13 +97,12 @@ function approveRuleAction(options: RulesOptions): CardAction {
     verb: 'approveRule',
     async handle(data, ctx): Promise<ActionResult> {
       const { store, clock, config, authorizer } = options;
-      const ruleId = idOf(data.ruleId);
-      const rule = ruleId ? readAutoRotationRule(store, ruleId) : undefined;
-      if (!rule?.chat || !ruleId) return unknownRule(options, ctx, data);
-      const chat = rule.chat;
+      const named = namedRule(options, data, ctx);
+      if ('answer' in named) return named.answer;
+      const { rule, ruleId, chat } = named;
       const auth = await authorizer.authorize({
         action: 'auto-rotate', ctx, subject: rule.id, skipJustification: true,
-        card: { conversationId: chat.conversation.conversationId, tenantId: chat.conversation.tenantId, nonce: chat.nonce, nonceIssuedAt: chat.nonceIssuedAt },
+        card: ruleCard(chat),
         presentedNonce: data.nonce, requestedBy: chat.requestedBy.aadObjectId,
         stateRefusal: rule.state === 'pending' ? undefined : `rule ${rule.template.ruleName} is already ${rule.state}`,
       });
@@ -159,13 +172,12 @@ function denyRuleAction(options: RulesOptions): CardAction {
     verb: 'denyRule',
     async handle(data, ctx): Promise<ActionResult> {
       const { store, clock, authorizer } = options;
-      const ruleId = idOf(data.ruleId);
-      const rule = ruleId ? readAutoRotationRule(store, ruleId) : undefined;
-      if (!rule?.chat || !ruleId) return unknownRule(options, ctx, data);
-      const chat = rule.chat;
+      const named = namedRule(options, data, ctx);
+      if ('answer' in named) return named.answer;
+      const { rule, ruleId, chat } = named;
       const auth = await authorizer.authorize({
         action: 'auto-rotate', ctx, subject: rule.id, skipJustification: true,
-        card: { conversationId: chat.conversation.conversationId, tenantId: chat.conversation.tenantId, nonce: chat.nonce, nonceIssuedAt: chat.nonceIssuedAt },
+        card: ruleCard(chat),
         presentedNonce: data.nonce, stateRefusal: rule.state === 'pending' ? undefined : `rule ${rule.template.ruleName} is already ${rule.state}`,
       });
       if (!auth.ok) return auth.refresh ? refreshedRuleCard(options, rule, `This card was out of date: ${auth.reason}`) : { text: `Not done: ${auth.reason}.` };
@@ -186,10 +198,9 @@ function renewRuleAction(options: RulesOptions): CardAction {
     verb: 'renewRule',
     async handle(data, ctx): Promise<ActionResult> {
       const { store, clock, config, authorizer } = options;
-      const ruleId = idOf(data.ruleId);
-      const rule = ruleId ? readAutoRotationRule(store, ruleId) : undefined;
-      if (!rule?.chat || !ruleId) return unknownRule(options, ctx, data);
-      const chat = rule.chat;
+      const named = namedRule(options, data, ctx);
+      if ('answer' in named) return named.answer;
+      const { rule, chat } = named;
       const now = clock.now();
       // A renewal only proposes (approvers decide), so the reminder's nonce does not age: it only has to be this rule's.
       const auth = await authorizer.authorize({
