@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as ACData from 'adaptivecards-templating';
+import type * as Templating from 'adaptivecards-templating';
 import type { AdaptiveCard } from '../domain/chat.js';
 
 export type { AdaptiveCard } from '../domain/chat.js';
@@ -25,7 +26,10 @@ export class CardError extends Error {
 /** Teams refuses messages over ~28 KB; we budget 25 KB per message. */
 export const CARD_SIZE_BUDGET_BYTES = 25 * 1024;
 
-const templates = new Map<string, ACData.Template>();
+const templates = new Map<string, Templating.Template>();
+let templating: typeof Templating | undefined;
+/** Loaded on the first card: its expression parser takes ~0.4 s to load, which a process that renders none skips. */
+const ACData = (): typeof Templating => (templating ??= createRequire(import.meta.url)('adaptivecards-templating') as typeof Templating);
 let packageRoot: string | undefined;
 
 /** Walks up to the nearest package.json, so it works from src/cards (tsx) and dist/src/cards (built). */
@@ -44,7 +48,7 @@ export function defaultCardsDir(): string {
   return join(packageRoot, 'cards');
 }
 
-function loadTemplate(name: string, dir: string): ACData.Template {
+function loadTemplate(name: string, dir: string): Templating.Template {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name.includes('..')) {
     throw new CardError(`card name "${name}" is not valid — use the template's file name without .json, e.g. "help"`, 'CARD_TEMPLATE_MISSING');
   }
@@ -63,24 +67,25 @@ function loadTemplate(name: string, dir: string): ACData.Template {
   if (json === null || typeof json !== 'object' || (json as { type?: unknown }).type !== 'AdaptiveCard') {
     throw new CardError(`card template ${file} must be an object with "type": "AdaptiveCard" — fix the template`, 'CARD_TEMPLATE_INVALID');
   }
-  const template = new ACData.Template(json);
+  const template = new (ACData().Template)(json);
   templates.set(file, template);
   return template;
 }
 
 /** Expands one template with `$root = data`; the same data always gives the same card. */
-function expand(template: ACData.Template, data: object): { card: unknown; unbound: string[] } {
+function expand(template: Templating.Template, data: object): { card: unknown; unbound: string[] } {
   const unbound: string[] = [];
-  const previous = ACData.GlobalSettings.getUndefinedFieldValueSubstitutionString;
+  const { GlobalSettings } = ACData();
+  const previous = GlobalSettings.getUndefinedFieldValueSubstitutionString;
   // The engine leaves `${field}` text for missing data; record which so the caller gets a clear error.
-  ACData.GlobalSettings.getUndefinedFieldValueSubstitutionString = (path: string) => {
+  GlobalSettings.getUndefinedFieldValueSubstitutionString = (path: string) => {
     unbound.push(path);
     return undefined;
   };
   try {
     return { card: template.expand({ $root: data }), unbound };
   } finally {
-    ACData.GlobalSettings.getUndefinedFieldValueSubstitutionString = previous;
+    GlobalSettings.getUndefinedFieldValueSubstitutionString = previous;
   }
 }
 

@@ -87,11 +87,13 @@ export function createJobReporter(options: JobReporterOptions): (event: JobEvent
         const rotation = typeof revokeAt === 'number' ? { revokeAt, noun: job.kind === 'rotate-entra' ? 'client secret' as const : 'token' as const } : undefined;
         if (job.alertId) resolveAlert(store, job.alertId, { kind: 'rotated', text: event.milestone.text, at: now, by, ...(rotation ? { rotation } : {}) });
         offer = ensureOffer(options, job, 'rollback');
+        // A job without a thread (a pipeline's, the CLI's) posts nothing: its card is not worth rendering.
+        if (!job.message) return;
         content = {
           text: event.milestone.text,
           card: rollbackOfferCard(job, offer.nonce, refreshUserIds(store), job.kind === 'move-to-sp' ? 'Moved to a service principal and verified' : undefined),
         };
-      } else if (job.kind === 'jit' && event.milestone.key.startsWith('ready:') && !job.plan.facts.pipelineRunId) {
+      } else if (job.kind === 'jit' && event.milestone.key.startsWith('ready:') && !job.plan.facts.pipelineRunId && job.message) {
         const offer = ensureOffer(options, job, 'extend');
         content = {
           text: event.milestone.text,
