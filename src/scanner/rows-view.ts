@@ -48,7 +48,8 @@ export function rowScanView(rows: ScanRows, summary: Pick<RowScanSummary, 'ordin
         .map(scanned);
     },
     *pages(options = {}) {
-      for (const page of rowPages(rows, { seenSince: since, relevantOnly: options.relevantOnly }, options.pageSize ?? 500)) yield page.map(scanned);
+      const query: RowQuery = { ...options.where, seenSince: since, relevantOnly: options.relevantOnly };
+      for (const page of rowPages(rows, query, options.pageSize ?? 500)) yield page.map(scanned);
     },
     inScope(kind, scope) {
       const out: Credential[] = [];
