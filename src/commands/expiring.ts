@@ -13,7 +13,7 @@ import {
 } from './args.js';
 import {
   credentialView, errorLine, findingsByCredential, foldedFindings, heldCredentialOf, scannedText, type CredentialView,
-  scanWindow,
+  readScanWindow, scanWindow,
 } from './view.js';
 
 /**
@@ -113,9 +113,17 @@ function describeQuery(q: ExpiringQuery): string {
   return `${kinds}${filter} expiring within ${q.days} day${q.days === 1 ? '' : 's'}`;
 }
 
+const windowEnd = (query: ExpiringQuery, now: number) => now + query.days * DAY_MS + 1;
+
+/** Page `page` of the answer, the window read page by page so a long one never holds the bot's event loop. */
+async function expiringCard(scan: ScanResult, query: ExpiringQuery, now: number, page: number, rotations?: Rotations): Promise<AdaptiveCard> {
+  const window = await readScanWindow(scan, query.kinds, windowEnd(query, now));
+  return buildExpiringCard(scan, query, now, page, rotations, window).card;
+}
+
 /** Builds page `page` (1-based) of the answer. */
-export function buildExpiringCard(scan: ScanResult, query: ExpiringQuery, now: number, page = 1, rotations: Rotations = NO_ROTATIONS): { card: AdaptiveCard; page: number; pages: number; total: number } {
-  const window = scanWindow(scan, query.kinds, now + query.days * DAY_MS + 1);
+export function buildExpiringCard(scan: ScanResult, query: ExpiringQuery, now: number, page = 1, rotations: Rotations = NO_ROTATIONS,
+  window = scanWindow(scan, query.kinds, windowEnd(query, now))): { card: AdaptiveCard; page: number; pages: number; total: number } {
   const rows = selectExpiring(window, query, now, rotations);
   const hidden = hiddenDisabled(window, query, now);
   const pages = paginate(rows);
@@ -159,7 +167,7 @@ export function expiringCommand(deps: ExpiringDeps): ChatCommand {
       const parsed = parseExpiringArgs(args);
       if (!parsed.ok) return { kind: 'text', text: usageText(parsed.problem, EXPIRING_USAGE, EXPIRING_EXAMPLE) };
       const scan = await deps.scans.latestOrScan('command');
-      return { kind: 'card', card: buildExpiringCard(scan, parsed.value, deps.clock.now(), 1, deps.rotations?.()).card };
+      return { kind: 'card', card: await expiringCard(scan, parsed.value, deps.clock.now(), 1, deps.rotations?.()) };
     },
   };
 }
@@ -174,7 +182,7 @@ export function expiringPageAction(deps: ExpiringDeps): CardAction {
       const query = typeof data.query === 'string' && data.query.length <= 200 ? parseExpiringArgs(data.query) : undefined;
       if (!query?.ok) return { text: `That page link is not valid any more — run ${EXPIRING_USAGE} again.` };
       const scan = await deps.scans.latestOrScan('command');
-      return { card: buildExpiringCard(scan, query.value, deps.clock.now(), page, deps.rotations?.()).card };
+      return { card: await expiringCard(scan, query.value, deps.clock.now(), page, deps.rotations?.()) };
     },
   };
 }

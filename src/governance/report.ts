@@ -2,7 +2,7 @@
  * The governance report: what the findings say about the estate as a whole, and whether it got better since the last
  * report. Built from a scan (read page by page) and the counts of the previous report; the module posts it and keeps the counts.
  */
-import type { Credential, CredentialKind, Estate, Finding, FindingCode } from '../domain/credential.js';
+import type { Credential, Estate, Finding, FindingCode } from '../domain/credential.js';
 import { isExpiryFinding } from '../domain/policy.js';
 import { eachPage, scanViewOf, type ScanResult } from '../domain/scan.js';
 
@@ -140,20 +140,16 @@ function remedies(t: Tally, workspaces: GovernanceReport['workspaces']): RemedyT
   return out;
 }
 
-/** Kinds read only for their findings (every PAT is read: the report splits them by owner). */
-const OTHER_KINDS: CredentialKind[] = ['keyvault-secret', 'entra-password', 'entra-certificate'];
-
 /**
- * Reads the scan page by page (PATs, then the other credentials with findings, then scope findings), yielding between
- * pages: a report over a large estate holds neither the estate in memory nor the bot's event loop.
+ * Reads the scan page by page (then the scope findings), yielding between pages: a report over a large estate holds
+ * neither the estate in memory nor the bot's event loop. One pass in the rows' order: every PAT is needed (the report
+ * splits them by owner), and a filter by kind would make the store sort each page.
  */
 async function tallyScan(scan: ScanResult): Promise<Tally> {
   const view = scanViewOf(scan);
   const t = newTally();
-  for (const where of [{ kind: 'databricks-pat' as const }, { kinds: OTHER_KINDS, withFindings: true }]) {
-    for await (const page of eachPage(view.pages({ where, pageSize: 500 }))) {
-      for (const r of page) addToTally(t, r.credential, r.findings);
-    }
+  for await (const page of eachPage(view.pages({ pageSize: 500 }))) {
+    for (const r of page) if (r.findings.length > 0 || r.credential.kind === 'databricks-pat') addToTally(t, r.credential, r.findings);
   }
   for (const f of view.scopeFindings) addToTally(t, undefined, [f]);
   return t;

@@ -177,9 +177,10 @@ function* dueCandidates(view: ScanView, rule: AutoRotationRule, now: number): It
     yield selector.credentialIds.map((id) => view.get(id)?.credential).filter((c): c is Credential => c !== undefined);
     return;
   }
+  // Kind and scope narrow the rows only together (the store's index); a kind alone would make it sort each page.
   const where = {
     expiresBefore: now + (rule.trigger.days ?? 14) * DAY_MS + 1,
-    ...(selector.kind ? { kind: selector.kind } : {}), ...(selector.scope !== undefined ? { scope: selector.scope } : {}),
+    ...(selector.kind && selector.scope !== undefined ? { kind: selector.kind, scope: selector.scope } : {}),
   };
   for (const page of view.pages({ where, pageSize: 500 })) yield page.map((r) => r.credential);
 }

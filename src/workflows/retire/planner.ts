@@ -122,10 +122,11 @@ export function retireBatch(scan: Pick<ScanResult, 'credentials'>, config: Keywa
   return builder.batch();
 }
 
-/** The batch from a scan: reads only the scope's PATs, page by page (yielding between pages). */
+/** The batch from a scan, read page by page (yielding between pages). */
 export async function retireBatchOf(scan: ScanResult, config: KeywardenConfig, options: RetireOptions): Promise<RetireBatch> {
   const builder = batchBuilder(config, options);
-  const where = { kind: 'databricks-pat' as const, ...(options.scope === 'all' ? {} : { scope: options.scope }) };
+  // One workspace: its rows only. All: every row in the rows' order (a filter by kind alone would make the store sort each page).
+  const where = options.scope === 'all' ? undefined : { kind: 'databricks-pat' as const, scope: options.scope };
   for await (const page of eachPage(scanViewOf(scan).pages({ where }))) for (const r of page) builder.add(r.credential);
   return builder.batch();
 }
