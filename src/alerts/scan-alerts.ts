@@ -6,7 +6,7 @@ import { policyFor } from '../domain/policy.js';
 import { credentialsInRotation, rotationText, type CredentialInRotation } from '../domain/rotation-state.js';
 import { scanViewOf, yieldToLoop, type ScanResult, type ScanView } from '../domain/scan.js';
 import type { Store } from '../store/store.js';
-import { queueDigests } from './digest.js';
+import { queueScanDigests } from './digest.js';
 import { KIND_LABELS } from './cards.js';
 import {
   bumped, cardFindings, claim, currentAlert, deservesCard, isUrgent, isWorse, mutateAlert, openAlert, pushHistory,
@@ -125,7 +125,7 @@ export async function applyScan(store: Store, config: KeywardenConfig, scan: Sca
     if (++count % 200 === 0) await yieldToLoop();
   }
 
-  outcome.digests = queueDigests(store, config, newByChannel, scan.id, now);
+  outcome.digests = await queueScanDigests(store, config, newByChannel, scan.id, now);
   return outcome;
 }
 
