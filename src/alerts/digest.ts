@@ -4,6 +4,7 @@ import { daysLeft, formatExpiry } from '../domain/expiry.js';
 import { compareRisk } from '../domain/blast-radius.js';
 import type { JobRecord } from '../domain/job.js';
 import { credentialsInRotation, rotationText } from '../domain/rotation-state.js';
+import { yieldToLoop } from '../domain/scan.js';
 import type { Store } from '../store/store.js';
 import { ownerText } from './cards.js';
 import { cardFindings } from './lifecycle.js';
@@ -28,11 +29,14 @@ export function urgencyBucket(alert: AlertRecord, now: number): (typeof URGENCY_
   return 'later';
 }
 
-/** Open alerts of a channel that belong in its digest: crossed a threshold or carry a severe finding. */
+/** An open alert of the channel that belongs in its digest: crossed a threshold or carries a severe finding. */
+function inDigest(a: AlertRecord, channel: string, config: KeywardenConfig): boolean {
+  return a.state !== 'resolved' && a.channel === channel && (a.threshold !== null || cardFindings(a.findings, config).length > 0);
+}
+
+/** Open alerts of a channel that belong in its digest. */
 export function digestAlerts(store: Store, channel: string, config: KeywardenConfig): AlertRecord[] {
-  return store.list<AlertRecord>('alerts')
-    .map((r) => r.value)
-    .filter((a) => a.state !== 'resolved' && a.channel === channel && (a.threshold !== null || cardFindings(a.findings, config).length > 0));
+  return store.list<AlertRecord>('alerts').map((r) => r.value).filter((a) => inDigest(a, channel, config));
 }
 
 /** Old credentials in a rotation grace window whose alert was in this channel: shown as rotated, not as needing attention. */
@@ -47,35 +51,82 @@ export function rotatedItems(store: Store, channel: string): DigestItem[] {
   return items.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-export function buildDigest(alerts: AlertRecord[], options: { scanId: string; channel: string; newCount: number; now: number; rotated?: DigestItem[] }): DigestData {
-  const { now } = options;
+/** What a digest needs of its alerts: counts of all of them and the STORED_ROWS most at risk (the rest is not kept). */
+function digestTally(now: number) {
   const byUrgency = new Map<string, number>();
   const byKind = new Map<CredentialKind, number>();
-  for (const a of alerts) {
-    const bucket = urgencyBucket(a, now);
-    byUrgency.set(bucket, (byUrgency.get(bucket) ?? 0) + 1);
-    byKind.set(a.credential.kind, (byKind.get(a.credential.kind) ?? 0) + 1);
-  }
-  const ranked = [...alerts].sort((a, b) => compareRisk(now)(a.credential, b.credential));
-  return {
-    scanId: options.scanId,
-    at: now,
-    channel: options.channel,
-    total: alerts.length,
-    newCount: options.newCount,
-    byUrgency: URGENCY_BUCKETS.filter((u) => byUrgency.has(u)).map((u) => ({ urgency: u, count: byUrgency.get(u)! })),
-    byKind: [...byKind.entries()].sort((a, b) => b[1] - a[1]).map(([kind, count]) => ({ kind, count })),
-    items: ranked.slice(0, STORED_ROWS).map((a) => ({
-      name: a.credential.name,
-      kind: a.credential.kind,
-      where: a.credential.where.label,
-      owner: ownerText(a.credential),
-      expires: a.credential.expiresAt === null ? 'never expires' : formatExpiry(a.credential.expiresAt, now),
-      urgency: urgencyBucket(a, now),
-      consumers: a.credential.consumers.length,
-    })),
-    ...(options.rotated?.length ? { rotated: options.rotated.slice(0, STORED_ROWS) } : {}),
+  const rank = compareRisk(now);
+  let top: AlertRecord[] = [];
+  let total = 0;
+  // A stable sort keeps the alerts' order among equals, as sorting them all at once would.
+  const keepTop = () => {
+    top = top.sort((a, b) => rank(a.credential, b.credential)).slice(0, STORED_ROWS);
   };
+  return {
+    add(a: AlertRecord): void {
+      total += 1;
+      const bucket = urgencyBucket(a, now);
+      byUrgency.set(bucket, (byUrgency.get(bucket) ?? 0) + 1);
+      byKind.set(a.credential.kind, (byKind.get(a.credential.kind) ?? 0) + 1);
+      top.push(a);
+      if (top.length >= 4 * STORED_ROWS + 100) keepTop();
+    },
+    digest(options: { scanId: string; channel: string; newCount: number; rotated?: DigestItem[] }): DigestData {
+      keepTop();
+      return {
+        scanId: options.scanId,
+        at: now,
+        channel: options.channel,
+        total,
+        newCount: options.newCount,
+        byUrgency: URGENCY_BUCKETS.filter((u) => byUrgency.has(u)).map((u) => ({ urgency: u, count: byUrgency.get(u)! })),
+        byKind: [...byKind.entries()].sort((a, b) => b[1] - a[1]).map(([kind, count]) => ({ kind, count })),
+        items: top.map((a) => ({
+          name: a.credential.name,
+          kind: a.credential.kind,
+          where: a.credential.where.label,
+          owner: ownerText(a.credential),
+          expires: a.credential.expiresAt === null ? 'never expires' : formatExpiry(a.credential.expiresAt, now),
+          urgency: urgencyBucket(a, now),
+          consumers: a.credential.consumers.length,
+        })),
+        ...(options.rotated?.length ? { rotated: options.rotated.slice(0, STORED_ROWS) } : {}),
+      };
+    },
+  };
+}
+
+export function buildDigest(alerts: AlertRecord[], options: { scanId: string; channel: string; newCount: number; now: number; rotated?: DigestItem[] }): DigestData {
+  const tally = digestTally(options.now);
+  for (const a of alerts) tally.add(a);
+  return tally.digest(options);
+}
+
+/**
+ * The same after a scan, reading the alerts one record at a time and yielding every 200: the alerts grow with the
+ * estate, so neither all records in memory nor one long loop on the bot's event loop.
+ */
+export async function queueScanDigests(store: Store, config: KeywardenConfig, newByChannel: Map<string, Set<string>>, scanId: string, now: number): Promise<string[]> {
+  if (!config.alerts.digest) return [];
+  const channels = [...newByChannel].filter(([, fresh]) => fresh.size > 0);
+  if (channels.length === 0) return [];
+  const tallies = new Map(channels.map(([channel]) => [channel, digestTally(now)]));
+  const ids = store.listIds('alerts');
+  for (let i = 0; i < ids.length; i++) {
+    if (i > 0 && i % 200 === 0) await yieldToLoop();
+    const a = store.get<AlertRecord>('alerts', ids[i]!)?.value;
+    const tally = a?.channel ? tallies.get(a.channel) : undefined;
+    if (a && tally && inDigest(a, a.channel!, config)) tally.add(a);
+  }
+  const queued: string[] = [];
+  for (const [channel, fresh] of channels) {
+    const digest = tallies.get(channel)!.digest({ scanId, channel, newCount: fresh.size, rotated: rotatedItems(store, channel) });
+    if (digest.total === 0) continue;
+    const id = `digest:${channel}:${scanId}`;
+    enqueue(store, id, { kind: 'digest', channel, digest, priority: 0 }, now);
+    queued.push(id);
+  }
+  return queued;
 }
 
 /** Queues one digest per channel that had something new in this scan (a rescan with no change queues nothing). */

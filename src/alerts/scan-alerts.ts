@@ -4,9 +4,9 @@ import { formatExpiry, thresholdFor, type ExpiryThreshold } from '../domain/expi
 import type { JobRecord } from '../domain/job.js';
 import { policyFor } from '../domain/policy.js';
 import { credentialsInRotation, rotationText, type CredentialInRotation } from '../domain/rotation-state.js';
-import { scanViewOf, type ScanResult, type ScanView } from '../domain/scan.js';
+import { scanViewOf, yieldToLoop, type ScanResult, type ScanView } from '../domain/scan.js';
 import type { Store } from '../store/store.js';
-import { queueDigests } from './digest.js';
+import { queueScanDigests } from './digest.js';
 import { KIND_LABELS } from './cards.js';
 import {
   bumped, cardFindings, claim, currentAlert, deservesCard, isUrgent, isWorse, mutateAlert, openAlert, pushHistory,
@@ -79,8 +79,6 @@ function reconcileJobs(store: Store, jobs: JobRecord[], inRotation: Map<string, 
   }
 }
 
-/** Lets clicks and timers run between two pages of a large scan. */
-const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * Applies a scan page by page (yielding between pages, so a large estate never holds the bot's event loop): the
@@ -97,9 +95,12 @@ export async function applyScan(store: Store, config: KeywardenConfig, scan: Sca
 
   // Credentials that vanished from a scope that scanned cleanly: replaced or removed.
   const alerted = new Set<string>();
-  for (const record of store.list<AlertRecord>('alerts')) {
-    const alert = record.value;
-    if (alert.state === 'resolved') continue;
+  // By id, a record at a time: the alerts grow with the estate, so neither all records nor one long loop.
+  const alertIds = store.listIds('alerts');
+  for (let i = 0; i < alertIds.length; i++) {
+    if (i > 0 && i % 200 === 0) await yieldToLoop();
+    const alert = store.get<AlertRecord>('alerts', alertIds[i]!)?.value;
+    if (!alert || alert.state === 'resolved') continue;
     if (view.get(alert.credentialId)) {
       alerted.add(alert.credentialId);
       continue;
@@ -124,7 +125,7 @@ export async function applyScan(store: Store, config: KeywardenConfig, scan: Sca
     if (++count % 200 === 0) await yieldToLoop();
   }
 
-  outcome.digests = queueDigests(store, config, newByChannel, scan.id, now);
+  outcome.digests = await queueScanDigests(store, config, newByChannel, scan.id, now);
   return outcome;
 }
 

@@ -6,14 +6,14 @@ import { expiresWithin } from '../domain/expiry.js';
 import { compareRisk, consumersLabel } from '../domain/blast-radius.js';
 import { rotationText, type CredentialInRotation } from '../domain/rotation-state.js';
 import { expiryChart } from './expiring-chart.js';
-import type { ScanResult } from '../domain/scan.js';
+import { yieldToLoop, type ScanResult } from '../domain/scan.js';
 import type { ScanTrigger } from '../scanner/scanner.js';
 import {
   EXPIRING_EXAMPLE, EXPIRING_USAGE, formatExpiringQuery, parseExpiringArgs, usageText, type ExpiringQuery,
 } from './args.js';
 import {
   credentialView, errorLine, findingsByCredential, foldedFindings, heldCredentialOf, scannedText, type CredentialView,
-  scanWindow,
+  readScanWindow, scanWindow,
 } from './view.js';
 
 /**
@@ -61,17 +61,38 @@ export function hiddenDisabled(scan: Pick<ScanResult, 'credentials'>, query: Exp
 
 /** The rows the query selects, highest blast radius × urgency first (src/domain/blast-radius.ts). */
 export function selectExpiring(scan: Pick<ScanResult, 'credentials' | 'findings'>, query: ExpiringQuery, now: number, rotations: Rotations = NO_ROTATIONS): CredentialView[] {
+  const ranked = rankExpiring(scan, query, now, rotations);
+  return ranked.credentials.map(ranked.row);
+}
+
+/** The chosen credentials in order, and how each reads as a row (separate, so a long list can be turned into rows in slices). */
+function rankExpiring(scan: Pick<ScanResult, 'credentials' | 'findings'>, query: ExpiringQuery, now: number, rotations: Rotations) {
   const perCredential = findingsByCredential(scan.findings);
   const folded = foldedFindings(scan);
-  return candidates(scan, query, now)
+  const credentials = candidates(scan, query, now)
     .filter((c) => c.enabled !== false || query.disabled)
-    .sort(compareRisk(now))
-    .map((c) => {
-      const view = credentialView(c, perCredential.get(c.id) ?? [], now, folded.get(c.id));
-      const rotation = rotations.get(c.id);
-      if (c.enabled === false) return { ...view, expires: disabledText(c, view.expires) };
-      return rotation ? { ...view, expires: rotationText(rotation) } : view;
-    });
+    .sort(compareRisk(now));
+  const row = (c: Credential): CredentialView => {
+    const view = credentialView(c, perCredential.get(c.id) ?? [], now, folded.get(c.id));
+    const rotation = rotations.get(c.id);
+    if (c.enabled === false) return { ...view, expires: disabledText(c, view.expires) };
+    return rotation ? { ...view, expires: rotationText(rotation) } : view;
+  };
+  return { credentials, row };
+}
+
+/** Slices of a long answer, with a turn for the event loop between them. */
+const SLICE = 500;
+
+/** selectExpiring, yielding between slices of rows. */
+async function selectExpiringInSlices(scan: Pick<ScanResult, 'credentials' | 'findings'>, query: ExpiringQuery, now: number, rotations: Rotations): Promise<CredentialView[]> {
+  const ranked = rankExpiring(scan, query, now, rotations);
+  const rows: CredentialView[] = [];
+  for (let i = 0; i < ranked.credentials.length; i += SLICE) {
+    if (i > 0) await yieldToLoop();
+    for (const c of ranked.credentials.slice(i, i + SLICE)) rows.push(ranked.row(c));
+  }
+  return rows;
 }
 
 function rowData(r: CredentialView, rank: number) {
@@ -89,20 +110,40 @@ function rowData(r: CredentialView, rank: number) {
 
 /** Page boundaries packed by size, so every page is the same however it is reached. */
 export function paginate(rows: readonly CredentialView[]): Array<{ start: number; end: number }> {
+  const packer = pagePacker();
+  for (let i = 0; i < rows.length; i++) packer.add(rows[i]!, i);
+  return packer.pages(rows.length);
+}
+
+function pagePacker() {
   const pages: Array<{ start: number; end: number }> = [];
   let start = 0;
   let bytes = 0;
+  return {
+    add(row: CredentialView, i: number): void {
+      const size = Buffer.byteLength(JSON.stringify(rowData(row, i + 1)), 'utf8') + 250;
+      if (i > start && (i - start >= MAX_ROWS_PER_PAGE || bytes + size > ROWS_BUDGET_BYTES)) {
+        pages.push({ start, end: i });
+        start = i;
+        bytes = 0;
+      }
+      bytes += size;
+    },
+    pages(total: number): Array<{ start: number; end: number }> {
+      if (total > start || pages.length === 0) pages.push({ start, end: total });
+      return pages;
+    },
+  };
+}
+
+/** paginate, yielding between slices of rows. */
+async function paginateInSlices(rows: readonly CredentialView[]): Promise<Array<{ start: number; end: number }>> {
+  const packer = pagePacker();
   for (let i = 0; i < rows.length; i++) {
-    const size = Buffer.byteLength(JSON.stringify(rowData(rows[i]!, i + 1)), 'utf8') + 250;
-    if (i > start && (i - start >= MAX_ROWS_PER_PAGE || bytes + size > ROWS_BUDGET_BYTES)) {
-      pages.push({ start, end: i });
-      start = i;
-      bytes = 0;
-    }
-    bytes += size;
+    if (i > 0 && i % SLICE === 0) await yieldToLoop();
+    packer.add(rows[i]!, i);
   }
-  if (rows.length > start || pages.length === 0) pages.push({ start, end: rows.length });
-  return pages;
+  return packer.pages(rows.length);
 }
 
 function describeQuery(q: ExpiringQuery): string {
@@ -113,12 +154,29 @@ function describeQuery(q: ExpiringQuery): string {
   return `${kinds}${filter} expiring within ${q.days} day${q.days === 1 ? '' : 's'}`;
 }
 
+const windowEnd = (query: ExpiringQuery, now: number) => now + query.days * DAY_MS + 1;
+
+/** What a card is built from: the ranked rows, their page boundaries and how many disabled ones are hidden. */
+interface ExpiringAnswer {
+  rows: CredentialView[];
+  pages: Array<{ start: number; end: number }>;
+  hidden: number;
+}
+
+/** Page `page` of the answer, read and ranked in slices so a long one never holds the bot's event loop. */
+async function expiringCard(scan: ScanResult, query: ExpiringQuery, now: number, page: number, rotations: Rotations = NO_ROTATIONS): Promise<AdaptiveCard> {
+  const window = await readScanWindow(scan, query.kinds, windowEnd(query, now));
+  const rows = await selectExpiringInSlices(window, query, now, rotations);
+  const answer = { rows, pages: await paginateInSlices(rows), hidden: hiddenDisabled(window, query, now) };
+  return buildExpiringCard(scan, query, now, page, rotations, window, answer).card;
+}
+
 /** Builds page `page` (1-based) of the answer. */
-export function buildExpiringCard(scan: ScanResult, query: ExpiringQuery, now: number, page = 1, rotations: Rotations = NO_ROTATIONS): { card: AdaptiveCard; page: number; pages: number; total: number } {
-  const window = scanWindow(scan, query.kinds, now + query.days * DAY_MS + 1);
-  const rows = selectExpiring(window, query, now, rotations);
-  const hidden = hiddenDisabled(window, query, now);
-  const pages = paginate(rows);
+export function buildExpiringCard(scan: ScanResult, query: ExpiringQuery, now: number, page = 1, rotations: Rotations = NO_ROTATIONS,
+  window = scanWindow(scan, query.kinds, windowEnd(query, now)), answer?: ExpiringAnswer): { card: AdaptiveCard; page: number; pages: number; total: number } {
+  const rows = answer?.rows ?? selectExpiring(window, query, now, rotations);
+  const hidden = answer?.hidden ?? hiddenDisabled(window, query, now);
+  const pages = answer?.pages ?? paginate(rows);
   const index = Math.min(Math.max(1, page), pages.length) - 1;
   const { start, end } = pages[index]!;
   const expired = rows.filter((r) => r.daysLeft !== null && r.expiresAt !== null && r.expiresAt <= now).length;
@@ -159,7 +217,7 @@ export function expiringCommand(deps: ExpiringDeps): ChatCommand {
       const parsed = parseExpiringArgs(args);
       if (!parsed.ok) return { kind: 'text', text: usageText(parsed.problem, EXPIRING_USAGE, EXPIRING_EXAMPLE) };
       const scan = await deps.scans.latestOrScan('command');
-      return { kind: 'card', card: buildExpiringCard(scan, parsed.value, deps.clock.now(), 1, deps.rotations?.()).card };
+      return { kind: 'card', card: await expiringCard(scan, parsed.value, deps.clock.now(), 1, deps.rotations?.()) };
     },
   };
 }
@@ -174,7 +232,7 @@ export function expiringPageAction(deps: ExpiringDeps): CardAction {
       const query = typeof data.query === 'string' && data.query.length <= 200 ? parseExpiringArgs(data.query) : undefined;
       if (!query?.ok) return { text: `That page link is not valid any more — run ${EXPIRING_USAGE} again.` };
       const scan = await deps.scans.latestOrScan('command');
-      return { card: buildExpiringCard(scan, query.value, deps.clock.now(), page, deps.rotations?.()).card };
+      return { card: await expiringCard(scan, query.value, deps.clock.now(), page, deps.rotations?.()) };
     },
   };
 }

@@ -6,7 +6,7 @@ import { findingsByCredential, heldCredentialOf, isExpiryFinding, kindLabel, mir
 export { findingsByCredential };
 
 export { heldCredentialOf, mirrorsHeldCredential };
-import type { ScannedCredential, ScanResult } from '../domain/scan.js';
+import { eachPage, type ScannedCredential, type ScanResult, type ScanView } from '../domain/scan.js';
 
 /** How a credential reads in a card row or a CLI table: the same words in both. */
 
@@ -89,6 +89,30 @@ export function scannedText(scan: Pick<ScanResult, 'finishedAt'>, now: number): 
   return `scanned ${ago(scan.finishedAt, now)} (${formatUtc(scan.finishedAt)})`;
 }
 
+/** Collects a window page by page: the rows of the wanted kinds this scan saw, their holders and what they hold. */
+function windowOf(view: ScanView, kinds: readonly CredentialKind[]) {
+  const picked = new Map<string, ScannedCredential>();
+  const add = (r: ScannedCredential | undefined) => {
+    if (r && !picked.has(r.credential.id)) picked.set(r.credential.id, r);
+  };
+  const want = new Set<CredentialKind>([...kinds, 'keyvault-secret']);
+  return {
+    add(page: readonly ScannedCredential[]): void {
+      for (const r of page) {
+        // Kinds are checked here: a filter by kind would make the store sort every page.
+        if (!want.has(r.credential.kind) || !view.get(r.credential.id)) continue;
+        add(r);
+        for (const h of view.holders(r.credential.id)) add(h);
+        if (r.credential.holds) add(view.get(r.credential.holds));
+      }
+    },
+    result(): Pick<ScanResult, 'credentials' | 'findings'> {
+      const rows = [...picked.values()];
+      return { credentials: rows.map((r) => r.credential), findings: rows.flatMap((r) => r.findings) };
+    },
+  };
+}
+
 /**
  * The part of a scan a window query needs: credentials of these kinds expiring before `until`, the secrets holding
  * them and the credentials those expiring secrets hold (one row per chain), with their findings. On a stored scan
@@ -96,21 +120,16 @@ export function scannedText(scan: Pick<ScanResult, 'finishedAt'>, now: number): 
  */
 export function scanWindow(scan: ScanResult, kinds: readonly CredentialKind[], until: number): Pick<ScanResult, 'credentials' | 'findings'> {
   if (!scan.view) return scan;
-  const view = scan.view;
-  const picked = new Map<string, ScannedCredential>();
-  const add = (r: ScannedCredential | undefined) => {
-    if (r && !picked.has(r.credential.id)) picked.set(r.credential.id, r);
-  };
-  const want = [...new Set<CredentialKind>([...kinds, 'keyvault-secret'])];
-  for (const page of view.query({ kinds: want, expiresBefore: until }, 1000)) {
-    for (const r of page) {
-      if (!view.get(r.credential.id)) continue;
-      add(r);
-      for (const h of view.holders(r.credential.id)) add(h);
-      if (r.credential.holds) add(view.get(r.credential.holds));
-    }
-  }
-  const rows = [...picked.values()];
-  return { credentials: rows.map((r) => r.credential), findings: rows.flatMap((r) => r.findings) };
+  const window = windowOf(scan.view, kinds);
+  for (const page of scan.view.query({ expiresBefore: until }, 1000)) window.add(page);
+  return window.result();
+}
+
+/** The same, yielding to the event loop between pages (a long window on a large estate). */
+export async function readScanWindow(scan: ScanResult, kinds: readonly CredentialKind[], until: number): Promise<Pick<ScanResult, 'credentials' | 'findings'>> {
+  if (!scan.view) return scan;
+  const window = windowOf(scan.view, kinds);
+  for await (const page of eachPage(scan.view.query({ expiresBefore: until }, 500))) window.add(page);
+  return window.result();
 }
 

@@ -55,9 +55,10 @@ export interface ScanView {
   get(id: string): ScannedCredential | undefined;
   /**
    * The credentials this scan saw, page by page in the providers' order. `relevantOnly`: those with findings or held
-   * in a Key Vault secret (the rest raise nothing on their own).
+   * in a Key Vault secret (the rest raise nothing on their own). `where`: only those matching the query (still only
+   * what this scan saw, unlike `query`).
    */
-  pages(options?: { pageSize?: number; relevantOnly?: boolean }): Iterable<ScannedCredential[]>;
+  pages(options?: { pageSize?: number; relevantOnly?: boolean; where?: ScanQuery }): Iterable<ScannedCredential[]>;
   /** The Key Vault secrets this scan saw that hold the credential (their cards fold into its card). */
   holders(id: string): ScannedCredential[];
   /** Credentials of one kind in one scope that this scan saw. */
@@ -70,6 +71,19 @@ export interface ScanView {
   query(query: ScanQuery, pageSize?: number): Iterable<ScannedCredential[]>;
   /** Findings about scopes themselves (no credential id). */
   scopeFindings: Finding[];
+}
+
+/** Lets clicks and timers run between two pages of a large scan. */
+export const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** The pages one by one, giving the event loop a turn before each next page (a consumer never holds it for the estate). */
+export async function* eachPage<T>(pages: Iterable<T[]>): AsyncIterable<T[]> {
+  let first = true;
+  for (const page of pages) {
+    if (!first) await yieldToLoop();
+    first = false;
+    yield page;
+  }
 }
 
 export type ScanListener = (result: ScanResult) => void | Promise<void>;
@@ -107,7 +121,8 @@ function memoryView(scan: Pick<ScanResult, 'credentials' | 'findings'>): ScanVie
   return {
     get: (id) => byId.get(id),
     holders: (id) => holders.get(id) ?? [],
-    pages: (options = {}) => paged(all, options.pageSize ?? 500),
+    // relevantOnly is a hint: in memory every credential is as cheap to hand over.
+    pages: (options = {}) => paged(options.where ? all.filter((r) => matches(r.credential, r.findings, options.where!)) : all, options.pageSize ?? 500),
     inScope: (kind, scope) => scan.credentials.filter((c) => c.kind === kind && c.where.scope === scope),
     sawScope: (estate, scope) => scan.credentials.some((c) => c.where.estate === estate && c.where.scope === scope),
     query: (q, pageSize = 500) => paged(all.filter((r) => matches(r.credential, r.findings, q)), pageSize),

@@ -44,8 +44,8 @@ export function governanceModuleFor(k: Keywarden, scanner: Scanner): GovernanceM
     return { title: r.label, verb: REMEDY_VERBS[r.remedy], offerId: offer.id, nonce: offer.nonce };
   });
 
-  const cardFor = (scan: Pick<ScanResult, 'id' | 'finishedAt' | 'credentials' | 'findings' | 'errors'>, previous: PreviousReport | undefined, heading?: string): { report: GovernanceReport; card: AdaptiveCard } => {
-    const report = buildGovernanceReport(scan, previous, { now: clock.now(), topOffenders: settings.topOffenders });
+  const cardFor = async (scan: ScanResult, previous: PreviousReport | undefined, heading?: string): Promise<{ report: GovernanceReport; card: AdaptiveCard }> => {
+    const report = await buildGovernanceReport(scan, previous, { now: clock.now(), topOffenders: settings.topOffenders });
     return { report, card: renderGovernanceCard(report, buttonsFor(report), { heading }) };
   };
 
@@ -83,17 +83,28 @@ export function governanceModuleFor(k: Keywarden, scanner: Scanner): GovernanceM
     });
   };
 
+  /** Gives the claim back so the next scan tries again (the report was not seen). */
+  const giveBack = (channel: SupportChannel, state: ChannelReportState): void => {
+    const rec = store.get<ChannelReportState>('settings', stateId(channel.key));
+    if (rec) store.compareAndSet('settings', rec.id, rec.version, { ...state, pendingSince: undefined });
+  };
+
   const post = async (channel: SupportChannel, scan: ScanResult): Promise<boolean> => {
     if (!gateway) return false;
     const claimed = claim(channel);
     if (!claimed) return false;
-    const { report, card } = cardFor(scan, claimed.state.last, claimed.state.last ? undefined : FIRST_HEADING);
+    let built: Awaited<ReturnType<typeof cardFor>>;
+    try {
+      built = await cardFor(scan, claimed.state.last, claimed.state.last ? undefined : FIRST_HEADING);
+    } catch (err) {
+      giveBack(channel, claimed.state);
+      throw err;
+    }
+    const { report, card } = built;
     try {
       await gateway.post(channel.target, { card, text: `Governance report: ${report.total} findings besides expiry` });
     } catch (err) {
-      // Give the claim back so the next scan tries again (the report was not seen).
-      const rec = store.get<ChannelReportState>('settings', stateId(channel.key));
-      if (rec) store.compareAndSet('settings', rec.id, rec.version, { ...claimed.state, pendingSince: undefined });
+      giveBack(channel, claimed.state);
       log.warn({ err, channel: channel.key }, 'could not post the governance report; the next scan tries again');
       return false;
     }
@@ -121,7 +132,7 @@ export function governanceModuleFor(k: Keywarden, scanner: Scanner): GovernanceM
       const scan = await scanner.latestOrScan('command');
       const channel = supportChannels(config, store)[0];
       const previous = channel ? store.get<ChannelReportState>('settings', stateId(channel.key))?.value.last : undefined;
-      return { kind: 'card', card: cardFor(scan, previous).card };
+      return { kind: 'card', card: (await cardFor(scan, previous)).card };
     },
   };
 
@@ -132,7 +143,7 @@ export function governanceModuleFor(k: Keywarden, scanner: Scanner): GovernanceM
     attachChat(g) {
       gateway = g;
     },
-    onInstallation(event: InstallationEvent): Reply | void {
+    async onInstallation(event: InstallationEvent): Promise<Reply | void> {
       if (event.action !== 'add' || event.conversation.kind !== 'channel' || !settings.enabled) return;
       const here = event.conversation.conversationId.replace(/;messageid=.*$/, '');
       const channel = supportChannels(config, store).find((c) => c.target.conversationId === here);
@@ -142,7 +153,14 @@ export function governanceModuleFor(k: Keywarden, scanner: Scanner): GovernanceM
       const claimed = claim(channel);
       if (!claimed) return;
       // Sent as an install reply, after the alerts module's words about the channel, in one ordered turn.
-      const { report, card } = cardFor(scan, claimed.state.last, claimed.state.last ? undefined : FIRST_HEADING);
+      let built: Awaited<ReturnType<typeof cardFor>>;
+      try {
+        built = await cardFor(scan, claimed.state.last, claimed.state.last ? undefined : FIRST_HEADING);
+      } catch (err) {
+        giveBack(channel, claimed.state);
+        throw err;
+      }
+      const { report, card } = built;
       recordPosted(channel, report, 'install');
       return { kind: 'card', card, text: `Governance report: ${report.total} findings besides expiry` };
     },

@@ -1,10 +1,10 @@
 /**
  * The governance report: what the findings say about the estate as a whole, and whether it got better since the last
- * report. Pure: built from a scan and the counts of the previous report; the module posts it and keeps the counts.
+ * report. Built from a scan (read page by page) and the counts of the previous report; the module posts it and keeps the counts.
  */
 import type { Credential, Estate, Finding, FindingCode } from '../domain/credential.js';
 import { isExpiryFinding } from '../domain/policy.js';
-import type { ScanResult } from '../domain/scan.js';
+import { eachPage, scanViewOf, type ScanResult } from '../domain/scan.js';
 
 /** Finding counts keyed `<estate>:<code>`: all a later report needs to show the trend. */
 export type FindingCounts = Record<string, number>;
@@ -75,17 +75,52 @@ function ownerKind(c: Credential | undefined): Offender['kind'] {
   }
 }
 
-function offenders(findings: readonly Finding[], byId: ReadonlyMap<string, Credential>, top: number): Offender[] {
-  const byOwner = new Map<string, { kind: Offender['kind']; codes: Map<string, number>; total: number }>();
-  for (const f of findings) {
-    const c = f.credentialId ? byId.get(f.credentialId) : undefined;
-    if (!c?.owner?.name) continue;
-    const entry = byOwner.get(c.owner.name) ?? { kind: ownerKind(c), codes: new Map(), total: 0 };
-    entry.codes.set(f.code, (entry.codes.get(f.code) ?? 0) + 1);
-    entry.total += 1;
-    byOwner.set(c.owner.name, entry);
+/** What the report keeps while it reads the estate page by page: counts and small per-owner / per-workspace tallies. */
+interface Tally {
+  counts: FindingCounts;
+  total: number;
+  owners: Map<string, { kind: Offender['kind']; codes: Map<string, number>; total: number }>;
+  patOwners: GovernanceReport['patOwners'];
+  scopesWith: Map<FindingCode, Set<string>>;
+  /** Per workspace: PATs with an unused or not-rotated finding. */
+  retire: Map<string, number>;
+  moveToSp: RemedyTarget[];
+}
+
+function newTally(): Tally {
+  return { counts: {}, total: 0, owners: new Map(), patOwners: { people: 0, servicePrincipals: 0, unknown: 0 }, scopesWith: new Map(), retire: new Map(), moveToSp: [] };
+}
+
+/** One credential (or none, for scope findings) and its findings. */
+function addToTally(t: Tally, c: Credential | undefined, all: readonly Finding[]): void {
+  if (c?.kind === 'databricks-pat') {
+    if (c.owner?.kind === 'user') t.patOwners.people += 1;
+    else if (c.owner?.kind === 'service-principal') t.patOwners.servicePrincipals += 1;
+    else t.patOwners.unknown += 1;
   }
-  return [...byOwner.entries()]
+  const findings = governanceFindings(all);
+  let retireScope: string | undefined;
+  for (const f of findings) {
+    const key = countKey(f.estate, f.code);
+    t.counts[key] = (t.counts[key] ?? 0) + 1;
+    t.total += 1;
+    t.scopesWith.set(f.code, (t.scopesWith.get(f.code) ?? new Set()).add(f.scope));
+    if (c?.owner?.name) {
+      const entry = t.owners.get(c.owner.name) ?? { kind: ownerKind(c), codes: new Map(), total: 0 };
+      entry.codes.set(f.code, (entry.codes.get(f.code) ?? 0) + 1);
+      entry.total += 1;
+      t.owners.set(c.owner.name, entry);
+    }
+    if (f.estate === 'databricks' && (f.code === 'unused' || f.code === 'not-rotated') && f.credentialId) retireScope ??= f.scope;
+    if (f.code === 'human-owned-pipeline' && c?.kind === 'databricks-pat') {
+      t.moveToSp.push({ remedy: 'move-to-sp', subject: c.id, scope: c.where.scope, label: `Move ${c.name} (${c.where.scope}) to a service principal` });
+    }
+  }
+  if (retireScope !== undefined) t.retire.set(retireScope, (t.retire.get(retireScope) ?? 0) + 1);
+}
+
+function offenders(t: Tally, top: number): Offender[] {
+  return [...t.owners.entries()]
     .sort((a, b) => b[1].total - a[1].total || a[0].localeCompare(b[0]))
     .slice(0, top)
     .map(([owner, e]) => ({
@@ -94,31 +129,35 @@ function offenders(findings: readonly Finding[], byId: ReadonlyMap<string, Crede
     }));
 }
 
-function remedies(findings: readonly Finding[], byId: ReadonlyMap<string, Credential>, workspaces: GovernanceReport['workspaces']): RemedyTarget[] {
+function remedies(t: Tally, workspaces: GovernanceReport['workspaces']): RemedyTarget[] {
   const out: RemedyTarget[] = [];
   for (const ws of workspaces.noMaxLifetime) out.push({ remedy: 'max-lifetime', subject: ws, scope: ws, label: `Enforce a maximum token lifetime in ${ws}` });
   for (const ws of workspaces.openCreation) out.push({ remedy: 'restrict-tokens', subject: ws, scope: ws, label: `Restrict who may create tokens in ${ws}` });
-  const retire = new Map<string, Set<string>>();
-  for (const f of findings) {
-    if (f.estate !== 'databricks' || (f.code !== 'unused' && f.code !== 'not-rotated') || !f.credentialId) continue;
-    retire.set(f.scope, (retire.get(f.scope) ?? new Set()).add(f.credentialId));
+  for (const [ws, n] of [...t.retire.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))) {
+    out.push({ remedy: 'retire-unused', subject: ws, scope: ws, label: `Retire ${n} unused or unrotated token${n === 1 ? '' : 's'} in ${ws}` });
   }
-  for (const [ws, ids] of [...retire.entries()].sort((a, b) => b[1].size - a[1].size || a[0].localeCompare(b[0]))) {
-    out.push({ remedy: 'retire-unused', subject: ws, scope: ws, label: `Retire ${ids.size} unused or unrotated token${ids.size === 1 ? '' : 's'} in ${ws}` });
-  }
-  for (const f of findings) {
-    if (f.code !== 'human-owned-pipeline' || !f.credentialId) continue;
-    const c = byId.get(f.credentialId);
-    if (c?.kind !== 'databricks-pat') continue;
-    out.push({ remedy: 'move-to-sp', subject: c.id, scope: c.where.scope, label: `Move ${c.name} (${c.where.scope}) to a service principal` });
-  }
+  out.push(...t.moveToSp);
   return out;
 }
 
-export function buildGovernanceReport(scan: Pick<ScanResult, 'id' | 'finishedAt' | 'credentials' | 'findings' | 'errors'>, previous: PreviousReport | undefined, options: { now: number; topOffenders: number }): GovernanceReport {
-  const findings = governanceFindings(scan.findings);
-  const byId = new Map(scan.credentials.map((c) => [c.id, c]));
-  const counts = countFindings(findings);
+/**
+ * Reads the scan page by page (then the scope findings), yielding between pages: a report over a large estate holds
+ * neither the estate in memory nor the bot's event loop. One pass in the rows' order: every PAT is needed (the report
+ * splits them by owner), and a filter by kind would make the store sort each page.
+ */
+async function tallyScan(scan: ScanResult): Promise<Tally> {
+  const view = scanViewOf(scan);
+  const t = newTally();
+  for await (const page of eachPage(view.pages({ pageSize: 500 }))) {
+    for (const r of page) if (r.findings.length > 0 || r.credential.kind === 'databricks-pat') addToTally(t, r.credential, r.findings);
+  }
+  for (const f of view.scopeFindings) addToTally(t, undefined, [f]);
+  return t;
+}
+
+export async function buildGovernanceReport(scan: ScanResult, previous: PreviousReport | undefined, options: { now: number; topOffenders: number }): Promise<GovernanceReport> {
+  const t = await tallyScan(scan);
+  const counts = t.counts;
   const rows = Object.entries(counts)
     .map(([key, count]) => {
       const [estate, code] = key.split(':') as [Estate, FindingCode];
@@ -131,10 +170,8 @@ export function buildGovernanceReport(scan: Pick<ScanResult, 'id' | 'finishedAt'
       return { estate, code, was };
     })
     : [];
-  const pats = scan.credentials.filter((c) => c.kind === 'databricks-pat');
-  const scopesWith = (code: FindingCode) => [...new Set(findings.filter((f) => f.code === code).map((f) => f.scope))].sort();
+  const scopesWith = (code: FindingCode) => [...(t.scopesWith.get(code) ?? [])].sort();
   const workspaces = { noMaxLifetime: scopesWith('no-max-token-lifetime'), openCreation: scopesWith('pat-creation-open'), tokensDisabled: scopesWith('tokens-disabled') };
-  const total = findings.length;
   return {
     at: options.now,
     scanId: scan.id,
@@ -142,17 +179,13 @@ export function buildGovernanceReport(scan: Pick<ScanResult, 'id' | 'finishedAt'
     counts,
     rows,
     cleared,
-    total,
+    total: t.total,
     previousTotal: previous ? Object.values(previous.counts).reduce((a, b) => a + b, 0) : null,
     previousAt: previous?.at ?? null,
-    offenders: offenders(findings, byId, options.topOffenders),
-    patOwners: {
-      people: pats.filter((c) => c.owner?.kind === 'user').length,
-      servicePrincipals: pats.filter((c) => c.owner?.kind === 'service-principal').length,
-      unknown: pats.filter((c) => c.owner?.kind !== 'user' && c.owner?.kind !== 'service-principal').length,
-    },
+    offenders: offenders(t, options.topOffenders),
+    patOwners: t.patOwners,
     workspaces,
-    remedies: remedies(findings, byId, workspaces),
+    remedies: remedies(t, workspaces),
     errors: scan.errors.map((e) => `${e.scope} (${e.estate}): ${e.message}`),
   };
 }

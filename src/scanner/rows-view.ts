@@ -48,7 +48,8 @@ export function rowScanView(rows: ScanRows, summary: Pick<RowScanSummary, 'ordin
         .map(scanned);
     },
     *pages(options = {}) {
-      for (const page of rowPages(rows, { seenSince: since, relevantOnly: options.relevantOnly }, options.pageSize ?? 500)) yield page.map(scanned);
+      const query: RowQuery = { ...options.where, seenSince: since, relevantOnly: options.relevantOnly };
+      for (const page of rowPages(rows, query, options.pageSize ?? 500)) yield page.map(scanned);
     },
     inScope(kind, scope) {
       const out: Credential[] = [];
@@ -57,7 +58,8 @@ export function rowScanView(rows: ScanRows, summary: Pick<RowScanSummary, 'ordin
     },
     sawScope: (estate, scope) => kindsOf(estate).some((kind) => rows.page({ seenSince: since, kind, scope }, undefined, 1).length > 0),
     *query(query, pageSize = 500) {
-      for (const page of rowPages(rows, query, pageSize)) yield page.map(scanned);
+      // seenSince 0 keeps every row but lets SQLite walk the rows' order instead of sorting each page.
+      for (const page of rowPages(rows, { seenSince: 0, ...query }, pageSize)) yield page.map(scanned);
     },
     scopeFindings: summary.scopeFindings,
   };

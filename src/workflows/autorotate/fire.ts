@@ -8,13 +8,14 @@
  */
 import { currentAlert, bumped, mutateAlert, pushHistory, queueCard, setAlertProgress } from '../../alerts/lifecycle.js';
 import type { AlertRecord } from '../../alerts/types.js';
-import { credentialsSelected } from '../../approvals/auto-rotation.js';
+import { withHolderTags } from '../../approvals/auto-rotation.js';
+import { selectorMatches, type StandingSelector } from '../../approvals/standing.js';
 import { DAY_MS, MINUTE_MS, type Clock } from '../../clock.js';
 import type { KeywardenConfig } from '../../config/schema.js';
-import type { Credential } from '../../domain/credential.js';
+import { credentialId, type Credential } from '../../domain/credential.js';
 import { TERMINAL_STATES, type JobRecord } from '../../domain/job.js';
 import { formatTime } from '../../domain/plan.js';
-import type { ScanResult } from '../../domain/scan.js';
+import { eachPage, scanViewOf, type ScanResult, type ScanView } from '../../domain/scan.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Store } from '../../store/store.js';
 import { newId, STEPS } from '../actions.js';
@@ -43,18 +44,24 @@ const actorOf = (rule: AutoRotationRule) => ({ aadObjectId: rule.id, name: `auto
 export class AutoRotationFirer {
   constructor(private readonly o: AutoRotationFireOptions) {}
 
-  /** After a scan: every active rule × every credential it selects. Returns how many runs started. */
-  onScan(result: Pick<ScanResult, 'credentials'>): number {
+  /**
+   * After a scan: every active rule × every credential it selects that is due (expires within the rule's days). Reads
+   * only those, page by page, yielding between pages. Returns how many runs started.
+   */
+  async onScan(result: ScanResult): Promise<number> {
     const now = this.o.clock.now();
     const rules = activeRules(this.o.store, now);
+    const view = scanViewOf(result);
     let started = 0;
     for (const rule of rules) {
-      // The same selection the rule's approvers saw (a Key Vault secret's tags select the credential it holds).
-      for (const c of credentialsSelected(rule.selector, result.credentials)) {
-        try {
-          if (this.handle(rule, c, now) === 'started') started += 1;
-        } catch (err) {
-          this.o.logger?.error({ err, rule: rule.id, credentialId: c.id }, 'auto-rotation could not evaluate a credential; the next scan tries again');
+      for await (const page of eachPage(dueCandidates(view, rule, now))) {
+        // The same selection the rule's approvers saw (a Key Vault secret's tags select the credential it holds).
+        for (const c of page.filter((x) => isSelected(view, rule.selector, x))) {
+          try {
+            if (this.handle(rule, c, now) === 'started') started += 1;
+          } catch (err) {
+            this.o.logger?.error({ err, rule: rule.id, credentialId: c.id }, 'auto-rotation could not evaluate a credential; the next scan tries again');
+          }
         }
       }
     }
@@ -161,6 +168,36 @@ export class AutoRotationFirer {
     if (alert && !alert.progress?.jobId) showCard(store, alert.id, now, `Not rotated automatically under ${ruleLabel(rule)}: ${decision.reason}`);
     this.o.logger?.info({ rule: rule.id, credentialId: c.id, code: decision.code }, `auto-rotation skipped: ${decision.reason}`);
   }
+}
+
+/** The scan's credentials a rule may fire for now: its kind and scope (or its ids), expiring within its days. */
+function* dueCandidates(view: ScanView, rule: AutoRotationRule, now: number): Iterable<Credential[]> {
+  const { selector } = rule;
+  if (selector.credentialIds) {
+    yield selector.credentialIds.map((id) => view.get(id)?.credential).filter((c): c is Credential => c !== undefined);
+    return;
+  }
+  // Kind and scope narrow the rows only together (the store's index); a kind alone would make it sort each page.
+  const where = {
+    expiresBefore: now + (rule.trigger.days ?? 14) * DAY_MS + 1,
+    ...(selector.kind && selector.scope !== undefined ? { kind: selector.kind, scope: selector.scope } : {}),
+  };
+  for (const page of view.pages({ where, pageSize: 500 })) yield page.map((r) => r.credential);
+}
+
+/**
+ * `credentialsSelected` for one credential with look-ups instead of the whole scan: a secret holding a scanned
+ * credential is that credential's, and the tags of the secrets holding a credential select it too.
+ */
+function isSelected(view: ScanView, selector: StandingSelector, c: Credential): boolean {
+  if (c.kind === 'keyvault-secret' && c.holds && view.get(c.holds)) return false;
+  const holders = new Map<string, Credential>();
+  for (const h of view.holders(c.id)) holders.set(h.credential.id, h.credential);
+  for (const ref of c.heldIn) {
+    const s = view.get(credentialId('keyvault-secret', ref.vault, ref.name))?.credential;
+    if (s) holders.set(s.id, s);
+  }
+  return selectorMatches(selector, withHolderTags(c, [...holders.values()]));
 }
 
 /** A job still acting on the credential (a click's rotation, or a run of another rule). */

@@ -3,9 +3,9 @@
  * approvers it needs and its hash — and the card that shows all of that with Approve / Deny.
  */
 import { environmentOf } from '../../alerts/routing.js';
-import { credentialsSelected, selectorText, type AutoRotationRule } from '../../approvals/auto-rotation.js';
+import { selectorText, withHolderTags, type AutoRotationRule } from '../../approvals/auto-rotation.js';
 import { requiredApprovals, type RequiredApprovals } from '../../approvals/rules.js';
-import { standingHash, type AutoRotationTemplate, type StandingChatState, type StandingSelector } from '../../approvals/standing.js';
+import { selectorMatches, standingHash, type AutoRotationTemplate, type StandingChatState, type StandingSelector } from '../../approvals/standing.js';
 import { renderCard } from '../../cards/render.js';
 import { DAY_MS } from '../../clock.js';
 import type { KeywardenConfig } from '../../config/schema.js';
@@ -35,10 +35,33 @@ export interface RuleCoverage {
   blocked: Array<{ credential: Credential; blocker: string }>;
 }
 
+/**
+ * `credentialsSelected` in one pass with indexes (it compares every credential with every other, which a large estate
+ * cannot afford): a secret holding a scanned credential is that credential's; the holding secrets' tags select it.
+ */
+function selectedIn(selector: StandingSelector, credentials: readonly Credential[]): Credential[] {
+  const position = new Map(credentials.map((c, i) => [c.id, i]));
+  const byHeld = new Map<string, Credential[]>();
+  const byRef = new Map<string, Credential[]>();
+  const add = (map: Map<string, Credential[]>, key: string, c: Credential) => map.set(key, [...(map.get(key) ?? []), c]);
+  for (const c of credentials) {
+    if (c.kind !== 'keyvault-secret') continue;
+    if (c.holds) add(byHeld, c.holds, c);
+    add(byRef, `${c.where.scope}|${c.nativeId.toLowerCase()}`, c);
+  }
+  return credentials.filter((c) => {
+    if (c.kind === 'keyvault-secret' && c.holds && position.has(c.holds)) return false;
+    const holders = new Set(byHeld.get(c.id) ?? []);
+    for (const h of c.heldIn) for (const s of byRef.get(`${h.vault}|${h.name.toLowerCase()}`) ?? []) holders.add(s);
+    const ordered = [...holders].sort((a, b) => position.get(a.id)! - position.get(b.id)!);
+    return selectorMatches(selector, withHolderTags(c, ordered));
+  });
+}
+
 /** The credentials a rule covers in a scan: those the selector picks and Keywarden can rotate. */
 export function ruleCoverage(selector: StandingSelector, credentials: readonly Credential[], config: KeywardenConfig): RuleCoverage {
   const coverage: RuleCoverage = { covered: [], blocked: [] };
-  for (const credential of credentialsSelected(selector, credentials)) {
+  for (const credential of selectedIn(selector, credentials)) {
     const plan = planFor('rotate', credential, config);
     if (plan.blocker) coverage.blocked.push({ credential, blocker: plan.blocker });
     else coverage.covered.push({ credential, facts: plan.plan.facts });

@@ -40,7 +40,7 @@ export function createAutoRotationRuns(o: AutoRotationRunsOptions): AutoRotation
     onStarted: () => void announcer.tick(),
   });
   const unsubscribe = o.scanner.onScan(async (result) => {
-    firer.onScan(result);
+    await firer.onScan(result);
     await announcer.tick();
   });
   // Every pass of the engine's timer (cheap: reads only the run records).

@@ -6,6 +6,7 @@ import type { Keywarden, KeywardenModule } from '../../app.js';
 import { withCardDataKeys } from '../../approvals/card-data.js';
 import { notingClickers } from '../../approvals/people.js';
 import { createAzureCredential } from '../../providers/azure-credential.js';
+import { scanViewOf } from '../../domain/scan.js';
 import type { Scanner } from '../../scanner/scanner.js';
 import { providersFromConfig } from '../engine/providers.js';
 import type { WorkflowsModule } from '../module.js';
@@ -20,7 +21,11 @@ export function moveToSpModuleFor(keywarden: Keywarden, workflows: WorkflowsModu
   const pats = async () => (await scanner.latestOrScan('command')).credentials.filter((c) => c.kind === 'databricks-pat');
   const options: MoveToSpOptions = {
     config, store, clock, logger: logger.child({ component: 'move-to-sp' }), engine: workflows.engine, authorizer: workflows.authorizer, providers,
-    scannedCredential: async (id) => (await pats()).find((c) => c.id === id),
+    // One look-up per click, not the estate.
+    scannedCredential: async (id) => {
+      const c = scanViewOf(await scanner.latestOrScan('command')).get(id)?.credential;
+      return c?.kind === 'databricks-pat' ? c : undefined;
+    },
   };
   return {
     name: 'move-to-sp',

@@ -5,6 +5,7 @@
  * the same path as a card's Revoke: authorize → recordApproval (N-of-M, one job per subject) → the engine.
  */
 import { environmentOf } from '../../alerts/routing.js';
+import { currentAlert } from '../../alerts/lifecycle.js';
 import type { AlertRecord } from '../../alerts/types.js';
 import { checkConversation, checkTenant, cleanText, recentlyUsed, requiredApprovals } from '../../approvals/rules.js';
 import { createRemedyOffer, readRemedyOffer, type RemedyOffer } from '../../approvals/remedy-offers.js';
@@ -14,12 +15,12 @@ import type { AdaptiveCard, CardAction, ChatContext } from '../../domain/chat.js
 import type { Credential } from '../../domain/credential.js';
 import type { JobRecord } from '../../domain/job.js';
 import { formatTime, planHash, type ActionPlan } from '../../domain/plan.js';
-import type { ScanResult } from '../../domain/scan.js';
+import { scanViewOf, type ScanResult } from '../../domain/scan.js';
 import type { ScanTrigger } from '../../scanner/scanner.js';
 import { answerFor, auditDecision, idOf, messageOf, newId, STEPS, type ActionResult, type WorkflowActionsOptions } from '../actions.js';
 import { renderApprovalForm } from '../cards.js';
 import { lastUseText, planRevoke, revokeBlocker } from '../revoke/revoke.js';
-import { planRetire, retireBatch, type RetireOptions } from './planner.js';
+import { planRetire, retireBatchOf, type RetireOptions } from './planner.js';
 import { keepKey } from './retire.js';
 import { batchOf } from './planner.js';
 
@@ -49,10 +50,10 @@ export function retireOptionsFor(options: Pick<WorkflowActionsOptions, 'config' 
   return { scope, unusedDays: unusedDays ?? r.unusedDays, waitDays: r.waitDays, maxBatch: r.maxBatch, now: options.clock.now() };
 }
 
-function retirePlan(options: RemedyActionsOptions, scan: ScanResult, offer: Pick<RemedyOffer, 'subject' | 'parameters'>): { plan: ActionPlan; hash: string; tokens: number } {
+async function retirePlan(options: RemedyActionsOptions, scan: ScanResult, offer: Pick<RemedyOffer, 'subject' | 'parameters'>): Promise<{ plan: ActionPlan; hash: string; tokens: number }> {
   const unusedDays = typeof offer.parameters.unusedDays === 'number' ? offer.parameters.unusedDays : undefined;
   const ro = retireOptionsFor(options, offer.subject, unusedDays);
-  const batch = retireBatch(scan, options.config, ro);
+  const batch = await retireBatchOf(scan, options.config, ro);
   const plan = planRetire(batch, ro);
   return { plan, hash: planHash(plan), tokens: batch.tokens.length };
 }
@@ -101,7 +102,7 @@ function retireAction(options: RemedyActionsOptions): CardAction {
         return { text: 'This card names no offer I know. Ask again with /retire-unused.' };
       }
       const scan = await options.scans.latestOrScan('command');
-      const { plan, hash, tokens } = retirePlan(options, scan, offer);
+      const { plan, hash, tokens } = await retirePlan(options, scan, offer);
       const unusedDays = Number(plan.parameters.unusedDays);
       if (offer.parameters.planHash !== hash) {
         // A report's button, or the estate changed since this card: show the plan as it is now, nothing is approved.
@@ -203,7 +204,7 @@ export function offerRevoke(options: RemedyActionsOptions, c: Credential, ctx: C
 
 /** The open alert of a credential, so a revoke on demand also resolves its card. */
 function openAlertOf(options: RemedyActionsOptions, credentialId: string): AlertRecord | undefined {
-  return options.store.list<AlertRecord>('alerts').map((r) => r.value).find((a) => a.credentialId === credentialId && a.state !== 'resolved');
+  return currentAlert(options.store, credentialId)?.value;
 }
 
 function revokeOnDemandAction(options: RemedyActionsOptions): CardAction {
@@ -217,7 +218,7 @@ function revokeOnDemandAction(options: RemedyActionsOptions): CardAction {
         return { text: 'This card names no offer I know. Ask again with /revoke.' };
       }
       const scan = await options.scans.latestOrScan('command');
-      const c = scan.credentials.find((x) => x.id === offer.subject);
+      const c = scanViewOf(scan).get(offer.subject)?.credential;
       if (!c) return { text: `Not done: ${offer.subject} is not in the latest scan any more (already revoked or deleted?). Nothing was started.` };
       const plan = planRevoke(c);
       const hash = planHash(plan);

@@ -4,11 +4,12 @@
  */
 import type { ChatCommand, ChatContext, Reply } from '../../domain/chat.js';
 import type { Credential } from '../../domain/credential.js';
+import { eachPage, scanViewOf, type ScanResult } from '../../domain/scan.js';
 import { kindLabel } from '../../domain/policy.js';
 import { planHash } from '../../domain/plan.js';
 import { revokeBlocker } from '../revoke/revoke.js';
 import { offerRetire, offerRevoke, retireOptionsFor, retirePlanCard, revokeForm, type RemedyActionsOptions } from './actions.js';
-import { planRetire, retireBatch } from './planner.js';
+import { planRetire, retireBatchOf } from './planner.js';
 
 export const RETIRE_USAGE = '/retire-unused <workspace|all> [days]';
 export const RETIRE_EXAMPLE = '/retire-unused ws-analytics 90';
@@ -39,7 +40,7 @@ export function retireUnusedCommand(options: RemedyActionsOptions): ChatCommand 
       if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > 3650)) return usage('days must be a whole number from 1 to 3650');
       const scan = await options.scans.latestOrScan('command');
       const ro = retireOptionsFor(options, scope, days);
-      const plan = planRetire(retireBatch(scan, options.config, ro), ro);
+      const plan = planRetire(await retireBatchOf(scan, options.config, ro), ro);
       const hash = planHash(plan);
       const offer = offerRetire(options, { scope, unusedDays: ro.unusedDays, offeredBy: actorOf(ctx), ctx, planHash: hash });
       return { kind: 'card', card: retirePlanCard(options, offer, plan, hash) };
@@ -48,12 +49,24 @@ export function retireUnusedCommand(options: RemedyActionsOptions): ChatCommand 
   return command;
 }
 
-/** The credentials `query` names: its id, its native id (token id, keyId), or its name as /expiring shows it. */
-export function findCredentials(credentials: Credential[], query: string): Credential[] {
+/**
+ * The credentials `query` names: its id, its native id (token id, keyId), or its name as /expiring shows it. An exact id
+ * is one look-up; anything else reads the scan page by page, keeping only matches.
+ */
+export async function findInScan(scan: ScanResult, query: string): Promise<Credential[]> {
+  const view = scanViewOf(scan);
+  const exact = view.get(query.trim());
+  if (exact) return [exact.credential];
   const q = query.trim().toLowerCase();
-  const byId = credentials.filter((c) => c.id.toLowerCase() === q || c.nativeId.toLowerCase() === q);
-  if (byId.length > 0) return byId;
-  return credentials.filter((c) => c.name.toLowerCase() === q);
+  const byId: Credential[] = [];
+  const byName: Credential[] = [];
+  for await (const page of eachPage(view.pages())) {
+    for (const { credential: c } of page) {
+      if (c.id.toLowerCase() === q || c.nativeId.toLowerCase() === q) byId.push(c);
+      else if (c.name.toLowerCase() === q) byName.push(c);
+    }
+  }
+  return byId.length > 0 ? byId : byName;
 }
 
 export function revokeCommand(options: RemedyActionsOptions): ChatCommand {
@@ -68,7 +81,7 @@ export function revokeCommand(options: RemedyActionsOptions): ChatCommand {
       const query = args.trim();
       if (!query) return { kind: 'text', text: `Name the credential to revoke. Usage: ${REVOKE_USAGE} — e.g. ${REVOKE_EXAMPLE}` };
       const scan = await options.scans.latestOrScan('command');
-      const found = findCredentials(scan.credentials, query);
+      const found = await findInScan(scan, query);
       if (found.length === 0) return { kind: 'text', text: `No credential in the latest scan is called "${query.slice(0, 80)}". Use the id or name /expiring shows (e.g. ${REVOKE_EXAMPLE}).` };
       if (found.length > 1) {
         return { kind: 'text', text: `"${query.slice(0, 80)}" names ${found.length} credentials; give the id of one:\n${found.slice(0, 10).map((c) => `- ${c.id} (${kindLabel(c.kind)} in ${c.where.label})`).join('\n')}` };

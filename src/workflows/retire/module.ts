@@ -12,7 +12,7 @@ import type { Scanner } from '../../scanner/scanner.js';
 import type { WorkflowsModule } from '../module.js';
 import { offerRetire, remedyCardActions, retireOptionsFor, type RemedyActionsOptions } from './actions.js';
 import { retireUnusedCommand, revokeCommand } from './commands.js';
-import { planRetire, retireBatch } from './planner.js';
+import { planRetire, retireBatchOf } from './planner.js';
 import { createRetireUnused } from './retire.js';
 
 export function retireModuleFor(keywarden: Keywarden, workflows: WorkflowsModule, scanner: Scanner, findingsButtons?: FindingsRemedyButtons[]): KeywardenModule {
@@ -25,15 +25,18 @@ export function retireModuleFor(keywarden: Keywarden, workflows: WorkflowsModule
   };
 
   // Under /findings: one button per workspace whose unused / not-rotated PAT findings are shown; a click shows the plan.
-  findingsButtons?.push((scan, shown, ctx) => {
+  findingsButtons?.push(async (scan, shown, ctx, max) => {
     const scopes = [...new Set(shown.filter((f) => (f.code === 'unused' || f.code === 'not-rotated') && f.estate === 'databricks').map((f) => f.scope))].sort();
-    return scopes.flatMap((scope) => {
+    const buttons: Array<{ title: string; verb: string; data: Record<string, unknown> }> = [];
+    for (const scope of scopes) {
+      if (buttons.length >= max) break;
       const ro = retireOptionsFor(options, scope);
-      const plan = planRetire(retireBatch(scan, config, ro), ro);
-      if (Number(plan.facts.tokenCount) === 0) return [];
+      const plan = planRetire(await retireBatchOf(scan, config, ro), ro);
+      if (Number(plan.facts.tokenCount) === 0) continue;
       const offer = offerRetire(options, { scope, unusedDays: ro.unusedDays, offeredBy: { aadObjectId: ctx.actor.aadObjectId, name: ctx.actor.name }, ctx });
-      return [{ title: `Retire unused tokens in ${scope} (${plan.facts.tokenCount})`, verb: 'retireUnused', data: { offerId: offer.id, nonce: offer.nonce } }];
-    });
+      buttons.push({ title: `Retire unused tokens in ${scope} (${plan.facts.tokenCount})`, verb: 'retireUnused', data: { offerId: offer.id, nonce: offer.nonce } });
+    }
+    return buttons;
   });
 
   return {

@@ -9,7 +9,7 @@ import type { KeywardenConfig } from '../../config/schema.js';
 import type { Credential, CredentialOwner } from '../../domain/credential.js';
 import { formatUtcDate } from '../../domain/expiry.js';
 import { keywardenRunsOn } from '../../domain/self-credential.js';
-import type { ScanResult } from '../../domain/scan.js';
+import { eachPage, scanViewOf, type ScanResult } from '../../domain/scan.js';
 import { formatTime, type ActionPlan } from '../../domain/plan.js';
 import { tail } from '../engine/keyvault-steps.js';
 
@@ -75,31 +75,60 @@ function reasonFor(c: Credential, config: KeywardenConfig, unusedDays: number, n
   return reasons.length ? reasons.join('; ') : undefined;
 }
 
-/** The batch for a scope from a scan: oldest use first, at most maxBatch. */
-export function retireBatch(scan: Pick<ScanResult, 'credentials'>, config: KeywardenConfig, options: RetireOptions): RetireBatch {
-  const matching: BatchToken[] = [];
+const lastUse = (t: BatchToken) => t.lastUsedAt ?? t.createdAt ?? 0;
+const oldestUseFirst = (a: BatchToken, b: BatchToken) => lastUse(a) - lastUse(b) || a.workspace.localeCompare(b.workspace) || a.tokenId.localeCompare(b.tokenId);
+
+/** Builds a batch credential by credential, keeping only the oldest maxBatch tokens (the estate may be large). */
+function batchBuilder(config: KeywardenConfig, options: RetireOptions) {
+  let matching: BatchToken[] = [];
+  let count = 0;
   const skipped: RetireBatch['skipped'] = [];
-  for (const c of scan.credentials) {
-    if (c.kind !== 'databricks-pat' || (options.scope !== 'all' && c.where.scope !== options.scope)) continue;
-    if (c.expiresAt !== null && c.expiresAt <= options.now) continue;
-    const reason = reasonFor(c, config, options.unusedDays, options.now);
-    if (!reason) continue;
-    const self = keywardenRunsOn(c);
-    if (self) {
-      skipped.push({ comment: c.name, workspace: c.where.scope, why: `Keywarden runs on it (${self})` });
-      continue;
-    }
-    const note = ownerNoteOf(c.owner);
-    matching.push({
-      workspace: c.where.scope, tokenId: c.nativeId, comment: c.name, credentialId: c.id,
-      ownerId: c.owner?.id ?? null, ownerName: c.owner?.name ?? 'unknown owner',
-      ownerEntraId: note === null ? c.owner!.entraObjectId! : null, ownerNote: note,
-      lastUsedAt: c.lastUsedAt ?? null, createdAt: c.createdAt ?? null, reason,
-    });
-  }
-  const lastUse = (t: BatchToken) => t.lastUsedAt ?? t.createdAt ?? 0;
-  matching.sort((a, b) => lastUse(a) - lastUse(b) || a.workspace.localeCompare(b.workspace) || a.tokenId.localeCompare(b.tokenId));
-  return { tokens: matching.slice(0, options.maxBatch), more: Math.max(0, matching.length - options.maxBatch), skipped };
+  const keepOldest = () => {
+    matching.sort(oldestUseFirst);
+    matching = matching.slice(0, options.maxBatch);
+  };
+  return {
+    add(c: Credential): void {
+      if (c.kind !== 'databricks-pat' || (options.scope !== 'all' && c.where.scope !== options.scope)) return;
+      if (c.expiresAt !== null && c.expiresAt <= options.now) return;
+      const reason = reasonFor(c, config, options.unusedDays, options.now);
+      if (!reason) return;
+      const self = keywardenRunsOn(c);
+      if (self) {
+        skipped.push({ comment: c.name, workspace: c.where.scope, why: `Keywarden runs on it (${self})` });
+        return;
+      }
+      const note = ownerNoteOf(c.owner);
+      count += 1;
+      matching.push({
+        workspace: c.where.scope, tokenId: c.nativeId, comment: c.name, credentialId: c.id,
+        ownerId: c.owner?.id ?? null, ownerName: c.owner?.name ?? 'unknown owner',
+        ownerEntraId: note === null ? c.owner!.entraObjectId! : null, ownerNote: note,
+        lastUsedAt: c.lastUsedAt ?? null, createdAt: c.createdAt ?? null, reason,
+      });
+      if (matching.length >= 4 * options.maxBatch + 100) keepOldest();
+    },
+    batch(): RetireBatch {
+      keepOldest();
+      return { tokens: matching, more: Math.max(0, count - options.maxBatch), skipped };
+    },
+  };
+}
+
+/** The batch for a scope from credentials in memory: oldest use first, at most maxBatch. */
+export function retireBatch(scan: Pick<ScanResult, 'credentials'>, config: KeywardenConfig, options: RetireOptions): RetireBatch {
+  const builder = batchBuilder(config, options);
+  for (const c of scan.credentials) builder.add(c);
+  return builder.batch();
+}
+
+/** The batch from a scan, read page by page (yielding between pages). */
+export async function retireBatchOf(scan: ScanResult, config: KeywardenConfig, options: RetireOptions): Promise<RetireBatch> {
+  const builder = batchBuilder(config, options);
+  // One workspace: its rows only. All: every row in the rows' order (a filter by kind alone would make the store sort each page).
+  const where = options.scope === 'all' ? undefined : { kind: 'databricks-pat' as const, scope: options.scope };
+  for await (const page of eachPage(scanViewOf(scan).pages({ where }))) for (const r of page) builder.add(r.credential);
+  return builder.batch();
 }
 
 export function lastUsedText(t: Pick<BatchToken, 'lastUsedAt'>): string {

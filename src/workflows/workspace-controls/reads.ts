@@ -6,6 +6,7 @@ import type { Credential } from '../../domain/credential.js';
 import { formatTime } from '../../domain/plan.js';
 import type { DatabricksClient } from '../../providers/databricks/client.js';
 import type { TokenInfo } from '../../providers/databricks/types.js';
+import { scanViewOf } from '../../domain/scan.js';
 import { readLatestSnapshot } from '../../scanner/snapshot.js';
 import type { Store } from '../../store/store.js';
 import { tail } from '../engine/keyvault-steps.js';
@@ -34,13 +35,11 @@ export interface TokenLine {
   pipelines: string[];
 }
 
-/** The latest scan's credentials of one workspace, by token id (empty when no scan ran yet). */
+/** The latest scan's PATs of one workspace (only those rows), by token id (empty when no scan ran yet). */
 export function scannedTokens(store: Store, workspace: string): Map<string, Credential> {
   const scan = readLatestSnapshot(store);
   const byId = new Map<string, Credential>();
-  for (const c of scan?.credentials ?? []) {
-    if (c.kind === 'databricks-pat' && c.where.scope === workspace) byId.set(c.nativeId, c);
-  }
+  for (const c of scan ? scanViewOf(scan).inScope('databricks-pat', workspace) : []) byId.set(c.nativeId, c);
   return byId;
 }
 
