@@ -4,11 +4,13 @@ import { AUDIT_GENESIS_HASH, auditHash, checkAuditChain, type AuditChainOptions,
 import {
   StoreError, toJson, type AuditEntry, type AuditRecord, type Collection, type ListOptions, type Store, type StoredRecord,
 } from '../store.js';
+import type { ScanRows } from '../scan-rows.js';
 import { BlockingWorker, type BlockingStats } from './blocking-call.js';
 import {
   AUDIT_HEAD_ROW, AUDIT_RANGE, MAX_BATCH_OPS, STATE_PARTITION, auditRowKey, partitionOf, rowKeyOf, rowRange,
   type CommitResult, type RowMeta, type RowOp, type ServerRow,
 } from './rows.js';
+import { createTablesScanRows } from './scan-rows.js';
 import type { TablesConnection } from './worker.js';
 
 /**
@@ -49,7 +51,7 @@ export function openAzureTablesStore(options: AzureTablesStoreOptions): AzureTab
     releaseWorker();
     throw new StoreError(`cannot open the Azure Tables store (table "${connection.table}", container "${connection.container}"): ${(err as Error).message}`, 'STORE_OPEN_FAILED');
   }
-  return new TablesStore(shared.worker, conn, clock ?? systemClock, auditKey, onAuditAppended);
+  return new TablesStore(shared.worker, conn, connection.table, clock ?? systemClock, auditKey, onAuditAppended);
 }
 
 /** One worker thread per process, shared by every open Tables store, stopped when the last one closes. */
@@ -86,9 +88,19 @@ class TablesStore implements AzureTablesStore {
   readonly blocking: BlockingStats = { calls: 0, totalMs: 0, maxMs: 0 };
 
   constructor(
-    private readonly worker: BlockingWorker, private readonly conn: number, private readonly clock: Clock,
+    private readonly worker: BlockingWorker, private readonly conn: number, private readonly table: string, private readonly clock: Clock,
     private readonly auditKey: Buffer | undefined, private readonly onAuditAppended: ((seq: number) => void) | undefined,
   ) {}
+
+  private rows: ScanRows | undefined;
+  /** The scanned estate as rows, in partitions of their own (scan-rows.ts in this folder). */
+  get scanRows(): ScanRows {
+    this.rows ??= createTablesScanRows((op, args) => {
+      this.live();
+      return this.call(op, args);
+    }, this.table);
+    return this.rows;
+  }
 
   get isOpen(): boolean {
     return this.open;
