@@ -53,18 +53,21 @@ function filterOf(query: RowQuery): string {
 
 export function createTablesScanRows(call: Call, table: string): ScanRows & { readonly batches: number } {
   /** What this store last read or wrote of a row: lets a write replace the row's old order entry without reading it. */
-  const known = new Map<string, RowInfo>();
+  const known = new Map<string, RowInfo | null>();
   const stagingPrefix = `${table.slice(0, 45)}stg`;
   let staging: { name: string; created: boolean; next: Map<number, number> } | undefined;
   let batches = 0;
 
-  const remember = (info: RowInfo) => {
+  const remember = (id: string, info: RowInfo | null) => {
     if (known.size >= MAX_KNOWN) known.clear();
-    known.set(info.id, info);
+    known.set(id, info);
   };
-  const findInfos = (ids: readonly string[]) => {
-    const missing = ids.filter((id) => !known.has(id));
-    if (missing.length) for (const info of call<RowInfo[]>('scanFind', { groups: groupByPartition(missing) })) remember(info);
+  /** Stamps of these ids from storage; ids without a row are remembered as absent (null). */
+  const lookUp = (ids: readonly string[]): RowInfo[] => {
+    const infos = call<RowInfo[]>('scanFind', { groups: groupByPartition(ids) });
+    for (const id of ids) remember(id, null);
+    for (const info of infos) remember(info.id, info);
+    return infos;
   };
 
   function commitRound(entries: Array<{ upsert?: CredentialRow; touch?: { id: string; scan: number; seq: number } }>): void {
@@ -88,7 +91,7 @@ export function createTablesScanRows(call: Call, table: string): ScanRows & { re
         if (old && orderKey(old.scan, old.seq, id) !== newOrder) unit.push({ a: 'del', rk: orderKey(old.scan, old.seq, id) });
         if (old?.blob) oldBlobs.push(old.blob);
         add(pk, unit);
-        remember(info);
+        remember(id, info);
       } else if (t && old && (old.scan !== t.scan || old.seq !== t.seq)) {
         // An unchanged row only moves: its scan and seq, and its order entry.
         const info = { ...old, scan: t.scan, seq: t.seq };
@@ -97,7 +100,7 @@ export function createTablesScanRows(call: Call, table: string): ScanRows & { re
           { a: 'del', rk: orderKey(old.scan, old.seq, id) },
           { a: 'put', rk: orderKey(t.scan, t.seq, id), props: orderProps(info) },
         ]);
-        remember(info);
+        remember(id, info);
       }
     }
     if (units.size === 0) return;
@@ -139,15 +142,14 @@ export function createTablesScanRows(call: Call, table: string): ScanRows & { re
     stamps(ids) {
       const out = new Map<string, RowStamp>();
       if (ids.length === 0) return out;
-      for (const info of call<RowInfo[]>('scanFind', { groups: groupByPartition(ids) })) {
-        remember(info);
-        out.set(info.id, { fingerprint: info.fp, contentHash: info.ch });
-      }
+      for (const info of lookUp(ids)) out.set(info.id, { fingerprint: info.fp, contentHash: info.ch });
       return out;
     },
 
     write(batch) {
-      findInfos([...batch.upsert.map((r) => r.id), ...batch.touch.map((t) => t.id)]);
+      const ids = [...batch.upsert.map((r) => r.id), ...batch.touch.map((t) => t.id)];
+      const unknown = ids.filter((id) => !known.has(id));
+      if (unknown.length) lookUp(unknown);
       // One id twice in a call (never from the scanner) goes in a later round, in order, as SQLite would apply it.
       let round: Parameters<typeof commitRound>[0] = [];
       const inRound = new Set<string>();
@@ -186,7 +188,7 @@ export function createTablesScanRows(call: Call, table: string): ScanRows & { re
 
     delete(ids) {
       if (ids.length === 0) return;
-      for (const id of ids) known.delete(id);
+      for (const id of ids) remember(id, null);
       call('scanDelete', { groups: groupByPartition(ids) });
     },
 

@@ -21,8 +21,6 @@ export interface ScanContext {
 const MAX_OPS = 100;
 /** Entity group transactions carry at most 4 MiB; a batch stops well before. */
 const MAX_BATCH_CHARS = 2_500_000;
-/** Tables allows 15 comparisons in one filter: the partition and 14 row keys. */
-const KEYS_PER_LOOKUP = 14;
 const IN_FLIGHT = 16;
 const status = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
 
@@ -65,15 +63,22 @@ function infoOf(pk: string, e: Entity): RowInfo {
   };
 }
 
-/** Rows by data key, a few keys per query; `values` also reads each row's value. */
+/**
+ * Rows by data key: point reads, IN_FLIGHT at a time. A filter of OR'ed row keys would be fewer requests, but Tables
+ * answers it with a scan of the partition; a point read costs the same whatever the partition holds.
+ */
 async function lookup(ctx: ScanContext, groups: ReadonlyArray<{ pk: string; rks: readonly string[] }>, values: boolean): Promise<Map<string, { info: RowInfo; text?: string }>> {
-  const queries = groups.flatMap(({ pk, rks }) => Array.from({ length: Math.ceil(rks.length / KEYS_PER_LOOKUP) }, (_, i) => ({ pk, rks: rks.slice(i * KEYS_PER_LOOKUP, (i + 1) * KEYS_PER_LOOKUP) })));
+  const keys = groups.flatMap(({ pk, rks }) => rks.map((rk) => ({ pk, rk })));
   const found = new Map<string, { info: RowInfo; text?: string }>();
-  await inFlight(queries, async ({ pk, rks }) => {
-    const filter = `PartitionKey eq ${quote(pk)} and (${rks.map((rk) => `RowKey eq ${quote(rk)}`).join(' or ')})`;
-    for (const e of await list(ctx.table, ctx, filter, values ? undefined : INFO_PROPS, rks.length)) {
-      found.set(`${pk}\u0000${e.rowKey}`, { info: infoOf(pk, e), ...(values ? { text: await getValue(ctx.container, e, ctx.signal()) } : {}) });
+  await inFlight(keys, async ({ pk, rk }) => {
+    let e: Entity;
+    try {
+      e = await ctx.table.getEntity<Record<string, unknown>>(pk, rk, { abortSignal: ctx.signal(), ...(values ? {} : { queryOptions: { select: INFO_PROPS } }) }) as Entity;
+    } catch (err) {
+      if (status(err) === 404) return;
+      throw err;
     }
+    found.set(`${pk}\u0000${rk}`, { info: infoOf(pk, e), ...(values ? { text: await getValue(ctx.container, e, ctx.signal()) } : {}) });
   });
   return found;
 }
