@@ -51,7 +51,10 @@ function filterOf(query: RowQuery): string {
   return parts.join(' and ');
 }
 
-export function createTablesScanRows(call: Call, table: string): ScanRows & { readonly batches: number } {
+/** `batches`: entity group transactions written so far. `unstage`: what SQLite's rows do when a source is read or fails. */
+export type TablesScanRows = ScanRows & { readonly batches: number; unstage(source: number): void };
+
+export function createTablesScanRows(call: Call, table: string): TablesScanRows {
   /** What this store last read or wrote of a row: lets a write replace the row's old order entry without reading it. */
   const known = new Map<string, RowInfo | null>();
   const stagingPrefix = `${table.slice(0, 45)}stg`;
@@ -108,7 +111,7 @@ export function createTablesScanRows(call: Call, table: string): ScanRows & { re
     batches += call<number>('scanCommit', { groups, oldBlobs });
   }
 
-  const rows: ScanRows & { readonly batches: number } = {
+  const rows: TablesScanRows = {
     get batches() {
       return batches;
     },
@@ -130,6 +133,11 @@ export function createTablesScanRows(call: Call, table: string): ScanRows & { re
         q: { name: staging.name, from: `${pad(source, 6)}|${pad(afterSeq, 10)}`, to: `${pad(source, 6)}}`, limit },
       });
       return got.map((g) => ({ seq: Number(g.rk.slice(7)), credential: JSON.parse(g.text) as Credential }));
+    },
+
+    unstage(source) {
+      if (!staging?.created) return;
+      call('scanUnstage', { q: { name: staging.name, from: `${pad(source, 6)}|`, to: `${pad(source, 6)}}` } });
     },
 
     clearStaging() {

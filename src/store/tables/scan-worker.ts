@@ -281,6 +281,21 @@ export async function staged(ctx: ScanContext, q: { name: string; from: string; 
   return Promise.all(entities.map(async (e) => ({ rk: e.rowKey!, text: await getValue(ctx.container, e, ctx.signal()) })));
 }
 
+/** Deletes one source's staged credentials (keys `from` to `to`), a hundred per transaction. */
+export async function unstage(ctx: ScanContext, q: { name: string; from: string; to: string }): Promise<void> {
+  const client = ctx.tableNamed(q.name);
+  let entities: Entity[];
+  try {
+    entities = await list(client, ctx, range(STAGE_PARTITION, q.from, false, q.to), ['RowKey', 'blob'], Number.MAX_SAFE_INTEGER);
+  } catch (err) {
+    if (status(err) === 404) return;
+    throw err;
+  }
+  const batches = Array.from({ length: Math.ceil(entities.length / MAX_OPS) }, (_, i) => entities.slice(i * MAX_OPS, (i + 1) * MAX_OPS));
+  await inFlight(batches, (batch) => client.submitTransaction(batch.map((e): TransactionAction => ['delete', { partitionKey: STAGE_PARTITION, rowKey: e.rowKey! }]), { abortSignal: ctx.signal() }));
+  await deleteBlobs(ctx.container, entities.flatMap((e) => (typeof e.blob === 'string' && e.blob ? [e.blob] : [])), ctx.signal);
+}
+
 /** Drops this store's staging table, and staging tables a stopped replica left behind (older than `staleBefore`). */
 export async function dropStaging(ctx: ScanContext, q: { own?: string; prefix: string; staleBefore: number }): Promise<void> {
   const drop = async (name: string) => {

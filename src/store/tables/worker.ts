@@ -179,6 +179,7 @@ type Request = { id: number; conn: number } & (
   | { op: 'scanLast'; pks: string[] }
   | { op: 'scanStage'; q: Parameters<typeof scan.stage>[1] }
   | { op: 'scanStaged'; q: Parameters<typeof scan.staged>[1] }
+  | { op: 'scanUnstage'; q: Parameters<typeof scan.unstage>[1] }
   | { op: 'scanDropStaging'; q: Parameters<typeof scan.dropStaging>[1] });
 
 async function handle(req: Request): Promise<unknown> {
@@ -204,6 +205,7 @@ async function handle(req: Request): Promise<unknown> {
     case 'scanLast': return scan.lastScan(ctx, req.pks);
     case 'scanStage': return scan.stage(ctx, req.q);
     case 'scanStaged': return scan.staged(ctx, req.q);
+    case 'scanUnstage': return scan.unstage(ctx, req.q);
     case 'scanDropStaging': return scan.dropStaging(ctx, req.q);
   }
 }
