@@ -1,59 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AdjustableClock } from '../../src/clock.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
 import { StoreError, type Store } from '../../src/store/store.js';
 import { openAzureTablesStore, type AzureTablesStore } from '../../src/store/tables/store.js';
-import { startAzurite, type Azurite } from '../helpers/azurite.js';
+import { storeBackends, T0 } from './backends.js';
 
 /**
  * One contract, two stores: every case runs against the embedded SQLite store and the Azure Tables store (azurite,
- * in memory). A "target" is where a store's data lives (a file, a table); two stores opened on one target are two
- * connections (two replicas).
+ * in memory); see backends.ts. The scan rows' contract is scan-rows-conformance.test.ts.
  */
 
-interface Backend {
-  name: string;
-  newTarget(): string;
-  open(target: string, clock: AdjustableClock): Store;
-}
-
-const T0 = 1_800_000_000_000;
-let dir: string;
-let azurite: Azurite;
-let tables = 0;
-const opened: Store[] = [];
-/** Holds the process's store worker thread for the whole file, so each case does not pay for starting it. */
-let keeper: Store | undefined;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'kw-conformance-'));
-  azurite = await startAzurite();
-  keeper = openAzureTablesStore({ connectionString: azurite.connectionString, table: 'kwkeeper', container: 'keywarden' });
-}, 60_000);
-afterEach(() => {
-  for (const s of opened.splice(0)) s.close();
-});
-afterAll(async () => {
-  keeper?.close();
-  await azurite?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const backends: Backend[] = [
-  {
-    name: 'SQLite',
-    newTarget: () => join(dir, `s${++tables}.db`),
-    open: (path, clock) => openSqliteStore({ path, clock }),
-  },
-  {
-    name: 'Azure Tables',
-    newTarget: () => `kw${++tables}t${process.pid}`,
-    open: (table, clock) => openAzureTablesStore({ connectionString: azurite.connectionString, table, container: 'keywarden', clock }),
-  },
-];
+const { backends, opened, azurite } = storeBackends();
 
 describe.each(backends)('Store contract on $name', (backend) => {
   function fresh(clock = new AdjustableClock({ frozenAt: T0 })): { store: Store; target: string; clock: AdjustableClock; again: () => Store } {
@@ -231,7 +187,7 @@ describe.each(backends)('Store contract on $name', (backend) => {
 
 describe('Azure Tables: what only an optimistic store shows', () => {
   const open = (table: string) => {
-    const s = openAzureTablesStore({ connectionString: azurite.connectionString, table, container: 'keywarden', clock: new AdjustableClock({ frozenAt: T0 }) });
+    const s = openAzureTablesStore({ connectionString: azurite().connectionString, table, container: 'keywarden', clock: new AdjustableClock({ frozenAt: T0 }) });
     opened.push(s);
     return s;
   };

@@ -47,7 +47,7 @@ export class BlockingWorker {
     if (this.dead) throw new StoreError(`the Azure Tables store worker stopped (${this.dead}) — restart Keywarden`, 'STORE_WORKER_DEAD');
     const id = ++this.nextId;
     const started = performance.now();
-    this.port.postMessage({ id, op, ...args });
+    this.port.postMessage({ ...args, id, op });
     const deadline = started + this.timeoutMs;
     for (;;) {
       let got = receiveMessageOnPort(this.port);

@@ -4,11 +4,14 @@ import { AUDIT_GENESIS_HASH, auditHash, checkAuditChain, type AuditChainOptions,
 import {
   StoreError, toJson, type AuditEntry, type AuditRecord, type Collection, type ListOptions, type Store, type StoredRecord,
 } from '../store.js';
-import { BlockingWorker, type BlockingStats } from './blocking-call.js';
+import type { ScanRows } from '../scan-rows.js';
+import type { BlockingStats, BlockingWorker } from './blocking-call.js';
+import { TablesIo, connectWorker, present, slotKey } from './io.js';
 import {
   AUDIT_HEAD_ROW, AUDIT_RANGE, MAX_BATCH_OPS, STATE_PARTITION, auditRowKey, partitionOf, rowKeyOf, rowRange,
   type CommitResult, type RowMeta, type RowOp, type ServerRow,
 } from './rows.js';
+import { createTablesScanRows } from './scan-rows.js';
 import type { TablesConnection } from './worker.js';
 
 /**
@@ -32,126 +35,48 @@ export interface AzureTablesStoreOptions extends Omit<TablesConnection, 'request
 export type AzureTablesStore = Store & { readonly blocking: BlockingStats };
 
 const TX_ATTEMPTS = 12;
-const WORKER_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
 
 export function openAzureTablesStore(options: AzureTablesStoreOptions): AzureTablesStore {
   const { clock, auditKey, onAuditAppended, requestTimeoutMs, ...connection } = options;
   if (!connection.connectionString && !(connection.tableEndpoint && connection.blobEndpoint)) {
     throw new StoreError('the Azure Tables store needs store.azure.connectionString or both store.azure.tableEndpoint and store.azure.blobEndpoint', 'STORE_OPEN_FAILED');
   }
-  const timeout = requestTimeoutMs ?? 30_000;
-  shared ??= { worker: new BlockingWorker(WORKER_ENTRY, 120_000), users: 0 };
-  shared.users += 1;
-  let conn: number;
+  let opened: ReturnType<typeof connectWorker>;
   try {
-    conn = shared.worker.call<number>('init', { conn: 0, data: { ...connection, requestTimeoutMs: timeout } });
+    opened = connectWorker({ ...connection, requestTimeoutMs: requestTimeoutMs ?? 30_000 });
   } catch (err) {
-    releaseWorker();
     throw new StoreError(`cannot open the Azure Tables store (table "${connection.table}", container "${connection.container}"): ${(err as Error).message}`, 'STORE_OPEN_FAILED');
   }
-  return new TablesStore(shared.worker, conn, clock ?? systemClock, auditKey, onAuditAppended);
-}
-
-/** One worker thread per process, shared by every open Tables store, stopped when the last one closes. */
-let shared: { worker: BlockingWorker; users: number } | undefined;
-function releaseWorker(): void {
-  if (!shared) return;
-  shared.users -= 1;
-  if (shared.users > 0) return;
-  void shared.worker.close();
-  shared = undefined;
+  return new TablesStore(opened.worker, opened.conn, connection.table, clock ?? systemClock, auditKey, onAuditAppended);
 }
 
 interface Slot { pk: string; rk: string; server: ServerRow | undefined; pending?: Pending | null }
 interface Pending { id: string; meta: RowMeta; valueText: string }
 interface Tx { slots: Map<string, Slot>; appended: AuditRecord[] }
 
-const present = (row: ServerRow | undefined): row is ServerRow => row !== undefined && !row.tombstone;
-const slotKey = (pk: string, rk: string) => `${pk}\u0000${rk}`;
-
-
 /** A short synchronous pause between transaction attempts (the caller is synchronous anyway). */
 function pause(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-class TablesStore implements AzureTablesStore {
-  private open = true;
+class TablesStore extends TablesIo implements AzureTablesStore {
   private tx: Tx | undefined;
-  /** Version and ETag of rows this replica last read or wrote: lets compareAndSet skip its read. */
-  private readonly known = new Map<string, { version: number; etag: string; createdAt: number; blob?: string }>();
-  /** The audit head as this replica last wrote or read it: an append then needs one round trip, not two. */
-  private headCache: ServerRow | undefined;
-
-  readonly blocking: BlockingStats = { calls: 0, totalMs: 0, maxMs: 0 };
+  private rows: ScanRows | undefined;
 
   constructor(
-    private readonly worker: BlockingWorker, private readonly conn: number, private readonly clock: Clock,
+    worker: BlockingWorker, conn: number, private readonly table: string, private readonly clock: Clock,
     private readonly auditKey: Buffer | undefined, private readonly onAuditAppended: ((seq: number) => void) | undefined,
-  ) {}
-
-  get isOpen(): boolean {
-    return this.open;
+  ) {
+    super(worker, conn);
   }
 
-  close(): void {
-    if (!this.open) return;
-    this.open = false;
-    try {
-      this.worker.call('disconnect', { conn: this.conn });
-    } catch { /* closing anyway */ }
-    releaseWorker();
-  }
-
-  /** One blocking round trip to the worker, timed (the figures behind `blocking`). */
-  private call<T>(op: string, args: Record<string, unknown>): T {
-    const started = performance.now();
-    try {
-      return this.worker.call<T>(op, { conn: this.conn, ...args });
-    } finally {
-      const spent = performance.now() - started;
-      this.blocking.calls += 1;
-      this.blocking.totalMs += spent;
-      this.blocking.maxMs = Math.max(this.blocking.maxMs, spent);
-    }
-  }
-
-  private live(): void {
-    if (!this.open) throw new StoreError('the Azure Tables store is closed — open a new store; this one was shut down', 'STORE_CLOSED');
-  }
-
-  // ---- I/O through the worker ----
-
-  private read(pk: string, rk: string): ServerRow | undefined {
-    const row = this.call<ServerRow | undefined>('read', { pk, rk });
-    this.remember(pk, row);
-    return row;
-  }
-
-  private query(pk: string, range: { from: string; to: string }, values: boolean, limit?: number): ServerRow[] {
-    return this.call<ServerRow[]>('query', { pk, ...range, values, ...(limit !== undefined ? { limit } : {}) });
-  }
-
-  private commit(pk: string, ops: RowOp[]): CommitResult {
-    const result = this.call<CommitResult>('commit', { pk, ops });
-    const head = ops.find((op) => op.rk === AUDIT_HEAD_ROW);
-    if (!result.ok) this.headCache = undefined;
-    else if (head?.meta && result.etags[AUDIT_HEAD_ROW]) this.headCache = { rk: AUDIT_HEAD_ROW, etag: result.etags[AUDIT_HEAD_ROW], id: 'head', meta: head.meta, valueText: head.valueText ?? 'null' };
-    for (const op of ops) {
-      const key = slotKey(pk, op.rk);
-      const etag = result.ok ? result.etags[op.rk] : undefined;
-      if (etag && op.kind !== 'delete' && op.meta) this.known.set(key, { version: op.meta.v, etag, createdAt: op.meta.c });
-      else this.known.delete(key);
-    }
-    return result;
-  }
-
-  private remember(pk: string, row: ServerRow | undefined): void {
-    if (!row) return;
-    const key = slotKey(pk, row.rk);
-    if (present(row)) this.known.set(key, { version: row.meta.v, etag: row.etag, createdAt: row.meta.c, ...(row.blob ? { blob: row.blob } : {}) });
-    else this.known.delete(key);
-    if (this.known.size > 10_000) this.known.clear();
+  /** The scanned estate as rows, in partitions of their own (scan-rows.ts in this folder). */
+  get scanRows(): ScanRows {
+    this.rows ??= createTablesScanRows((op, args) => {
+      this.live();
+      return this.call(op, args);
+    }, this.table);
+    return this.rows;
   }
 
   private toRecord<T>(collection: Collection, row: { id: string; meta: RowMeta; valueText?: string }): StoredRecord<T> {

@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { type MessagePort, workerData } from 'node:worker_threads';
-import { TableClient, type TableEntity, type TransactionAction } from '@azure/data-tables';
+import { TableClient, TableServiceClient, type TableEntity, type TransactionAction } from '@azure/data-tables';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import type { AzureConfig } from '../../providers/azure-credential.js';
-import {
-  CHUNK_CHARS, MAX_INLINE_CHUNKS, type CommitResult, type RowMeta, type RowOp, type ServerRow,
-} from './rows.js';
+import type { CommitResult, RowMeta, RowOp, ServerRow } from './rows.js';
+import type { ScanGroup } from './scan-keys.js';
+import * as scan from './scan-worker.js';
+import { deleteBlobs as dropBlobs, getValue, putValue, quote } from './values.js';
 
 /**
  * The worker thread behind the Azure Tables store: the real @azure/data-tables and @azure/storage-blob clients, one
@@ -29,15 +29,18 @@ const { port, flag } = workerData as WorkerInput;
 const signalFlag = new Int32Array(flag);
 
 /** One worker serves every store of the process (they take turns: each call blocks its caller). */
-interface Connection { table: TableClient; container: ContainerClient; timeoutMs: number }
+interface Connection { table: TableClient; container: ContainerClient; service: TableServiceClient; tableNamed(name: string): TableClient; timeoutMs: number }
 const connections = new Map<number, Connection>();
 let nextConnection = 0;
 
 async function connect(c: TablesConnection): Promise<Connection> {
   if (c.connectionString) {
+    const cs = c.connectionString;
     return {
-      table: TableClient.fromConnectionString(c.connectionString, c.table, { allowInsecureConnection: true }),
-      container: BlobServiceClient.fromConnectionString(c.connectionString).getContainerClient(c.container),
+      table: TableClient.fromConnectionString(cs, c.table, { allowInsecureConnection: true }),
+      container: BlobServiceClient.fromConnectionString(cs).getContainerClient(c.container),
+      service: TableServiceClient.fromConnectionString(cs, { allowInsecureConnection: true }),
+      tableNamed: (name) => TableClient.fromConnectionString(cs, name, { allowInsecureConnection: true }),
       timeoutMs: c.requestTimeoutMs,
     };
   }
@@ -47,6 +50,8 @@ async function connect(c: TablesConnection): Promise<Connection> {
   return {
     table: new TableClient(c.tableEndpoint!, c.table, credential),
     container: new BlobServiceClient(c.blobEndpoint!, credential).getContainerClient(c.container),
+    service: new TableServiceClient(c.tableEndpoint!, credential),
+    tableNamed: (name) => new TableClient(c.tableEndpoint!, name, credential),
     timeoutMs: c.requestTimeoutMs,
   };
 }
@@ -76,19 +81,11 @@ async function init(data: TablesConnection): Promise<number> {
   return nextConnection;
 }
 
-async function readBlob(name: string): Promise<string> {
-  const buffer = await container.getBlockBlobClient(name).downloadToBuffer(0, undefined, { abortSignal: signal() });
-  return buffer.toString('utf8');
-}
-
 async function toRow(e: TableEntity<Record<string, unknown>>, values: boolean): Promise<ServerRow> {
   const row: ServerRow = { rk: e.rowKey!, etag: e.etag as string, id: String(e.id ?? ''), meta: JSON.parse(String(e.meta ?? '{"v":0,"c":0,"u":0}')) as RowMeta };
   if (e.tomb === true) row.tombstone = true;
   if (typeof e.blob === 'string' && e.blob) row.blob = e.blob;
-  if (values && !row.tombstone) {
-    if (row.blob) row.valueText = await readBlob(row.blob);
-    else row.valueText = Array.from({ length: Number(e.n ?? 0) }, (_, i) => String(e[`v${i}`] ?? '')).join('');
-  }
+  if (values && !row.tombstone) row.valueText = await getValue(container, e, signal());
   return row;
 }
 
@@ -100,10 +97,6 @@ async function read(pk: string, rk: string): Promise<ServerRow | undefined> {
     if (status(err) === 404) return undefined;
     throw err;
   }
-}
-
-function quote(s: string): string {
-  return `'${s.replace(/'/g, "''")}'`;
 }
 
 async function query(pk: string, from: string, to: string, values: boolean, limit?: number): Promise<ServerRow[]> {
@@ -122,24 +115,11 @@ async function query(pk: string, from: string, to: string, values: boolean, limi
 /** The entity for a write: the value split over properties v0…vN, or in a new blob when it is too big for an entity. */
 async function entityFor(pk: string, op: RowOp, uploaded: string[]): Promise<TableEntity<Record<string, unknown>>> {
   const e: TableEntity<Record<string, unknown>> = { partitionKey: pk, rowKey: op.rk, id: op.id ?? '', meta: JSON.stringify(op.meta) };
-  const text = op.valueText ?? 'null';
-  if (text.length > CHUNK_CHARS * MAX_INLINE_CHUNKS) {
-    const name = `values/${pk}/${op.rk}/${randomUUID()}`;
-    await container.getBlockBlobClient(name).upload(text, Buffer.byteLength(text), { abortSignal: signal() });
-    uploaded.push(name);
-    e.blob = name;
-    e.n = 0;
-  } else {
-    const n = Math.max(1, Math.ceil(text.length / CHUNK_CHARS));
-    e.n = n;
-    for (let i = 0; i < n; i++) e[`v${i}`] = text.slice(i * CHUNK_CHARS, (i + 1) * CHUNK_CHARS);
-  }
+  await putValue(container, e, op.valueText ?? 'null', uploaded, signal());
   return e;
 }
 
-async function deleteBlobs(names: string[]): Promise<void> {
-  await Promise.all(names.map((n) => container.getBlockBlobClient(n).deleteIfExists({ abortSignal: signal() }).catch(() => undefined)));
-}
+const deleteBlobs = (names: string[]): Promise<void> => dropBlobs(container, names, signal);
 
 async function commit(pk: string, ops: RowOp[]): Promise<CommitResult> {
   const uploaded: string[] = [];
@@ -189,7 +169,18 @@ type Request = { id: number; conn: number } & (
   | { op: 'read'; pk: string; rk: string }
   | { op: 'query'; pk: string; from: string; to: string; values: boolean; limit?: number }
   | { op: 'commit'; pk: string; ops: RowOp[] }
-  | { op: 'disconnect' });
+  | { op: 'disconnect' }
+  | { op: 'scanFind'; groups: Array<{ pk: string; ids: string[] }> }
+  | { op: 'scanGet'; pk: string; rowId: string }
+  | { op: 'scanCommit'; groups: ScanGroup[]; oldBlobs: string[] }
+  | { op: 'scanDelete'; groups: Array<{ pk: string; ids: string[] }> }
+  | { op: 'scanPage'; q: Parameters<typeof scan.page>[1] }
+  | { op: 'scanUnseen'; q: Parameters<typeof scan.unseen>[1] }
+  | { op: 'scanLast'; pks: string[] }
+  | { op: 'scanStage'; q: Parameters<typeof scan.stage>[1] }
+  | { op: 'scanStaged'; q: Parameters<typeof scan.staged>[1] }
+  | { op: 'scanUnstage'; q: Parameters<typeof scan.unstage>[1] }
+  | { op: 'scanDropStaging'; q: Parameters<typeof scan.dropStaging>[1] });
 
 async function handle(req: Request): Promise<unknown> {
   if (req.op === 'init') return init(req.data);
@@ -202,6 +193,20 @@ async function handle(req: Request): Promise<unknown> {
     case 'query': return query(req.pk, req.from, req.to, req.values, req.limit);
     case 'commit': return commit(req.pk, req.ops);
     case 'disconnect': return connections.delete(req.conn);
+  }
+  const ctx: scan.ScanContext = { ...conn, signal };
+  switch (req.op) {
+    case 'scanFind': return scan.find(ctx, req.groups);
+    case 'scanGet': return scan.get(ctx, req.pk, req.rowId);
+    case 'scanCommit': return scan.commit(ctx, req.groups, req.oldBlobs);
+    case 'scanDelete': return scan.remove(ctx, req.groups);
+    case 'scanPage': return scan.page(ctx, req.q);
+    case 'scanUnseen': return scan.unseen(ctx, req.q);
+    case 'scanLast': return scan.lastScan(ctx, req.pks);
+    case 'scanStage': return scan.stage(ctx, req.q);
+    case 'scanStaged': return scan.staged(ctx, req.q);
+    case 'scanUnstage': return scan.unstage(ctx, req.q);
+    case 'scanDropStaging': return scan.dropStaging(ctx, req.q);
   }
 }
 
