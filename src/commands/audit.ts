@@ -1,7 +1,7 @@
 /** `/audit [credential]`: the latest audit entries (for one credential, alert, job or JIT request when named). */
 import type { ChatCommand, Reply } from '../domain/chat.js';
 import { formatUtc } from '../domain/expiry.js';
-import type { AuditRecord, Store } from '../store/store.js';
+import type { AuditRecord, Store, VerifiedAuditHead } from '../store/store.js';
 
 export const AUDIT_USAGE = '/audit [credential id, name or job id]';
 const SHOWN = 15;
@@ -29,7 +29,7 @@ export function auditLine(r: AuditRecord): string {
  */
 export function entriesFor(store: Store, subject: string): AuditRecord[] {
   const own = store.listAudit({ subject });
-  const all = store.listAudit().slice(-SCANNED_FOR_SUBJECT);
+  const all = latestAudit(store, SCANNED_FOR_SUBJECT);
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
   const subjects = new Set<string>([subject]);
   const jobs = new Set<string>();
@@ -50,7 +50,34 @@ export function entriesFor(store: Store, subject: string): AuditRecord[] {
   return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
 }
 
+/** The newest `n` records, read from the end (the log only grows: reading all of it would block the bot). */
+function latestAudit(store: Store, n: number): AuditRecord[] {
+  const head = store.auditHead();
+  return head ? store.listAudit({ afterSeq: Math.max(0, head.seq - n) }) : [];
+}
+
+/**
+ * The chain as far as this process has checked it: the first /audit walks the whole log, later ones only the records
+ * written since (and that the last checked one is unchanged). `keywarden audit --verify` is the full check.
+ */
+function chainChecker(store: Store): () => string {
+  let checked: VerifiedAuditHead | undefined;
+  return () => {
+    // The walk starts again at the last checked record, so an edit to it is caught too.
+    const last = checked && store.listAudit({ afterSeq: checked.seq - 1, limit: 1 })[0];
+    const from = checked && last?.hash === checked.hash ? { ...checked, seq: checked.seq - 1, hash: last.prevHash } : undefined;
+    const verdict = store.verifyAudit(from);
+    if (!verdict.ok) {
+      checked = undefined;
+      return `hash chain BROKEN at #${verdict.brokenAt} — run "keywarden audit --verify"`;
+    }
+    checked = verdict.head;
+    return `hash chain intact (${verdict.count} entries)`;
+  };
+}
+
 export function auditCommand(options: { store: Store }): ChatCommand {
+  const chainStatus = chainChecker(options.store);
   return {
     name: 'audit',
     usage: AUDIT_USAGE,
@@ -59,8 +86,7 @@ export function auditCommand(options: { store: Store }): ChatCommand {
     async handle(args): Promise<Reply> {
       const named = args.trim().slice(0, 200);
       const needle = named.toLowerCase();
-      const verified = options.store.verifyAudit();
-      const chain = verified.ok ? `hash chain intact (${verified.count} entries)` : `hash chain BROKEN at #${verified.brokenAt} — run "keywarden audit --verify"`;
+      const chain = chainStatus();
       const exact = named ? entriesFor(options.store, named) : [];
       if (exact.length > 0) {
         // The whole story of one credential, oldest first; only a very long one is cut (message size), from the oldest.
@@ -72,7 +98,7 @@ export function auditCommand(options: { store: Store }): ChatCommand {
           ...shown.map(auditLine),
         ].join('\n\n') };
       }
-      const recent = options.store.listAudit().slice(-SCANNED);
+      const recent = latestAudit(options.store, SCANNED);
       const records = needle ? recent.filter((r) => mentions(r, needle)) : recent;
       const shown = records.slice(-SHOWN).reverse();
       if (shown.length === 0) return { kind: 'text', text: needle ? `No audit entries mention "${named.slice(0, 80)}".` : 'The audit log is empty.' };

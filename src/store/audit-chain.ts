@@ -48,6 +48,8 @@ export interface AuditChainReport {
   reason?: string;
   /** seq of the first keyed record, if any. */
   keyedFrom?: number;
+  /** The last record read (what `after` takes to continue from it). */
+  head?: VerifiedAuditHead;
   /** Keyed records whose HMAC was recomputed (0 when no key was given). */
   keyedChecked: number;
   /** Keyed records only checked for linkage, because no key was given. */
@@ -59,11 +61,22 @@ export interface AuditChainReport {
 export interface AuditChainOptions {
   key?: Buffer;
   anchors?: readonly AuditAnchor[];
+  /** Continues a walk that already verified the chain up to this record: only later records are passed in. */
+  after?: VerifiedAuditHead;
+}
+
+/** Where a verified walk ended: its last record, and the first keyed one (every later record must be keyed). */
+export interface VerifiedAuditHead {
+  seq: number;
+  hash: string;
+  keyedFrom?: number;
 }
 
 /** Walks the chain oldest first; stops judging at the first break but keeps counting. */
 export function checkAuditChain(records: Iterable<AuditRecord>, options: AuditChainOptions = {}): AuditChainReport {
-  const report: AuditChainReport = { ok: true, count: 0, keyedChecked: 0, keyedUnchecked: 0, anchorsChecked: 0 };
+  const after = options.after;
+  // `count` is the chain's length so far: a continued walk starts at the record it continues from.
+  const report: AuditChainReport = { ok: true, count: after?.seq ?? 0, keyedChecked: 0, keyedUnchecked: 0, anchorsChecked: 0, ...(after?.keyedFrom !== undefined ? { keyedFrom: after.keyedFrom } : {}) };
   const anchors = [...(options.anchors ?? [])].sort((a, b) => a.seq - b.seq || a.at - b.at);
   const anchorsAt = new Map<number, AuditAnchor[]>();
   for (const a of anchors) anchorsAt.set(a.seq, [...(anchorsAt.get(a.seq) ?? []), a]);
@@ -73,7 +86,7 @@ export function checkAuditChain(records: Iterable<AuditRecord>, options: AuditCh
     report.brokenAt = seq;
     report.reason = reason;
   };
-  let prevHash = AUDIT_GENESIS_HASH;
+  let prevHash = after?.hash ?? AUDIT_GENESIS_HASH;
   for (const record of records) {
     report.count += 1;
     const seq = record.seq;
@@ -100,6 +113,7 @@ export function checkAuditChain(records: Iterable<AuditRecord>, options: AuditCh
     }
     prevHash = record.hash;
   }
+  if (report.count > 0) report.head = { seq: report.count, hash: prevHash, ...(report.keyedFrom !== undefined ? { keyedFrom: report.keyedFrom } : {}) };
   const latest = anchors[anchors.length - 1];
   if (latest) {
     report.latestAnchor = latest;

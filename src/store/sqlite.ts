@@ -16,6 +16,9 @@ import {
   type ListOptions,
   type Store,
   type StoredRecord,
+  type AuditVerdict,
+  type VerifiedAuditHead,
+  auditVerdict,
   toJson,
 } from './store.js';
 
@@ -160,7 +163,7 @@ class SqliteStore implements Store {
       appendAudit: db.prepare(
         `INSERT INTO audit_log (seq, at, action, actor, subject, result, details, prev_hash, hash, keyed)
          VALUES (@seq, @at, @action, @actor, @subject, @result, @details, @prev_hash, @hash, @keyed)`),
-      allAudit: db.prepare<[], AuditRow>('SELECT * FROM audit_log ORDER BY seq'),
+      auditAfter: db.prepare<[number], AuditRow>('SELECT * FROM audit_log WHERE seq > ? ORDER BY seq'),
     };
   }
 
@@ -300,14 +303,13 @@ class SqliteStore implements Store {
     return (this.db.prepare(sql).all(...params) as AuditRow[]).map(toAudit);
   }
 
-  verifyAudit(): { ok: true; count: number } | { ok: false; brokenAt: number; count: number } {
-    const report = this.checkAudit({ ...(this.auditKey ? { key: this.auditKey } : {}) });
-    return report.ok ? { ok: true, count: report.count } : { ok: false, brokenAt: report.brokenAt!, count: report.count };
+  verifyAudit(after?: VerifiedAuditHead): AuditVerdict {
+    return auditVerdict(this.checkAudit({ ...(this.auditKey ? { key: this.auditKey } : {}), ...(after ? { after } : {}) }));
   }
 
   checkAudit(options: AuditChainOptions = {}): AuditChainReport {
     this.live();
-    const rows = this.statements.allAudit.iterate();
+    const rows = this.statements.auditAfter.iterate(options.after?.seq ?? 0);
     function* records() {
       for (const row of rows) {
         let record: AuditRecord;

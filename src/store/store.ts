@@ -1,4 +1,6 @@
-import type { AuditChainOptions, AuditChainReport } from './audit-chain.js';
+import type { AuditChainOptions, AuditChainReport, VerifiedAuditHead } from './audit-chain.js';
+
+export type { VerifiedAuditHead } from './audit-chain.js';
 import type { ScanRows } from './scan-rows.js';
 
 /**
@@ -76,8 +78,11 @@ export interface Store {
   transaction<R>(fn: () => R): R;
   appendAudit(entry: AuditEntry): AuditRecord;
   listAudit(options?: { subject?: string; limit?: number; afterSeq?: number }): AuditRecord[];
-  /** Recomputes the hash chain (keyed records with this store's audit key); returns the first broken seq. */
-  verifyAudit(): { ok: true; count: number } | { ok: false; brokenAt: number; count: number };
+  /**
+   * Recomputes the hash chain (keyed records with this store's audit key); returns the first broken seq.
+   * `after`: the head of an earlier verdict: only the records after it are read (a chat command's cheap re-check).
+   */
+  verifyAudit(after?: VerifiedAuditHead): AuditVerdict;
   /** The full check: keyed records with `key`, and the chain against anchors kept outside the database. */
   checkAudit(options?: AuditChainOptions): AuditChainReport;
   /** The newest record's seq and hash (what an anchor copies). */
@@ -97,6 +102,13 @@ export class StoreError extends Error {
 }
 
 /** A value as both stores keep it: JSON text, with a clear error for what JSON cannot hold. */
+/** What a chat command shows of the chain: intact up to `head`, or the first broken record. */
+export type AuditVerdict = { ok: true; count: number; head?: VerifiedAuditHead } | { ok: false; brokenAt: number; count: number };
+
+export function auditVerdict(report: AuditChainReport): AuditVerdict {
+  return report.ok ? { ok: true, count: report.count, ...(report.head ? { head: report.head } : {}) } : { ok: false, brokenAt: report.brokenAt!, count: report.count };
+}
+
 export function toJson(value: unknown, what: string): string {
   let text: string | undefined;
   try {

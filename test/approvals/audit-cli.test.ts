@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runAuditCli, verifyAuditLines } from '../../src/cli/audit.js';
 import { auditCommand } from '../../src/commands/audit.js';
@@ -68,6 +69,32 @@ describe('keywarden audit --export / --verify', () => {
     expect(one.kind === 'text' && one.text).not.toMatch(/approval.granted/);
     const none = await auditCommand({ store }).handle('nothing-like-this', {} as never);
     expect(none.kind === 'text' && none.text).toMatch(/No audit entries/);
+    store.close();
+  });
+
+  it('/audit reads only the records written since its last check, and still reports an edited one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kw-audit-inc-'));
+    dirs.push(dir);
+    const path = join(dir, 'audit.db');
+    const store = storeWithEntries(path);
+    const audit = auditCommand({ store });
+    const text = async () => { const r = await audit.handle('', {} as never); return r.kind === 'text' ? r.text : ''; };
+    expect(await text()).toMatch(/\(hash chain intact \(3 entries\)\)/);
+    store.appendAudit({ action: 'approval.granted', subject: 'databricks-pat:ws-dev:2', result: 'ok' });
+    store.appendAudit({ action: 'job.step.create.done', subject: 'databricks-pat:ws-dev:2', result: 'ok' });
+    expect(await text()).toMatch(/\(hash chain intact \(5 entries\)\)/);
+    // A record written after the last check, edited with raw SQL (the append-only guard dropped).
+    store.appendAudit({ action: 'approval.refused', subject: 'databricks-pat:ws-dev:2', result: 'refused' });
+    const raw = new Database(path);
+    raw.exec('DROP TRIGGER audit_log_no_update');
+    raw.prepare("UPDATE audit_log SET result = 'ok' WHERE seq = 6").run();
+    expect(await text()).toMatch(/hash chain BROKEN at #6/);
+    // The last record an earlier check passed, edited: the next check walks the whole log again.
+    raw.prepare("UPDATE audit_log SET result = 'refused' WHERE seq = 6").run();
+    expect(await text()).toMatch(/\(hash chain intact \(6 entries\)\)/);
+    raw.prepare("UPDATE audit_log SET result = 'info' WHERE seq = 6").run();
+    expect(await text()).toMatch(/hash chain BROKEN at #6/);
+    raw.close();
     store.close();
   });
 });

@@ -66,7 +66,7 @@ describe('file, reopen and migrations', () => {
     const second = openAt(path);
     expect(second.isOpen).toBe(true);
     expect(second.get('conversations', 'conv-1')?.value).toEqual({ serviceUrl: 'https://smba' });
-    expect(second.verifyAudit()).toEqual({ ok: true, count: 1 });
+    expect(second.verifyAudit()).toMatchObject({ ok: true, count: 1 });
     second.close();
     openAt(path).close();
 

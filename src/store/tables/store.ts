@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../../clock.js';
 import { redactText, redactValue } from '../../logging/redact.js';
 import { AUDIT_GENESIS_HASH, auditHash, checkAuditChain, type AuditChainOptions, type AuditChainReport } from '../audit-chain.js';
 import {
-  StoreError, toJson, type AuditEntry, type AuditRecord, type Collection, type ListOptions, type Store, type StoredRecord,
+  StoreError, auditVerdict, toJson, type AuditEntry, type AuditRecord, type AuditVerdict, type Collection, type ListOptions, type Store, type StoredRecord, type VerifiedAuditHead,
 } from '../store.js';
 import type { ScanRows } from '../scan-rows.js';
 import type { BlockingStats, BlockingWorker } from './blocking-call.js';
@@ -349,13 +349,12 @@ class TablesStore extends TablesIo implements AzureTablesStore {
     return options.limit !== undefined ? records.slice(0, Math.max(0, Math.floor(options.limit))) : records;
   }
 
-  verifyAudit(): { ok: true; count: number } | { ok: false; brokenAt: number; count: number } {
-    const report = this.checkAudit({ ...(this.auditKey ? { key: this.auditKey } : {}) });
-    return report.ok ? { ok: true, count: report.count } : { ok: false, brokenAt: report.brokenAt!, count: report.count };
+  verifyAudit(after?: VerifiedAuditHead): AuditVerdict {
+    return auditVerdict(this.checkAudit({ ...(this.auditKey ? { key: this.auditKey } : {}), ...(after ? { after } : {}) }));
   }
 
   checkAudit(options: AuditChainOptions = {}): AuditChainReport {
     this.live();
-    return checkAuditChain(this.auditRecords(), options);
+    return checkAuditChain(this.auditRecords(options.after?.seq), options);
   }
 }
