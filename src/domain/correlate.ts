@@ -218,8 +218,10 @@ export interface CorrelationPlan {
  * `finish` once and `apply` each credential. `correlate` is the same over inventories held in memory.
  */
 export class CorrelationBuilder {
-  private readonly candidates: Credential[] = [];
-  private readonly secrets: Credential[] = [];
+  /** Per source (its index in the scan), so a source that fails after some pages can be taken back out. */
+  private readonly candidates = new Map<number, Credential[]>();
+  private readonly secretsBySource = new Map<number, Credential[]>();
+  private secrets: Credential[] = [];
   private readonly refs: Array<Consumer & { secret: SecretRef }> = [];
   private readonly hosts: Array<{ url: string; name: string }> = [];
   private readonly mappings = new Map<string, MappingConfig>();
@@ -232,12 +234,21 @@ export class CorrelationBuilder {
     }
   }
 
-  /** Takes what linking needs from one inventory's credentials (call again for more pages of the same inventory). */
-  add(inventory: Pick<EstateInventory, 'estate' | 'scope' | 'host' | 'consumers'>, credentials: readonly Credential[]): void {
+  /**
+   * Takes what linking needs from one inventory's credentials (call again for more pages of the same inventory).
+   * `source` numbers the inventory: linking prefers earlier sources, and `drop` takes one back out.
+   */
+  add(credentials: readonly Credential[], source = 0): void {
     for (const c of credentials) {
-      if (c.kind === 'databricks-pat' || c.kind === 'entra-password' || c.kind === 'entra-certificate') this.candidates.push(compactHeld(c));
-      else if (c.kind === 'keyvault-secret' && this.mayHold(c)) this.secrets.push(compactSecret(c, KV_TAG_KEYS));
+      if (c.kind === 'databricks-pat' || c.kind === 'entra-password' || c.kind === 'entra-certificate') getOrCreate(this.candidates, source, () => []).push(compactHeld(c));
+      else if (c.kind === 'keyvault-secret' && this.mayHold(c)) getOrCreate(this.secretsBySource, source, () => []).push(compactSecret(c, KV_TAG_KEYS));
     }
+  }
+
+  /** Forgets what `add` took from one source (it failed part-way: unknown, so it links nothing). */
+  drop(source: number): void {
+    this.candidates.delete(source);
+    this.secretsBySource.delete(source);
   }
 
   /** The inventory-level facts (vault host, Data Factory references): once per inventory. */
@@ -252,7 +263,11 @@ export class CorrelationBuilder {
   }
 
   finish(): CorrelationPlan {
-    const index = new CredentialIndex([...this.candidates, ...this.secrets]);
+    const bySource = <T>(map: Map<number, T[]>): T[] => [...map.keys()].sort((a, b) => a - b).flatMap((k) => map.get(k)!);
+    this.secrets = bySource(this.secretsBySource);
+    const index = new CredentialIndex([...bySource(this.candidates), ...this.secrets]);
+    this.candidates.clear();
+    this.secretsBySource.clear();
     const links: HoldLink[] = [];
     const holds = new Map<string, string>();
     const heldIn = new Map<string, SecretRef[]>();
@@ -340,7 +355,7 @@ export function correlate(inventories: readonly EstateInventory[], options: Corr
   const builder = new CorrelationBuilder(options);
   for (const inv of inventories) {
     builder.addScope(inv);
-    builder.add(inv, inv.credentials);
+    builder.add(inv.credentials);
   }
   const plan = builder.finish();
   const credentials = inventories.flatMap((inv) => inv.credentials.map((c) => plan.apply(c)));

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { KeywardenConfig } from '../config/schema.js';
 import { CorrelationBuilder } from '../domain/correlate.js';
 import type { Credential, EstateError, EstateInventory, Finding } from '../domain/credential.js';
+import type { InventoryHeader } from '../providers/pages.js';
 import { evaluatePolicy, evaluateScopePolicy, findingsByCredential, type ScopeInput } from '../domain/policy.js';
 import type { ScanCounts, ScanResult } from '../domain/scan.js';
 import { markSelfCredentials, type SelfIdentity } from '../domain/self-credential.js';
@@ -28,8 +29,11 @@ export interface StreamScanOptions {
   rows: ScanRows;
   config: Pick<KeywardenConfig, 'policy' | 'keyVault'>;
   self: SelfIdentity;
-  /** Runs every source (per-host limits, timeouts); `onInventory` takes each one as it arrives, in any order. */
-  fetch(onInventory: (index: number, inventory: EstateInventory) => Promise<void>): Promise<Array<EstateError | undefined>>;
+  /**
+   * Runs every source (per-host limits, timeouts); `onPage` takes each page of credentials as it arrives (a source's
+   * pages in order, sources interleaved). Each source ends as its header, or as an estate error (its pages are dropped).
+   */
+  fetch(onPage: (index: number, credentials: Credential[]) => Promise<void>): Promise<Array<InventoryHeader | EstateError>>;
   /** When policy judges (read after every source answered, as before). */
   now(): number;
 }
@@ -53,18 +57,26 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
   const headers: Array<ScopeHeader | undefined> = [];
   rows.clearStaging();
   try {
-    // Pass 1: stage each inventory as it arrives; only compact link facts stay in memory.
-    const outcomes = await options.fetch(async (index, inventory) => {
-      headers[index] = { estate: inventory.estate, scope: inventory.scope, host: inventory.host, facts: inventory.facts ?? {}, consumers: inventory.consumers };
-      builder.addScope(inventory);
-      for (let i = 0; i < inventory.credentials.length; i += STAGE_CHUNK) {
-        const chunk = inventory.credentials.slice(i, i + STAGE_CHUNK);
-        builder.add(inventory, chunk);
+    // Pass 1: stage each page as it arrives; only compact link facts stay in memory.
+    const outcomes = await options.fetch(async (index, credentials) => {
+      for (let i = 0; i < credentials.length; i += STAGE_CHUNK) {
+        const chunk = credentials.slice(i, i + STAGE_CHUNK);
+        builder.add(chunk, index);
         rows.stage(index, chunk);
         await yieldToLoop();
       }
     });
-    const errors = outcomes.filter((e): e is EstateError => e !== undefined);
+    const errors: EstateError[] = [];
+    outcomes.forEach((outcome, index) => {
+      if (!('facts' in outcome)) {
+        // Failed, perhaps after some pages: unknown, so its staged pages are left out and it links nothing.
+        builder.drop(index);
+        errors.push(outcome);
+        return;
+      }
+      headers[index] = { estate: outcome.estate, scope: outcome.scope, host: outcome.host, facts: outcome.facts ?? {}, consumers: outcome.consumers };
+      builder.addScope(outcome);
+    });
     const plan = builder.finish();
     const now = options.now();
 

@@ -1,8 +1,8 @@
 import type { AttributeValue, Credential, EstateInventory } from '../../domain/credential.js';
+import { collectPages, createPagedPool, type StreamInventory } from '../pages.js';
 import { credentialId, KV_TAGS } from '../../domain/credential.js';
 import type { KeyVaultSecrets, SecretInfo } from './client.js';
 import { KeyVaultError } from './errors.js';
-import { createTaskPool } from '../bounded.js';
 import type { Clock } from '../../clock.js';
 import { systemClock } from '../../clock.js';
 
@@ -13,6 +13,8 @@ export interface KeyVaultInventorySource {
   scope: string;
   host: string;
   scan(options?: { signal?: AbortSignal }): Promise<EstateInventory>;
+  /** The same, one page of the secret list (25 secrets, the service's page) at a time. */
+  stream: StreamInventory;
 }
 
 export interface KeyVaultInventoryOptions {
@@ -39,6 +41,8 @@ interface VersionsSeen {
 }
 
 const DAY_MS = 86_400_000;
+/** Secrets per page handed to the scan: one page of the service's listing. */
+const PAGE = 25;
 
 /** The credential a secret holds according to Keywarden's tags (credential ids use the app's appId as scope). */
 export function holdsFromTags(tags: Record<string, string>): string | undefined {
@@ -118,24 +122,27 @@ export function createKeyVaultInventory(options: KeyVaultInventoryOptions): KeyV
     return summary;
   };
 
+  const stream: StreamInventory = async ({ signal }, onPage) => {
+    // Version listings start while later pages of the secret list are still coming; the list waits when they lag.
+    const pool = createPagedPool<Credential>(options.concurrency ?? 4, PAGE, onPage);
+    const names = new Set<string>();
+    await secrets.eachSecretProperties(async (s) => {
+      // Certificate-backed secrets belong to their certificate; they are rotated (and watched) as certificates.
+      if (s.managed) return;
+      names.add(s.name);
+      await pool.add(async () => toCredential(s, await versionsOf(s, signal)));
+    }, { signal });
+    await pool.done();
+    // Forget secrets that are gone, so the cache stays the size of the vault.
+    if (seen.size > names.size) for (const name of seen.keys()) if (!names.has(name)) seen.delete(name);
+    return { estate: 'keyvault', scope: vault.name, host, facts: {} };
+  };
+
   return {
     estate: 'keyvault',
     scope: vault.name,
     host,
-    async scan({ signal } = {}) {
-      // Version listings start while later pages of the secret list are still coming.
-      const pool = createTaskPool<Credential>(options.concurrency ?? 4);
-      const names = new Set<string>();
-      await secrets.eachSecretProperties((s) => {
-        // Certificate-backed secrets belong to their certificate; they are rotated (and watched) as certificates.
-        if (s.managed) return;
-        names.add(s.name);
-        pool.add(async () => toCredential(s, await versionsOf(s, signal)));
-      }, { signal });
-      const credentials = await pool.done();
-      // Forget secrets that are gone, so the cache stays the size of the vault.
-      if (seen.size > names.size) for (const name of seen.keys()) if (!names.has(name)) seen.delete(name);
-      return { estate: 'keyvault', scope: vault.name, host, credentials, facts: {} };
-    },
+    stream,
+    scan: ({ signal } = {}) => collectPages(stream, { signal }),
   };
 }
