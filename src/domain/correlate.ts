@@ -320,10 +320,16 @@ export class CorrelationBuilder {
       for (const { secret: _target, ...consumer } of consumersByKey.get(secretKey(secret.where.scope.toLowerCase(), secret.name)) ?? []) addConsumer(list, consumer);
     }
     const matched = new Set<string>();
+    // Policy asks only about what a secret holds: keep those, and let the index (every PAT and Entra credential) go.
+    const heldById = new Map<string, Credential>();
+    for (const id of holds.values()) {
+      const c = index.byId.get(id);
+      if (c) heldById.set(id, c);
+    }
 
     return {
       links,
-      held: (id) => index.byId.get(id),
+      held: (id) => heldById.get(id),
       apply(c) {
         const out: Credential = { ...c, heldIn: [...c.heldIn], consumers: c.consumers.map((x) => ({ ...x })), attributes: { ...c.attributes } };
         if (c.kind === 'keyvault-secret') {

@@ -41,6 +41,9 @@ interface VersionsSeen {
 }
 
 const DAY_MS = 86_400_000;
+
+/** A copy of its own: names and versions parsed out of an id URL are slices that keep the whole URL alive in the cache. */
+const own = (text: string): string => (` ${text}`).slice(1);
 /** Secrets per page handed to the scan: one page of the service's listing. */
 const PAGE = 25;
 
@@ -114,11 +117,12 @@ export function createKeyVaultInventory(options: KeyVaultInventoryOptions): KeyV
       seen.delete(s.name);
       return undefined;
     }
+    const current = versions[versions.length - 1]?.version;
     const summary: VersionsSeen = {
       updatedAt: s.updatedAt ?? Number.NaN, createdAt: s.createdAt, seenAt: now,
-      current: versions[versions.length - 1]?.version, count: versions.length, disabled: versions.filter((v) => !v.enabled).length,
+      current: current === undefined ? undefined : own(current), count: versions.length, disabled: versions.filter((v) => !v.enabled).length,
     };
-    if (s.updatedAt !== undefined) seen.set(s.name, summary);
+    if (s.updatedAt !== undefined) seen.set(own(s.name), summary);
     return summary;
   };
 
