@@ -237,12 +237,76 @@ export class CorrelationBuilder {
   /**
    * Takes what linking needs from one inventory's credentials (call again for more pages of the same inventory).
    * `source` numbers the inventory: linking prefers earlier sources, and `drop` takes one back out.
+   * `secretsOnly`: keep the secrets that may hold something, and leave PATs and Entra credentials to `offer` (a
+   * second read of only the scopes those secrets name, so the estate's credentials are not all held in memory).
    */
-  add(credentials: readonly Credential[], source = 0): void {
+  add(credentials: readonly Credential[], source = 0, secretsOnly = false): void {
     for (const c of credentials) {
-      if (c.kind === 'databricks-pat' || c.kind === 'entra-password' || c.kind === 'entra-certificate') getOrCreate(this.candidates, source, () => []).push(compactHeld(c));
-      else if (c.kind === 'keyvault-secret' && this.mayHold(c)) getOrCreate(this.secretsBySource, source, () => []).push(compactSecret(c, KV_TAG_KEYS));
+      if (c.kind === 'databricks-pat' || c.kind === 'entra-password' || c.kind === 'entra-certificate') {
+        if (!secretsOnly) getOrCreate(this.candidates, source, () => []).push(compactHeld(c));
+      } else if (c.kind === 'keyvault-secret' && this.mayHold(c)) getOrCreate(this.secretsBySource, source, () => []).push(compactSecret(c, KV_TAG_KEYS));
     }
+  }
+
+  /**
+   * After `add(…, secretsOnly)` for every source: what the secrets name. `reads(estate, scope)` says whether a source's
+   * credentials must be offered again; `offer` keeps the ones a secret can link to (every one with a named key, so
+   * "first" and "latest-expiring" matches are the same as over all of them).
+   */
+  wanted(): { reads(estate: string, scope: string): boolean; offer(credentials: readonly Credential[], source: number): void } {
+    const tokens = new Set<string>();
+    const comments = new Set<string>();
+    const workspaces = new Set<string>();
+    const keyIds = new Set<string>();
+    const names = new Set<string>();
+    const ids = new Set<string>();
+    let entra = false;
+    const pat = (ws: string, nativeId?: string, comment?: string) => {
+      workspaces.add(ws);
+      if (nativeId) tokens.add(`${ws}\n${nativeId}`);
+      else if (comment) comments.add(`${ws}\n${comment}`);
+    };
+    for (const list of this.secretsBySource.values()) {
+      for (const secret of list) {
+        const kind = secretTag(secret, KV_TAGS.credentialKind);
+        const nativeId = secretTag(secret, KV_TAGS.credentialId);
+        const ws = secretTag(secret, KV_TAGS.workspace);
+        if (kind === 'databricks-pat' && ws && nativeId) pat(ws, nativeId);
+        if ((kind === 'entra-password' || kind === 'entra-certificate') && nativeId) keyIds.add(nativeId.toLowerCase());
+        const m = this.mappings.get(`${secret.where.scope}/${secret.name}`.toLowerCase());
+        if (m?.holds.kind === 'databricks-pat') pat(m.holds.scope, m.holds.nativeId, m.holds.comment);
+        else if (m && m.holds.nativeId) keyIds.add(m.holds.nativeId.toLowerCase());
+        else if (m && m.holds.comment) names.add(m.holds.comment);
+        if (secret.holds) {
+          ids.add(secret.holds);
+          const [heldKind, heldScope] = secret.holds.split(':');
+          if (heldKind === 'databricks-pat' && heldScope) workspaces.add(heldScope);
+          else entra = true;
+        }
+      }
+    }
+    entra ||= keyIds.size > 0 || names.size > 0;
+    const any = workspaces.size > 0 || entra;
+    const wants = (c: Credential): boolean => {
+      if (ids.has(c.id)) return true;
+      if (c.kind === 'databricks-pat') {
+        const comment = c.attributes.comment ?? c.name;
+        return tokens.has(`${c.where.scope}\n${c.nativeId}`) || (typeof comment === 'string' && comments.has(`${c.where.scope}\n${comment}`));
+      }
+      if (keyIds.has(c.nativeId.toLowerCase())) return true;
+      if (names.size === 0) return false;
+      if (typeof c.attributes.displayName === 'string' && names.has(c.attributes.displayName)) return true;
+      for (let at = c.name.indexOf('/ '); at !== -1; at = c.name.indexOf('/ ', at + 1)) if (names.has(c.name.slice(at + 2))) return true;
+      return false;
+    };
+    return {
+      reads: (estate, scope) => (estate === 'databricks' ? workspaces.has(scope) : estate === 'entra' ? entra : estate !== 'keyvault' && estate !== 'datafactory' && any),
+      offer: (credentials, source) => {
+        for (const c of credentials) {
+          if ((c.kind === 'databricks-pat' || c.kind === 'entra-password' || c.kind === 'entra-certificate') && wants(c)) getOrCreate(this.candidates, source, () => []).push(compactHeld(c));
+        }
+      },
+    };
   }
 
   /** Forgets what `add` took from one source (it failed part-way: unknown, so it links nothing). */

@@ -89,7 +89,7 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
     const outcomes = await options.fetch(async (index, credentials) => {
       for (let i = 0; i < credentials.length; i += STAGE_CHUNK) {
         const chunk = credentials.slice(i, i + STAGE_CHUNK);
-        builder.add(chunk, index);
+        builder.add(chunk, index, true);
         rows.stage(index, chunk);
         await yieldToLoop();
       }
@@ -105,6 +105,19 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
       headers[index] = { estate: outcome.estate, scope: outcome.scope, host: outcome.host, facts: outcome.facts ?? {}, consumers: outcome.consumers };
       builder.addScope(outcome);
     });
+    // Linking keeps only the PATs and Entra credentials some secret names: a second read of the scopes they are in.
+    const wanted = builder.wanted();
+    for (let index = 0; index < headers.length; index++) {
+      const header = headers[index];
+      if (!header || !wanted.reads(header.estate, header.scope)) continue;
+      for (let after = 0; ;) {
+        const staged = rows.staged(index, after, STAGE_CHUNK);
+        if (staged.length === 0) break;
+        after = staged[staged.length - 1]!.seq;
+        wanted.offer(staged.map((s) => s.credential), index);
+        await yieldToLoop();
+      }
+    }
     const plan = builder.finish();
     const now = options.now();
 
