@@ -106,6 +106,8 @@ export function createScanner(options: ScannerOptions): Scanner {
   const timeoutMs = options.sourceTimeoutMs ?? 5 * 60_000;
   let schedule: ScanSchedule | undefined;
   let latest: ScanResult | undefined;
+  /** Ordinal of the latest streamed scan (the rows' scan numbers), once known. */
+  let lastOrdinal: number | undefined;
   let running: { result: Promise<ScanResult>; settled: Promise<ScanResult> } | undefined;
   const stopping = new AbortController();
 
@@ -197,8 +199,13 @@ export function createScanner(options: ScannerOptions): Scanner {
 
   /** The streamed scan: rows in the store, a small summary in memory (pipeline.ts). */
   async function scanToRows(id: string, trigger: ScanTrigger, startedAt: number, rows: ScanRows): Promise<ScanResult> {
-    const stored = store.get<unknown>('snapshots', LATEST_SNAPSHOT_ID)?.value;
-    const ordinal = Math.max(rows.lastScan(), isRowSummary(stored) ? stored.ordinal : 0) + 1;
+    // The stored summary is read (and parsed: a first scan lists every id as added) only once per process.
+    if (lastOrdinal === undefined) {
+      const stored = store.get<unknown>('snapshots', LATEST_SNAPSHOT_ID)?.value;
+      lastOrdinal = isRowSummary(stored) ? stored.ordinal : 0;
+    }
+    const ordinal = Math.max(rows.lastScan(), lastOrdinal) + 1;
+    lastOrdinal = ordinal;
     const outcome = await streamScan({
       ordinal, rows, config, self: selfIdentityOf(config), now: () => clock.now(),
       fetch: async (onPage) => {
