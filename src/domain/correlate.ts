@@ -218,8 +218,10 @@ export interface CorrelationPlan {
  * `finish` once and `apply` each credential. `correlate` is the same over inventories held in memory.
  */
 export class CorrelationBuilder {
-  private readonly candidates: Credential[] = [];
-  private readonly secrets: Credential[] = [];
+  /** Per source (its index in the scan), so a source that fails after some pages can be taken back out. */
+  private readonly candidates = new Map<number, Credential[]>();
+  private readonly secretsBySource = new Map<number, Credential[]>();
+  private secrets: Credential[] = [];
   private readonly refs: Array<Consumer & { secret: SecretRef }> = [];
   private readonly hosts: Array<{ url: string; name: string }> = [];
   private readonly mappings = new Map<string, MappingConfig>();
@@ -232,12 +234,85 @@ export class CorrelationBuilder {
     }
   }
 
-  /** Takes what linking needs from one inventory's credentials (call again for more pages of the same inventory). */
-  add(inventory: Pick<EstateInventory, 'estate' | 'scope' | 'host' | 'consumers'>, credentials: readonly Credential[]): void {
+  /**
+   * Takes what linking needs from one inventory's credentials (call again for more pages of the same inventory).
+   * `source` numbers the inventory: linking prefers earlier sources, and `drop` takes one back out.
+   * `secretsOnly`: keep the secrets that may hold something, and leave PATs and Entra credentials to `offer` (a
+   * second read of only the scopes those secrets name, so the estate's credentials are not all held in memory).
+   */
+  add(credentials: readonly Credential[], source = 0, secretsOnly = false): void {
     for (const c of credentials) {
-      if (c.kind === 'databricks-pat' || c.kind === 'entra-password' || c.kind === 'entra-certificate') this.candidates.push(compactHeld(c));
-      else if (c.kind === 'keyvault-secret' && this.mayHold(c)) this.secrets.push(compactSecret(c, KV_TAG_KEYS));
+      if (c.kind === 'databricks-pat' || c.kind === 'entra-password' || c.kind === 'entra-certificate') {
+        if (!secretsOnly) getOrCreate(this.candidates, source, () => []).push(compactHeld(c));
+      } else if (c.kind === 'keyvault-secret' && this.mayHold(c)) getOrCreate(this.secretsBySource, source, () => []).push(compactSecret(c, KV_TAG_KEYS));
     }
+  }
+
+  /**
+   * After `add(…, secretsOnly)` for every source: what the secrets name. `reads(estate, scope)` says whether a source's
+   * credentials must be offered again; `offer` keeps the ones a secret can link to (every one with a named key, so
+   * "first" and "latest-expiring" matches are the same as over all of them).
+   */
+  wanted(): { reads(estate: string, scope: string): boolean; offer(credentials: readonly Credential[], source: number): void } {
+    const tokens = new Set<string>();
+    const comments = new Set<string>();
+    const workspaces = new Set<string>();
+    const keyIds = new Set<string>();
+    const names = new Set<string>();
+    const ids = new Set<string>();
+    let entra = false;
+    const pat = (ws: string, nativeId?: string, comment?: string) => {
+      workspaces.add(ws);
+      if (nativeId) tokens.add(`${ws}\n${nativeId}`);
+      else if (comment) comments.add(`${ws}\n${comment}`);
+    };
+    for (const list of this.secretsBySource.values()) {
+      for (const secret of list) {
+        const kind = secretTag(secret, KV_TAGS.credentialKind);
+        const nativeId = secretTag(secret, KV_TAGS.credentialId);
+        const ws = secretTag(secret, KV_TAGS.workspace);
+        if (kind === 'databricks-pat' && ws && nativeId) pat(ws, nativeId);
+        if ((kind === 'entra-password' || kind === 'entra-certificate') && nativeId) keyIds.add(nativeId.toLowerCase());
+        const m = this.mappings.get(`${secret.where.scope}/${secret.name}`.toLowerCase());
+        if (m?.holds.kind === 'databricks-pat') pat(m.holds.scope, m.holds.nativeId, m.holds.comment);
+        else if (m && m.holds.nativeId) keyIds.add(m.holds.nativeId.toLowerCase());
+        else if (m && m.holds.comment) names.add(m.holds.comment);
+        if (secret.holds) {
+          ids.add(secret.holds);
+          const [heldKind, heldScope] = secret.holds.split(':');
+          if (heldKind === 'databricks-pat' && heldScope) workspaces.add(heldScope);
+          else entra = true;
+        }
+      }
+    }
+    entra ||= keyIds.size > 0 || names.size > 0;
+    const any = workspaces.size > 0 || entra;
+    const wants = (c: Credential): boolean => {
+      if (ids.has(c.id)) return true;
+      if (c.kind === 'databricks-pat') {
+        const comment = c.attributes.comment ?? c.name;
+        return tokens.has(`${c.where.scope}\n${c.nativeId}`) || (typeof comment === 'string' && comments.has(`${c.where.scope}\n${comment}`));
+      }
+      if (keyIds.has(c.nativeId.toLowerCase())) return true;
+      if (names.size === 0) return false;
+      if (typeof c.attributes.displayName === 'string' && names.has(c.attributes.displayName)) return true;
+      for (let at = c.name.indexOf('/ '); at !== -1; at = c.name.indexOf('/ ', at + 1)) if (names.has(c.name.slice(at + 2))) return true;
+      return false;
+    };
+    return {
+      reads: (estate, scope) => (estate === 'databricks' ? workspaces.has(scope) : estate === 'entra' ? entra : estate !== 'keyvault' && estate !== 'datafactory' && any),
+      offer: (credentials, source) => {
+        for (const c of credentials) {
+          if ((c.kind === 'databricks-pat' || c.kind === 'entra-password' || c.kind === 'entra-certificate') && wants(c)) getOrCreate(this.candidates, source, () => []).push(compactHeld(c));
+        }
+      },
+    };
+  }
+
+  /** Forgets what `add` took from one source (it failed part-way: unknown, so it links nothing). */
+  drop(source: number): void {
+    this.candidates.delete(source);
+    this.secretsBySource.delete(source);
   }
 
   /** The inventory-level facts (vault host, Data Factory references): once per inventory. */
@@ -252,7 +327,11 @@ export class CorrelationBuilder {
   }
 
   finish(): CorrelationPlan {
-    const index = new CredentialIndex([...this.candidates, ...this.secrets]);
+    const bySource = <T>(map: Map<number, T[]>): T[] => [...map.keys()].sort((a, b) => a - b).flatMap((k) => map.get(k)!);
+    this.secrets = bySource(this.secretsBySource);
+    const index = new CredentialIndex([...bySource(this.candidates), ...this.secrets]);
+    this.candidates.clear();
+    this.secretsBySource.clear();
     const links: HoldLink[] = [];
     const holds = new Map<string, string>();
     const heldIn = new Map<string, SecretRef[]>();
@@ -305,10 +384,16 @@ export class CorrelationBuilder {
       for (const { secret: _target, ...consumer } of consumersByKey.get(secretKey(secret.where.scope.toLowerCase(), secret.name)) ?? []) addConsumer(list, consumer);
     }
     const matched = new Set<string>();
+    // Policy asks only about what a secret holds: keep those, and let the index (every PAT and Entra credential) go.
+    const heldById = new Map<string, Credential>();
+    for (const id of holds.values()) {
+      const c = index.byId.get(id);
+      if (c) heldById.set(id, c);
+    }
 
     return {
       links,
-      held: (id) => index.byId.get(id),
+      held: (id) => heldById.get(id),
       apply(c) {
         const out: Credential = { ...c, heldIn: [...c.heldIn], consumers: c.consumers.map((x) => ({ ...x })), attributes: { ...c.attributes } };
         if (c.kind === 'keyvault-secret') {
@@ -340,7 +425,7 @@ export function correlate(inventories: readonly EstateInventory[], options: Corr
   const builder = new CorrelationBuilder(options);
   for (const inv of inventories) {
     builder.addScope(inv);
-    builder.add(inv, inv.credentials);
+    builder.add(inv.credentials);
   }
   const plan = builder.finish();
   const credentials = inventories.flatMap((inv) => inv.credentials.map((c) => plan.apply(c)));

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { KeywardenConfig } from '../config/schema.js';
 import { CorrelationBuilder } from '../domain/correlate.js';
 import type { Credential, EstateError, EstateInventory, Finding } from '../domain/credential.js';
+import type { InventoryHeader } from '../providers/pages.js';
 import { evaluatePolicy, evaluateScopePolicy, findingsByCredential, type ScopeInput } from '../domain/policy.js';
 import type { ScanCounts, ScanResult } from '../domain/scan.js';
 import { markSelfCredentials, type SelfIdentity } from '../domain/self-credential.js';
@@ -28,8 +29,11 @@ export interface StreamScanOptions {
   rows: ScanRows;
   config: Pick<KeywardenConfig, 'policy' | 'keyVault'>;
   self: SelfIdentity;
-  /** Runs every source (per-host limits, timeouts); `onInventory` takes each one as it arrives, in any order. */
-  fetch(onInventory: (index: number, inventory: EstateInventory) => Promise<void>): Promise<Array<EstateError | undefined>>;
+  /**
+   * Runs every source (per-host limits, timeouts); `onPage` takes each page of credentials as it arrives (a source's
+   * pages in order, sources interleaved). Each source ends as its header, or as an estate error (its pages are dropped).
+   */
+  fetch(onPage: (index: number, credentials: Credential[]) => Promise<void>): Promise<Array<InventoryHeader | EstateError>>;
   /** When policy judges (read after every source answered, as before). */
   now(): number;
 }
@@ -47,24 +51,73 @@ function contentHash(credential: Credential, findings: Finding[]): string {
   return createHash('sha1').update(JSON.stringify(credential)).update('\n').update(JSON.stringify(findings)).digest('base64');
 }
 
+/** Ids sorted as `Array.prototype.sort` does, in steps (a first scan's 360k ids take a few hundred ms in one go). */
+export async function sortInSteps(ids: string[], run = 8192): Promise<string[]> {
+  if (ids.length <= run) return ids.sort();
+  let runs: string[][] = [];
+  for (let i = 0; i < ids.length; i += run) {
+    runs.push(ids.slice(i, i + run).sort());
+    await yieldToLoop();
+  }
+  while (runs.length > 1) {
+    const merged: string[][] = [];
+    for (let r = 0; r < runs.length; r += 2) merged.push(runs[r + 1] ? await mergeInSteps(runs[r]!, runs[r + 1]!, run * 4) : runs[r]!);
+    runs = merged;
+  }
+  return runs[0]!;
+}
+
+async function mergeInSteps(a: string[], b: string[], step: number): Promise<string[]> {
+  const out = new Array<string>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  for (let k = 0; k < out.length; k++) {
+    // Stable, and `<` compares UTF-16 code units like the default sort.
+    out[k] = j >= b.length || (i < a.length && !(b[j]! < a[i]!)) ? a[i++]! : b[j++]!;
+    if (k % step === step - 1) await yieldToLoop();
+  }
+  return out;
+}
+
 export async function streamScan(options: StreamScanOptions): Promise<StreamScanOutcome> {
   const { rows, config, ordinal } = options;
   const builder = new CorrelationBuilder({ mappings: config.keyVault.mappings, vaults: config.keyVault.vaults });
   const headers: Array<ScopeHeader | undefined> = [];
   rows.clearStaging();
   try {
-    // Pass 1: stage each inventory as it arrives; only compact link facts stay in memory.
-    const outcomes = await options.fetch(async (index, inventory) => {
-      headers[index] = { estate: inventory.estate, scope: inventory.scope, host: inventory.host, facts: inventory.facts ?? {}, consumers: inventory.consumers };
-      builder.addScope(inventory);
-      for (let i = 0; i < inventory.credentials.length; i += STAGE_CHUNK) {
-        const chunk = inventory.credentials.slice(i, i + STAGE_CHUNK);
-        builder.add(inventory, chunk);
+    // Pass 1: stage each page as it arrives; only compact link facts stay in memory.
+    const outcomes = await options.fetch(async (index, credentials) => {
+      for (let i = 0; i < credentials.length; i += STAGE_CHUNK) {
+        const chunk = credentials.slice(i, i + STAGE_CHUNK);
+        builder.add(chunk, index, true);
         rows.stage(index, chunk);
         await yieldToLoop();
       }
     });
-    const errors = outcomes.filter((e): e is EstateError => e !== undefined);
+    const errors: EstateError[] = [];
+    outcomes.forEach((outcome, index) => {
+      if (!('facts' in outcome)) {
+        // Failed, perhaps after some pages: unknown, so its staged pages are left out and it links nothing.
+        builder.drop(index);
+        errors.push(outcome);
+        return;
+      }
+      headers[index] = { estate: outcome.estate, scope: outcome.scope, host: outcome.host, facts: outcome.facts ?? {}, consumers: outcome.consumers };
+      builder.addScope(outcome);
+    });
+    // Linking keeps only the PATs and Entra credentials some secret names: a second read of the scopes they are in.
+    const wanted = builder.wanted();
+    for (let index = 0; index < headers.length; index++) {
+      const header = headers[index];
+      if (!header || !wanted.reads(header.estate, header.scope)) continue;
+      for (let after = 0; ;) {
+        const staged = rows.staged(index, after, STAGE_CHUNK);
+        if (staged.length === 0) break;
+        after = staged[staged.length - 1]!.seq;
+        wanted.offer(staged.map((s) => s.credential), index);
+        await yieldToLoop();
+      }
+    }
     const plan = builder.finish();
     const now = options.now();
 
@@ -116,6 +169,9 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
         rows.write({ upsert, touch });
         await yieldToLoop();
       }
+      // Read through: its staged rows can go now, one source at a time (one delete of the whole staging blocks).
+      rows.unstage?.(index);
+      await yieldToLoop();
       for (const f of evaluateScopePolicy(scope, config.policy, disabledTokens ?? [])) {
         scopeFindings.push(f);
         counts.findings[`${f.code}|${f.severity}`] = (counts.findings[`${f.code}|${f.severity}`] ?? 0) + 1;
@@ -138,9 +194,9 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
       changes.removed.push(...gone);
       await yieldToLoop();
     }
-    changes.added.sort();
-    changes.changed.sort();
-    changes.removed.sort();
+    changes.added = await sortInSteps(changes.added);
+    changes.changed = await sortInSteps(changes.changed);
+    changes.removed = await sortInSteps(changes.removed);
     return { errors, changes, counts, scopeFindings };
   } finally {
     rows.clearStaging();

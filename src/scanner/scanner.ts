@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { KeywardenConfig } from '../config/schema.js';
 import { correlate } from '../domain/correlate.js';
-import type { Estate, EstateError, EstateInventory } from '../domain/credential.js';
+import type { Credential, Estate, EstateError, EstateInventory } from '../domain/credential.js';
+import type { InventoryHeader, StreamInventory } from '../providers/pages.js';
 import { evaluatePolicy } from '../domain/policy.js';
 import { markSelfCredentials, selfIdentityOf } from '../domain/self-credential.js';
 import type { ScanListener, ScanResult } from '../domain/scan.js';
@@ -22,7 +23,21 @@ export interface InventorySource {
   scope: string;
   host?: string;
   scan(options: { signal?: AbortSignal }): Promise<EstateInventory>;
+  /**
+   * The same inventory in pages (optional): each page is handed to `onPage` as it arrives and the source reads on
+   * when it resolves; resolves with the inventory's facts. The streamed scan prefers it (memory of one page).
+   */
+  stream?: StreamInventory;
 }
+
+/**
+ * Sources whose pages are being read at once (each holds up to one page, or its whole inventory without `stream`):
+ * with one host per workspace or vault, the host limit alone would start all of them.
+ */
+export const SOURCES_AT_ONCE = 32;
+
+/** Start order: the longest sources first (a tenant's thousands of owners calls, then vaults' version listings). */
+const START_ORDER: Record<Estate, number> = { entra: 0, keyvault: 1, databricks: 2, datafactory: 3 };
 
 export type ScanTrigger = ScanResult['trigger'];
 
@@ -91,28 +106,81 @@ export function createScanner(options: ScannerOptions): Scanner {
   const timeoutMs = options.sourceTimeoutMs ?? 5 * 60_000;
   let schedule: ScanSchedule | undefined;
   let latest: ScanResult | undefined;
+  /** Ordinal of the latest streamed scan (the rows' scan numbers), once known. */
+  let lastOrdinal: number | undefined;
   let running: { result: Promise<ScanResult>; settled: Promise<ScanResult> } | undefined;
   const stopping = new AbortController();
 
-  async function scanSource(source: InventorySource): Promise<EstateInventory | EstateError> {
+  /** Runs `work` under the source's timeout and the shutdown signal. */
+  function bounded<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = AbortSignal.any([timeout, stopping.signal]);
+    return new Promise<T>((resolve, reject) => {
+      // A provider that ignores its signal still cannot hold the scan past the timeout.
+      const onAbort = () => reject(timeout.aborted
+        ? new ScanSourceTimeout(`no answer within ${Math.round(timeoutMs / 1000)} s — check that the host is reachable, or look for throttling`)
+        : new Error('scan stopped because Keywarden is shutting down'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      work(signal).then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
+  const noInventory = () => new Error('the provider returned no inventory — this is a bug in the provider');
+
+  function sourceFailed(source: InventorySource, err: unknown): EstateError {
+    const error = toEstateError(source, err);
+    log.warn({ estate: error.estate, scope: error.scope, code: error.code, statusCode: error.statusCode }, error.message);
+    return error;
+  }
+
+  async function scanSource(source: InventorySource): Promise<EstateInventory | EstateError> {
     try {
-      const inventory = await new Promise<EstateInventory>((resolve, reject) => {
-        // A provider that ignores its signal still cannot hold the scan past the timeout.
-        const onAbort = () => reject(timeout.aborted
-          ? new ScanSourceTimeout(`no answer within ${Math.round(timeoutMs / 1000)} s — check that the host is reachable, or look for throttling`)
-          : new Error('scan stopped because Keywarden is shutting down'));
-        signal.addEventListener('abort', onAbort, { once: true });
-        source.scan({ signal }).then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-      });
-      if (!inventory || !Array.isArray(inventory.credentials)) throw new Error('the provider returned no inventory — this is a bug in the provider');
+      const inventory = await bounded((signal) => source.scan({ signal }));
+      if (!inventory || !Array.isArray(inventory.credentials)) throw noInventory();
       return inventory;
     } catch (err) {
-      const error = toEstateError(source, err);
-      log.warn({ estate: error.estate, scope: error.scope, code: error.code, statusCode: error.statusCode }, error.message);
-      return error;
+      return sourceFailed(source, err);
     }
+  }
+
+  /**
+   * A source page by page (its `stream`, else its whole inventory as one page). Pages reach `onPage` one at a time; once
+   * the source failed or timed out, the page being taken finishes and later ones are refused. A failing `onPage` (the
+   * store) fails the scan, not the source.
+   */
+  async function streamSource(source: InventorySource, onPage: (credentials: Credential[]) => Promise<void>): Promise<InventoryHeader | EstateError> {
+    let closed = false;
+    let taking: Promise<void> = Promise.resolve();
+    let sinkFailure: { error: unknown } | undefined;
+    const page = (credentials: Credential[]): Promise<void> => {
+      if (closed) return Promise.reject(new Error('this source was already given up'));
+      if (!Array.isArray(credentials)) return Promise.reject(noInventory());
+      const took = taking.then(() => onPage(credentials)).catch((error: unknown) => {
+        sinkFailure ??= { error };
+        throw error;
+      });
+      taking = took.catch(() => undefined);
+      return took;
+    };
+    let outcome: { header: InventoryHeader } | { err: unknown };
+    try {
+      const header = await bounded(async (signal): Promise<InventoryHeader> => {
+        if (source.stream) return source.stream({ signal }, page);
+        const inventory = await source.scan({ signal });
+        if (!inventory || !Array.isArray(inventory.credentials)) throw noInventory();
+        const { credentials, ...rest } = inventory;
+        await page(credentials);
+        return rest;
+      });
+      if (!header || typeof header !== 'object') throw noInventory();
+      outcome = { header: { ...header, facts: header.facts ?? {} } };
+    } catch (err) {
+      outcome = { err };
+    }
+    closed = true;
+    await taking;
+    if (sinkFailure) throw sinkFailure.error;
+    return 'header' in outcome ? outcome.header : sourceFailed(source, outcome.err);
   }
 
   async function scanOnce(trigger: ScanTrigger): Promise<ScanResult> {
@@ -131,17 +199,24 @@ export function createScanner(options: ScannerOptions): Scanner {
 
   /** The streamed scan: rows in the store, a small summary in memory (pipeline.ts). */
   async function scanToRows(id: string, trigger: ScanTrigger, startedAt: number, rows: ScanRows): Promise<ScanResult> {
-    const stored = store.get<unknown>('snapshots', LATEST_SNAPSHOT_ID)?.value;
-    const ordinal = Math.max(rows.lastScan(), isRowSummary(stored) ? stored.ordinal : 0) + 1;
+    // The stored summary is read (and parsed: a first scan lists every id as added) only once per process.
+    if (lastOrdinal === undefined) {
+      const stored = store.get<unknown>('snapshots', LATEST_SNAPSHOT_ID)?.value;
+      lastOrdinal = isRowSummary(stored) ? stored.ordinal : 0;
+    }
+    const ordinal = Math.max(rows.lastScan(), lastOrdinal) + 1;
+    lastOrdinal = ordinal;
     const outcome = await streamScan({
       ordinal, rows, config, self: selfIdentityOf(config), now: () => clock.now(),
-      fetch: (onInventory) => {
+      fetch: async (onPage) => {
         const limiter = createHostLimiter(config.scanner.concurrencyPerHost);
-        return Promise.all(sources.map((s, i) => limiter.run(hostKey(s.host ?? s.scope), () => scanSource(s)).then(async (o) => {
-          if (!('credentials' in o)) return o;
-          await onInventory(i, o);
-          return undefined;
-        })));
+        const slots = createHostLimiter(SOURCES_AT_ONCE);
+        const order = sources.map((s, i) => ({ s, i })).sort((a, b) => START_ORDER[a.s.estate] - START_ORDER[b.s.estate] || a.i - b.i);
+        const outcomes = new Array<InventoryHeader | EstateError>(sources.length);
+        await Promise.all(order.map(async ({ s, i }) => {
+          outcomes[i] = await limiter.run(hostKey(s.host ?? s.scope), () => slots.run('sources', () => streamSource(s, (page) => onPage(i, page))));
+        }));
+        return outcomes;
       },
     });
     const summary: RowScanSummary = {

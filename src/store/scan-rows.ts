@@ -49,6 +49,8 @@ export interface ScanRows {
   /** Staged credentials of one source after `afterSeq`, in staging order. */
   staged(source: number, afterSeq: number, limit: number): Array<{ seq: number; credential: Credential }>;
   clearStaging(): void;
+  /** Drops one source's staged credentials once the scan has read them (optional; keeps each delete one source long). */
+  unstage?(source: number): void;
   /** Stored stamps of these ids (absent ids are new). */
   stamps(ids: readonly string[]): Map<string, RowStamp>;
   /** One batch in one transaction: rows to (re)write, and unchanged rows that only move to this scan. */
@@ -133,6 +135,7 @@ export function createSqliteScanRows(db: BetterSqlite3.Database): ScanRows {
     staged: db.prepare<[number, number, number], { seq: number; credential: string }>(
       'SELECT seq, credential FROM scan_staging WHERE source = ? AND seq > ? ORDER BY seq LIMIT ?'),
     clear: db.prepare('DELETE FROM scan_staging'),
+    unstage: db.prepare<[number]>('DELETE FROM scan_staging WHERE source = ?'),
     upsert: db.prepare(`INSERT INTO scan_credentials
       (id, estate, scope, kind, scan, seq, expires_at, fingerprint, content_hash, relevant, finding_count, credential, findings)
       VALUES (@id, @estate, @scope, @kind, @scan, @seq, @expiresAt, @fingerprint, @contentHash, @relevant, @findingCount, @credential, @findings)
@@ -170,6 +173,9 @@ export function createSqliteScanRows(db: BetterSqlite3.Database): ScanRows {
       .map((r) => ({ seq: r.seq, credential: JSON.parse(r.credential) as Credential })),
     clearStaging: () => {
       s.clear.run();
+    },
+    unstage: (source) => {
+      s.unstage.run(source);
     },
     stamps(ids) {
       const out = new Map<string, RowStamp>();

@@ -2,6 +2,7 @@ import type { WorkspaceConfig } from '../../config/schema.js';
 import type { Credential, CredentialOwner, EstateInventory, PeopleDirectory, ScopeFacts } from '../../domain/credential.js';
 import { credentialId } from '../../domain/credential.js';
 import type { DatabricksClient } from './client.js';
+import { collectPages, type StreamInventory } from '../pages.js';
 import type { ScimServicePrincipal, ScimUser, TokenInfo, TokenPermissions } from './types.js';
 
 /** Reads one workspace's PATs and the facts policy needs. Read-only: only GET calls. */
@@ -11,6 +12,8 @@ export interface DatabricksInventorySource {
   scope: string;
   host: string;
   scan(options?: { signal?: AbortSignal }): Promise<EstateInventory>;
+  /** The same as one page: the token list is one answer (at most a few thousand tokens per workspace). */
+  stream: StreamInventory;
 }
 
 export interface DatabricksInventoryOptions {
@@ -73,7 +76,7 @@ export function createDatabricksInventory(options: DatabricksInventoryOptions): 
   const scope = workspace.name;
   const host = workspace.host;
 
-  async function scan({ signal }: { signal?: AbortSignal } = {}): Promise<EstateInventory> {
+  const stream: StreamInventory = async ({ signal }, onPage) => {
     const [conf, permissions, tokens, users, sps] = await Promise.all([
       client.getWorkspaceConf(['maxTokenLifetimeDays', 'enableTokensConfig'], { signal }),
       client.getTokenPermissions({ signal }),
@@ -114,14 +117,9 @@ export function createDatabricksInventory(options: DatabricksInventoryOptions): 
       },
     }));
 
-    return {
-      estate: 'databricks',
-      scope,
-      host,
-      credentials: await withEntraIds(credentials, options.people, signal),
-      facts: { maxTokenLifetimeDays, tokensEnabled, tokenUsers: tokenUsers(permissions, sps) },
-    };
-  }
+    await onPage(await withEntraIds(credentials, options.people, signal));
+    return { estate: 'databricks', scope, host, facts: { maxTokenLifetimeDays, tokensEnabled, tokenUsers: tokenUsers(permissions, sps) } };
+  };
 
-  return { estate: 'databricks', scope, host, scan };
+  return { estate: 'databricks', scope, host, stream, scan: ({ signal } = {}) => collectPages(stream, { signal }) };
 }

@@ -274,14 +274,24 @@ export function collectionPage<T>(body: unknown, nextKey: '@odata.nextLink' | 'n
  * Every item of an OData/ARM collection, following its next links. The errors are worded by the caller (its service
  * and the fix): an answer other than 200, a 200 of the wrong shape, and a service that never stops paging.
  */
-export async function listAllPages<T>(rest: AzureRestClient, firstUrl: string, input: {
+export async function listAllPages<T>(rest: AzureRestClient, firstUrl: string, input: PagingInput): Promise<T[]> {
+  const out: T[] = [];
+  await eachPage<T>(rest, firstUrl, input, async (items) => {
+    for (const item of items) out.push(item);
+  });
+  return out;
+}
+
+export type PagingInput = {
   nextKey: '@odata.nextLink' | 'nextLink';
   signal?: AbortSignal;
   failed(res: AzureRestResponse): Error;
   wrongShape(res: AzureRestResponse, problem: string): Error;
   looping(): Error;
-}): Promise<T[]> {
-  const out: T[] = [];
+};
+
+/** The same collection page by page: the next page is asked for once `onPage` resolves (one page held at a time). */
+export async function eachPage<T>(rest: AzureRestClient, firstUrl: string, input: PagingInput, onPage: (items: T[]) => Promise<void>): Promise<void> {
   let next: string | undefined = firstUrl;
   for (let pages = 0; next; pages += 1) {
     if (pages > 10_000) throw input.looping();
@@ -289,8 +299,7 @@ export async function listAllPages<T>(rest: AzureRestClient, firstUrl: string, i
     if (res.status !== 200) throw input.failed(res);
     const page = collectionPage<T>(res.body, input.nextKey);
     if ('problem' in page) throw input.wrongShape(res, page.problem);
-    out.push(...page.items);
     next = page.next;
+    await onPage(page.items);
   }
-  return out;
 }

@@ -1,6 +1,6 @@
 import type { Application, DirectoryObject, PasswordCredential, ServicePrincipal, User } from '@microsoft/microsoft-graph-types';
 import { registerSecret } from '../../logging/redact.js';
-import { AzureRestError, errorFromBody, isRetryableStatus, listAllPages, restClientFor, sleepWithSignal, type AzureRestClient, type AzureRestResponse, type AzureServiceClientOptions } from './azure-rest.js';
+import { AzureRestError, eachPage, errorFromBody, isRetryableStatus, listAllPages, restClientFor, sleepWithSignal, type AzureRestClient, type PagingInput, type AzureRestResponse, type AzureServiceClientOptions } from './azure-rest.js';
 
 /** A thin typed client for the Microsoft Graph calls Keywarden needs (app/SP credentials, owners, approver groups). */
 
@@ -74,6 +74,16 @@ export class GraphClient {
 
   listServicePrincipals(options: ListOptions = {}): Promise<ServicePrincipal[]> {
     return this.listAll<ServicePrincipal>('servicePrincipals', { select: DEFAULT_SP_SELECT, ...options });
+  }
+
+  /** Applications page by page (999 each); the next page is read once `onPage` resolves. */
+  eachApplicationsPage(onPage: (apps: Application[]) => Promise<void>, options: ListOptions = {}): Promise<void> {
+    return this.eachPageOf<Application>('applications', { select: DEFAULT_APP_SELECT, ...options }, onPage);
+  }
+
+  /** Service principals page by page (999 each); the next page is read once `onPage` resolves. */
+  eachServicePrincipalsPage(onPage: (sps: ServicePrincipal[]) => Promise<void>, options: ListOptions = {}): Promise<void> {
+    return this.eachPageOf<ServicePrincipal>('servicePrincipals', { select: DEFAULT_SP_SELECT, ...options }, onPage);
   }
 
   getApplication(objectId: string, options: { select?: string[]; signal?: AbortSignal } = {}): Promise<Application> {
@@ -191,17 +201,29 @@ export class GraphClient {
 
   /** `top: null` leaves the page size to Graph (the beta reports document no maximum). */
   private async listAll<T>(path: string, options: Omit<ListOptions, 'top'> & { top?: number | null; version?: 'v1.0' | 'beta' }): Promise<T[]> {
+    return listAllPages<T>(this.rest, this.listUrl(path, options), this.paging(path, options.signal));
+  }
+
+  private eachPageOf<T>(path: string, options: ListOptions, onPage: (items: T[]) => Promise<void>): Promise<void> {
+    return eachPage<T>(this.rest, this.listUrl(path, options), this.paging(path, options.signal), onPage);
+  }
+
+  private listUrl(path: string, options: Omit<ListOptions, 'top'> & { top?: number | null; version?: 'v1.0' | 'beta' }): string {
     const url = new URL(`${this.baseUrl}/${options.version ?? 'v1.0'}/${path}`);
     if (options.select) url.searchParams.set('$select', options.select.join(','));
     if (options.filter) url.searchParams.set('$filter', options.filter);
     if (options.top !== null) url.searchParams.set('$top', String(options.top ?? 999));
-    return listAllPages<T>(this.rest, url.toString(), {
+    return url.toString();
+  }
+
+  private paging(path: string, signal: AbortSignal | undefined): PagingInput {
+    return {
       nextKey: '@odata.nextLink',
-      signal: options.signal,
+      signal,
       failed: (res) => this.error(res, `list ${path}`),
       wrongShape: (res, problem) => new GraphError('UnexpectedResponse', res.status, `Graph could not list ${path}: it answered ${res.status} with ${problem} — check entra.graphUrl (https://graph.microsoft.com) and any proxy in between; the next scan tries again.`, res.requestId),
       looping: () => new GraphError('PagingLoop', 0, `Graph kept returning @odata.nextLink for ${path}; stopped after 10000 pages.`),
-    });
+    };
   }
 
   private error(res: AzureRestResponse, action: string): GraphError {

@@ -3,7 +3,8 @@ import { credentialId, type Credential, type CredentialKind, type CredentialOwne
 import type { GraphClient } from './graph.js';
 import { ownerFromDirectoryObject } from './people.js';
 import { mapBounded } from '../bounded.js';
-import { readCredentialSignIns, withSignIns } from './signin-activity.js';
+import { readCredentialSignIns, withSignIns, type CredentialSignIns } from './signin-activity.js';
+import { collectPages, type StreamInventory } from '../pages.js';
 
 /** Entra app registrations and service principals → one Credential per client secret or certificate. */
 
@@ -13,6 +14,8 @@ export interface EntraInventorySource {
   scope: string;
   host: string;
   scan(options: { signal?: AbortSignal }): Promise<EstateInventory>;
+  /** The same, one Graph page (999 apps or service principals, with their owners) at a time. */
+  stream: StreamInventory;
 }
 
 type Holder = { objectType: 'application' | 'servicePrincipal'; objectId: string; appId: string; displayName: string; appObjectId?: string };
@@ -74,30 +77,21 @@ function withOwners(credentials: Credential[], owners: CredentialOwner[] | Error
 
 export function createEntraInventory(options: { tenantLabel: string; graph: GraphClient; concurrency?: number }): EntraInventorySource {
   const { tenantLabel, graph } = options;
-  return {
-    estate: 'entra',
-    scope: tenantLabel,
-    host: graph.baseUrl,
-    async scan({ signal } = {}) {
-      // Both levels: SP-level secrets authenticate too and do not show in the portal's app blade.
-      const [apps, sps] = await Promise.all([graph.listApplications({ signal }), graph.listServicePrincipals({ signal })]);
-      const appObjectIdByAppId = new Map(apps.map((a) => [a.appId ?? '', a.id ?? '']));
-      const held: Array<{ holder: Holder; credentials: Credential[] }> = [];
-      for (const app of apps) {
-        if (typeof app.id !== 'string' || typeof app.appId !== 'string' || !app.id || !app.appId) continue;
-        const holder: Holder = { objectType: 'application', objectId: app.id, appObjectId: app.id, appId: app.appId, displayName: app.displayName ?? app.appId };
-        held.push({ holder, credentials: credentialsOf(graph.baseUrl, holder, app) });
-      }
-      for (const sp of sps) {
-        if (typeof sp.id !== 'string' || typeof sp.appId !== 'string' || !sp.id || !sp.appId) continue;
-        const holder: Holder = {
-          objectType: 'servicePrincipal', objectId: sp.id, appObjectId: appObjectIdByAppId.get(sp.appId) || undefined,
-          appId: sp.appId, displayName: sp.displayName ?? sp.appId,
-        };
-        held.push({ holder, credentials: credentialsOf(graph.baseUrl, holder, sp) });
-      }
+  const host = graph.baseUrl;
+
+  const stream: StreamInventory = async ({ signal }, onPage) => {
+    // Last use per secret/certificate (beta report), read once there is something to report on; without
+    // AuditLog.Read.All each credential says what to grant.
+    let signIns: Promise<CredentialSignIns> | undefined;
+    /** One page of holders → their credentials with owners and last use, handed over as one page. */
+    const handOver = async (held: Array<{ holder: Holder; credentials: Credential[] }>) => {
       // Owners only where there is something to own; one paged owners call per app or SP, a few at a time.
       const owned = held.filter((h) => h.credentials.length > 0);
+      if (owned.length === 0) return;
+      if (!signIns) {
+        signIns = readCredentialSignIns(graph, { signal });
+        signIns.catch(() => undefined); // awaited below; a failed owners page must not leave it unhandled
+      }
       const withPeople = await mapBounded(owned, options.concurrency ?? 4, async ({ holder, credentials }) => {
         let owners: CredentialOwner[] | Error;
         try {
@@ -110,9 +104,36 @@ export function createEntraInventory(options: { tenantLabel: string; graph: Grap
         }
         return withOwners(credentials, owners);
       });
-      // Last use per secret/certificate (beta report); without AuditLog.Read.All each credential says what to grant.
-      const signIns = owned.length > 0 ? await readCredentialSignIns(graph, { signal }) : { ok: true as const, byKeyId: new Map<string, number>() };
-      return { estate: 'entra', scope: tenantLabel, host: graph.baseUrl, credentials: withSignIns(withPeople.flat(), signIns), facts: {} };
-    },
+      await onPage(withSignIns(withPeople.flat(), await signIns));
+    };
+
+    // Both levels: SP-level secrets authenticate too and do not show in the portal's app blade. Apps first: an SP
+    // names its app's object id, so that map (two ids per app) is complete before the SPs come.
+    const appObjectIdByAppId = new Map<string, string>();
+    await graph.eachApplicationsPage(async (apps) => {
+      const held: Array<{ holder: Holder; credentials: Credential[] }> = [];
+      for (const app of apps) {
+        if (typeof app.appId === 'string' && typeof app.id === 'string') appObjectIdByAppId.set(app.appId, app.id);
+        if (typeof app.id !== 'string' || typeof app.appId !== 'string' || !app.id || !app.appId) continue;
+        const holder: Holder = { objectType: 'application', objectId: app.id, appObjectId: app.id, appId: app.appId, displayName: app.displayName ?? app.appId };
+        held.push({ holder, credentials: credentialsOf(host, holder, app) });
+      }
+      await handOver(held);
+    }, { signal });
+    await graph.eachServicePrincipalsPage(async (sps) => {
+      const held: Array<{ holder: Holder; credentials: Credential[] }> = [];
+      for (const sp of sps) {
+        if (typeof sp.id !== 'string' || typeof sp.appId !== 'string' || !sp.id || !sp.appId) continue;
+        const holder: Holder = {
+          objectType: 'servicePrincipal', objectId: sp.id, appObjectId: appObjectIdByAppId.get(sp.appId) || undefined,
+          appId: sp.appId, displayName: sp.displayName ?? sp.appId,
+        };
+        held.push({ holder, credentials: credentialsOf(host, holder, sp) });
+      }
+      await handOver(held);
+    }, { signal });
+    return { estate: 'entra', scope: tenantLabel, host, facts: {} };
   };
+
+  return { estate: 'entra', scope: tenantLabel, host, stream, scan: ({ signal } = {}) => collectPages(stream, { signal }) };
 }

@@ -126,12 +126,15 @@ export class KeyVaultSecrets {
     });
   }
 
-  /** The same listing, handed over item by item as pages arrive (so work on page 1 overlaps fetching page 2). */
-  async eachSecretProperties(onSecret: (secret: SecretInfo) => void, options: CallOptions = {}): Promise<number> {
+  /**
+   * The same listing, handed over item by item as pages arrive (so work on page 1 overlaps fetching page 2). A callback
+   * that returns a promise holds the listing until it resolves (the next page is read only when asked for).
+   */
+  async eachSecretProperties(onSecret: (secret: SecretInfo) => void | Promise<void>, options: CallOptions = {}): Promise<number> {
     return this.call('list', undefined, async () => {
       let n = 0;
       for await (const p of this.client.listPropertiesOfSecrets({ abortSignal: options.signal })) {
-        onSecret(toInfo(this.vault, p));
+        await onSecret(toInfo(this.vault, p));
         n += 1;
       }
       return n;

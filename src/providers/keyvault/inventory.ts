@@ -1,8 +1,8 @@
 import type { AttributeValue, Credential, EstateInventory } from '../../domain/credential.js';
+import { collectPages, createPagedPool, type StreamInventory } from '../pages.js';
 import { credentialId, KV_TAGS } from '../../domain/credential.js';
 import type { KeyVaultSecrets, SecretInfo } from './client.js';
 import { KeyVaultError } from './errors.js';
-import { createTaskPool } from '../bounded.js';
 import type { Clock } from '../../clock.js';
 import { systemClock } from '../../clock.js';
 
@@ -13,6 +13,8 @@ export interface KeyVaultInventorySource {
   scope: string;
   host: string;
   scan(options?: { signal?: AbortSignal }): Promise<EstateInventory>;
+  /** The same, one page of the secret list (25 secrets, the service's page) at a time. */
+  stream: StreamInventory;
 }
 
 export interface KeyVaultInventoryOptions {
@@ -39,6 +41,14 @@ interface VersionsSeen {
 }
 
 const DAY_MS = 86_400_000;
+
+/**
+ * A flat copy of its own: names and versions parsed out of an id URL are slices that keep the whole URL alive in the
+ * cache (and `' ' + s` then slice keeps two strings). Vault names and versions are ASCII, so the round trip is exact.
+ */
+const own = (text: string): string => Buffer.from(text, 'utf8').toString('utf8');
+/** Secrets per page handed to the scan: one page of the service's listing. */
+const PAGE = 25;
 
 /** The credential a secret holds according to Keywarden's tags (credential ids use the app's appId as scope). */
 export function holdsFromTags(tags: Record<string, string>): string | undefined {
@@ -110,32 +120,36 @@ export function createKeyVaultInventory(options: KeyVaultInventoryOptions): KeyV
       seen.delete(s.name);
       return undefined;
     }
+    const current = versions[versions.length - 1]?.version;
     const summary: VersionsSeen = {
       updatedAt: s.updatedAt ?? Number.NaN, createdAt: s.createdAt, seenAt: now,
-      current: versions[versions.length - 1]?.version, count: versions.length, disabled: versions.filter((v) => !v.enabled).length,
+      current: current === undefined ? undefined : own(current), count: versions.length, disabled: versions.filter((v) => !v.enabled).length,
     };
-    if (s.updatedAt !== undefined) seen.set(s.name, summary);
+    if (s.updatedAt !== undefined) seen.set(own(s.name), summary);
     return summary;
+  };
+
+  const stream: StreamInventory = async ({ signal }, onPage) => {
+    // Version listings start while later pages of the secret list are still coming; the list waits when they lag.
+    const pool = createPagedPool<Credential>(options.concurrency ?? 4, PAGE, onPage);
+    const names = new Set<string>();
+    await secrets.eachSecretProperties(async (s) => {
+      // Certificate-backed secrets belong to their certificate; they are rotated (and watched) as certificates.
+      if (s.managed) return;
+      names.add(s.name);
+      await pool.add(async () => toCredential(s, await versionsOf(s, signal)));
+    }, { signal });
+    await pool.done();
+    // Forget secrets that are gone, so the cache stays the size of the vault.
+    if (seen.size > names.size) for (const name of seen.keys()) if (!names.has(name)) seen.delete(name);
+    return { estate: 'keyvault', scope: vault.name, host, facts: {} };
   };
 
   return {
     estate: 'keyvault',
     scope: vault.name,
     host,
-    async scan({ signal } = {}) {
-      // Version listings start while later pages of the secret list are still coming.
-      const pool = createTaskPool<Credential>(options.concurrency ?? 4);
-      const names = new Set<string>();
-      await secrets.eachSecretProperties((s) => {
-        // Certificate-backed secrets belong to their certificate; they are rotated (and watched) as certificates.
-        if (s.managed) return;
-        names.add(s.name);
-        pool.add(async () => toCredential(s, await versionsOf(s, signal)));
-      }, { signal });
-      const credentials = await pool.done();
-      // Forget secrets that are gone, so the cache stays the size of the vault.
-      if (seen.size > names.size) for (const name of seen.keys()) if (!names.has(name)) seen.delete(name);
-      return { estate: 'keyvault', scope: vault.name, host, credentials, facts: {} };
-    },
+    stream,
+    scan: ({ signal } = {}) => collectPages(stream, { signal }),
   };
 }
