@@ -4,6 +4,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { registerSecret } from '../../logging/redact.js';
 import type { KeyVaultAccess } from './errors.js';
 import { KeyVaultError, toKeyVaultError } from './errors.js';
+import { AttemptSignals } from '../attempt-signal.js';
 import { isThrottle, type HostGate } from '../host-gate.js';
 
 /** Typed access to one vault through one reused SecretClient (each new client repeats the 401 challenge). */
@@ -81,39 +82,6 @@ class AttemptTimedOut extends Error {
 }
 
 /**
- * Per-attempt abort signals, each following one caller signal through a single listener: a scan's signal is shared
- * by every request of the scan, and one listener per request made each removal walk all the others.
- */
-class AttemptSignals {
-  private readonly followers = new Map<AbortSignal, Set<AbortController>>();
-
-  open(caller: AbortSignal | undefined): AbortController {
-    const attempt = new AbortController();
-    if (!caller) return attempt;
-    if (caller.aborted) {
-      attempt.abort(caller.reason);
-      return attempt;
-    }
-    let set = this.followers.get(caller);
-    if (!set) {
-      const followers = new Set<AbortController>();
-      set = followers;
-      this.followers.set(caller, followers);
-      caller.addEventListener('abort', () => {
-        this.followers.delete(caller);
-        for (const c of followers) c.abort(caller.reason);
-      }, { once: true });
-    }
-    set.add(attempt);
-    return attempt;
-  }
-
-  close(caller: AbortSignal | undefined, attempt: AbortController): void {
-    if (caller) this.followers.get(caller)?.delete(attempt);
-  }
-}
-
-/**
  * Every attempt (retries too) waits for the vault's gate, then runs under its own timeout (the SDK has none by
  * default, so a stalled connection would hang until the scanner's per-source timeout) and tells the gate when the
  * vault throttled. A timed-out attempt is retried by the SDK like a dropped connection.
@@ -126,12 +94,7 @@ function attemptPolicy(gate: HostGate | undefined, timeoutMs: number): KeyVaultP
       // The SDK passes an AbortSignalLike; the gate uses only aborted / reason / add- and removeEventListener.
       const caller = request.abortSignal as AbortSignal | undefined;
       const release = gate ? await gate.acquire(caller) : undefined;
-      const attempt = signals.open(caller);
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        attempt.abort();
-      }, timeoutMs);
+      const attempt = signals.open(caller, timeoutMs);
       request.abortSignal = attempt.signal;
       try {
         const response = await next(request);
@@ -143,12 +106,11 @@ function attemptPolicy(gate: HostGate | undefined, timeoutMs: number): KeyVaultP
         }
         return response;
       } catch (err) {
-        if (timedOut && !caller?.aborted) throw new AttemptTimedOut(timeoutMs);
+        if (attempt.timedOut && !caller?.aborted) throw new AttemptTimedOut(timeoutMs);
         throw err;
       } finally {
-        clearTimeout(timer);
+        attempt.done();
         request.abortSignal = caller;
-        signals.close(caller, attempt);
         release?.();
       }
     },
