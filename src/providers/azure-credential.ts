@@ -100,7 +100,9 @@ export function shareTokens(credential: TokenCredential, clock: Clock = systemCl
   return {
     async getToken(scopes, options) {
       if (options?.claims) return credential.getToken(scopes, options);
-      const key = `${[scopes].flat().join(' ')}|${options?.tenantId ?? ''}`;
+      // Every request asks (one string scope, no tenant): keep that key free of array and string building.
+      const one = typeof scopes === 'string' ? scopes : scopes.length === 1 ? scopes[0] : undefined;
+      const key = one !== undefined && !options?.tenantId ? one : `${[scopes].flat().join(' ')}|${options?.tenantId ?? ''}`;
       const hit = cached.get(key);
       if (fresh(hit)) return hit!;
       let inFlight = pending.get(key);

@@ -48,7 +48,12 @@ interface Waiter {
   resolve(release: () => void): void;
   reject(err: unknown): void;
   signal?: AbortSignal;
-  onAbort?: () => void;
+}
+
+/** The waiters of one caller signal: one abort listener for all of them (a scan's signal is shared by thousands). */
+interface SignalWatch {
+  waiting: number;
+  onAbort(): void;
 }
 
 export class HostGate {
@@ -59,6 +64,7 @@ export class HostGate {
   private pausedUntil = 0;
   private successes = 0;
   private readonly waiting: Waiter[] = [];
+  private readonly watches = new Map<AbortSignal, SignalWatch>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(readonly host: string, readonly limit: RequestLimit) {
@@ -69,22 +75,11 @@ export class HostGate {
   /** Waits for a slot; the returned function gives it back (call it exactly once, when the answer has been read). */
   acquire(signal?: AbortSignal): Promise<() => void> {
     if (signal?.aborted) return Promise.reject(signal.reason ?? new GateAborted('aborted'));
+    // A free slot is taken at once, with no promise executor, queue entry or abort listener.
+    if (this.waiting.length === 0 && this.canStart(performance.now())) return Promise.resolve(this.start());
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, signal };
-      // A free slot is taken at once, without an abort listener (hundreds of requests share one scan signal).
-      this.waiting.push(waiter);
-      this.pump();
-      if (!this.waiting.includes(waiter)) return;
-      this.waiting.pop();
-      if (signal) {
-        waiter.onAbort = () => {
-          const i = this.waiting.indexOf(waiter);
-          if (i >= 0) this.waiting.splice(i, 1);
-          reject(signal.reason ?? new GateAborted('aborted'));
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      this.waiting.push(waiter);
+      this.waiting.push({ resolve, reject, signal });
+      if (signal) this.watch(signal);
       this.pump();
     });
   }
@@ -119,32 +114,66 @@ export class HostGate {
     }
   }
 
-  private refill(now: number): void {
+  /** Whether a request may start now (window, pause and rate); refills the bucket. */
+  private canStart(now: number): boolean {
     const cap = Math.max(1, this.limit.perSecond);
     this.tokens = Math.min(cap, this.tokens + ((now - this.refilledAt) / 1000) * this.limit.perSecond);
     this.refilledAt = now;
+    return this.active < this.stats.window && now >= this.pausedUntil && this.tokens >= 1;
+  }
+
+  /** Takes a slot; the returned function gives it back once. */
+  private start(): () => void {
+    this.tokens -= 1;
+    this.active += 1;
+    this.stats.requests += 1;
+    if (this.active > this.stats.maxInFlight) this.stats.maxInFlight = this.active;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.active -= 1;
+      if (this.waiting.length > 0) this.pump();
+    };
   }
 
   private pump(): void {
     const now = performance.now();
-    this.refill(now);
-    while (this.waiting.length > 0 && this.active < this.stats.window) {
-      if (now < this.pausedUntil) return this.wake(this.pausedUntil - now);
-      if (this.tokens < 1) return this.wake(((1 - this.tokens) / this.limit.perSecond) * 1000);
+    while (this.waiting.length > 0 && this.canStart(now)) {
       const waiter = this.waiting.shift()!;
-      if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
-      this.tokens -= 1;
-      this.active += 1;
-      this.stats.requests += 1;
-      this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.active);
-      let released = false;
-      waiter.resolve(() => {
-        if (released) return;
-        released = true;
-        this.active -= 1;
-        this.pump();
-      });
+      if (waiter.signal) this.unwatch(waiter.signal);
+      waiter.resolve(this.start());
     }
+    if (this.waiting.length === 0 || this.active >= this.stats.window) return;
+    if (now < this.pausedUntil) this.wake(this.pausedUntil - now);
+    else this.wake(((1 - this.tokens) / this.limit.perSecond) * 1000);
+  }
+
+  private watch(signal: AbortSignal): void {
+    const known = this.watches.get(signal);
+    if (known) {
+      known.waiting += 1;
+      return;
+    }
+    const watch: SignalWatch = {
+      waiting: 1,
+      onAbort: () => {
+        this.watches.delete(signal);
+        const reason = signal.reason ?? new GateAborted('aborted');
+        const gone = this.waiting.filter((w) => w.signal === signal);
+        this.waiting.splice(0, this.waiting.length, ...this.waiting.filter((w) => w.signal !== signal));
+        for (const w of gone) w.reject(reason);
+      },
+    };
+    this.watches.set(signal, watch);
+    signal.addEventListener('abort', watch.onAbort, { once: true });
+  }
+
+  private unwatch(signal: AbortSignal): void {
+    const watch = this.watches.get(signal);
+    if (!watch || --watch.waiting > 0) return;
+    this.watches.delete(signal);
+    signal.removeEventListener('abort', watch.onAbort);
   }
 
   private wake(afterMs: number): void {

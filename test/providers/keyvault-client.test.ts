@@ -152,4 +152,43 @@ describe('KeyVaultSecrets errors', () => {
     expect(err).toMatchObject({ name: 'KeyVaultError', code: 'Unreachable', vault: 'kv-gone' });
     expect((err as Error).message).toMatch(/keyVault\.vaults\[\]\.url/);
   });
+
+  it('a stalled vault fails each attempt in its timeout, is retried, and names the vault and what to check', async () => {
+    const server = kv.vault('kv-test').server;
+    const stalling = new KeyVaultSecrets({
+      vault: { name: 'kv-test', url: kv.vault('kv-test').url }, credential: fakeCredential(token), disableChallengeResourceVerification: true,
+      retryOptions: { maxRetries: 1, retryDelayInMs: 10 }, timeoutMs: 300,
+    });
+    server.clearRequests();
+    server.injectFault({ status: 0, network: 'stall', path: '/versions', times: Infinity });
+    try {
+      const err = await stalling.listVersions('rotating').catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'KeyVaultError', code: 'Unreachable', serviceCode: 'ETIMEDOUT', vault: 'kv-test', secret: 'rotating' });
+      expect((err as Error).message).toContain(`Vault kv-test at ${kv.vault('kv-test').url} did not answer about secret 'rotating' within 0.3 s`);
+      expect((err as Error).message).toMatch(/firewall, private endpoint/);
+      // The first attempt and the SDK's one retry, each given up on.
+      expect(server.requests.filter((r) => r.injected && r.path.endsWith('/versions'))).toHaveLength(2);
+    } finally {
+      server.clearFaults();
+    }
+    // The same client answers again once the vault does (the stalled connections were dropped, not reused).
+    await expect(stalling.listSecretProperties()).resolves.toEqual(expect.any(Array));
+  });
+
+  it('a caller that cancels a stalled call gets Aborted at once, not a timeout', async () => {
+    const server = kv.vault('kv-test').server;
+    const slow = new KeyVaultSecrets({
+      vault: { name: 'kv-test', url: kv.vault('kv-test').url }, credential: fakeCredential(token), disableChallengeResourceVerification: true,
+      retryOptions: { maxRetries: 3, retryDelayInMs: 10 }, timeoutMs: 60_000,
+    });
+    server.injectFault({ status: 0, network: 'stall', path: '/secrets', times: Infinity });
+    try {
+      const cancel = new AbortController();
+      const pending = slow.listSecretProperties({ signal: cancel.signal }).catch((e: unknown) => e);
+      setTimeout(() => cancel.abort(), 100);
+      expect(await pending).toMatchObject({ name: 'KeyVaultError', code: 'Aborted', vault: 'kv-test' });
+    } finally {
+      server.clearFaults();
+    }
+  });
 });

@@ -3,6 +3,7 @@ import { systemClock } from '../../clock.js';
 import type { DatabricksTokenSource } from './auth.js';
 import { DatabricksError, parseErrorBody, remedyFor } from './errors.js';
 import { parseJsonLossless } from './json.js';
+import { AttemptSignals } from '../attempt-signal.js';
 import { isThrottle, type HostGate } from '../host-gate.js';
 
 /** One request pipeline: bearer auth, per-attempt timeout, retries by call class, lossless JSON, typed errors. */
@@ -90,6 +91,7 @@ export class DatabricksHttp {
   readonly host: string;
   private readonly clock: Clock;
   private readonly fetchImpl: typeof fetch;
+  private readonly attempts = new AttemptSignals();
 
   constructor(readonly options: HttpOptions) {
     this.host = options.host.replace(/\/+$/, '');
@@ -137,13 +139,14 @@ export class DatabricksHttp {
       } catch (err) {
         throw this.aborted(spec, err);
       }
-      const timeout = AbortSignal.timeout(this.options.timeoutMs);
-      const signal = spec.signal ? AbortSignal.any([spec.signal, timeout]) : timeout;
+      const timeout = this.attempts.open(spec.signal, this.options.timeoutMs);
+      const signal = timeout.signal;
       const started = performance.now();
       let bearer: Awaited<ReturnType<DatabricksTokenSource['getToken']>>;
       try {
         bearer = await this.options.tokenSource.getToken(signal);
       } catch (err) {
+        timeout.done();
         release?.();
         throw err;
       }
@@ -179,7 +182,7 @@ export class DatabricksHttp {
           if (spec.kind === 'create') throw this.outcomeUnknown(spec, 'the caller cancelled it while it was in flight', err);
           throw this.aborted(spec, err);
         }
-        const timedOut = timeout.aborted;
+        const timedOut = timeout.timedOut;
         const netCode = networkCode(err);
         if (spec.kind === 'create' && (timedOut || !netCode || !NOT_SENT_CODES.has(netCode))) {
           this.report(spec, attempt, started, status, 'OUTCOME_UNKNOWN', false);
@@ -190,6 +193,7 @@ export class DatabricksHttp {
           ? new DatabricksError({ code: 'TIMEOUT', message: `Databricks did not answer ${this.describe(spec)} within ${seconds} s (attempt ${attempt} of ${maxAttempts}). Check the workspace's health, or raise databricks.timeoutSeconds.`, method: spec.method, path: spec.path, cause: err })
           : new DatabricksError({ code: 'NETWORK_ERROR', message: `Could not reach ${this.describe(spec)}: ${netCode ?? (err as Error).message}. Check the workspace host and the network path to it.`, method: spec.method, path: spec.path, cause: err });
       } finally {
+        timeout.done();
         release?.();
       }
 
@@ -214,7 +218,7 @@ export class DatabricksHttp {
       if (!error) throw new Error('unreachable: no reply and no error');
 
       // A rotated PAT: re-read it once and try again with the new one (does not count as an attempt).
-      if ((status === 401 || status === 403) && !reauthed && this.options.tokenSource.rejected && await this.options.tokenSource.rejected(bearer.token, signal)) {
+      if ((status === 401 || status === 403) && !reauthed && this.options.tokenSource.rejected && await this.options.tokenSource.rejected(bearer.token, spec.signal)) {
         reauthed = true;
         attempt -= 1;
         continue;

@@ -3,6 +3,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import type { Clock } from '../../clock.js';
 import { systemClock } from '../../clock.js';
 import { redactText } from '../../logging/redact.js';
+import { AttemptSignals } from '../attempt-signal.js';
 import { isThrottle, type HostGate } from '../host-gate.js';
 
 /**
@@ -131,6 +132,7 @@ export class TransportFailure extends Error {
 export class AzureRestClient {
   readonly clock: Clock;
   private readonly fetchImpl: typeof fetch;
+  private readonly attempts = new AttemptSignals();
 
   constructor(readonly options: AzureRestClientOptions) {
     this.clock = options.clock ?? systemClock;
@@ -194,19 +196,21 @@ export class AzureRestClient {
   private async attempt(req: AzureRestRequest): Promise<AzureRestResponse> {
     const token = await this.token(req.signal);
     const timeoutMs = this.timeoutMs;
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
+    const attempt = this.attempts.open(req.signal, timeoutMs);
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json', 'client-request-id': randomUUID() };
     if (req.body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
+    let text: string;
     try {
-      response = await this.fetchImpl(req.url, { method: req.method, headers, body: req.body === undefined ? undefined : JSON.stringify(req.body), signal });
+      response = await this.fetchImpl(req.url, { method: req.method, headers, body: req.body === undefined ? undefined : JSON.stringify(req.body), signal: attempt.signal });
+      text = await response.text();
     } catch (err) {
       if (req.signal?.aborted) throw req.signal.reason ?? err;
-      if (timeout.aborted) throw new TransportFailure('timeout', `no answer within ${timeoutMs} ms`);
+      if (attempt.timedOut) throw new TransportFailure('timeout', `no answer within ${timeoutMs} ms`);
       throw new TransportFailure('network', (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message);
+    } finally {
+      attempt.done();
     }
-    const text = await response.text();
     let body: unknown;
     if (text.length > 0) {
       try {

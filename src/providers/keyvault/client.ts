@@ -4,6 +4,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { registerSecret } from '../../logging/redact.js';
 import type { KeyVaultAccess } from './errors.js';
 import { KeyVaultError, toKeyVaultError } from './errors.js';
+import { AttemptSignals } from '../attempt-signal.js';
 import { isThrottle, type HostGate } from '../host-gate.js';
 
 /** Typed access to one vault through one reused SecretClient (each new client repeats the 401 challenge). */
@@ -42,7 +43,11 @@ export interface KeyVaultSecretsOptions {
   additionalPolicies?: KeyVaultPipelinePolicy[];
   /** The vault's shared request gate (in-flight window + rate, adaptive on 429/503). */
   gate?: HostGate;
+  /** Per attempt, from the moment the gate lets it through until the answer has been read (default 30 s). */
+  timeoutMs?: number;
 }
+
+export const DEFAULT_KEY_VAULT_TIMEOUT_MS = 30_000;
 
 /** A core-rest-pipeline policy, typed from the SDK's own options so we don't import the pipeline package. */
 export type KeyVaultPipelinePolicy = NonNullable<NonNullable<ConstructorParameters<typeof SecretClient>[2]>['additionalPolicies']>[number]['policy'];
@@ -67,22 +72,46 @@ export interface UpdateSecretPropertiesOptions extends CallOptions {
   contentType?: string;
 }
 
-/** Every attempt (retries too) waits for the vault's gate and tells it when the vault throttled. */
-function gatePolicy(gate: HostGate): KeyVaultPipelinePolicy {
+/** Thrown into the SDK's retry policy when an attempt outlives its timeout: a RestError by name, retried like ETIMEDOUT. */
+class AttemptTimedOut extends Error {
+  override readonly name = 'RestError';
+  readonly code = 'ETIMEDOUT';
+  constructor(readonly timeoutMs: number) {
+    super(`no answer within ${Math.round(timeoutMs / 100) / 10} s`);
+  }
+}
+
+/**
+ * Every attempt (retries too) waits for the vault's gate, then runs under its own timeout (the SDK has none by
+ * default, so a stalled connection would hang until the scanner's per-source timeout) and tells the gate when the
+ * vault throttled. A timed-out attempt is retried by the SDK like a dropped connection.
+ */
+function attemptPolicy(gate: HostGate | undefined, timeoutMs: number): KeyVaultPipelinePolicy {
+  const signals = new AttemptSignals();
   return {
-    name: 'keywardenHostGate',
+    name: 'keywardenAttempt',
     async sendRequest(request, next) {
       // The SDK passes an AbortSignalLike; the gate uses only aborted / reason / add- and removeEventListener.
-      const release = await gate.acquire(request.abortSignal as AbortSignal | undefined);
+      const caller = request.abortSignal as AbortSignal | undefined;
+      const release = gate ? await gate.acquire(caller) : undefined;
+      const attempt = signals.open(caller, timeoutMs);
+      request.abortSignal = attempt.signal;
       try {
         const response = await next(request);
-        if (isThrottle(response.status)) {
-          const seconds = Number(response.headers.get('retry-after'));
-          gate.throttled(Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined);
-        } else gate.succeeded();
+        if (gate) {
+          if (isThrottle(response.status)) {
+            const seconds = Number(response.headers.get('retry-after'));
+            gate.throttled(Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined);
+          } else gate.succeeded();
+        }
         return response;
+      } catch (err) {
+        if (attempt.timedOut && !caller?.aborted) throw new AttemptTimedOut(timeoutMs);
+        throw err;
       } finally {
-        release();
+        attempt.done();
+        request.abortSignal = caller;
+        release?.();
       }
     },
   };
@@ -105,14 +134,16 @@ export class KeyVaultSecrets {
   readonly vault: string;
   readonly vaultUrl: string;
   private readonly client: SecretClient;
+  private readonly timeoutMs: number;
 
   constructor(options: KeyVaultSecretsOptions) {
     this.vault = options.vault.name;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_KEY_VAULT_TIMEOUT_MS;
     this.vaultUrl = options.vault.url.replace(/\/+$/, '');
     this.client = new SecretClient(this.vaultUrl, options.credential, {
       disableChallengeResourceVerification: options.disableChallengeResourceVerification ?? false,
       retryOptions: options.retryOptions,
-      additionalPolicies: [...(options.gate ? [gatePolicy(options.gate)] : []), ...(options.additionalPolicies ?? [])]
+      additionalPolicies: [attemptPolicy(options.gate, options.timeoutMs ?? DEFAULT_KEY_VAULT_TIMEOUT_MS), ...(options.additionalPolicies ?? [])]
         .map((policy) => ({ policy, position: 'perRetry' as const })),
     });
   }
@@ -205,7 +236,7 @@ export class KeyVaultSecrets {
     try {
       return await fn();
     } catch (err) {
-      throw toKeyVaultError(err, { vault: this.vault, vaultUrl: this.vaultUrl, secret, access });
+      throw toKeyVaultError(err, { vault: this.vault, vaultUrl: this.vaultUrl, secret, access, timeoutMs: this.timeoutMs });
     }
   }
 }
@@ -219,6 +250,7 @@ export function createKeyVaultSecrets(options: {
   additionalPolicies?: KeyVaultPipelinePolicy[];
   /** Each vault's shared request gate, by vault URL. */
   gateFor?: (vaultUrl: string) => HostGate;
+  timeoutMs?: number;
 }): Map<string, KeyVaultSecrets> {
   return new Map(options.vaults.map((vault) => [vault.name, new KeyVaultSecrets({ ...options, vault, gate: options.gateFor?.(vault.url) })]));
 }

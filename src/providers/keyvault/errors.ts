@@ -66,7 +66,7 @@ function innerCode(err: RestLike): string | undefined {
 }
 
 /** Turns whatever the SDK threw into a KeyVaultError; never copies a secret value (messages are redacted). */
-export function toKeyVaultError(err: unknown, ctx: { vault: string; vaultUrl: string; secret?: string; access: KeyVaultAccess }): KeyVaultError {
+export function toKeyVaultError(err: unknown, ctx: { vault: string; vaultUrl: string; secret?: string; access: KeyVaultAccess; timeoutMs?: number }): KeyVaultError {
   if (err instanceof KeyVaultError) return err;
   const e = (err ?? {}) as RestLike;
   const where = ctx.secret ? `secret '${ctx.secret}' in vault ${ctx.vault}` : `vault ${ctx.vault}`;
@@ -86,6 +86,11 @@ export function toKeyVaultError(err: unknown, ctx: { vault: string; vaultUrl: st
     if (e.code && TLS_CODES.has(e.code)) {
       return new KeyVaultError({ ...base, code: 'UntrustedCertificate', serviceCode: e.code, message:
         `The TLS certificate of vault ${ctx.vault} at ${ctx.vaultUrl} is not trusted (${e.code}): for the sandbox, start with NODE_EXTRA_CA_CERTS pointing at the sandbox CA (npm test / npm start do this).` });
+    }
+    if (e.code === 'ETIMEDOUT') {
+      const within = ctx.timeoutMs ? ` within ${Math.round(ctx.timeoutMs / 100) / 10} s` : ' in time';
+      return new KeyVaultError({ ...base, code: 'Unreachable', serviceCode: e.code, message:
+        `Vault ${ctx.vault} at ${ctx.vaultUrl} did not answer${ctx.secret ? ` about secret '${ctx.secret}'` : ''}${within} on any attempt: check the network path to the vault (firewall, private endpoint, DNS, proxy) and Azure status for Key Vault; the next scan tries again.` });
     }
     if (e.code && NETWORK_CODES.has(e.code)) {
       return new KeyVaultError({ ...base, code: 'Unreachable', serviceCode: e.code, message:
