@@ -163,7 +163,7 @@ describe.each(backends)('Store contract on $name', (backend) => {
     expect(store.listAudit({ subject: 'ws-prod/pat/123' })).toEqual([second]);
     expect(store.listAudit({ afterSeq: 7 }).map((a) => a.seq)).toEqual([8]);
     expect(store.listAudit({ limit: 1 })).toEqual([first]);
-    expect(other.verifyAudit()).toEqual({ ok: true, count: 8 });
+    expect(other.verifyAudit()).toMatchObject({ ok: true, count: 8 });
     const pat = 'dapi0123456789abcdef0123456789abcdef';
     const record = store.appendAudit({ action: 'rotation.step.create', result: 'ok', details: { token_value: pat, note: `created ${pat}` } });
     expect(JSON.stringify(store.listAudit())).not.toContain(pat);
