@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Clock } from '../clock.js';
 import type { KeywardenConfig } from '../config/schema.js';
 import { correlate } from '../domain/correlate.js';
@@ -110,11 +111,15 @@ export function createScanner(options: ScannerOptions): Scanner {
   let lastOrdinal: number | undefined;
   let running: { result: Promise<ScanResult>; settled: Promise<ScanResult> } | undefined;
   const stopping = new AbortController();
+  // Every source running at once listens for shutdown.
+  setMaxListeners(SOURCES_AT_ONCE + 16, stopping.signal);
 
   /** Runs `work` under the source's timeout and the shutdown signal. */
   function bounded<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = AbortSignal.any([timeout, stopping.signal]);
+    // Each request in flight for this source (a vault's window is 20) follows its signal: not a leak.
+    setMaxListeners(0, signal);
     return new Promise<T>((resolve, reject) => {
       // A provider that ignores its signal still cannot hold the scan past the timeout.
       const onAbort = () => reject(timeout.aborted
