@@ -89,18 +89,21 @@ export function governanceModuleFor(k: Keywarden, scanner: Scanner): GovernanceM
     if (rec) store.compareAndSet('settings', rec.id, rec.version, { ...state, pendingSince: undefined });
   };
 
+  /** The claimed channel's report card; if it cannot be built, the claim goes back for the next scan. */
+  const buildClaimed = async (channel: SupportChannel, state: ChannelReportState, scan: ScanResult) => {
+    try {
+      return await cardFor(scan, state.last, state.last ? undefined : FIRST_HEADING);
+    } catch (err) {
+      giveBack(channel, state);
+      throw err;
+    }
+  };
+
   const post = async (channel: SupportChannel, scan: ScanResult): Promise<boolean> => {
     if (!gateway) return false;
     const claimed = claim(channel);
     if (!claimed) return false;
-    let built: Awaited<ReturnType<typeof cardFor>>;
-    try {
-      built = await cardFor(scan, claimed.state.last, claimed.state.last ? undefined : FIRST_HEADING);
-    } catch (err) {
-      giveBack(channel, claimed.state);
-      throw err;
-    }
-    const { report, card } = built;
+    const { report, card } = await buildClaimed(channel, claimed.state, scan);
     try {
       await gateway.post(channel.target, { card, text: `Governance report: ${report.total} findings besides expiry` });
     } catch (err) {
@@ -153,14 +156,7 @@ export function governanceModuleFor(k: Keywarden, scanner: Scanner): GovernanceM
       const claimed = claim(channel);
       if (!claimed) return;
       // Sent as an install reply, after the alerts module's words about the channel, in one ordered turn.
-      let built: Awaited<ReturnType<typeof cardFor>>;
-      try {
-        built = await cardFor(scan, claimed.state.last, claimed.state.last ? undefined : FIRST_HEADING);
-      } catch (err) {
-        giveBack(channel, claimed.state);
-        throw err;
-      }
-      const { report, card } = built;
+      const { report, card } = await buildClaimed(channel, claimed.state, scan);
       recordPosted(channel, report, 'install');
       return { kind: 'card', card, text: `Governance report: ${report.total} findings besides expiry` };
     },
