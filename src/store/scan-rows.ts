@@ -6,9 +6,8 @@ import type { ScanQuery } from '../domain/scan.js';
  * The scanned estate as rows: one per credential with its findings and a fingerprint for the diff, so a scan keeps
  * memory proportional to what changed instead of holding (and re-reading) one JSON snapshot of the whole estate.
  *
- * Part of the Store port (`store.scanRows`). For Azure Tables: one table, PartitionKey = `${kind}:${scope}`,
- * RowKey = credential id, properties scanId/seq/expiresAt/fingerprint/contentHash/relevant, credential and findings
- * as JSON strings (split past 32K characters); staging is a second table keyed by source and sequence.
+ * Part of the Store port (`store.scanRows`): SQLite here (migration 3); Azure Tables in src/store/tables/scan-keys.ts
+ * (a partition per credential kind, a row and an order entry per credential, a staging table per scan).
  */
 
 export interface CredentialRow {
