@@ -55,6 +55,8 @@ describe('a vault that fails part-way through its pages', () => {
     // A new version early in the list (first page) now expires in 5 days; the last secret has a new version too, and
     // its version listing fails slowly, so the first page is read and handed over before the vault gives up.
     const vault = clouds.handles.keyVault.vaults.get('kv-prod')!;
+    // A new version must change the secret's `updated` (whole seconds), or the rescan keeps its cached version list.
+    clock.advance(2_000);
     const in5Days = inDays(5);
     vault.seedSecret(name(1), { value: 'rotated', exp: in5Days });
     vault.seedSecret(name(EXTRA - 1), { value: 'rotated', exp: IN_90_DAYS });
