@@ -4,6 +4,7 @@ import {
   DATA_END, INFO_PROPS, ORDER_END, dataKey, orderFrom, orderKey, type RowEntity, type RowInfo, type ScanGroup, type ScanOp,
 } from './scan-keys.js';
 import { deleteBlobs, getValue, putValue, quote, type Entity } from './values.js';
+import { mapBounded } from '../../providers/bounded.js';
 
 /**
  * The scan rows' storage calls, worker side: each function is one request from the calling thread and runs its HTTP
@@ -24,20 +25,6 @@ const MAX_BATCH_CHARS = 2_500_000;
 /** Requests at once per call: the SDK's keep-alive agent has no socket cap; a partition serves ~2,000 entities/s. */
 const IN_FLIGHT = 32;
 const status = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
-
-/** Runs tasks with at most IN_FLIGHT requests at a time, keeping their order in the result. */
-async function inFlight<T, R>(items: readonly T[], run: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await run(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, items.length) }, lane));
-  return out;
-}
 
 async function list(client: TableClient, ctx: ScanContext, filter: string, select: string[] | undefined, limit: number): Promise<Entity[]> {
   const out: Entity[] = [];
@@ -71,7 +58,7 @@ function infoOf(pk: string, e: Entity): RowInfo {
 async function lookup(ctx: ScanContext, groups: ReadonlyArray<{ pk: string; rks: readonly string[] }>, values: boolean): Promise<Map<string, { info: RowInfo; text?: string }>> {
   const keys = groups.flatMap(({ pk, rks }) => rks.map((rk) => ({ pk, rk })));
   const found = new Map<string, { info: RowInfo; text?: string }>();
-  await inFlight(keys, async ({ pk, rk }) => {
+  await mapBounded(keys, IN_FLIGHT, async ({ pk, rk }) => {
     let e: Entity;
     try {
       e = await ctx.table.getEntity<Record<string, unknown>>(pk, rk, { abortSignal: ctx.signal(), ...(values ? {} : { queryOptions: { select: INFO_PROPS } }) }) as Entity;
@@ -157,7 +144,7 @@ async function runOne(ctx: ScanContext, pk: string, op: ScanOp): Promise<void> {
 
 export async function commit(ctx: ScanContext, groups: ScanGroup[], oldBlobs: string[]): Promise<number> {
   const batches = groups.flatMap(({ pk, units }) => pack(units).map((ops) => ({ pk, ops })));
-  await inFlight(batches, ({ pk, ops }) => runBatch(ctx, pk, ops));
+  await mapBounded(batches, IN_FLIGHT, ({ pk, ops }) => runBatch(ctx, pk, ops));
   await deleteBlobs(ctx.container, oldBlobs, ctx.signal);
   return batches.length;
 }
@@ -259,7 +246,7 @@ export async function stage(ctx: ScanContext, q: { name: string; create: boolean
     }
   }
   const units = q.rows.map((r): ScanOp[] => [{ a: 'put', rk: r.rk, props: {}, text: r.text }]);
-  await inFlight(pack(units), async (ops) => {
+  await mapBounded(pack(units), IN_FLIGHT, async (ops) => {
     const uploaded: string[] = [];
     const actions: TransactionAction[] = [];
     for (const op of ops) {
@@ -293,7 +280,7 @@ export async function unstage(ctx: ScanContext, q: { name: string; from: string;
     throw err;
   }
   const batches = Array.from({ length: Math.ceil(entities.length / MAX_OPS) }, (_, i) => entities.slice(i * MAX_OPS, (i + 1) * MAX_OPS));
-  await inFlight(batches, (batch) => client.submitTransaction(batch.map((e): TransactionAction => ['delete', { partitionKey: STAGE_PARTITION, rowKey: e.rowKey! }]), { abortSignal: ctx.signal() }));
+  await mapBounded(batches, IN_FLIGHT, (batch) => client.submitTransaction(batch.map((e): TransactionAction => ['delete', { partitionKey: STAGE_PARTITION, rowKey: e.rowKey! }]), { abortSignal: ctx.signal() }));
   await deleteBlobs(ctx.container, entities.flatMap((e) => (typeof e.blob === 'string' && e.blob ? [e.blob] : [])), ctx.signal);
 }
 
