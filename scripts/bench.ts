@@ -21,8 +21,9 @@ import { DEFAULT_SIZE, parseSize } from './bench/shape.js';
 const CHILD = fileURLToPath(new URL('./bench/child.ts', import.meta.url));
 const SCENARIO_TIMEOUT_MS = 240_000;
 
-function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: ScenarioId[]; sizes: number[]; warmUp: boolean } {
+function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: ScenarioId[]; sizes: number[]; warmUp: boolean; inline: boolean } {
   let warmUp = true;
+  let inline = false;
   let json = false;
   let jsonFile: string | undefined;
   let only: ScenarioId[] = [];
@@ -34,6 +35,7 @@ function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: Sc
       if (!value) throw new Error('--size needs a value, e.g. --size 7 (thousands of credentials) or --size 7,115,360');
       sizes = value.split(',').map(parseSize);
     } else if (arg === '--no-warm-up') warmUp = false;
+    else if (arg === '--inline') inline = true;
     else if (arg === '--json') json = true;
     else if (arg.startsWith('--json=')) jsonFile = arg.slice('--json='.length);
     else if (arg.startsWith('--only=')) {
@@ -46,12 +48,13 @@ function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: Sc
       process.stdout.write(`usage: npm run -s bench -- [--size N[,M…]] [--json | --json=<file>] [--only=all|${SCENARIO_IDS.join(',')}]\n`
         + `  --size N   the scale table at N thousand credentials (1 = CI, 7 = default, 115, 360 = the full target; or ci/default/large/full)\n`
         + `  --no-warm-up  skip the unmeasured warm-up scan before each size (faster; CPU/cred then includes JIT warm-up)\n`
+        + `  --inline   scan on the bot's thread (scanner.thread: false) instead of the scan thread\n`
         + `  --only=…   the hot-path scenarios (the earlier bench); without --size and --only: --size ${DEFAULT_SIZE}\n`);
       process.exit(0);
     } else throw new Error(`unknown option ${arg} — use --size N, --json, --json=<file> and/or --only=<ids>`);
   }
   if (sizes.length === 0 && only.length === 0) sizes = [DEFAULT_SIZE];
-  return { json, jsonFile, only, sizes, warmUp };
+  return { json, jsonFile, only, sizes, warmUp, inline };
 }
 
 let interrupted = false;
@@ -62,12 +65,12 @@ process.once('SIGINT', () => {
   current?.kill('SIGTERM');
 });
 
-function runChild(id: ScenarioId | 'scale', size?: number, warmUp = true): Promise<ChildMessage> {
+function runChild(id: ScenarioId | 'scale', size?: number, warmUp = true, inline = false): Promise<ChildMessage> {
   return new Promise((resolve) => {
     // A large estate's scan may need more heap than Node's default (the gap is what the table shows).
     const heap = size !== undefined && size > 20 ? ['--max-old-space-size=16384'] : [];
     const timeoutMs = size !== undefined ? 900_000 + size * 60_000 : SCENARIO_TIMEOUT_MS;
-    const child = fork(CHILD, size !== undefined ? [id, String(size), warmUp ? 'warm-up' : 'no-warm-up'] : [id], { execArgv: [...process.execArgv, '--expose-gc', ...heap], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(CHILD, size !== undefined ? [id, String(size), warmUp ? 'warm-up' : 'no-warm-up', inline ? 'inline' : 'thread'] : [id], { execArgv: [...process.execArgv, '--expose-gc', ...heap], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     current = child;
     let message: ChildMessage | undefined;
     const timer = setTimeout(() => {
@@ -90,7 +93,7 @@ try {
   process.stderr.write(`bench: ${(err as Error).message}\n`);
   process.exit(2);
 }
-const { json, jsonFile, only, sizes, warmUp } = args;
+const { json, jsonFile, only, sizes, warmUp, inline } = args;
 const cpus = os.cpus();
 const machine: MachineInfo = {
   cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? 'unknown', node: process.version,
@@ -106,7 +109,7 @@ for (const size of sizes) {
   if (interrupted) break;
   const started = performance.now();
   log(`… size ${size}k`);
-  const message = await runChild('scale', size, warmUp);
+  const message = await runChild('scale', size, warmUp, inline);
   if (message.type === 'scale') {
     scale.push(message.result);
     log(`  size ${size}k done in ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -4,6 +4,7 @@ import type { ApproverCheck } from './commands/scan.js';
 import { createScannerModule } from './scanner/module.js';
 import type { Scanner } from './scanner/scanner.js';
 import { createInventorySources, type InventorySourcesOptions } from './scanner/sources.js';
+import { threadScanEngine } from './scanner/thread/engine.js';
 import { pipelinesModuleFor, type PipelinesModule } from './pipelines/module.js';
 import { moveToSpModuleFor } from './workflows/move-to-sp/module.js';
 import { workflowsModuleFor, type WorkflowsModule, type WorkflowsModuleOptions } from './workflows/module.js';
@@ -47,12 +48,17 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
   return [
     (k) => {
       const { metrics } = k;
-      const { sources } = createInventorySources(k.config, {
+      // Scans run on their own thread when another thread can open the store (not an in-memory one).
+      const address = k.config.scanner.thread ? k.store.address : undefined;
+      const engine = address
+        ? threadScanEngine({ config: k.config, address, clock: k.clock, logger: k.logger, retry: options.retry, onCall: metrics.recordCall })
+        : undefined;
+      const sources = engine ? [] : createInventorySources(k.config, {
         clock: k.clock,
         retry: options.retry,
         instrument: { fetchFor: (estate) => metrics.instrumentFetch(estate), keyVaultPolicy: metrics.keyVaultPolicy() as never },
-      });
-      const mod = createScannerModule(k, { sources, isApprover, findingButtons: workspaceRemedyButtons(k), findingsButtons: () => findingsButtons });
+      }).sources;
+      const mod = createScannerModule(k, { sources, engine, isApprover, findingButtons: workspaceRemedyButtons(k), findingsButtons: () => findingsButtons });
       built.scanner = mod.scanner;
       mod.scanner.onScan((result) => metrics.recordScan(result));
       return mod;

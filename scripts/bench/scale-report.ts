@@ -31,7 +31,9 @@ export function renderScaleDetails(r: ScaleResult): string[] {
   return [
     `${r.sizeK}k: ${s.workspaces} workspaces × ${count(s.tokensPerWorkspace)} PATs, ${s.vaults} vaults × ${count(s.secretsPerVault)} secrets, ${count(s.entraApps)} apps × ${s.credentialsPerApp} secrets (+ the sandbox's seeds); emulators seeded in ${ms(r.estateSeedMs)} in their own process`,
     `  full scan (+${LATENCY_MS} ms per call, published rate limits enforced): ${count(r.full.requests)} requests, ${count(r.full.throttled)} answered 429, ${count(r.full.tokenRequests)} token requests; slowest hosts: ${hosts.join('; ')}`,
-    `  full scan: the slowest sources took ${r.full.slowestSources.map((x) => `${x.source} ${ms(x.ms)}`).join(', ')}; after the slowest answered, ${ms(r.full.afterNetworkMs)} more (correlate, policy, diff, snapshot); warm-up scan (no latency, not measured) ${ms(r.warmUpMs)}`,
+    r.scanThread
+      ? `  full scan on the scan thread (scanner.thread; --inline scans on the bot's thread and times each source); warm-up: none (the thread starts cold with the full scan)`
+      : `  full scan on the bot's thread: the slowest sources took ${r.full.slowestSources.map((x) => `${x.source} ${ms(x.ms)}`).join(', ')}; after the slowest answered, ${ms(r.full.afterNetworkMs)} more (correlate, policy, diff, snapshot); warm-up scan (no latency, not measured) ${ms(r.warmUpMs)}`,
     `  peak RSS ${mb(r.peakRssScanBytes)} during the full scan alone (the table's figure also covers alerts.onScan and the two rescans)`,
     `  clicks during the full scan: ${r.clicks.n} /help turns (${r.clicks.failed} answered 503: turn timeout), p50 ${ms(r.clicks.p50)}, p99 ${ms(r.clicks.p99)}, max ${ms(r.clicks.max)}`,
     `  unchanged rescan: ${ms(r.rescan.wallMs)}, ${count(r.rescan.requests)} requests (bound ${ms(r.rescan.boundMs)}, ${r.rescan.ratio.toFixed(2)}×), ${count(r.rescan.messages)} Teams messages queued`,

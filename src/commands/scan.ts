@@ -56,7 +56,14 @@ export function scanCommand(deps: ScanCommandDeps): ChatCommand {
         return { kind: 'text', text: 'Only approvers can start a scan. Ask an approver, or use /expiring and /findings to read the latest scan.' };
       }
       // Listeners (alert cards) carry on in the background; the answer needs only the counts.
-      const scan = await deps.scans.runScan('command', { waitForListeners: false });
+      let scan: ScanResult;
+      try {
+        scan = await deps.scans.runScan('command', { waitForListeners: false });
+      } catch (err) {
+        // The scan thread says what stopped it and the fix; anything else is an incident like any failed command.
+        if ((err as Error)?.name !== 'ScanThreadError') throw err;
+        return { kind: 'text', text: `The scan did not finish: ${(err as Error).message}` };
+      }
       return { kind: 'card', card: buildScanResultCard(scan) };
     },
   };

@@ -206,6 +206,10 @@ export const configSchema = z.object({
     timezone: z.string().optional(),
     scanOnStart: z.boolean().default(true),
     concurrencyPerHost: z.number().int().min(1).max(32).default(4),
+    /** Run scans on a thread of their own, so the bot answers clicks while a scan runs (needs a store file or Azure Tables). */
+    thread: z.boolean().default(true),
+    /** Heap limit of the scan thread; past it the scan fails with an error naming this setting. */
+    threadMemoryMb: z.number().int().min(64).max(16_384).default(512),
     /** Per-host request budgets; each API's default comes from its published limit (src/providers/host-gate.ts). */
     requestLimits: z.object({
       keyVault: requestLimitSchema,

@@ -43,6 +43,11 @@ export function registerSecret(value: string): void {
   if (secrets.size !== before) secretPattern = undefined;
 }
 
+/** Every registered secret form, to seed another thread's redaction (a worker has its own module state). */
+export function registeredSecrets(): string[] {
+  return [...secrets];
+}
+
 /** For tests: how many distinct secret forms are registered. */
 export function registeredSecretCount(): number {
   return secrets.size;

@@ -36,43 +36,20 @@ export class KeywardenMetrics {
     this.lastScan.set(result.finishedAt / 1000);
   }
 
+  /** One call to an estate: latency and, for a failure, an error (a scan thread reports its calls here). */
+  readonly recordCall: CallRecorder = (call) => {
+    this.calls.observe({ estate: call.estate, method: call.method, status: call.status }, call.seconds);
+    if (isCallError(call)) this.callErrors.inc({ estate: call.estate, status: call.status });
+  };
+
   /** A fetch that records latency and errors per estate; providers take it through their `fetch` option. */
   instrumentFetch(estate: string, inner: typeof fetch = fetch): typeof fetch {
-    return (async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
-      const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
-      const end = this.calls.startTimer({ estate, method });
-      try {
-        const res = await inner(input, init);
-        end({ status: String(res.status) });
-        if (res.status >= 400) this.callErrors.inc({ estate, status: String(res.status) });
-        return res;
-      } catch (err) {
-        end({ status: 'network' });
-        this.callErrors.inc({ estate, status: 'network' });
-        throw err;
-      }
-    }) as typeof fetch;
+    return recordingFetch(this.recordCall, estate, inner);
   }
 
   /** A Key Vault SDK pipeline policy (per retry) that records latency and errors like instrumentFetch. */
-  keyVaultPolicy(): { name: string; sendRequest(request: { method: string }, next: (r: never) => Promise<{ status: number }>): Promise<{ status: number }> } {
-    return {
-      name: 'keywardenMetrics',
-      sendRequest: async (request, next) => {
-        const end = this.calls.startTimer({ estate: 'keyvault', method: request.method });
-        try {
-          const res = await next(request as never);
-          end({ status: String(res.status) });
-          // 401 is Key Vault's normal challenge round trip, not an error.
-          if (res.status >= 400 && res.status !== 401) this.callErrors.inc({ estate: 'keyvault', status: String(res.status) });
-          return res;
-        } catch (err) {
-          end({ status: 'network' });
-          this.callErrors.inc({ estate: 'keyvault', status: 'network' });
-          throw err;
-        }
-      },
-    };
+  keyVaultPolicy(): KeyVaultCallPolicy {
+    return recordingKeyVaultPolicy(this.recordCall);
   }
 
   /** Wraps a ChatGateway so every send to Teams is counted and timed. */
@@ -105,4 +82,51 @@ export class KeywardenMetrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+/** One finished call to an estate; `status` is the HTTP status, or "network" when no answer came. */
+export interface CloudCall {
+  estate: string;
+  method: string;
+  status: string;
+  seconds: number;
+}
+
+export type CallRecorder = (call: CloudCall) => void;
+
+// 401 is Key Vault's normal challenge round trip, not an error.
+const isCallError = (call: CloudCall): boolean => call.status === 'network'
+  || (Number(call.status) >= 400 && !(call.estate === 'keyvault' && call.status === '401'));
+
+function timed<R>(record: CallRecorder, estate: string, method: string, send: () => Promise<R>, statusOf: (r: R) => number): Promise<R> {
+  const started = performance.now();
+  const done = (status: string) => record({ estate, method, status, seconds: (performance.now() - started) / 1000 });
+  return send().then((res) => {
+    done(String(statusOf(res)));
+    return res;
+  }, (err: unknown) => {
+    done('network');
+    throw err;
+  });
+}
+
+/** A fetch that reports every call to `record`. */
+export function recordingFetch(record: CallRecorder, estate: string, inner: typeof fetch = fetch): typeof fetch {
+  return ((input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+    const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+    return timed(record, estate, method, () => inner(input, init), (res) => res.status);
+  }) as typeof fetch;
+}
+
+export interface KeyVaultCallPolicy {
+  name: string;
+  sendRequest(request: { method: string }, next: (r: never) => Promise<{ status: number }>): Promise<{ status: number }>;
+}
+
+/** A Key Vault SDK pipeline policy (per retry) that reports every call to `record`. */
+export function recordingKeyVaultPolicy(record: CallRecorder): KeyVaultCallPolicy {
+  return {
+    name: 'keywardenMetrics',
+    sendRequest: (request, next) => timed(record, 'keyvault', request.method, () => next(request as never), (res) => res.status),
+  };
 }

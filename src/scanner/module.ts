@@ -77,7 +77,7 @@ export function scannerModule(options: ScannerModuleOptions): KeywardenModule {
   };
 }
 
-export interface CoreScannerOptions extends Pick<ScannerOptions, 'sourceTimeoutMs' | 'historySize'> {
+export interface CoreScannerOptions extends Pick<ScannerOptions, 'sourceTimeoutMs' | 'historySize' | 'engine'> {
   /** Default: every configured estate over the real providers (createInventorySources). */
   sources?: readonly InventorySource[];
   isApprover?: ApproverCheck;
@@ -93,7 +93,7 @@ export function createScannerModule(keywarden: Keywarden, options: CoreScannerOp
   const sources = options.sources ?? createInventorySources(keywarden.config, { clock: keywarden.clock }).sources;
   const scanner = createScanner({
     sources, config: keywarden.config, store: keywarden.store, clock: keywarden.clock, logger: keywarden.logger,
-    sourceTimeoutMs: options.sourceTimeoutMs, historySize: options.historySize,
+    sourceTimeoutMs: options.sourceTimeoutMs, historySize: options.historySize, engine: options.engine,
   });
   const { store } = keywarden;
   const rotations = () => credentialsInRotation(store.isOpen ? store.list<JobRecord>('jobs').map((r) => r.value) : []);

@@ -1,44 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
 import type { Clock } from '../clock.js';
 import type { KeywardenConfig } from '../config/schema.js';
 import { correlate } from '../domain/correlate.js';
-import type { Credential, Estate, EstateError, EstateInventory } from '../domain/credential.js';
-import type { InventoryHeader, StreamInventory } from '../providers/pages.js';
+import type { EstateError, EstateInventory } from '../domain/credential.js';
 import { evaluatePolicy } from '../domain/policy.js';
 import { markSelfCredentials, selfIdentityOf } from '../domain/self-credential.js';
 import type { ScanListener, ScanResult } from '../domain/scan.js';
 import type { Logger } from '../logging/logger.js';
-import { redactText } from '../logging/redact.js';
 import type { Store } from '../store/store.js';
-import { createHostLimiter, hostKey } from './concurrency.js';
-import { startSchedule as startCron, type ScanSchedule } from './schedule.js';
 import type { ScanRows } from '../store/scan-rows.js';
-import { streamScan } from './pipeline.js';
+import { createHostLimiter, hostKey } from './concurrency.js';
+import { inlineScanEngine, type ScanEngine } from './engine.js';
+import { createSourceRunner, type InventorySource } from './run-sources.js';
+import { startSchedule as startCron, type ScanSchedule } from './schedule.js';
 import { isRowSummary, rowBackedResult, type RowScanSummary } from './rows-view.js';
 import { diffScans, LATEST_SNAPSHOT_ID, readLatestSnapshot, saveSnapshot, scopeKey } from './snapshot.js';
 
-/** One place to scan: a workspace, a vault, a tenant or a factory (what the providers export). */
-export interface InventorySource {
-  estate: Estate;
-  scope: string;
-  host?: string;
-  scan(options: { signal?: AbortSignal }): Promise<EstateInventory>;
-  /**
-   * The same inventory in pages (optional): each page is handed to `onPage` as it arrives and the source reads on
-   * when it resolves; resolves with the inventory's facts. The streamed scan prefers it (memory of one page).
-   */
-  stream?: StreamInventory;
-}
-
-/**
- * Sources whose pages are being read at once (each holds up to one page, or its whole inventory without `stream`):
- * with one host per workspace or vault, the host limit alone would start all of them.
- */
-export const SOURCES_AT_ONCE = 32;
-
-/** Start order: the longest sources first (a tenant's thousands of owners calls, then vaults' version listings). */
-const START_ORDER: Record<Estate, number> = { entra: 0, keyvault: 1, databricks: 2, datafactory: 3 };
+// Sources and their runner moved to run-sources.ts; their names stay importable from here.
+export { SOURCES_AT_ONCE, ScanSourceTimeout, toEstateError, type InventorySource } from './run-sources.js';
 
 export type ScanTrigger = ScanResult['trigger'];
 
@@ -52,6 +31,8 @@ export interface ScannerOptions {
   sourceTimeoutMs?: number;
   /** Scans kept in the snapshot history besides "latest" (default 10). */
   historySize?: number;
+  /** Where the streamed scan runs (default: on this thread over `sources`; scanner/thread/ runs it on a scan thread). */
+  engine?: ScanEngine;
 }
 
 export interface RunScanOptions {
@@ -79,27 +60,6 @@ export interface Scanner {
   scheduleInterval(): number | null;
 }
 
-export class ScanSourceTimeout extends Error {
-  override readonly name = 'ScanSourceTimeout';
-  readonly code = 'SCAN_TIMEOUT';
-  readonly statusCode = undefined;
-}
-
-/** Turns whatever a provider threw into an estate error a person can act on (never a secret). */
-export function toEstateError(source: InventorySource, err: unknown): EstateError {
-  const e = err as { message?: unknown; code?: unknown; statusCode?: unknown; status?: unknown };
-  const raw = typeof e?.message === 'string' && e.message ? e.message : String(err);
-  const where = `${source.estate} ${source.scope}${source.host ? ` (${source.host})` : ''}`;
-  const statusCode = typeof e?.statusCode === 'number' ? e.statusCode : typeof e?.status === 'number' ? e.status : undefined;
-  return {
-    estate: source.estate,
-    scope: source.scope,
-    message: redactText(`could not scan ${where}: ${raw}`),
-    ...(typeof e?.code === 'string' || typeof e?.code === 'number' ? { code: String(e.code) } : {}),
-    ...(statusCode !== undefined ? { statusCode } : {}),
-  };
-}
-
 export function createScanner(options: ScannerOptions): Scanner {
   const { sources, config, store, clock } = options;
   const log = options.logger.child({ component: 'scanner' });
@@ -111,88 +71,14 @@ export function createScanner(options: ScannerOptions): Scanner {
   let lastOrdinal: number | undefined;
   let running: { result: Promise<ScanResult>; settled: Promise<ScanResult> } | undefined;
   const stopping = new AbortController();
-  // Every source running at once listens for shutdown.
-  setMaxListeners(SOURCES_AT_ONCE + 16, stopping.signal);
-
-  /** Runs `work` under the source's timeout and the shutdown signal. */
-  function bounded<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = AbortSignal.any([timeout, stopping.signal]);
-    // Each request in flight for this source (a vault's window is 20) follows its signal: not a leak.
-    setMaxListeners(0, signal);
-    return new Promise<T>((resolve, reject) => {
-      // A provider that ignores its signal still cannot hold the scan past the timeout.
-      const onAbort = () => reject(timeout.aborted
-        ? new ScanSourceTimeout(`no answer within ${Math.round(timeoutMs / 1000)} s — check that the host is reachable, or look for throttling`)
-        : new Error('scan stopped because Keywarden is shutting down'));
-      signal.addEventListener('abort', onAbort, { once: true });
-      work(signal).then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-    });
-  }
-
-  const noInventory = () => new Error('the provider returned no inventory — this is a bug in the provider');
-
-  function sourceFailed(source: InventorySource, err: unknown): EstateError {
-    const error = toEstateError(source, err);
-    log.warn({ estate: error.estate, scope: error.scope, code: error.code, statusCode: error.statusCode }, error.message);
-    return error;
-  }
-
-  async function scanSource(source: InventorySource): Promise<EstateInventory | EstateError> {
-    try {
-      const inventory = await bounded((signal) => source.scan({ signal }));
-      if (!inventory || !Array.isArray(inventory.credentials)) throw noInventory();
-      return inventory;
-    } catch (err) {
-      return sourceFailed(source, err);
-    }
-  }
-
-  /**
-   * A source page by page (its `stream`, else its whole inventory as one page). Pages reach `onPage` one at a time; once
-   * the source failed or timed out, the page being taken finishes and later ones are refused. A failing `onPage` (the
-   * store) fails the scan, not the source.
-   */
-  async function streamSource(source: InventorySource, onPage: (credentials: Credential[]) => Promise<void>): Promise<InventoryHeader | EstateError> {
-    let closed = false;
-    let taking: Promise<void> = Promise.resolve();
-    let sinkFailure: { error: unknown } | undefined;
-    const page = (credentials: Credential[]): Promise<void> => {
-      if (closed) return Promise.reject(new Error('this source was already given up'));
-      if (!Array.isArray(credentials)) return Promise.reject(noInventory());
-      const took = taking.then(() => onPage(credentials)).catch((error: unknown) => {
-        sinkFailure ??= { error };
-        throw error;
-      });
-      taking = took.catch(() => undefined);
-      return took;
-    };
-    let outcome: { header: InventoryHeader } | { err: unknown };
-    try {
-      const header = await bounded(async (signal): Promise<InventoryHeader> => {
-        if (source.stream) return source.stream({ signal }, page);
-        const inventory = await source.scan({ signal });
-        if (!inventory || !Array.isArray(inventory.credentials)) throw noInventory();
-        const { credentials, ...rest } = inventory;
-        await page(credentials);
-        return rest;
-      });
-      if (!header || typeof header !== 'object') throw noInventory();
-      outcome = { header: { ...header, facts: header.facts ?? {} } };
-    } catch (err) {
-      outcome = { err };
-    }
-    closed = true;
-    await taking;
-    if (sinkFailure) throw sinkFailure.error;
-    return 'header' in outcome ? outcome.header : sourceFailed(source, outcome.err);
-  }
+  const runner = createSourceRunner({ timeoutMs, stopping: stopping.signal, log });
+  const engine = options.engine ?? (store.scanRows ? inlineScanEngine({ sources, config, rows: store.scanRows, now: () => clock.now(), runner }) : undefined);
 
   async function scanOnce(trigger: ScanTrigger): Promise<ScanResult> {
     const startedAt = clock.now();
     const id = `scan-${randomUUID()}`;
-    log.info({ scanId: id, trigger, sources: sources.length }, 'scan started');
-    const result = store.isOpen && store.scanRows ? await scanToRows(id, trigger, startedAt, store.scanRows) : await scanInMemory(id, trigger, startedAt);
+    log.info({ scanId: id, trigger, sources: engine?.sources ?? sources.length, ...(engine?.thread ? { thread: engine.thread } : {}) }, 'scan started');
+    const result = store.isOpen && store.scanRows && engine ? await scanToRows(id, trigger, startedAt, store.scanRows, engine) : await scanInMemory(id, trigger, startedAt);
     latest = result;
     const counts = result.counts;
     log.info({
@@ -203,7 +89,7 @@ export function createScanner(options: ScannerOptions): Scanner {
   }
 
   /** The streamed scan: rows in the store, a small summary in memory (pipeline.ts). */
-  async function scanToRows(id: string, trigger: ScanTrigger, startedAt: number, rows: ScanRows): Promise<ScanResult> {
+  async function scanToRows(id: string, trigger: ScanTrigger, startedAt: number, rows: ScanRows, engine: ScanEngine): Promise<ScanResult> {
     // The stored summary is read (and parsed: a first scan lists every id as added) only once per process.
     if (lastOrdinal === undefined) {
       const stored = store.get<unknown>('snapshots', LATEST_SNAPSHOT_ID)?.value;
@@ -211,19 +97,7 @@ export function createScanner(options: ScannerOptions): Scanner {
     }
     const ordinal = Math.max(rows.lastScan(), lastOrdinal) + 1;
     lastOrdinal = ordinal;
-    const outcome = await streamScan({
-      ordinal, rows, config, self: selfIdentityOf(config), now: () => clock.now(),
-      fetch: async (onPage) => {
-        const limiter = createHostLimiter(config.scanner.concurrencyPerHost);
-        const slots = createHostLimiter(SOURCES_AT_ONCE);
-        const order = sources.map((s, i) => ({ s, i })).sort((a, b) => START_ORDER[a.s.estate] - START_ORDER[b.s.estate] || a.i - b.i);
-        const outcomes = new Array<InventoryHeader | EstateError>(sources.length);
-        await Promise.all(order.map(async ({ s, i }) => {
-          outcomes[i] = await limiter.run(hostKey(s.host ?? s.scope), () => slots.run('sources', () => streamSource(s, (page) => onPage(i, page))));
-        }));
-        return outcomes;
-      },
-    });
+    const outcome = await engine.run({ scanId: id, ordinal }, stopping.signal);
     const summary: RowScanSummary = {
       id, trigger, startedAt, finishedAt: clock.now(), errors: outcome.errors, changes: outcome.changes,
       ordinal, counts: outcome.counts, scopeFindings: outcome.scopeFindings,
@@ -239,7 +113,7 @@ export function createScanner(options: ScannerOptions): Scanner {
   /** A store without rows keeps whole snapshots (the estate in memory). */
   async function scanInMemory(id: string, trigger: ScanTrigger, startedAt: number): Promise<ScanResult> {
     const limiter = createHostLimiter(config.scanner.concurrencyPerHost);
-    const outcomes = await Promise.all(sources.map((s) => limiter.run(hostKey(s.host ?? s.scope), () => scanSource(s))));
+    const outcomes = await Promise.all(sources.map((s) => limiter.run(hostKey(s.host ?? s.scope), () => runner.scanSource(s))));
     const inventories = outcomes.filter((o): o is EstateInventory => 'credentials' in o);
     const errors = outcomes.filter((o): o is EstateError => !('credentials' in o));
 
@@ -306,6 +180,8 @@ export function createScanner(options: ScannerOptions): Scanner {
             throw err;
           },
         );
+        // A caller that does not wait for listeners must not leave the failure unhandled here.
+        settled.catch(() => undefined);
         const current = { result, settled };
         running = current;
       }
@@ -348,6 +224,7 @@ export function createScanner(options: ScannerOptions): Scanner {
       await scanner.stopSchedule();
       stopping.abort();
       await running?.settled.catch(() => undefined);
+      await engine?.close();
     },
 
     get isScheduled() {

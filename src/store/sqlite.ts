@@ -20,6 +20,7 @@ import {
   type VerifiedAuditHead,
   auditVerdict,
   toJson,
+  type StoreAddress,
 } from './store.js';
 
 export { canonicalJson, AUDIT_GENESIS_HASH, auditHash };
@@ -173,6 +174,10 @@ class SqliteStore implements Store {
     this.live();
     this.rows ??= createSqliteScanRows(this.db);
     return this.rows;
+  }
+
+  get address(): StoreAddress | undefined {
+    return this.path === ':memory:' ? undefined : { type: 'sqlite', path: resolve(this.path) };
   }
 
   get isOpen(): boolean {

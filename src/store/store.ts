@@ -1,7 +1,9 @@
 import type { AuditChainOptions, AuditChainReport, VerifiedAuditHead } from './audit-chain.js';
 
-export type { VerifiedAuditHead } from './audit-chain.js';
+import type { AzureConfig } from '../providers/azure-credential.js';
 import type { ScanRows } from './scan-rows.js';
+
+export type { VerifiedAuditHead } from './audit-chain.js';
 
 /**
  * The Store port. State is a set of versioned records per collection, changed only through
@@ -89,9 +91,16 @@ export interface Store {
   auditHead(): { seq: number; hash: string } | undefined;
   /** The scanned estate as rows (scanner/pipeline.ts); a store without it keeps whole snapshots instead. */
   readonly scanRows?: ScanRows;
+  /** Where another thread can open the same store (the scan thread); absent for a store only this one can reach. */
+  readonly address?: StoreAddress;
   readonly isOpen: boolean;
   close(): void;
 }
+
+/** How to reach a store from another thread: an SQLite file, or an Azure Tables table (with its connection). */
+export type StoreAddress =
+  | { type: 'sqlite'; path: string }
+  | { type: 'azure-tables'; connection: { connectionString?: string; tableEndpoint?: string; blobEndpoint?: string; table: string; container: string; azure?: AzureConfig; requestTimeoutMs?: number } };
 
 /** Thrown when the store cannot be opened or migrated; message says the path and the fix. */
 export class StoreError extends Error {

@@ -1,4 +1,5 @@
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
+import { startWorker } from '../../worker-boot.js';
 import { StoreError } from '../store.js';
 
 /**
@@ -8,15 +9,6 @@ import { StoreError } from '../store.js';
  */
 
 interface Answer { id: number; ok: boolean; value?: unknown; error?: { message: string; code?: string; statusCode?: number } }
-
-// Eval'd CommonJS boot: loads the TypeScript entry through tsx when running from sources (tests, `npm start`).
-const BOOT = `
-const { workerData } = require('node:worker_threads');
-(async () => {
-  if (workerData.entry.endsWith('.ts')) { const { register } = await import('tsx/esm/api'); register(); }
-  await import(workerData.entry);
-})().catch((err) => { console.error('keywarden store worker failed to start:', err); process.exit(1); });
-`;
 
 export interface BlockingStats {
   calls: number;
@@ -36,7 +28,7 @@ export class BlockingWorker {
     const shared = new SharedArrayBuffer(4);
     this.flag = new Int32Array(shared);
     this.port = port1;
-    this.worker = new Worker(BOOT, { eval: true, workerData: { entry: entry.href, port: port2, flag: shared }, transferList: [port2] });
+    this.worker = startWorker(entry, { workerData: { port: port2, flag: shared }, transferList: [port2] });
     this.worker.on('error', (err) => { this.dead = err.message; });
     this.worker.on('exit', (code) => { this.dead ??= `exited with code ${code}`; });
     this.worker.unref();

@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../../clock.js';
 import { redactText, redactValue } from '../../logging/redact.js';
 import { AUDIT_GENESIS_HASH, auditHash, checkAuditChain, type AuditChainOptions, type AuditChainReport } from '../audit-chain.js';
 import {
-  StoreError, auditVerdict, toJson, type AuditEntry, type AuditRecord, type AuditVerdict, type Collection, type ListOptions, type Store, type StoredRecord, type VerifiedAuditHead,
+  StoreError, auditVerdict, toJson, type AuditEntry, type AuditRecord, type AuditVerdict, type Collection, type ListOptions, type Store, type StoredRecord, type VerifiedAuditHead, type StoreAddress,
 } from '../store.js';
 import type { ScanRows } from '../scan-rows.js';
 import type { BlockingStats, BlockingWorker } from './blocking-call.js';
@@ -47,7 +47,8 @@ export function openAzureTablesStore(options: AzureTablesStoreOptions): AzureTab
   } catch (err) {
     throw new StoreError(`cannot open the Azure Tables store (table "${connection.table}", container "${connection.container}"): ${(err as Error).message}`, 'STORE_OPEN_FAILED');
   }
-  return new TablesStore(opened.worker, opened.conn, connection.table, clock ?? systemClock, auditKey, onAuditAppended);
+  const address: StoreAddress = { type: 'azure-tables', connection: { ...connection, ...(requestTimeoutMs ? { requestTimeoutMs } : {}) } };
+  return new TablesStore(opened.worker, opened.conn, connection.table, clock ?? systemClock, auditKey, onAuditAppended, address);
 }
 
 interface Slot { pk: string; rk: string; server: ServerRow | undefined; pending?: Pending | null }
@@ -66,6 +67,7 @@ class TablesStore extends TablesIo implements AzureTablesStore {
   constructor(
     worker: BlockingWorker, conn: number, private readonly table: string, private readonly clock: Clock,
     private readonly auditKey: Buffer | undefined, private readonly onAuditAppended: ((seq: number) => void) | undefined,
+    readonly address: StoreAddress,
   ) {
     super(worker, conn);
   }

@@ -1,0 +1,150 @@
+import type { Worker } from 'node:worker_threads';
+import type { Clock } from '../../clock.js';
+import type { KeywardenConfig } from '../../config/schema.js';
+import type { Logger } from '../../logging/logger.js';
+import { registeredSecrets } from '../../logging/redact.js';
+import type { CallRecorder } from '../../observability/metrics.js';
+import type { StoreAddress } from '../../store/store.js';
+import { startWorker } from '../../worker-boot.js';
+import type { ScanEngine, ScanRequest } from '../engine.js';
+import type { StreamScanOutcome } from '../pipeline.js';
+import type { InventorySourcesOptions } from '../sources.js';
+import type { FromScanThread, ScanThreadData, ToScanThread } from './protocol.js';
+
+/**
+ * Runs the streamed scan on a scan thread (worker.ts): the bot's event loop only posts the request and takes the
+ * summary back, so a click never waits on correlate, policy or the row writes. The thread starts with the first scan
+ * and lives on between scans; if it dies (out of memory, a crash), that scan fails with the reason and the next one
+ * starts a new thread.
+ */
+
+export interface ThreadScanEngineOptions {
+  config: KeywardenConfig;
+  /** The bot's store, as another thread can open it. */
+  address: StoreAddress;
+  clock: Clock;
+  logger: Logger;
+  retry?: InventorySourcesOptions['retry'];
+  /** Longest one source may take before it becomes an estate error (default 5 minutes). */
+  sourceTimeoutMs?: number;
+  /** Each call the thread made to an estate (metrics). */
+  onCall?: CallRecorder;
+}
+
+export class ScanThreadError extends Error {
+  override readonly name = 'ScanThreadError';
+  constructor(message: string, readonly code = 'SCAN_THREAD') {
+    super(message);
+  }
+}
+
+interface Pending {
+  scanId: string;
+  resolve(outcome: StreamScanOutcome): void;
+  reject(err: Error): void;
+}
+
+const LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+
+export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
+  const { config, clock, logger } = options;
+  const memoryMb = config.scanner.threadMemoryMb;
+  let worker: Worker | undefined;
+  let pending: Pending | undefined;
+  let closed = false;
+
+  /** A log line of the thread, already redacted there, written through the bot's logger (redacted again). */
+  function relayLog(line: string): void {
+    try {
+      const { level, msg, time: _time, pid: _pid, hostname: _host, ...fields } = JSON.parse(line) as Record<string, unknown>;
+      const method = LEVELS[level as number] ?? 'info';
+      logger[method]({ ...fields, thread: 'scan' }, typeof msg === 'string' ? msg : '');
+    } catch {
+      logger.info({ thread: 'scan' }, line.trim());
+    }
+  }
+
+  function onMessage(message: FromScanThread, setReason: (reason: string) => void): void {
+    if (message.type === 'log') relayLog(message.line);
+    else if (message.type === 'broken') setReason(`it could not start: ${message.message}`);
+    else if (message.type === 'calls') for (const call of message.calls) options.onCall?.(call);
+    else if ((message.type === 'done' || message.type === 'failed') && pending?.scanId === message.scanId) {
+      const p = pending;
+      pending = undefined;
+      if (message.type === 'done') p.resolve(message.outcome);
+      else p.reject(new ScanThreadError(message.message, message.code));
+    }
+  }
+
+  function start(): Worker {
+    const data: ScanThreadData = {
+      config, address: options.address, secrets: registeredSecrets(), logLevel: logger.level,
+      retry: options.retry, sourceTimeoutMs: options.sourceTimeoutMs ?? 5 * 60_000, now: clock.now(),
+    };
+    const entry = new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+    const w = startWorker(entry, {
+      workerData: data as unknown as Record<string, unknown>, stdout: false, stderr: false,
+      ...(memoryMb ? { resourceLimits: { maxOldGenerationSizeMb: memoryMb } } : {}),
+    });
+    let reason: string | undefined;
+    w.on('message', (m: FromScanThread) => onMessage(m, (r) => {
+      reason = r;
+      void w.terminate();
+    }));
+    w.on('error', (err) => {
+      reason = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY'
+        ? `it ran out of memory (scanner.threadMemoryMb is ${memoryMb} MB) — raise scanner.threadMemoryMb`
+        : `it failed: ${err.message}`;
+    });
+    w.on('exit', (code) => {
+      if (worker === w) worker = undefined;
+      const p = pending;
+      pending = undefined;
+      const why = reason ?? `it exited with code ${code}`;
+      if (!closed) logger.error({ thread: 'scan', code }, `the scan thread stopped: ${why}; the next scan starts a new one`);
+      p?.reject(new ScanThreadError(`the scan thread stopped (${why}); the next scan starts a new thread`));
+    });
+    // The thread never holds the process open: shutdown closes it, and a scan in flight keeps its own promise.
+    w.unref();
+    return w;
+  }
+
+  const post = (message: ToScanThread) => worker?.postMessage(message);
+
+  return {
+    sources: config.databricks.workspaces.length + config.keyVault.vaults.length + (config.entra.enabled ? 1 : 0) + config.dataFactory.factories.length,
+    thread: 'scan',
+    run(request: ScanRequest, signal?: AbortSignal): Promise<StreamScanOutcome> {
+      if (closed) return Promise.reject(new ScanThreadError('Keywarden is shutting down; no new scan starts'));
+      if (pending) return Promise.reject(new ScanThreadError('a scan is already running on the scan thread'));
+      worker ??= start();
+      const w = worker;
+      return new Promise<StreamScanOutcome>((resolve, reject) => {
+        const onAbort = () => post({ type: 'abort' });
+        signal?.addEventListener('abort', onAbort, { once: true });
+        const settle = () => signal?.removeEventListener('abort', onAbort);
+        pending = {
+          scanId: request.scanId,
+          resolve: (o) => { settle(); resolve(o); },
+          reject: (e) => { settle(); reject(e); },
+        };
+        w.postMessage({ type: 'scan', scanId: request.scanId, ordinal: request.ordinal, now: clock.now() } satisfies ToScanThread);
+        if (signal?.aborted) onAbort();
+      });
+    },
+    async close() {
+      closed = true;
+      const w = worker;
+      if (!w) return;
+      // The thread stops its calls, lets the scan wind down and closes its store connection; after 10 s it is ended.
+      const ended = new Promise<void>((resolve) => {
+        w.once('exit', () => resolve());
+        w.on('message', (m: FromScanThread) => { if (m.type === 'closed') void w.terminate(); });
+      });
+      w.postMessage({ type: 'close' } satisfies ToScanThread);
+      const timer = setTimeout(() => void w.terminate(), 10_000);
+      await ended;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,95 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Clock } from '../../clock.js';
+import { createLogger, type LogLevel } from '../../logging/logger.js';
+import { redactText, registerSecret } from '../../logging/redact.js';
+import { recordingFetch, recordingKeyVaultPolicy, type CloudCall } from '../../observability/metrics.js';
+import { openStoreAt } from '../../store/open-address.js';
+import { inlineScanEngine } from '../engine.js';
+import { createSourceRunner } from '../run-sources.js';
+import { createInventorySources } from '../sources.js';
+import type { FromScanThread, ScanThreadData, ToScanThread } from './protocol.js';
+
+/**
+ * The scan thread: the inventory sources and the streamed scan (correlate, policy, diff, rows) on a thread of their own,
+ * so the bot's event loop answers clicks while a scan runs. It keeps its sources between scans (tokens, connections,
+ * Key Vault version lists) and writes the rows through its own connection to the bot's store.
+ */
+
+const port = parentPort!;
+const data = workerData as ScanThreadData;
+const send = (message: FromScanThread) => port.postMessage(message);
+
+for (const secret of data.secrets) registerSecret(secret);
+
+/** The bot's clock, carried over at every scan and moving with real time in between. */
+let base = { at: data.now, perf: performance.now() };
+const clock: Clock = { now: () => Math.round(base.at + (performance.now() - base.perf)) };
+
+const logger = createLogger({ level: data.logLevel as LogLevel, destination: { write: (line: string) => send({ type: 'log', line }) } });
+
+// Calls go to the bot's metrics in batches (one message per second at most, and at the end of every scan).
+let calls: CloudCall[] = [];
+const flushCalls = () => {
+  if (calls.length) send({ type: 'calls', calls });
+  calls = [];
+};
+const record = (call: CloudCall) => {
+  calls.push(call);
+  if (calls.length === 1) setTimeout(flushCalls, 1000).unref();
+};
+
+const { config } = data;
+const messageOf = (err: unknown): string => redactText(typeof (err as Error)?.message === 'string' ? (err as Error).message : String(err));
+
+function open() {
+  try {
+    const { sources } = createInventorySources(config, {
+      clock, retry: data.retry,
+      instrument: { fetchFor: (estate) => recordingFetch(record, estate), keyVaultPolicy: recordingKeyVaultPolicy(record) as never },
+    });
+    return { sources, store: openStoreAt(data.address, { clock }) };
+  } catch (err) {
+    // Said to the bot before the thread ends, so the scan's error names the cause (a moved store file, a bad config).
+    send({ type: 'broken', message: messageOf(err) });
+    port.close();
+    return undefined;
+  }
+}
+
+const opened = open();
+let stopping = new AbortController();
+let running: Promise<void> | undefined;
+
+async function scan({ sources, store }: NonNullable<typeof opened>, message: Extract<ToScanThread, { type: 'scan' }>): Promise<void> {
+  base = { at: message.now, perf: performance.now() };
+  if (stopping.signal.aborted) stopping = new AbortController();
+  const runner = createSourceRunner({ timeoutMs: data.sourceTimeoutMs, stopping: stopping.signal, log: logger.child({ component: 'scanner' }) });
+  const engine = inlineScanEngine({ sources, config, rows: store.scanRows!, now: clock.now, runner });
+  try {
+    const outcome = await engine.run({ scanId: message.scanId, ordinal: message.ordinal });
+    flushCalls();
+    send({ type: 'done', scanId: message.scanId, outcome });
+  } catch (err) {
+    flushCalls();
+    const code = (err as { code?: unknown })?.code;
+    send({ type: 'failed', scanId: message.scanId, message: messageOf(err), ...(typeof code === 'string' ? { code } : {}) });
+  }
+}
+
+if (opened) port.on('message', (message: ToScanThread) => {
+  if (message.type === 'scan') {
+    running = scan(opened, message).finally(() => { running = undefined; });
+  } else if (message.type === 'abort') {
+    stopping.abort();
+  } else if (message.type === 'close') {
+    stopping.abort();
+    void (async () => {
+      await running;
+      opened.store.close();
+      send({ type: 'closed' });
+      port.close();
+    })();
+  }
+});
+
+if (opened) send({ type: 'ready' });

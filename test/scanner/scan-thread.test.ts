@@ -1,0 +1,101 @@
+import { renameSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ALEX, startWorkflowHarness, type WorkflowHarness } from '../workflows/harness.js';
+import { allText } from '../workflows/harness.js';
+
+/**
+ * Scans run on a scan thread (issue 14: the bot never waits on a scan). What an operator sees of it: the thread's log
+ * lines in the bot's log (redacted), its calls in /metrics, a clear answer when the thread cannot run, and a clean stop.
+ */
+
+let h: WorkflowHarness;
+beforeAll(async () => {
+  h = await startWorkflowHarness();
+}, 120_000);
+afterAll(async () => {
+  await h?.close();
+});
+
+/** What /scan answers (after its typing indicator). */
+async function scanCommandAnswer(): Promise<string> {
+  const before = h.connector.lastSeq;
+  await h.command('/scan', ALEX);
+  return allText(await h.connector.waitFor((a) => a.seq > before && a.type === 'message' && Boolean(a.replyToId), 30_000));
+}
+
+const lines = (from: number) => h.logLines.slice(from).map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe('the scan thread', () => {
+  it("scans, and its log lines (a vault that failed) reach the bot's log marked as the scan thread's, with no secret", async () => {
+    const from = h.logLines.length;
+    h.clouds.handles.keyVault.injectFault({ status: 500, times: Infinity }, 'kv-dev');
+    try {
+      const result = await h.scanner.runScan('command');
+      expect(result.errors.map((e) => e.scope)).toContain('kv-dev');
+      expect(result.counts?.credentials).toBeGreaterThan(10);
+    } finally {
+      h.clouds.handles.keyVault.clearFaults();
+    }
+    const logged = lines(from);
+    expect(logged.find((l) => l.msg === 'scan started')).toMatchObject({ thread: 'scan' });
+    const failed = logged.find((l) => typeof l.msg === 'string' && l.msg.startsWith('could not scan keyvault kv-dev'));
+    expect(failed).toMatchObject({ thread: 'scan', component: 'scanner', scope: 'kv-dev' });
+    const secret = h.config.azure.credential.clientSecret;
+    if (secret) expect(h.logLines.slice(from).join('\n')).not.toContain(secret);
+  }, 60_000);
+
+  it("counts the thread's calls to each estate in /metrics", async () => {
+    const read = async () => {
+      const text = await (await fetch(`${h.botUrl}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith('keywarden_cloud_call_duration_seconds_count{estate="keyvault"'));
+      return Number(line?.split(' ').pop() ?? 0);
+    };
+    const before = await read();
+    await h.scanner.runScan('command');
+    // The thread reports its calls with the scan's end, before the scan's answer.
+    expect(await read()).toBeGreaterThan(before);
+  }, 60_000);
+
+  it('answers /scan with what went wrong when the thread cannot open the store, and the next scan starts a new thread', async () => {
+    const path = h.config.store.path;
+    // A restarted bot starts its scan thread with the first scan; the store file moved away in between: the bot keeps
+    // its open connection, the new thread cannot open the file.
+    await h.restart();
+    renameSync(path, `${path}.moved`);
+    let text: string;
+    try {
+      text = await scanCommandAnswer();
+    } finally {
+      renameSync(`${path}.moved`, path);
+    }
+    expect(text).toContain('scan thread stopped');
+    expect(text).toContain('no store at');
+    expect(text).toContain('store.path');
+    const again = await scanCommandAnswer();
+    expect(again).not.toContain('scan thread stopped');
+    expect(again).toContain('Scan finished');
+  }, 60_000);
+});
+
+describe('stopping Keywarden during a scan', () => {
+  it('stops the scan thread\'s calls: the scan ends with the slow vaults as "shutting down" and the thread closes cleanly', async () => {
+    const own = await startWorkflowHarness();
+    let closed = false;
+    try {
+      for (const vault of own.clouds.handles.keyVault.vaults.values()) vault.server.setLatency(20_000);
+      const scan = own.scanner.runScan('command');
+      // The thread is running the scan once it logged its start and the vaults' first calls are waiting.
+      for (let i = 0; i < 200 && !own.logLines.some((l) => l.includes('"scan started"')); i++) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 500));
+      await own.close();
+      closed = true;
+      const result = await scan;
+      const vaults = result.errors.filter((e) => e.estate === 'keyvault');
+      expect(vaults.length).toBeGreaterThan(0);
+      for (const e of vaults) expect(e.message).toContain('shutting down');
+      expect(own.logLines.join('\n')).not.toContain('the scan thread stopped');
+    } finally {
+      if (!closed) await own.close();
+    }
+  }, 60_000);
+});
