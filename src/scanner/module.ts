@@ -6,9 +6,10 @@ import { expiringCommand, expiringPageAction } from '../commands/expiring.js';
 import { findingsCommand, type FindingsDeps, type FindingsRemedyButtons } from '../commands/findings.js';
 import { isApprover, scanCommand, type ApproverCheck } from '../commands/scan.js';
 import { ago } from '../commands/view.js';
-import type { JobRecord } from '../domain/job.js';
+import { TERMINAL_STATES, type JobRecord } from '../domain/job.js';
 import { credentialsInRotation, type CredentialInRotation } from '../domain/rotation-state.js';
 import { singleInstance, whileLeader, type Leadership } from '../replicas/leadership.js';
+import type { Store } from '../store/store.js';
 import { createScanner, type InventorySource, type Scanner, type ScannerOptions } from './scanner.js';
 import { createInventorySources } from './sources.js';
 
@@ -96,8 +97,22 @@ export function createScannerModule(keywarden: Keywarden, options: CoreScannerOp
     sourceTimeoutMs: options.sourceTimeoutMs, historySize: options.historySize, engine: options.engine,
   });
   const { store } = keywarden;
-  const rotations = () => credentialsInRotation(store.isOpen ? store.list<JobRecord>('jobs').map((r) => r.value) : []);
+  const rotations = () => credentialsInRotation(store.isOpen ? jobsAtWork(store) : []);
   return { ...scannerModule({ scanner, config: keywarden.config, clock: keywarden.clock, isApprover: options.isApprover, rotations, findingButtons: options.findingButtons, findingsButtons: options.findingsButtons, leadership: keywarden.leadership }), scanner };
+}
+
+/**
+ * The jobs still at work, found through the lock each holds on its subject (`active:<id>` in approvals, taken with the
+ * job and freed when it ends: approvals/record.ts): a grace window or a rollback is one of them, so the finished jobs
+ * (every job ever run) are never read. The Store port has no filter on a record's value; the locks are its index.
+ */
+function jobsAtWork(store: Store): JobRecord[] {
+  const jobs = new Map<string, JobRecord>();
+  for (const lock of store.list<{ jobId: string }>('approvals', { prefix: 'active:' })) {
+    const job = store.get<JobRecord>('jobs', lock.value.jobId)?.value;
+    if (job && !TERMINAL_STATES.includes(job.state)) jobs.set(job.id, job);
+  }
+  return [...jobs.values()];
 }
 
 /** Builds the scanner module and registers it (before keywarden.start()); returns the scanner. */

@@ -10,11 +10,13 @@ import { renderCard } from '../../cards/render.js';
 import { canonicalJson } from '../../domain/canonical-json.js';
 import type { ChatCommand, ChatContext, Reply } from '../../domain/chat.js';
 import type { Credential } from '../../domain/credential.js';
+import { eachPage, type ScanView } from '../../domain/scan.js';
 import type { KeywardenConfig } from '../../config/schema.js';
 import { proposalCard } from './rule-actions.js';
-import { lifetimeFor, ruleCoverage, type RuleParameters } from './rule-plan.js';
+import { lifetimeFor, type RuleParameters } from './rule-plan.js';
+import { coverageIn } from './rule-select.js';
 import { findRule, storeProposal } from './rules-store.js';
-import { actorOf, conversationOf, latestCredentials, type RulesOptions } from './rules-context.js';
+import { actorOf, conversationOf, latestView, type RulesOptions } from './rules-context.js';
 
 export const AUTOROTATE_USAGE = '/autorotate <credential|selector> <days-before> [grace-hours]';
 export const AUTOROTATE_EXAMPLE = '/autorotate kind:databricks-pat scope:ws-prod tag:pipeline=adf 14 24';
@@ -81,11 +83,21 @@ export function parseAutorotateArgs(args: string): Parsed<ParsedAutorotate> {
   return { ok: true, value: { ...(name.length ? { credential: name.join(' ') } : {}), selector, days, ...(graceHours !== undefined ? { graceHours } : {}), ...(rule ? { rule } : {}) } };
 }
 
-/** A credential by id, or by name as /expiring shows it (a Key Vault copy of another credential is that credential). */
-function findCredential(credentials: readonly Credential[], ref: string): Credential | Credential[] | undefined {
-  const byId = credentials.find((c) => c.id === ref);
+/**
+ * A credential by id, or by name as /expiring shows it (a Key Vault copy of another credential is that credential).
+ * Names have no index: every row is read, page by page, keeping only the matches.
+ */
+async function findCredential(view: ScanView | undefined, ref: string): Promise<Credential | Credential[] | undefined> {
+  if (!view) return undefined;
+  const byId = view.get(ref)?.credential;
   if (byId) return byId;
-  const named = credentials.filter((c) => c.name.toLowerCase() === ref.toLowerCase() && !(c.kind === 'keyvault-secret' && c.holds && credentials.some((x) => x.id === c.holds)));
+  const wanted = ref.toLowerCase();
+  const named: Credential[] = [];
+  for await (const page of eachPage(view.pages())) {
+    for (const { credential: c } of page) {
+      if (c.name.toLowerCase() === wanted && !(c.kind === 'keyvault-secret' && c.holds && view.get(c.holds))) named.push(c);
+    }
+  }
   return named.length === 1 ? named[0] : named.length > 1 ? named : undefined;
 }
 
@@ -123,23 +135,24 @@ export function autorotateCommand(options: RulesOptions): ChatCommand {
       if (!parsed.ok) return { kind: 'text', text: `Cannot propose a rule: ${parsed.problem}.${usage}` };
       if (!ctx.actor.aadObjectId) return { kind: 'text', text: 'Cannot propose a rule: your Entra identity was not in the message; use Teams signed in with your work account.' };
       const p = parsed.value;
-      const credentials = latestCredentials(options);
+      const view = latestView(options);
       let selector: StandingSelector = p.selector;
       if (p.credential) {
-        const found = findCredential(credentials, p.credential);
+        const found = await findCredential(view, p.credential);
         if (!found) return { kind: 'text', text: `Cannot propose a rule: no credential "${p.credential.slice(0, 60)}" in the latest scan (/expiring shows names; /scan runs a scan).` };
         if (Array.isArray(found)) return { kind: 'text', text: `Cannot propose a rule: ${found.length} credentials are named "${p.credential.slice(0, 60)}"; use the id of one: ${found.slice(0, 5).map((c) => c.id).join(', ')}.` };
         selector = { credentialIds: [found.id] };
       }
       const parameters: RuleParameters = { selector, days: p.days, graceHours: p.graceHours ?? config.workflows.graceHours };
-      const lifetime = lifetimeFor(selector, ruleCoverage(selector, credentials, config), config);
+      const coverage = await coverageIn(view, selector, config);
+      const lifetime = lifetimeFor(selector, coverage, config);
       if (parameters.days >= lifetime) return { kind: 'text', text: `Cannot propose a rule: ${p.days} days before expiry is not shorter than the new credential's lifetime (${lifetime} d), so it would rotate again at once.${usage}` };
       const changes = changedRule(options, p.rule, selector);
       if (typeof changes === 'string') return { kind: 'text', text: `Cannot propose a rule: ${changes}.` };
       const conversation = targetConversation(options, ctx, selector);
       if (typeof conversation === 'string') return { kind: 'text', text: `Cannot propose a rule: ${conversation}.` };
-      const proposal = storeProposal({ store, config, parameters, credentials, requestedBy: actorOf(ctx), conversation: conversation.conversation, changes, now: clock.now() });
-      const answer = proposalCard(options, proposal);
+      const proposal = storeProposal({ store, config, parameters, coverage, requestedBy: actorOf(ctx), conversation: conversation.conversation, changes, now: clock.now() });
+      const answer = await proposalCard(options, proposal);
       if (!('card' in answer)) return { kind: 'text', text: answer.text };
       if (!conversation.elsewhere) return { kind: 'card', card: answer.card };
       try {

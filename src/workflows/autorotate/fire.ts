@@ -8,11 +8,9 @@
  */
 import { currentAlert, bumped, mutateAlert, pushHistory, queueCard, setAlertProgress } from '../../alerts/lifecycle.js';
 import type { AlertRecord } from '../../alerts/types.js';
-import { withHolderTags } from '../../approvals/auto-rotation.js';
-import { selectorMatches, type StandingSelector } from '../../approvals/standing.js';
 import { DAY_MS, MINUTE_MS, type Clock } from '../../clock.js';
 import type { KeywardenConfig } from '../../config/schema.js';
-import { credentialId, type Credential } from '../../domain/credential.js';
+import type { Credential } from '../../domain/credential.js';
 import { TERMINAL_STATES, type JobRecord } from '../../domain/job.js';
 import { formatTime } from '../../domain/plan.js';
 import { eachPage, scanViewOf, type ScanResult, type ScanView } from '../../domain/scan.js';
@@ -21,6 +19,7 @@ import type { Store } from '../../store/store.js';
 import { newId, STEPS } from '../actions.js';
 import { newJobRecord, type JobEngine } from '../engine/journal.js';
 import { decide, type Decision } from './gate.js';
+import { isSelected } from './rule-select.js';
 import {
   activeRules, approverNames, readRule, readRun, ruleIdOf, ruleLabel, runId, runsOf, updateRun, type AutoRotationRule, type AutoRunRecord,
 } from './runs-store.js';
@@ -183,21 +182,6 @@ function* dueCandidates(view: ScanView, rule: AutoRotationRule, now: number): It
     ...(selector.kind && selector.scope !== undefined ? { kind: selector.kind, scope: selector.scope } : {}),
   };
   for (const page of view.pages({ where, pageSize: 500 })) yield page.map((r) => r.credential);
-}
-
-/**
- * `credentialsSelected` for one credential with look-ups instead of the whole scan: a secret holding a scanned
- * credential is that credential's, and the tags of the secrets holding a credential select it too.
- */
-function isSelected(view: ScanView, selector: StandingSelector, c: Credential): boolean {
-  if (c.kind === 'keyvault-secret' && c.holds && view.get(c.holds)) return false;
-  const holders = new Map<string, Credential>();
-  for (const h of view.holders(c.id)) holders.set(h.credential.id, h.credential);
-  for (const ref of c.heldIn) {
-    const s = view.get(credentialId('keyvault-secret', ref.vault, ref.name))?.credential;
-    if (s) holders.set(s.id, s);
-  }
-  return selectorMatches(selector, withHolderTags(c, [...holders.values()]));
 }
 
 /** A job still acting on the credential (a click's rotation, or a run of another rule). */

@@ -4,9 +4,9 @@
  */
 import { listAutoRotationRules, ruleIdOf, type AutoRotationRule } from '../../approvals/auto-rotation.js';
 import { DAY_MS } from '../../clock.js';
-import { renderRuleCard, REMINDER_DAYS, ruleCoverage } from './rule-plan.js';
+import { MAX_LISTED, renderRuleCard, REMINDER_DAYS } from './rule-plan.js';
 import { changeRule, newRuleNonce, ruleDetails } from './rules-store.js';
-import { channelTarget, latestCredentials, refreshCoveredAlerts, type RulesOptions } from './rules-context.js';
+import { channelTarget, latestCoverage, refreshCoveredAlerts, type RulesOptions } from './rules-context.js';
 
 const KEYWARDEN = { name: 'Keywarden (review)' };
 
@@ -51,7 +51,7 @@ async function remind(options: RulesOptions, rule: AutoRotationRule, signal?: Ab
   const reminder = { postedAt: now, nonce: newRuleNonce() };
   const claimed = changeRule(options.store, ruleIdOf(rule), (r) => (r.chat && !r.chat.reminder && r.state === 'active' ? { ...r, chat: { ...r.chat, reminder } } : 'already reminded'));
   if (typeof claimed === 'string') return false;
-  const card = renderRuleCard(claimed, ruleCoverage(claimed.selector, latestCredentials(options), options.config), {
+  const card = renderRuleCard(claimed, await latestCoverage(options, claimed.selector, MAX_LISTED), {
     now, reviewDays: options.config.autoRotation.reviewDays, renewNonce: reminder.nonce,
   });
   try {

@@ -12,14 +12,15 @@ import { formatUtcDate } from '../../domain/expiry.js';
 import { shortHash } from '../../domain/plan.js';
 import { idOf, type ActionResult } from '../actions.js';
 import { planFor } from '../plan-for.js';
-import { proposeRule, type RuleParameters } from './rule-plan.js';
+import { addToCoverage, emptyCoverage, proposeRule, type RuleParameters } from './rule-plan.js';
+import { coverageIn, sawAnything } from './rule-select.js';
 import { changeRule, newRuleNonce, ruleDetails, storeProposal, type Proposal } from './rules-store.js';
 import {
-  actorOf, channelTarget, latestCredentials, refreshCoveredAlerts, refreshedRuleCard, ruleCardResult, type RulesOptions,
+  actorOf, channelTarget, latestCoverage, latestView, refreshCoveredAlerts, refreshedRuleCard, ruleCardResult, type RulesOptions,
 } from './rules-context.js';
 
 /** The card of a proposal, whatever storeProposal decided. */
-export function proposalCard(options: RulesOptions, proposal: Proposal): ActionResult {
+export function proposalCard(options: RulesOptions, proposal: Proposal): Promise<ActionResult> {
   if (proposal.kind === 'unchanged') return ruleCardResult(options, proposal.rule, `Rule ${proposal.rule.template.ruleName} already says exactly this; nothing new to approve.`);
   if (proposal.kind === 'waiting') return ruleCardResult(options, proposal.rule, 'This rule is already waiting for approvers; here is its card.');
   return ruleCardResult(options, proposal.proposed.rule);
@@ -74,9 +75,13 @@ function autoRotateAction(options: RulesOptions): CardAction {
       const conversation = alert.message
         ? { conversationId: alert.message.conversationId, serviceUrl: alert.message.serviceUrl, tenantId: alert.message.tenantId }
         : { conversationId: ctx.conversation.conversationId, serviceUrl: ctx.conversation.serviceUrl, tenantId: ctx.conversation.tenantId };
-      const scanned = latestCredentials(options);
-      const proposal = storeProposal({ store, config, parameters, credentials: scanned.length ? scanned : [c], requestedBy: actorOf(ctx), conversation, now });
-      const answer = proposalCard(options, proposal);
+      const view = latestView(options);
+      const scanned = sawAnything(view);
+      const coverage = scanned ? await coverageIn(view, parameters.selector, config) : emptyCoverage();
+      // Before any scan saw anything, the rule covers the alert's credential as the card shows it.
+      if (!scanned) addToCoverage(coverage, c, config);
+      const proposal = storeProposal({ store, config, parameters, coverage, requestedBy: actorOf(ctx), conversation, now });
+      const answer = await proposalCard(options, proposal);
       const gateway = options.chat();
       const name = proposal.kind === 'proposed' ? proposal.proposed.rule.template.ruleName : proposal.rule.template.ruleName;
       if (!gateway || !('card' in answer)) return { text: `Rule ${name} is proposed; run /rules to see it (the Teams connection is not up to post its card).` };
@@ -110,12 +115,14 @@ function approveRuleAction(options: RulesOptions): CardAction {
       const now = clock.now();
 
       // Approve what the card showed: if the scan since changed what the rule covers, the votes start over.
-      const scanned = latestCredentials(options);
+      const view = latestView(options);
+      const scanned = sawAnything(view);
       const again = proposeRule({
         ruleId, ruleName: rule.template.ruleName, parameters: { selector: rule.selector, days: rule.trigger.days ?? 0, graceHours: rule.template.graceHours },
-        credentials: scanned, config, requestedBy: chat.requestedBy, conversation: chat.conversation, nonce: newRuleNonce(), replaces: chat.replaces, now,
+        coverage: scanned ? await coverageIn(view, rule.selector, config) : emptyCoverage(), config, requestedBy: chat.requestedBy, conversation: chat.conversation,
+        nonce: newRuleNonce(), replaces: chat.replaces, now,
       });
-      if (again.rule.planHash !== rule.planHash && scanned.length > 0) {
+      if (again.rule.planHash !== rule.planHash && scanned) {
         const reset = changeRule(store, ruleId, (r) => (r.state !== 'pending' ? `rule ${r.template.ruleName} is already ${r.state}` : {
           ...r, template: again.rule.template, planHash: again.rule.planHash, approvers: [], chat: { ...again.rule.chat!, requestedBy: chat.requestedBy },
         }));
@@ -212,7 +219,7 @@ function renewRuleAction(options: RulesOptions): CardAction {
       if (!auth.ok) return { text: `Not done: ${auth.reason}.` };
       const proposal = storeProposal({
         store, config, parameters: { selector: rule.selector, days: rule.trigger.days ?? 0, graceHours: rule.template.graceHours },
-        credentials: latestCredentials(options), requestedBy: actorOf(ctx), conversation: chat.conversation, changes: rule, renewal: true, now,
+        coverage: await latestCoverage(options, rule.selector), requestedBy: actorOf(ctx), conversation: chat.conversation, changes: rule, renewal: true, now,
       });
       return proposalCard(options, proposal);
     },

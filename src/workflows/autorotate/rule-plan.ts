@@ -3,9 +3,9 @@
  * approvers it needs and its hash — and the card that shows all of that with Approve / Deny.
  */
 import { environmentOf } from '../../alerts/routing.js';
-import { selectorText, withHolderTags, type AutoRotationRule } from '../../approvals/auto-rotation.js';
+import { selectorText, type AutoRotationRule } from '../../approvals/auto-rotation.js';
 import { requiredApprovals, type RequiredApprovals } from '../../approvals/rules.js';
-import { selectorMatches, standingHash, type AutoRotationTemplate, type StandingChatState, type StandingSelector } from '../../approvals/standing.js';
+import { standingHash, type AutoRotationTemplate, type StandingChatState, type StandingSelector } from '../../approvals/standing.js';
 import { renderCard } from '../../cards/render.js';
 import { DAY_MS } from '../../clock.js';
 import type { KeywardenConfig } from '../../config/schema.js';
@@ -33,40 +33,21 @@ export interface RuleCoverage {
   covered: Array<{ credential: Credential; facts: JobFacts }>;
   /** Picked, but a rotation could not run (user-owned PAT, no Key Vault secret...): never rotated automatically. */
   blocked: Array<{ credential: Credential; blocker: string }>;
+  /** How many of each in all: a card keeps only the first few in the lists (see `addToCoverage`). */
+  coveredCount: number;
+  blockedCount: number;
 }
 
-/**
- * `credentialsSelected` in one pass with indexes (it compares every credential with every other, which a large estate
- * cannot afford): a secret holding a scanned credential is that credential's; the holding secrets' tags select it.
- */
-function selectedIn(selector: StandingSelector, credentials: readonly Credential[]): Credential[] {
-  const position = new Map(credentials.map((c, i) => [c.id, i]));
-  const byHeld = new Map<string, Credential[]>();
-  const byRef = new Map<string, Credential[]>();
-  const add = (map: Map<string, Credential[]>, key: string, c: Credential) => map.set(key, [...(map.get(key) ?? []), c]);
-  for (const c of credentials) {
-    if (c.kind !== 'keyvault-secret') continue;
-    if (c.holds) add(byHeld, c.holds, c);
-    add(byRef, `${c.where.scope}|${c.nativeId.toLowerCase()}`, c);
-  }
-  return credentials.filter((c) => {
-    if (c.kind === 'keyvault-secret' && c.holds && position.has(c.holds)) return false;
-    const holders = new Set(byHeld.get(c.id) ?? []);
-    for (const h of c.heldIn) for (const s of byRef.get(`${h.vault}|${h.name.toLowerCase()}`) ?? []) holders.add(s);
-    const ordered = [...holders].sort((a, b) => position.get(a.id)! - position.get(b.id)!);
-    return selectorMatches(selector, withHolderTags(c, ordered));
-  });
-}
+export const emptyCoverage = (): RuleCoverage => ({ covered: [], blocked: [], coveredCount: 0, blockedCount: 0 });
 
-/** The credentials a rule covers in a scan: those the selector picks and Keywarden can rotate. */
-export function ruleCoverage(selector: StandingSelector, credentials: readonly Credential[], config: KeywardenConfig): RuleCoverage {
-  const coverage: RuleCoverage = { covered: [], blocked: [] };
-  for (const credential of selectedIn(selector, credentials)) {
-    const plan = planFor('rotate', credential, config);
-    if (plan.blocker) coverage.blocked.push({ credential, blocker: plan.blocker });
-    else coverage.covered.push({ credential, facts: plan.plan.facts });
+/** A credential the selector picked: covered if Keywarden can rotate it, else blocked; lists stop at `keep`, counts do not. */
+export function addToCoverage(coverage: RuleCoverage, credential: Credential, config: KeywardenConfig, keep = Infinity): void {
+  const plan = planFor('rotate', credential, config);
+  if (plan.blocker) {
+    if (coverage.blockedCount++ < keep) coverage.blocked.push({ credential, blocker: plan.blocker });
+  } else if (coverage.coveredCount++ < keep) {
+    coverage.covered.push({ credential, facts: plan.plan.facts });
   }
-  return coverage;
 }
 
 /** Lifetime of the new credentials: by kind; a rule over both kinds takes the shorter one. */
@@ -109,7 +90,8 @@ export function proposeRule(input: {
   ruleId: string;
   ruleName: string;
   parameters: RuleParameters;
-  credentials: readonly Credential[];
+  /** What the selector covers in the latest scan, every credential kept (its facts are what approvers approve). */
+  coverage: RuleCoverage;
   config: KeywardenConfig;
   requestedBy: JobActor;
   conversation: StandingChatState['conversation'];
@@ -117,8 +99,7 @@ export function proposeRule(input: {
   replaces?: string;
   now: number;
 }): ProposedRule {
-  const { parameters, config, now } = input;
-  const coverage = ruleCoverage(parameters.selector, input.credentials, config);
+  const { parameters, config, now, coverage } = input;
   const template: AutoRotationTemplate = {
     ruleName: input.ruleName,
     lifetimeDays: lifetimeFor(parameters.selector, coverage, config),
@@ -198,7 +179,7 @@ export function renderRuleCard(rule: AutoRotationRule, coverage: RuleCoverage, o
     ...(options.replacesName ? [{ title: 'Replaces', value: `${options.replacesName} as it is now, which stays in force until this is approved` }] : []),
   ];
   const listed = coverage.covered.slice(0, MAX_LISTED).map((c) => ({ text: coveredLine(rule, c.credential, now) }));
-  if (coverage.covered.length > MAX_LISTED) listed.push({ text: `…and ${coverage.covered.length - MAX_LISTED} more` });
+  if (coverage.coveredCount > MAX_LISTED) listed.push({ text: `…and ${coverage.coveredCount - MAX_LISTED} more` });
   if (listed.length === 0) listed.push({ text: 'Nothing in the latest scan yet; credentials that match later are covered when they appear.' });
   const blocked = coverage.blocked.slice(0, 3).map((b) => `${b.credential.name} (${b.blocker.split(/[:;—]/)[0]!.trim()})`).join(', ');
   const open = rule.state === 'pending' && !options.renewNonce;
@@ -212,10 +193,10 @@ export function renderRuleCard(rule: AutoRotationRule, coverage: RuleCoverage, o
     hasNotice: Boolean(options.notice), notice: options.notice ?? '',
     headline, headlineColor: rule.state === 'denied' || rule.state === 'revoked' ? 'Attention' : rule.state === 'active' ? 'Good' : 'Default',
     facts,
-    coveredTitle: `Covers now (${coverage.covered.length} credential${coverage.covered.length === 1 ? '' : 's'} in the latest scan)`,
+    coveredTitle: `Covers now (${coverage.coveredCount} credential${coverage.coveredCount === 1 ? '' : 's'} in the latest scan)`,
     covered: listed,
-    hasBlocked: coverage.blocked.length > 0,
-    blockedText: `${coverage.blocked.length} more match but cannot be rotated, so the rule never touches them: ${blocked}${coverage.blocked.length > 3 ? ', …' : ''}`,
+    hasBlocked: coverage.blockedCount > 0,
+    blockedText: `${coverage.blockedCount} more match but cannot be rotated, so the rule never touches them: ${blocked}${coverage.blockedCount > 3 ? ', …' : ''}`,
     statusText: status,
     open,
     actionData: { ruleId, nonce: chat?.nonce ?? '' },

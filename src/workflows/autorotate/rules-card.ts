@@ -6,12 +6,14 @@ import { listAutoRotationRules, ruleIdOf, selectorText, type AutoRotationRule } 
 import type { PipelineJitTemplate, StandingApproval } from '../../approvals/standing.js';
 import { renderCard } from '../../cards/render.js';
 import type { AdaptiveCard } from '../../domain/chat.js';
-import type { Credential } from '../../domain/credential.js';
+import type { ScanView } from '../../domain/scan.js';
 import { formatUtcDate } from '../../domain/expiry.js';
 import { formatTime } from '../../domain/plan.js';
-import { firesAt, ruleCoverage } from './rule-plan.js';
+import { planFor } from '../plan-for.js';
+import { firesAt } from './rule-plan.js';
+import { selectedPages } from './rule-select.js';
 import { changeRule, newRuleNonce, runsOf } from './rules-store.js';
-import { latestCredentials, type RulesOptions } from './rules-context.js';
+import { latestView, type RulesOptions } from './rules-context.js';
 
 /** Rules people no longer act on are left out: denied proposals and versions a newer one replaced. */
 const HIDDEN: ReadonlyArray<AutoRotationRule['state']> = ['denied', 'replaced'];
@@ -36,22 +38,32 @@ function lastRunText(options: RulesOptions, rule: AutoRotationRule): string {
   return `${formatTime(last.lastRunAt)} · ${last.credentialId}${last.lastResult ? ` · ${last.lastResult}` : ''}${last.lastJobId ? ` (job ${last.lastJobId})` : ''}`;
 }
 
-function nextRunText(options: RulesOptions, rule: AutoRotationRule, credentials: readonly Credential[]): string {
+/** The covered credential that fires first (the first in scan order among equals), read page by page. */
+async function firstToFire(options: RulesOptions, view: ScanView | undefined, rule: AutoRotationRule): Promise<{ at: number; name: string } | undefined> {
+  if (!view) return undefined;
+  const paused = new Set(runsOf(options.store, rule).filter((r) => r.pausedReason).map((r) => r.credentialId));
+  let first: { at: number; name: string } | undefined;
+  for await (const page of selectedPages(view, rule.selector)) {
+    for (const c of page) {
+      const at = firesAt(rule, c);
+      if (at === null || paused.has(c.id) || (first && at >= first.at) || planFor('rotate', c, options.config).blocker) continue;
+      first = { at, name: c.name };
+    }
+  }
+  return first;
+}
+
+async function nextRunText(options: RulesOptions, rule: AutoRotationRule, view: ScanView | undefined): Promise<string> {
   if (rule.state === 'pending') return 'after approval';
   if (rule.state !== 'active') return `none (${rule.state})`;
   const now = options.clock.now();
   if (rule.reviewBy !== undefined && now >= rule.reviewBy) return 'none (review date passed: renew it)';
-  const paused = new Set(runsOf(options.store, rule).filter((r) => r.pausedReason).map((r) => r.credentialId));
-  const next = ruleCoverage(rule.selector, credentials, options.config).covered
-    .filter((c) => !paused.has(c.credential.id))
-    .map((c) => ({ at: firesAt(rule, c.credential), name: c.credential.name }))
-    .filter((x): x is { at: number; name: string } => x.at !== null)
-    .sort((a, b) => a.at - b.at)[0];
+  const next = await firstToFire(options, view, rule);
   if (!next) return 'nothing covered expires';
   return next.at <= now ? `due now (${next.name}, at the next scan)` : `${formatTime(next.at)} (${next.name})`;
 }
 
-function ruleRow(options: RulesOptions, stored: AutoRotationRule, credentials: readonly Credential[]) {
+function ruleRow(options: RulesOptions, stored: AutoRotationRule, nextRun: string) {
   const rule = withFreshNonce(options, stored);
   const name = rule.template.ruleName;
   const pendingChange = listAutoRotationRules(options.store).find((r) => r.state === 'pending' && r.chat?.replaces === rule.id);
@@ -62,7 +74,7 @@ function ruleRow(options: RulesOptions, stored: AutoRotationRule, credentials: r
     { title: 'Approvers', value: approvers || `none yet (${rule.chat?.required ?? 1} needed; asked by ${rule.chat?.requestedBy.name ?? 'someone'})` },
     { title: 'Review by', value: rule.reviewBy ? formatUtcDate(rule.reviewBy) : 'set at approval' },
     { title: 'Last run', value: lastRunText(options, rule) },
-    { title: 'Next run', value: nextRunText(options, rule, credentials) },
+    { title: 'Next run', value: nextRun },
     ...(pendingChange ? [{ title: 'Change waiting', value: `${ruleIdOf(pendingChange)}: ${selectorText(pendingChange.selector)}, ${pendingChange.trigger.days} days — in force once approved` }] : []),
   ];
   const live = ['active', 'paused', 'expired'].includes(rule.state);
@@ -88,12 +100,15 @@ function pipelineRow(approval: StandingApproval<PipelineJitTemplate>) {
   };
 }
 
-export function renderRulesCard(options: RulesOptions, notice?: string): AdaptiveCard {
+export async function renderRulesCard(options: RulesOptions, notice?: string): Promise<AdaptiveCard> {
   const rules = listAutoRotationRules(options.store).filter((r) => !HIDDEN.includes(r.state))
     .sort((a, b) => a.template.ruleName.localeCompare(b.template.ruleName, 'en', { numeric: true }) || a.declaredAt - b.declaredAt);
   const pipelines = options.store.list<StandingApproval<PipelineJitTemplate>>('approvals', { prefix: 'standing:pipeline-jit:' }).map((r) => r.value);
-  const credentials = latestCredentials(options);
-  const rows = [...rules.map((r) => ruleRow(options, r, credentials)), ...pipelines.map(pipelineRow)];
+  const view = latestView(options);
+  // Only the rules the card shows need their next run (each reads what its rule covers).
+  const nextRuns: string[] = [];
+  for (const rule of rules) nextRuns.push(nextRuns.length < MAX_SHOWN ? await nextRunText(options, rule, view) : '');
+  const rows = [...rules.map((r, i) => ruleRow(options, r, nextRuns[i]!)), ...pipelines.map(pipelineRow)];
   return renderCard('rules', {
     hasNotice: Boolean(notice), notice: notice ?? '',
     title: `Standing approvals: ${rules.length} auto-rotation rule${rules.length === 1 ? '' : 's'}, ${pipelines.length} pipeline approval${pipelines.length === 1 ? '' : 's'}`,

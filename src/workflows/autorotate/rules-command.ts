@@ -75,7 +75,7 @@ export function rulesCommand(options: RulesOptions): ChatCommand {
     async handle(args, ctx): Promise<Reply> {
       if (/(^|\s)(--help|-h)(\s|$)/.test(args)) return commandHelp(command, options.config.bot.name);
       const words = args.trim().split(/\s+/).filter(Boolean);
-      if (words.length === 0) return { kind: 'card', card: renderRulesCard(options) };
+      if (words.length === 0) return { kind: 'card', card: await renderRulesCard(options) };
       const [verb, name, ...rest] = words as [string, string | undefined, ...string[]];
       const change = verb.toLowerCase();
       if ((change !== 'pause' && change !== 'resume' && change !== 'revoke') || !name || rest.length > 0) {
@@ -87,7 +87,7 @@ export function rulesCommand(options: RulesOptions): ChatCommand {
       if (typeof by === 'string') return { kind: 'text', text: `Not done: ${by}.` };
       const next = applyRuleChange(options, change, rule, by);
       if (typeof next === 'string') return { kind: 'text', text: `Not done: ${next}.` };
-      return { kind: 'card', card: renderRulesCard(options, `Rule ${next.template.ruleName} ${DONE[change].word} by ${by.name}.`) };
+      return { kind: 'card', card: await renderRulesCard(options, `Rule ${next.template.ruleName} ${DONE[change].word} by ${by.name}.`) };
     },
   };
   return command;
@@ -110,10 +110,10 @@ function ruleChangeAction(options: RulesOptions, change: RuleChange, verb: strin
         card: { conversationId: ctx.conversation.conversationId, tenantId: rule.chat?.conversation.tenantId ?? '', nonce: rule.chat?.nonce, nonceIssuedAt: rule.chat?.nonceIssuedAt },
         presentedNonce: data.nonce, stateRefusal: changeBlocker(change, rule, options.clock.now()),
       });
-      if (!auth.ok) return auth.refresh ? { card: renderRulesCard(options, `This card was out of date: ${auth.reason}`) } : { text: `Not done: ${auth.reason}.` };
+      if (!auth.ok) return auth.refresh ? { card: await renderRulesCard(options, `This card was out of date: ${auth.reason}`) } : { text: `Not done: ${auth.reason}.` };
       const next = applyRuleChange(options, change, rule, auth.approver);
       if (typeof next === 'string') return { text: `Not done: ${next}.` };
-      return { card: renderRulesCard(options, `Rule ${next.template.ruleName} ${DONE[change].word} by ${auth.approver.name}.`) };
+      return { card: await renderRulesCard(options, `Rule ${next.template.ruleName} ${DONE[change].word} by ${auth.approver.name}.`) };
     },
   };
 }

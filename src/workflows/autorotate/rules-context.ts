@@ -3,13 +3,14 @@ import { mutateAlert, queueCard } from '../../alerts/lifecycle.js';
 import type { AlertRecord } from '../../alerts/types.js';
 import { readAutoRotationRule, ruleCovers, type AutoRotationRule } from '../../approvals/auto-rotation.js';
 import { baseConversationId } from '../../approvals/rules.js';
-import type { StandingChatState } from '../../approvals/standing.js';
+import type { StandingChatState, StandingSelector } from '../../approvals/standing.js';
 import type { ChatContext, ChatGateway, ConversationTarget } from '../../domain/chat.js';
-import type { Credential } from '../../domain/credential.js';
 import type { JobActor } from '../../domain/job.js';
+import { scanViewOf, type ScanView } from '../../domain/scan.js';
 import { readLatestSnapshot } from '../../scanner/snapshot.js';
 import type { ActionResult, WorkflowActionsOptions } from '../actions.js';
-import { parametersOf, renderRuleCard, ruleCoverage } from './rule-plan.js';
+import { MAX_LISTED, parametersOf, renderRuleCard, type RuleCoverage } from './rule-plan.js';
+import { coverageIn } from './rule-select.js';
 import { canonicalJson } from '../../domain/canonical-json.js';
 import { changeRule, newRuleNonce } from './rules-store.js';
 
@@ -18,9 +19,15 @@ export interface RulesOptions extends WorkflowActionsOptions {
   chat: () => ChatGateway | undefined;
 }
 
-/** The credentials of the latest scan (none before the first scan). */
-export function latestCredentials(options: Pick<RulesOptions, 'store'>): Credential[] {
-  return readLatestSnapshot(options.store)?.credentials ?? [];
+/** The latest scan's rows (none before the first scan): read page by page through `coverageIn`, never all at once. */
+export function latestView(options: Pick<RulesOptions, 'store'>): ScanView | undefined {
+  const scan = readLatestSnapshot(options.store);
+  return scan && scanViewOf(scan);
+}
+
+/** What a selector covers in the latest scan; `keep` as in `coverageIn` (a card: MAX_LISTED). */
+export function latestCoverage(options: Pick<RulesOptions, 'store' | 'config'>, selector: StandingSelector, keep?: number): Promise<RuleCoverage> {
+  return coverageIn(latestView(options), selector, options.config, keep);
 }
 
 export const actorOf = (ctx: ChatContext): JobActor => ({ aadObjectId: ctx.actor.aadObjectId ?? '', name: ctx.actor.name });
@@ -35,8 +42,8 @@ export function channelTarget(c: StandingChatState['conversation']): Conversatio
 }
 
 /** The rule's plan card as it is now (coverage from the latest scan). */
-export function ruleCardResult(options: RulesOptions, rule: AutoRotationRule, notice?: string): ActionResult {
-  const coverage = ruleCoverage(rule.selector, latestCredentials(options), options.config);
+export async function ruleCardResult(options: RulesOptions, rule: AutoRotationRule, notice?: string): Promise<ActionResult> {
+  const coverage = await latestCoverage(options, rule.selector, MAX_LISTED);
   const replaces = rule.chat?.replaces ? readAutoRotationRule(options.store, rule.chat.replaces.slice('standing:auto-rotation:'.length)) : undefined;
   return { card: renderRuleCard(rule, coverage, {
     notice, now: options.clock.now(), reviewDays: options.config.autoRotation.reviewDays,
@@ -45,7 +52,7 @@ export function ruleCardResult(options: RulesOptions, rule: AutoRotationRule, no
 }
 
 /** A stale card: a new nonce, and the card again with why. */
-export function refreshedRuleCard(options: RulesOptions, rule: AutoRotationRule, notice: string): ActionResult {
+export function refreshedRuleCard(options: RulesOptions, rule: AutoRotationRule, notice: string): Promise<ActionResult> {
   const now = options.clock.now();
   const next = changeRule(options.store, rule.id.slice('standing:auto-rotation:'.length), (r) => (r.chat ? { ...r, chat: { ...r.chat, nonce: newRuleNonce(), nonceIssuedAt: now } } : 'no chat state'));
   return ruleCardResult(options, typeof next === 'string' ? rule : next, notice);

@@ -9,11 +9,10 @@ import {
 } from '../../approvals/auto-rotation.js';
 import { autoRotationRuleId, type StandingChatState } from '../../approvals/standing.js';
 import { canonicalJson } from '../../domain/canonical-json.js';
-import type { Credential } from '../../domain/credential.js';
 import type { JobActor } from '../../domain/job.js';
 import type { KeywardenConfig } from '../../config/schema.js';
 import type { Store } from '../../store/store.js';
-import { parametersOf, proposeRule, type ProposedRule, type RuleParameters } from './rule-plan.js';
+import { parametersOf, proposeRule, type ProposedRule, type RuleCoverage, type RuleParameters } from './rule-plan.js';
 
 export const newRuleNonce = (): string => randomBytes(12).toString('base64url');
 
@@ -61,7 +60,8 @@ export function storeProposal(input: {
   store: Store;
   config: KeywardenConfig;
   parameters: RuleParameters;
-  credentials: readonly Credential[];
+  /** What the selector covers in the latest scan (every credential: approvers approve their facts). */
+  coverage: RuleCoverage;
   requestedBy: JobActor;
   conversation: StandingChatState['conversation'];
   changes?: AutoRotationRule;
@@ -77,7 +77,7 @@ export function storeProposal(input: {
     const ruleName = changes?.template.ruleName ?? nextName(rules);
     const ruleId = versionId(store, ruleName);
     const proposed = proposeRule({
-      ruleId, ruleName, parameters, credentials: input.credentials, config: input.config, requestedBy: input.requestedBy,
+      ruleId, ruleName, parameters, coverage: input.coverage, config: input.config, requestedBy: input.requestedBy,
       conversation: input.conversation, nonce: newRuleNonce(), replaces: changes?.id, now: input.now,
     });
     if (!store.insert('approvals', proposed.rule.id, proposed.rule)) throw new Error(`rule ${ruleId} was created by someone else at the same moment; try again`);

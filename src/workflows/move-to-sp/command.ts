@@ -6,6 +6,7 @@
 import { createRemedyOffer } from '../../approvals/remedy-offers.js';
 import type { ChatCommand, Reply } from '../../domain/chat.js';
 import type { Credential } from '../../domain/credential.js';
+import { eachPage, type ScanView } from '../../domain/scan.js';
 import { checkMove, movePlanCard, type MoveToSpOptions } from './actions.js';
 import { SP_CONFIG_KEY } from './plan.js';
 
@@ -13,8 +14,8 @@ export const MOVE_USAGE = '/move-to-sp <credential>';
 export const MOVE_EXAMPLE = '/move-to-sp bob-jdbc';
 
 export interface MoveCommandOptions extends MoveToSpOptions {
-  /** Databricks PATs as the latest scan saw them. */
-  scannedPats(): Promise<Credential[]>;
+  /** The latest scan (one is run if there is none yet), read page by page. */
+  latestScan(): Promise<ScanView>;
 }
 
 function details(options: MoveToSpOptions): string {
@@ -26,12 +27,23 @@ function details(options: MoveToSpOptions): string {
   ].join(' · ');
 }
 
-/** The PATs a name picks: exact id or token id first, else every PAT with that name. */
-export function pickPat(pats: Credential[], wanted: string): Credential[] {
-  const exact = pats.filter((c) => c.id === wanted || c.nativeId === wanted);
-  if (exact.length) return exact;
+/**
+ * The PATs a name picks: exact id or token id first, else every PAT with that name. Names have no index: the PATs are
+ * read page by page (a turn of the event loop between pages), keeping only the matches.
+ */
+export async function pickPat(view: ScanView, wanted: string): Promise<Credential[]> {
+  const exact: Credential[] = [];
+  const named: Credential[] = [];
   const lower = wanted.toLowerCase();
-  return pats.filter((c) => c.name.toLowerCase() === lower);
+  // By estate, not kind: SQLite would sort every page for a filter on kind alone; the Databricks estate is its PATs.
+  for await (const page of eachPage(view.pages({ where: { estate: 'databricks' } }))) {
+    for (const { credential: c } of page) {
+      if (c.kind !== 'databricks-pat') continue;
+      if (c.id === wanted || c.nativeId === wanted) exact.push(c);
+      else if (exact.length === 0 && c.name.toLowerCase() === lower) named.push(c);
+    }
+  }
+  return exact.length ? exact : named;
 }
 
 export function moveToSpCommand(options: MoveCommandOptions): ChatCommand {
@@ -46,7 +58,7 @@ export function moveToSpCommand(options: MoveCommandOptions): ChatCommand {
       const wanted = args.trim();
       if (!wanted || /^(--help|-h)$/.test(wanted)) return { kind: 'text', text: help() };
       if (wanted.length > 200 || /\s/.test(wanted)) return { kind: 'text', text: `Give one credential name or id.\n${help()}` };
-      const found = pickPat(await options.scannedPats(), wanted);
+      const found = await pickPat(await options.latestScan(), wanted);
       if (found.length === 0) return { kind: 'text', text: `No Databricks PAT named "${wanted.slice(0, 60)}" in the last scan. /expiring 90d pat lists them with their names.` };
       if (found.length > 1) {
         return { kind: 'text', text: `"${wanted.slice(0, 60)}" names ${found.length} PATs; give the id of one:\n${found.map((c) => `- ${c.id} (${c.where.label}, owner ${c.owner?.name ?? 'unknown'})`).join('\n')}` };

@@ -18,18 +18,18 @@ export function moveToSpModuleFor(keywarden: Keywarden, workflows: WorkflowsModu
   const { config, store, clock, logger } = keywarden;
   const providers = providersFromConfig(config, { credential: createAzureCredential(config.azure), clock });
   workflows.engine.register(createMoveToSp({ providers, config, clock }));
-  const pats = async () => (await scanner.latestOrScan('command')).credentials.filter((c) => c.kind === 'databricks-pat');
+  const latestScan = async () => scanViewOf(await scanner.latestOrScan('command'));
   const options: MoveToSpOptions = {
     config, store, clock, logger: logger.child({ component: 'move-to-sp' }), engine: workflows.engine, authorizer: workflows.authorizer, providers,
     // One look-up per click, not the estate.
     scannedCredential: async (id) => {
-      const c = scanViewOf(await scanner.latestOrScan('command')).get(id)?.credential;
+      const c = (await latestScan()).get(id)?.credential;
       return c?.kind === 'databricks-pat' ? c : undefined;
     },
   };
   return {
     name: 'move-to-sp',
-    commands: [moveToSpCommand({ ...options, scannedPats: pats })],
+    commands: [moveToSpCommand({ ...options, latestScan })],
     cardActions: notingClickers(withCardDataKeys([moveToSpAction(options)], store), { store, clock, directory: () => workflows.directory }),
   };
 }

@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readAutoRotationRule } from '../../src/approvals/auto-rotation.js';
+import { DAY_MS } from '../../src/clock.js';
+import type { JobRecord } from '../../src/domain/job.js';
+import type { CredentialRow, ScanRows } from '../../src/store/scan-rows.js';
+import type { Collection, Store } from '../../src/store/store.js';
+import { ALEX, LEE, MEGAN, allText, startWorkflowHarness, type WorkflowHarness } from './harness.js';
+
+/**
+ * Issue 14: /autorotate, /rules, rule cards, /move-to-sp and /expiring's rotation states over an estate of more rows
+ * than one page (1,200 more PATs in ws-analytics). Each still answers right, and reads only the rows it needs
+ * (counted through the store's public `scanRows.page`) or, for /expiring, only the jobs still at work (not every job
+ * record ever, counted through `store.list` / `store.get` on 'jobs').
+ */
+
+const ADDED = 1_200;
+const FINISHED_JOBS = 300;
+let h: WorkflowHarness;
+
+/** What the store handed out while a command ran: rows by kind and scope, the largest page, job records. */
+interface Reads {
+  rows: CredentialRow[];
+  largestPage: number;
+  jobRecords: number;
+}
+let reads: Reads = { rows: [], largestPage: 0, jobRecords: 0 };
+let r1CardId: string;
+
+function countReads(store: Store): void {
+  const rows = store.scanRows as ScanRows;
+  const page = rows.page.bind(rows);
+  rows.page = (query, after, limit) => {
+    const got = page(query, after, limit);
+    reads.rows.push(...got);
+    reads.largestPage = Math.max(reads.largestPage, got.length);
+    return got;
+  };
+  const list = store.list.bind(store);
+  const get = store.get.bind(store);
+  store.list = <T>(collection: Collection, options?: Parameters<Store['list']>[1]) => {
+    const got = list<T>(collection, options);
+    if (collection === 'jobs') reads.jobRecords += got.length;
+    return got;
+  };
+  store.get = <T>(collection: Collection, id: string) => {
+    const got = get<T>(collection, id);
+    if (collection === 'jobs' && got) reads.jobRecords += 1;
+    return got;
+  };
+}
+
+async function measured<T>(fn: () => Promise<T>): Promise<{ result: T; reads: Reads }> {
+  reads = { rows: [], largestPage: 0, jobRecords: 0 };
+  const result = await fn();
+  return { result, reads };
+}
+
+const kindsAndScopes = (r: Reads) => [...new Set(r.rows.map((row) => `${row.kind}|${row.scope}`))].sort();
+const replyText = (reply: { text?: string; attachments: unknown[] }) => allText(reply.attachments.length ? reply.attachments : reply.text);
+
+beforeAll(async () => {
+  h = await startWorkflowHarness({ config: { alerts: { cardAtDays: 31 } } });
+  await h.scanAndDeliver();
+  const ws = h.clouds.handles.databricks.workspace('ws-analytics');
+  const now = Date.now();
+  for (let i = 0; i < ADDED; i++) {
+    ws.addToken({ ownerName: 'bob.dev@contoso.com', comment: `bulk-${String(i).padStart(4, '0')}`, createdAt: now - DAY_MS, expiryTime: -1, lastUsedDay: now });
+  }
+  await h.scanner.runScan('command');
+  countReads(h.store);
+}, 180_000);
+afterAll(async () => h?.close());
+
+describe('auto-rotation rules over many rows', () => {
+  it('/autorotate kind + scope reads only that workspace\'s PATs, and its card covers them', async () => {
+    const { result, reads: r } = await measured(() => h.command('/autorotate kind:databricks-pat scope:ws-prod 10 12', ALEX));
+    const text = replyText(result.replies[0]!);
+    r1CardId = result.replies[0]!.activityId!;
+    expect(text).toContain('Auto-rotation rule R1 — proposed by Alex Wilber');
+    expect(text).toContain('adf-etl');
+    expect(text).toMatch(/cannot be rotated/); // bob-jdbc: a person's PAT in ws-prod
+    expect(Object.keys(readAutoRotationRule(h.store, 'R1')!.template.approvedFacts!)).not.toHaveLength(0);
+    expect(kindsAndScopes(r)).toEqual(['databricks-pat|ws-prod']);
+  });
+
+  it('/autorotate of a kind reads only that kind\'s estate', async () => {
+    const { result, reads: r } = await measured(() => h.command('/autorotate kind:entra-password 10', ALEX));
+    expect(replyText(result.replies[0]!)).toContain('Auto-rotation rule R2 — proposed by Alex Wilber');
+    expect(r.rows.length).toBeGreaterThan(0);
+    expect(r.rows.filter((row) => row.estate !== 'entra')).toEqual([]);
+  });
+
+  it('/autorotate by name finds a token on a later page, reading page by page', async () => {
+    const { result, reads: r } = await measured(() => h.command('/autorotate bulk-1111 7', ALEX));
+    const text = replyText(result.replies[0]!);
+    expect(text).toContain('Auto-rotation rule R3');
+    expect(text).toContain('bulk-1111');
+    expect(r.rows.length).toBeGreaterThan(ADDED);
+    expect(r.largestPage).toBeLessThanOrEqual(500);
+  });
+
+  it('approving R1 and /rules read only ws-prod\'s PATs; /rules shows R1\'s next run', async () => {
+    const approved = await measured(() => h.click('approveRule', { ruleId: 'R1', nonce: readAutoRotationRule(h.store, 'R1')!.chat!.nonce }, r1CardId, MEGAN));
+    expect(allText(approved.result.card)).toContain('Approved by Megan Bowen');
+    expect(kindsAndScopes(approved.reads)).toEqual(['databricks-pat|ws-prod']);
+    const rules = await measured(() => h.command('/rules', LEE));
+    const text = replyText(rules.result.replies[0]!);
+    expect(text).toContain('R1 · auto-rotation · active');
+    expect(text).toMatch(/"title":"Next run","value":"[^"]*\(adf-etl/);
+    expect(kindsAndScopes(rules.reads)).toEqual(['databricks-pat|ws-prod']);
+  });
+});
+
+describe('/move-to-sp over many rows', () => {
+  it('finds a PAT by name on a later page and plans bob-jdbc\'s move, reading only Databricks rows', async () => {
+    const bulk = await measured(() => h.command('/move-to-sp bulk-1111', LEE));
+    expect(replyText(bulk.result.replies[0]!)).not.toContain('No Databricks PAT named');
+    expect(replyText(bulk.result.replies[0]!)).toContain('bulk-1111');
+    expect(bulk.reads.rows.length).toBeGreaterThan(ADDED);
+    expect(bulk.reads.rows.filter((row) => row.kind !== 'databricks-pat')).toEqual([]);
+    const bob = await measured(() => h.command('/move-to-sp bob-jdbc', MEGAN));
+    expect(replyText(bob.result.replies[0]!)).toContain('on-behalf-of token for service principal sp-etl');
+    expect(bob.reads.rows.filter((row) => row.kind !== 'databricks-pat')).toEqual([]);
+  });
+});
+
+describe('/expiring with many finished jobs', () => {
+  it('shows a credential in its grace window, reading only the jobs still at work', async () => {
+    const seeded = h.clouds.seeds.databricks.tokens['ws-dev/dev-ci']!;
+    const credentialId = `databricks-pat:ws-dev:${seeded.tokenId}`;
+    const alert = await h.freshAlert(credentialId);
+    await h.click('rotate', { alertId: alert.id, nonce: alert.nonce }, h.cardActivityId(credentialId), ALEX);
+    const rotation = await h.waitForJob((j) => j.subject === credentialId && j.state === 'waiting' && typeof j.facts.verifiedAt === 'number');
+    // Past rotations of other credentials, long finished: the history every store keeps.
+    for (let i = 0; i < FINISHED_JOBS; i++) {
+      h.store.insert<JobRecord>('jobs', `old-${String(i).padStart(4, '0')}`, { ...rotation, id: `old-${i}`, subject: `databricks-pat:ws-old:${i}`, state: 'done' });
+    }
+    // The job engine's own timer reads the job records too (every pollMs): stopped, so only the answer's reads count.
+    await h.workflows.engine.stop();
+    const { result, reads: r } = await measured(() => h.command('/expiring 14d', ALEX));
+    expect(replyText(result.replies[0]!)).toMatch(/dev-ci[^]*"title":"Expires","value":"rotated — old token revoked at \d{4}-/);
+    expect(r.jobRecords).toBeLessThan(10);
+  }, 60_000);
+});
