@@ -107,6 +107,8 @@ export function createInventorySources(config: KeywardenConfig, options: Invento
     vaults: config.keyVault.vaults, credential,
     disableChallengeResourceVerification: config.keyVault.disableChallengeResourceVerification,
     gateFor: (url) => gates.for(url, 'keyvault'),
+    // A caller's per-attempt timeout holds for vaults too (else their 30 s default).
+    ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
     ...(retry ? { retryOptions: { maxRetries: retry.maxRetries, retryDelayInMs: retry.baseDelayMs, maxRetryDelayInMs: retry.baseDelayMs ? retry.baseDelayMs * 8 : undefined } } : {}),
   });
 
