@@ -21,7 +21,7 @@ export async function reviewRules(options: RulesOptions, signal?: AbortSignal): 
   for (const rule of listAutoRotationRules(options.store)) {
     if (rule.reviewBy === undefined || rule.source !== 'chat') continue;
     if ((rule.state === 'active' || rule.state === 'paused') && now >= rule.reviewBy) {
-      if (expire(options, rule)) pass.expired.push(rule.template.ruleName);
+      if (await expire(options, rule)) pass.expired.push(rule.template.ruleName);
     } else if (rule.state === 'active' && now >= rule.reviewBy - REMINDER_DAYS * DAY_MS && !rule.chat?.reminder && !renewalWaiting(options, rule)) {
       if (await remind(options, rule, signal)) pass.reminded.push(rule.template.ruleName);
     }
@@ -34,12 +34,12 @@ function renewalWaiting(options: RulesOptions, rule: AutoRotationRule): boolean 
   return listAutoRotationRules(options.store).some((r) => r.state === 'pending' && r.chat?.replaces === rule.id);
 }
 
-function expire(options: RulesOptions, rule: AutoRotationRule): boolean {
+async function expire(options: RulesOptions, rule: AutoRotationRule): Promise<boolean> {
   const next = changeRule(options.store, ruleIdOf(rule), (r) => ((r.state === 'active' || r.state === 'paused') && r.reviewBy !== undefined && options.clock.now() >= r.reviewBy
     ? { ...r, state: 'expired' } : 'not due'));
   if (typeof next === 'string') return false;
   options.store.appendAudit({ action: 'rule.expired', actor: KEYWARDEN, subject: next.id, result: 'info', details: { ...ruleDetails(next), reviewBy: next.reviewBy, previousState: rule.state } });
-  refreshCoveredAlerts(options, next);
+  await refreshCoveredAlerts(options, next);
   return true;
 }
 

@@ -163,9 +163,9 @@ function approveRuleAction(options: RulesOptions): CardAction {
         store.appendAudit({ action: 'rule.approved', actor: auth.approver, subject: next.id, result: 'ok', details: { ...ruleDetails(next), votes, required: next.chat?.required, reviewBy: next.reviewBy, requestedBy: next.chat?.requestedBy } });
         if (replaced) {
           store.appendAudit({ action: 'rule.replaced', actor: auth.approver, subject: replaced.id, result: 'info', details: { ...ruleDetails(replaced), replacedBy: next.id, newPlanHash: next.planHash } });
-          refreshCoveredAlerts(options, replaced);
+          await refreshCoveredAlerts(options, replaced);
         }
-        refreshCoveredAlerts(options, next);
+        await refreshCoveredAlerts(options, next);
         return ruleCardResult(options, next, `Approved by ${next.approvers.map((a) => a.name).join(' and ')}: rule ${next.template.ruleName} is in force until ${formatUtcDate(next.reviewBy!)}.`);
       }
       store.appendAudit({ action: 'rule.approval-recorded', actor: auth.approver, subject: next.id, result: 'ok', details: { ...ruleDetails(next), votes, required: next.chat?.required } });

@@ -34,14 +34,14 @@ function changeBlocker(change: RuleChange, rule: AutoRotationRule, now: number):
 }
 
 /** Applies a change decided by an authorized approver; returns the rule or why not. */
-export function applyRuleChange(options: RulesOptions, change: RuleChange, rule: AutoRotationRule, by: JobActor): AutoRotationRule | string {
+export async function applyRuleChange(options: RulesOptions, change: RuleChange, rule: AutoRotationRule, by: JobActor): Promise<AutoRotationRule | string> {
   const now = options.clock.now();
   const next = changeRule(options.store, rule.id.slice('standing:auto-rotation:'.length), (r) => changeBlocker(change, r, now) ?? {
     ...r, state: DONE[change].state, ...(r.chat ? { chat: { ...r.chat, changedBy: { ...by, at: now } } } : {}),
   });
   if (typeof next === 'string') return next;
   options.store.appendAudit({ action: DONE[change].audit, actor: by, subject: next.id, result: 'ok', details: { ...ruleDetails(next), previousState: rule.state } });
-  refreshCoveredAlerts(options, next);
+  await refreshCoveredAlerts(options, next);
   return next;
 }
 
@@ -85,7 +85,7 @@ export function rulesCommand(options: RulesOptions): ChatCommand {
       if (!rule) return { kind: 'text', text: `There is no rule "${name.slice(0, 40)}". /rules lists them.` };
       const by = await commandApprover(options, ctx, rule.id);
       if (typeof by === 'string') return { kind: 'text', text: `Not done: ${by}.` };
-      const next = applyRuleChange(options, change, rule, by);
+      const next = await applyRuleChange(options, change, rule, by);
       if (typeof next === 'string') return { kind: 'text', text: `Not done: ${next}.` };
       return { kind: 'card', card: await renderRulesCard(options, `Rule ${next.template.ruleName} ${DONE[change].word} by ${by.name}.`) };
     },
@@ -111,7 +111,7 @@ function ruleChangeAction(options: RulesOptions, change: RuleChange, verb: strin
         presentedNonce: data.nonce, stateRefusal: changeBlocker(change, rule, options.clock.now()),
       });
       if (!auth.ok) return auth.refresh ? { card: await renderRulesCard(options, `This card was out of date: ${auth.reason}`) } : { text: `Not done: ${auth.reason}.` };
-      const next = applyRuleChange(options, change, rule, auth.approver);
+      const next = await applyRuleChange(options, change, rule, auth.approver);
       if (typeof next === 'string') return { text: `Not done: ${next}.` };
       return { card: await renderRulesCard(options, `Rule ${next.template.ruleName} ${DONE[change].word} by ${auth.approver.name}.`) };
     },

@@ -1,6 +1,5 @@
 /** What the rule verbs, commands and the review timer share: options, the latest scan, rule cards, alert refreshes. */
-import { mutateAlert, queueCard } from '../../alerts/lifecycle.js';
-import type { AlertRecord } from '../../alerts/types.js';
+import { currentAlert, mutateAlert, queueCard } from '../../alerts/lifecycle.js';
 import { readAutoRotationRule, ruleCovers, type AutoRotationRule } from '../../approvals/auto-rotation.js';
 import { baseConversationId } from '../../approvals/rules.js';
 import type { StandingChatState, StandingSelector } from '../../approvals/standing.js';
@@ -10,7 +9,7 @@ import { scanViewOf, type ScanView } from '../../domain/scan.js';
 import { readLatestSnapshot } from '../../scanner/snapshot.js';
 import type { ActionResult, WorkflowActionsOptions } from '../actions.js';
 import { MAX_LISTED, parametersOf, renderRuleCard, type RuleCoverage } from './rule-plan.js';
-import { coverageIn } from './rule-select.js';
+import { coverageIn, selectedPages } from './rule-select.js';
 import { canonicalJson } from '../../domain/canonical-json.js';
 import { changeRule, newRuleNonce } from './rules-store.js';
 
@@ -62,17 +61,25 @@ export function refreshedRuleCard(options: RulesOptions, rule: AutoRotationRule,
  * The alert cards of what a rule covers show (or stop showing) its line: a new revision of each, queued for the
  * usual paced delivery (same nonce, so nobody's open card goes out of date).
  */
-export function refreshCoveredAlerts(options: Pick<RulesOptions, 'store' | 'clock'>, rule: AutoRotationRule): number {
+export async function refreshCoveredAlerts(options: Pick<RulesOptions, 'store' | 'clock'>, rule: AutoRotationRule): Promise<number> {
   const now = options.clock.now();
   let queued = 0;
-  for (const rec of options.store.list<AlertRecord>('alerts')) {
-    const alert = rec.value;
-    if (alert.state === 'resolved' || !ruleCovers(rule, alert.credential)) continue;
+  const refresh = (credentialId: string) => {
+    const alert = currentAlert(options.store, credentialId)?.value;
+    if (!alert || !ruleCovers(rule, alert.credential)) return;
     const saved = mutateAlert(options.store, alert.id, (a) => ({ ...a, revision: a.revision + 1, updatedAt: now }));
     if (saved) {
       queueCard(options.store, saved.value, now);
       queued++;
     }
+  };
+  // What the rule covers: the credentials it was approved with, and what its selector picks in the latest scan (page
+  // by page through the rows' indexes), not every alert ever opened.
+  const approved = new Set(Object.keys(rule.template.approvedFacts ?? {}));
+  for (const id of approved) refresh(id);
+  const view = latestView(options);
+  if (view) {
+    for await (const page of selectedPages(view, rule.selector)) for (const c of page) if (!approved.has(c.id)) refresh(c.id);
   }
   return queued;
 }
