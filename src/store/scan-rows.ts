@@ -188,7 +188,6 @@ export function createSqliteScanRows(db: BetterSqlite3.Database): ScanRows {
   });
   /** One page of rows of one kind (or of any kind), in the query's order. */
   function pageOf(query: RowQuery, kind: string | undefined, after: RowCursor | undefined, limit: number): CredentialRow[] {
-    if (query.kinds?.length === 0) return [];
     const byIdOrder = query.order === 'id';
     const where: string[] = [];
     const params: Array<string | number> = [];
@@ -255,7 +254,8 @@ export function createSqliteScanRows(db: BetterSqlite3.Database): ScanRows {
       return r ? toRow(r) : undefined;
     },
     page(query, after, limit) {
-      const kinds = query.kinds ?? (query.kind ? [query.kind] : undefined);
+      const kinds = query.kinds ? query.kinds.filter((k) => !query.kind || k === query.kind) : query.kind && [query.kind];
+      if (kinds?.length === 0) return [];
       if (!kinds || kinds.length < 2) return pageOf(query, kinds?.[0], after, limit);
       // One kind at a time, merged: an IN list would make SQLite read and sort every remaining row of those kinds.
       const byKind = [...new Set(kinds)].flatMap((kind) => pageOf(query, kind, after, limit));

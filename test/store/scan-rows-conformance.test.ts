@@ -114,6 +114,11 @@ describe.each(backends)('Scan rows contract on $name', (backend) => {
     expect(byId({ estate: 'entra' }, 10)).toEqual([ids[3]]);
     expect(byId({ expiresBefore: days(10) }, 10)).toEqual([ids[2]]);
     expect(byId({ seenSince: 2 }, 10)).toEqual([]);
+    // A kind and a list of kinds together ask for both.
+    for (const order of ['scan', 'id'] as const) {
+      expect(walk(other, { kind: 'databricks-pat', kinds: ['databricks-pat', 'keyvault-secret'], order }, 1)).toEqual([ids[0], ids[1]]);
+      expect(walk(other, { kind: 'databricks-pat', kinds: ['keyvault-secret'], order }, 1)).toEqual([]);
+    }
   });
 
   it('pages by id see each row once while the next scan moves every row under the reader', () => {
@@ -186,6 +191,7 @@ describe('Azure Tables scan rows: round trips', () => {
     expect(calls(() => rows.stamps(page.map((r) => r.id)))).toBe(1);
     expect(calls(() => rows.write({ upsert: [], touch: page.map((r) => ({ id: r.id, scan: 2, seq: r.seq })) }))).toBe(1);
     expect(calls(() => expect(rows.page({ seenSince: 2 }, undefined, 500)).toHaveLength(120))).toBe(1);
+    expect(calls(() => expect(rows.page({ seenSince: 2, order: 'id' }, undefined, 500)).toHaveLength(120))).toBe(1);
     expect(calls(() => rows.clearStaging())).toBe(1);
   });
 });
