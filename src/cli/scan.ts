@@ -82,7 +82,8 @@ async function firstPass(scan: ScanResult, now: number) {
   const estates = new Set<string>();
   const bySeverity = new Map<string, number>();
   const widths = HEADER.map((h) => h.length);
-  for await (const page of eachPage(view.pages())) {
+  // The providers' order breaks urgency ties; no other scan runs on the CLI's own store.
+  for await (const page of eachPage(view.pages({ order: 'scan' }))) {
     for (const { credential: c, findings } of page) {
       order.push({ id: c.id, expiresAt: c.expiresAt, name: c.name });
       estates.add(c.where.estate);

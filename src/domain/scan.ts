@@ -54,11 +54,13 @@ export interface ScanView {
   /** A credential this scan saw, with its findings. */
   get(id: string): ScannedCredential | undefined;
   /**
-   * The credentials this scan saw, page by page in the providers' order. `relevantOnly`: those with findings or held
-   * in a Key Vault secret (the rest raise nothing on their own). `where`: only those matching the query (still only
-   * what this scan saw, unlike `query`).
+   * The credentials this scan saw, page by page. `relevantOnly`: those with findings or held in a Key Vault secret (the
+   * rest raise nothing on their own). `where`: only those matching the query (still only what this scan saw, unlike
+   * `query`). `order` of stored rows: 'id' (default) sees each credential once even while the next scan runs; 'scan'
+   * is the providers' order, for a reader no other scan runs under (the CLI's one-off scan). A scan held in memory
+   * never changes under its reader and keeps the providers' order.
    */
-  pages(options?: { pageSize?: number; relevantOnly?: boolean; where?: ScanQuery }): Iterable<ScannedCredential[]>;
+  pages(options?: { pageSize?: number; relevantOnly?: boolean; where?: ScanQuery; order?: 'id' | 'scan' }): Iterable<ScannedCredential[]>;
   /** The Key Vault secrets this scan saw that hold the credential (their cards fold into its card). */
   holders(id: string): ScannedCredential[];
   /** Credentials of one kind in one scope that this scan saw. */
@@ -66,7 +68,7 @@ export interface ScanView {
   /** Whether this scan saw any credential in the scope. */
   sawScope(estate: Estate, scope: string): boolean;
   /**
-   * The latest known state, page by page: what this scan saw plus what a failed scope kept from an earlier scan.
+   * The latest known state, page by page by id: what this scan saw plus what a failed scope kept from an earlier scan.
    */
   query(query: ScanQuery, pageSize?: number): Iterable<ScannedCredential[]>;
   /** Findings about scopes themselves (no credential id). */

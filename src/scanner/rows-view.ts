@@ -31,6 +31,7 @@ function* rowPages(rows: ScanRows, query: RowQuery, pageSize: number): Iterable<
 /**
  * The view of one scan: the rows it saw, or that a later scan saw since (while the next scan runs, a click still reads
  * every credential, some already in their newer state). Rows a failed scope kept from before are left out.
+ * Pages go by id unless asked for the providers' order: the next scan moves rows in that order while a reader yields.
  */
 export function rowScanView(rows: ScanRows, summary: Pick<RowScanSummary, 'ordinal' | 'scopeFindings'>): ScanView {
   const since = summary.ordinal;
@@ -48,18 +49,17 @@ export function rowScanView(rows: ScanRows, summary: Pick<RowScanSummary, 'ordin
         .map(scanned);
     },
     *pages(options = {}) {
-      const query: RowQuery = { ...options.where, seenSince: since, relevantOnly: options.relevantOnly };
+      const query: RowQuery = { ...options.where, seenSince: since, relevantOnly: options.relevantOnly, order: options.order ?? 'id' };
       for (const page of rowPages(rows, query, options.pageSize ?? 500)) yield page.map(scanned);
     },
     inScope(kind, scope) {
       const out: Credential[] = [];
-      for (const page of rowPages(rows, { seenSince: since, kind, scope }, 1000)) for (const r of page) out.push(r.credential);
+      for (const page of rowPages(rows, { seenSince: since, kind, scope, order: 'id' }, 1000)) for (const r of page) out.push(r.credential);
       return out;
     },
-    sawScope: (estate, scope) => kindsOf(estate).some((kind) => rows.page({ seenSince: since, kind, scope }, undefined, 1).length > 0),
+    sawScope: (estate, scope) => kindsOf(estate).some((kind) => rows.page({ seenSince: since, kind, scope, order: 'id' }, undefined, 1).length > 0),
     *query(query, pageSize = 500) {
-      // seenSince 0 keeps every row but lets SQLite walk the rows' order instead of sorting each page.
-      for (const page of rowPages(rows, { seenSince: 0, ...query }, pageSize)) yield page.map(scanned);
+      for (const page of rowPages(rows, { ...query, order: 'id' }, pageSize)) yield page.map(scanned);
     },
     scopeFindings: summary.scopeFindings,
   };

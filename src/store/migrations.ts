@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { SCAN_ROWS_MIGRATION_SQL } from './scan-rows.js';
+import { SCAN_ROWS_BY_KIND_SQL, SCAN_ROWS_MIGRATION_SQL } from './scan-rows.js';
 
 /** One schema change. Versions only go up; a released migration is never edited, only followed by a new one. */
 export interface Migration {
@@ -53,6 +53,11 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 3,
     name: 'scanned credentials as rows',
     sql: SCAN_ROWS_MIGRATION_SQL,
+  },
+  {
+    version: 4,
+    name: 'scanned credentials by kind in id order',
+    sql: SCAN_ROWS_BY_KIND_SQL,
   },
 ];
 

@@ -40,7 +40,16 @@ export interface RowQuery extends ScanQuery {
   /** Only rows seen by this scan (ordinal) or a later one. */
   seenSince?: number;
   relevantOnly?: boolean;
+  /** Page order (default 'scan'); see RowOrder. */
+  order?: RowOrder;
 }
+
+/**
+ * 'scan': (scan, seq, id), the providers' order. A scan running meanwhile moves the rows it touches to its own
+ * (scan, seq), so a reader paging this way can see a row twice or miss one.
+ * 'id': by id, which never changes: a paged read sees each row at most once and misses none that stays.
+ */
+export type RowOrder = 'scan' | 'id';
 
 export interface ScanRows {
   /** Keeps one source's raw credentials for the second pass (one transaction). */
@@ -55,7 +64,7 @@ export interface ScanRows {
   /** One batch in one transaction: rows to (re)write, and unchanged rows that only move to this scan. */
   write(batch: { upsert: readonly CredentialRow[]; touch: ReadonlyArray<{ id: string; scan: number; seq: number }> }): void;
   get(id: string): CredentialRow | undefined;
-  /** Rows matching `query`, ordered by (scan, seq, id); page with the last row's cursor. */
+  /** Rows matching `query` in its order ((scan, seq, id) or id); page with the last row's cursor. */
   page(query: RowQuery, after: RowCursor | undefined, limit: number): CredentialRow[];
   /** Ids, estates and scopes of rows this scan did not see (candidates for "removed"). */
   unseen(scan: number, afterId: string, limit: number): Array<{ id: string; estate: Estate; scope: string }>;
@@ -102,6 +111,16 @@ export const SCAN_ROWS_MIGRATION_SQL = `
   CREATE INDEX scan_staging_by_source ON scan_staging (source, seq);
 `;
 
+/**
+ * Indexes for the id order (migration 4): by kind alone (or each kind of an IN list), and by kind and scope, walked in id
+ * order so no page sorts. (kind, scope, id) replaces (kind, scope), which it covers.
+ */
+export const SCAN_ROWS_BY_KIND_SQL = `
+  DROP INDEX scan_credentials_by_scope;
+  CREATE INDEX scan_credentials_by_scope ON scan_credentials (kind, scope, id);
+  CREATE INDEX scan_credentials_by_kind ON scan_credentials (kind, id);
+`;
+
 interface RowRecord {
   id: string;
   estate: string;
@@ -124,6 +143,9 @@ function toRow(r: RowRecord): CredentialRow {
     credential: JSON.parse(r.credential) as Credential, findings: JSON.parse(r.findings) as Finding[],
   };
 }
+
+const byId = (a: CredentialRow, b: CredentialRow): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+const byScan = (a: CredentialRow, b: CredentialRow): number => a.scan - b.scan || a.seq - b.seq || byId(a, b);
 
 /** SQLite has a limit on bound parameters; batches of ids stay under it. */
 const IN_CHUNK = 500;
@@ -164,6 +186,46 @@ export function createSqliteScanRows(db: BetterSqlite3.Database): ScanRows {
   const deleteTx = db.transaction((ids: readonly string[]) => {
     for (const id of ids) s.delete.run(id);
   });
+  /** One page of rows of one kind (or of any kind), in the query's order. */
+  function pageOf(query: RowQuery, kind: string | undefined, after: RowCursor | undefined, limit: number): CredentialRow[] {
+    const byIdOrder = query.order === 'id';
+    const where: string[] = [];
+    const params: Array<string | number> = [];
+    // In id order a unary + keeps SQLite off the scan and expiry indexes (walking one, then sorting each page).
+    const unindexed = byIdOrder ? '+' : '';
+    if (query.seenSince !== undefined) {
+      where.push(`${unindexed}scan >= ?`);
+      params.push(query.seenSince);
+    }
+    if (query.relevantOnly) where.push('relevant = 1');
+    if (query.withFindings) where.push('finding_count > 0');
+    if (kind !== undefined) {
+      // In scan order, a kind without a scope walks the (scan, seq, id) index instead of sorting the kind's rows.
+      where.push(`${!byIdOrder && query.scope === undefined ? '+' : ''}kind = ?`);
+      params.push(kind);
+    }
+    if (query.scope !== undefined) {
+      where.push('scope = ?');
+      params.push(query.scope);
+    }
+    if (query.estate) {
+      where.push('estate = ?');
+      params.push(query.estate);
+    }
+    if (query.expiresBefore !== undefined) {
+      where.push(`expires_at IS NOT NULL AND ${unindexed}expires_at < ?`);
+      params.push(query.expiresBefore);
+    }
+    if (after && byIdOrder) {
+      where.push('id > ?');
+      params.push(after.id);
+    } else if (after) {
+      where.push('(scan, seq, id) > (?, ?, ?)');
+      params.push(after.scan, after.seq, after.id);
+    }
+    const sql = `SELECT * FROM scan_credentials ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${byIdOrder ? 'id' : 'scan, seq, id'} LIMIT ?`;
+    return (db.prepare(sql).all(...params, limit) as RowRecord[]).map(toRow);
+  }
   const run = <A extends unknown[], R>(tx: BetterSqlite3.Transaction<(...a: A) => R>, ...args: A): R => (db.inTransaction ? tx(...args) : tx.immediate(...args));
 
   return {
@@ -192,40 +254,12 @@ export function createSqliteScanRows(db: BetterSqlite3.Database): ScanRows {
       return r ? toRow(r) : undefined;
     },
     page(query, after, limit) {
-      const where: string[] = [];
-      const params: Array<string | number> = [];
-      if (query.seenSince !== undefined) {
-        where.push('scan >= ?');
-        params.push(query.seenSince);
-      }
-      if (query.relevantOnly) where.push('relevant = 1');
-      if (query.withFindings) where.push('finding_count > 0');
-      if (query.kind) {
-        where.push('kind = ?');
-        params.push(query.kind);
-      }
-      if (query.kinds) {
-        where.push(`kind IN (${query.kinds.map(() => '?').join(',') || "''"})`);
-        params.push(...query.kinds);
-      }
-      if (query.scope !== undefined) {
-        where.push('scope = ?');
-        params.push(query.scope);
-      }
-      if (query.estate) {
-        where.push('estate = ?');
-        params.push(query.estate);
-      }
-      if (query.expiresBefore !== undefined) {
-        where.push('expires_at IS NOT NULL AND expires_at < ?');
-        params.push(query.expiresBefore);
-      }
-      if (after) {
-        where.push('(scan, seq, id) > (?, ?, ?)');
-        params.push(after.scan, after.seq, after.id);
-      }
-      const sql = `SELECT * FROM scan_credentials ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY scan, seq, id LIMIT ?`;
-      return (db.prepare(sql).all(...params, limit) as RowRecord[]).map(toRow);
+      const kinds = query.kinds ? query.kinds.filter((k) => !query.kind || k === query.kind) : query.kind && [query.kind];
+      if (kinds?.length === 0) return [];
+      if (!kinds || kinds.length < 2) return pageOf(query, kinds?.[0], after, limit);
+      // One kind at a time, merged: an IN list would make SQLite read and sort every remaining row of those kinds.
+      const byKind = [...new Set(kinds)].flatMap((kind) => pageOf(query, kind, after, limit));
+      return byKind.sort(query.order === 'id' ? byId : byScan).slice(0, limit);
     },
     unseen: (scanId, afterId, limit) => s.unseen.all(scanId, afterId, limit) as Array<{ id: string; estate: Estate; scope: string }>,
     delete: (ids) => run(deleteTx, ids),

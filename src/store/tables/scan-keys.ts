@@ -3,7 +3,7 @@
  * read from the id's prefix (credentialId is `${kind}:…`), so a page of one source writes to one or two partitions and
  * `get(id)` is a point read. Each credential has two entities in its partition, written together in one entity group
  * transaction: the row ("d|" + id in hex) and a small order entry ("o|" + scan + seq + id) that pages walk in the
- * (scan, seq, id) order SQLite's index gives.
+ * (scan, seq, id) order SQLite's index gives. Pages in id order walk the rows themselves (hex sorts like the id's bytes).
  */
 
 const KINDS = new Set(['databricks-pat', 'keyvault-secret', 'entra-password', 'entra-certificate']);
@@ -30,6 +30,7 @@ export const orderKey = (scan: number, seq: number, id: string): string => `o|${
 /** Order entries of scans at or after `scan`. */
 export const orderFrom = (scan: number): string => `o|${pad(scan, 10)}`;
 /** Key ranges are [prefix|, prefix}) : "}" sorts right after "|". */
+export const DATA_START = 'd|';
 export const DATA_END = 'd}';
 export const ORDER_END = 'o}';
 

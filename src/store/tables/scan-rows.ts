@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Credential, CredentialKind, Estate, Finding } from '../../domain/credential.js';
 import type { CredentialRow, RowQuery, RowStamp, ScanRows } from '../scan-rows.js';
 import {
-  dataKey, expiryText, orderFrom, orderKey, orderProps, pad, partitionsOfKinds, rowPartition,
+  DATA_START, dataKey, expiryText, orderFrom, orderKey, orderProps, pad, partitionsOfKinds, rowPartition,
   type RowEntity, type RowInfo, type ScanGroup, type ScanOp,
 } from './scan-keys.js';
 import { quote } from './values.js';
@@ -182,10 +182,16 @@ export function createTablesScanRows(call: Call, table: string): TablesScanRows 
 
     page(query, after, limit) {
       if (limit <= 0 || query.kinds?.length === 0) return [];
+      const pks = partitionsOfKinds(query.kinds ?? (query.kind ? [query.kind] : undefined));
+      if (query.order === 'id') {
+        // The rows themselves, by key: a touch merges scan and seq into them but never moves them.
+        const filter = [filterOf(query), ...(query.seenSince !== undefined ? [`scan ge ${Math.floor(query.seenSince)}`] : [])].filter(Boolean).join(' and ');
+        const got = call<RowEntity[]>('scanPage', { q: { pks, from: after ? dataKey(after.id) : DATA_START, exclusive: after !== undefined, filter, limit, byId: true } });
+        return got.map(toRow);
+      }
       const since = query.seenSince !== undefined ? orderFrom(query.seenSince) : 'o|';
       const cursor = after ? orderKey(after.scan, after.seq, after.id) : undefined;
       const exclusive = cursor !== undefined && cursor >= since;
-      const pks = partitionsOfKinds(query.kinds ?? (query.kind ? [query.kind] : undefined));
       const got = call<RowEntity[]>('scanPage', { q: { pks, from: exclusive ? cursor : since, exclusive, filter: filterOf(query), limit } });
       return got.map(toRow);
     },

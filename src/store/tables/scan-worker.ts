@@ -164,22 +164,23 @@ export async function remove(ctx: ScanContext, groups: Array<{ pk: string; ids: 
 /**
  * A page in (scan, seq, id) order: the first `limit` order entries after `from` that pass `filter`, merged over the
  * partitions, then their rows. An entry whose row has moved on (a write that lost a race) is skipped, and the page
- * read on, so a short page still means the end.
+ * read on, so a short page still means the end. `byId`: the rows' own keys instead (id order; `from` is a data key),
+ * which a scan running meanwhile never moves.
  */
-export async function page(ctx: ScanContext, q: { pks: string[]; from: string; exclusive: boolean; filter: string; limit: number }): Promise<RowEntity[]> {
+export async function page(ctx: ScanContext, q: { pks: string[]; from: string; exclusive: boolean; filter: string; limit: number; byId?: boolean }): Promise<RowEntity[]> {
   const out: RowEntity[] = [];
   let from = q.from;
   let exclusive = q.exclusive;
   while (out.length < q.limit) {
     const want = q.limit - out.length;
     const lists = await Promise.all(q.pks.map(async (pk) => (await list(ctx.table, ctx,
-      `${range(pk, from, exclusive, ORDER_END)}${q.filter ? ` and ${q.filter}` : ''}`, ['RowKey', 'id', 'scan', 'seq'], want)).map((e) => ({ pk, e }))));
+      `${range(pk, from, exclusive, q.byId ? DATA_END : ORDER_END)}${q.filter ? ` and ${q.filter}` : ''}`, ['RowKey', 'id', 'scan', 'seq'], want)).map((e) => ({ pk, e }))));
     const entries = lists.flat().sort((a, b) => (a.e.rowKey! < b.e.rowKey! ? -1 : 1)).slice(0, want);
     if (entries.length === 0) break;
     const rows = await lookup(ctx, [...groupBy(entries.map(({ pk, e }) => ({ pk, rk: dataKey(String(e.id)) })))].map(([pk, rks]) => ({ pk, rks })), true);
     for (const { pk, e } of entries) {
       const row = rows.get(`${pk}\u0000${dataKey(String(e.id))}`);
-      if (!row || row.info.scan !== Number(e.scan) || row.info.seq !== Number(e.seq)) continue;
+      if (!row || (!q.byId && (row.info.scan !== Number(e.scan) || row.info.seq !== Number(e.seq)))) continue;
       const { pk: _pk, ...info } = row.info;
       out.push({ ...info, text: row.text ?? '' });
     }
