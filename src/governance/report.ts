@@ -142,8 +142,8 @@ function remedies(t: Tally, workspaces: GovernanceReport['workspaces']): RemedyT
 
 /**
  * Reads the scan page by page (then the scope findings), yielding between pages: a report over a large estate holds
- * neither the estate in memory nor the bot's event loop. One pass in the rows' order: every PAT is needed (the report
- * splits them by owner), and a filter by kind would make the store sort each page.
+ * neither the estate in memory nor the bot's event loop. One pass over every row: every PAT is needed (the report
+ * splits them by owner), and the other kinds count too.
  */
 async function tallyScan(scan: ScanResult): Promise<Tally> {
   const view = scanViewOf(scan);

@@ -176,7 +176,7 @@ function* dueCandidates(view: ScanView, rule: AutoRotationRule, now: number): It
     yield selector.credentialIds.map((id) => view.get(id)?.credential).filter((c): c is Credential => c !== undefined);
     return;
   }
-  // Kind and scope narrow the rows only together (the store's index); a kind alone would make it sort each page.
+  // Due credentials by expiry; kind and scope together narrow them further through the (kind, scope) index.
   const where = {
     expiresBefore: now + (rule.trigger.days ?? 14) * DAY_MS + 1,
     ...(selector.kind && selector.scope !== undefined ? { kind: selector.kind, scope: selector.scope } : {}),

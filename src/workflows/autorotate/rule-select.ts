@@ -5,24 +5,20 @@
 import { withHolderTags } from '../../approvals/auto-rotation.js';
 import { selectorMatches, type StandingSelector } from '../../approvals/standing.js';
 import type { KeywardenConfig } from '../../config/schema.js';
-import { credentialId, type Credential, type CredentialKind, type Estate } from '../../domain/credential.js';
+import { credentialId, type Credential, type CredentialKind } from '../../domain/credential.js';
 import { eachPage, type ScanQuery, type ScanView } from '../../domain/scan.js';
 import { addToCoverage, emptyCoverage, type RuleCoverage } from './rule-plan.js';
 
 const EVERY_KIND: readonly CredentialKind[] = ['databricks-pat', 'keyvault-secret', 'entra-password', 'entra-certificate'];
 const PAGE_SIZE = 500;
 
-/** The estate a kind lives in (each holds one selectable kind; Entra's certificates never match entra-password). */
-const ESTATE_OF: Record<NonNullable<StandingSelector['kind']>, Estate> = { 'databricks-pat': 'databricks', 'keyvault-secret': 'keyvault', 'entra-password': 'entra' };
-
 /**
- * The rows a selector can pick. A scope goes with its kind (or every kind), so the store uses its (kind, scope) index.
- * A kind alone goes by its estate: SQLite would sort every page for a filter on kind alone, while one on estate walks
- * the rows' order. A tag alone may be a holder's: every row.
+ * The rows a selector can pick. A scope goes with its kind (or every kind), so the store uses its (kind, scope) index;
+ * a kind alone its (kind, id) index. A tag alone may be a holder's: every row.
  */
 export function selectorWhere(selector: StandingSelector): ScanQuery | undefined {
   if (selector.scope) return { kinds: selector.kind ? [selector.kind] : EVERY_KIND, scope: selector.scope };
-  return selector.kind ? { estate: ESTATE_OF[selector.kind] } : undefined;
+  return selector.kind ? { kind: selector.kind } : undefined;
 }
 
 /**

@@ -35,8 +35,7 @@ export async function pickPat(view: ScanView, wanted: string): Promise<Credentia
   const exact: Credential[] = [];
   const named: Credential[] = [];
   const lower = wanted.toLowerCase();
-  // By estate, not kind: SQLite would sort every page for a filter on kind alone; the Databricks estate is its PATs.
-  for await (const page of eachPage(view.pages({ where: { estate: 'databricks' } }))) {
+  for await (const page of eachPage(view.pages({ where: { kind: 'databricks-pat' } }))) {
     for (const { credential: c } of page) {
       if (c.kind !== 'databricks-pat') continue;
       if (c.id === wanted || c.nativeId === wanted) exact.push(c);

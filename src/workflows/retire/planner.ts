@@ -125,8 +125,8 @@ export function retireBatch(scan: Pick<ScanResult, 'credentials'>, config: Keywa
 /** The batch from a scan, read page by page (yielding between pages). */
 export async function retireBatchOf(scan: ScanResult, config: KeywardenConfig, options: RetireOptions): Promise<RetireBatch> {
   const builder = batchBuilder(config, options);
-  // One workspace: its rows only. All: every row in the rows' order (a filter by kind alone would make the store sort each page).
-  const where = options.scope === 'all' ? undefined : { kind: 'databricks-pat' as const, scope: options.scope };
+  // PATs only (the (kind, id) index), of one workspace or of all.
+  const where = options.scope === 'all' ? { kind: 'databricks-pat' as const } : { kind: 'databricks-pat' as const, scope: options.scope };
   for await (const page of eachPage(scanViewOf(scan).pages({ where }))) for (const r of page) builder.add(r.credential);
   return builder.batch();
 }
