@@ -16,6 +16,9 @@ import type { AlertRecord, DigestData, DigestItem } from './types.js';
 /** Rows kept in the stored digest; the card shows fewer (and fewer again if Teams says it is too large). */
 const STORED_ROWS = 25;
 
+/** Longest stretch of reading records before the event loop gets a turn. */
+const SLICE_MS = 20;
+
 export const URGENCY_BUCKETS = ['expired', '≤ 1 day', '≤ 7 days', '≤ 14 days', '≤ 30 days', 'later', 'findings'] as const;
 
 export function urgencyBucket(alert: AlertRecord, now: number): (typeof URGENCY_BUCKETS)[number] {
@@ -32,11 +35,6 @@ export function urgencyBucket(alert: AlertRecord, now: number): (typeof URGENCY_
 /** An open alert of the channel that belongs in its digest: crossed a threshold or carries a severe finding. */
 function inDigest(a: AlertRecord, channel: string, config: KeywardenConfig): boolean {
   return a.state !== 'resolved' && a.channel === channel && (a.threshold !== null || cardFindings(a.findings, config).length > 0);
-}
-
-/** Open alerts of a channel that belong in its digest. */
-export function digestAlerts(store: Store, channel: string, config: KeywardenConfig): AlertRecord[] {
-  return store.list<AlertRecord>('alerts').map((r) => r.value).filter((a) => inDigest(a, channel, config));
 }
 
 /** Old credentials in a rotation grace window whose alert was in this channel: shown as rotated, not as needing attention. */
@@ -103,18 +101,23 @@ export function buildDigest(alerts: AlertRecord[], options: { scanId: string; ch
 }
 
 /**
- * The same after a scan, reading the alerts one record at a time and yielding every 200: the alerts grow with the
- * estate, so neither all records in memory nor one long loop on the bot's event loop.
+ * Queues one digest per channel that had something new (a rescan with no change queues nothing), reading the alerts
+ * one record at a time in slices of a few milliseconds: the alerts grow with the estate, so neither all records in
+ * memory nor one long loop on the bot's event loop.
  */
 export async function queueScanDigests(store: Store, config: KeywardenConfig, newByChannel: Map<string, Set<string>>, scanId: string, now: number): Promise<string[]> {
   if (!config.alerts.digest) return [];
   const channels = [...newByChannel].filter(([, fresh]) => fresh.size > 0);
   if (channels.length === 0) return [];
   const tallies = new Map(channels.map(([channel]) => [channel, digestTally(now)]));
-  const ids = store.listIds('alerts');
-  for (let i = 0; i < ids.length; i++) {
-    if (i > 0 && i % 200 === 0) await yieldToLoop();
-    const a = store.get<AlertRecord>('alerts', ids[i]!)?.value;
+  let since = performance.now();
+  for (const id of store.listIds('alerts')) {
+    // A few milliseconds of records at a time, then the event loop gets a turn.
+    if (performance.now() - since >= SLICE_MS) {
+      await yieldToLoop();
+      since = performance.now();
+    }
+    const a = store.get<AlertRecord>('alerts', id)?.value;
     const tally = a?.channel ? tallies.get(a.channel) : undefined;
     if (a && tally && inDigest(a, a.channel!, config)) tally.add(a);
   }
@@ -122,22 +125,6 @@ export async function queueScanDigests(store: Store, config: KeywardenConfig, ne
   for (const [channel, fresh] of channels) {
     const digest = tallies.get(channel)!.digest({ scanId, channel, newCount: fresh.size, rotated: rotatedItems(store, channel) });
     if (digest.total === 0) continue;
-    const id = `digest:${channel}:${scanId}`;
-    enqueue(store, id, { kind: 'digest', channel, digest, priority: 0 }, now);
-    queued.push(id);
-  }
-  return queued;
-}
-
-/** Queues one digest per channel that had something new in this scan (a rescan with no change queues nothing). */
-export function queueDigests(store: Store, config: KeywardenConfig, newByChannel: Map<string, Set<string>>, scanId: string, now: number): string[] {
-  if (!config.alerts.digest) return [];
-  const queued: string[] = [];
-  for (const [channel, fresh] of newByChannel) {
-    if (fresh.size === 0) continue;
-    const alerts = digestAlerts(store, channel, config);
-    if (alerts.length === 0) continue;
-    const digest = buildDigest(alerts, { scanId, channel, newCount: fresh.size, now, rotated: rotatedItems(store, channel) });
     const id = `digest:${channel}:${scanId}`;
     enqueue(store, id, { kind: 'digest', channel, digest, priority: 0 }, now);
     queued.push(id);

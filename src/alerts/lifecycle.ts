@@ -148,17 +148,22 @@ function isFree(store: Store, pointer: AlertPointer): boolean {
 /** Marks the alert resolved (buttons go, the card says what happened) and frees the credential for a new alert. */
 export function resolveAlert(store: Store, alertId: string, resolution: AlertResolution): StoredRecord<AlertRecord> | undefined {
   const now = resolution.at;
-  const done = mutateAlert(store, alertId, (a) => {
-    if (a.state === 'resolved') return undefined;
-    const { snooze: _s, progress: _p, ...rest } = a;
-    return bumped({
-      ...rest, state: 'resolved', resolution,
-      history: pushHistory(a, { at: now, event: 'resolved', text: resolution.text, actor: resolution.by }),
-    }, now);
+  // One transaction: a pointer left on a resolved alert would keep its stamp, and a scan would skip the credential.
+  const done = store.transaction(() => {
+    const resolved = mutateAlert(store, alertId, (a) => {
+      if (a.state === 'resolved') return undefined;
+      const { snooze: _s, progress: _p, ...rest } = a;
+      return bumped({
+        ...rest, state: 'resolved', resolution,
+        history: pushHistory(a, { at: now, event: 'resolved', text: resolution.text, actor: resolution.by }),
+      }, now);
+    });
+    if (!resolved) return undefined;
+    const pointer = store.get<AlertPointer>('alert-claims', resolved.value.credentialId);
+    if (pointer?.value.alertId === alertId) store.compareAndSet<AlertPointer>('alert-claims', resolved.value.credentialId, pointer.version, { alertId: null });
+    return resolved;
   });
   if (!done) return undefined;
-  const pointer = store.get<AlertPointer>('alert-claims', done.value.credentialId);
-  if (pointer?.value.alertId === alertId) store.compareAndSet<AlertPointer>('alert-claims', done.value.credentialId, pointer.version, { alertId: null });
   store.appendAudit({
     action: 'alert.resolved', subject: alertId, result: 'info', actor: resolution.by,
     details: { credentialId: done.value.credentialId, kind: resolution.kind },
