@@ -176,25 +176,68 @@ function markSeen(store: Store, credentialId: string, alertId: string, stamp: st
 
 /**
  * One credential: open, raise (claim first), resolve, and queue what must be sent. Returns the id of the alert that
- * was current for it, if any.
+ * was current for it, if any. What it reads first decides cheaply whether there is anything to do at all.
  */
 function applyCredential(ctx: ApplyContext, credential: Credential, findings: Finding[], view: ScanView): string | undefined {
-  const { store, config, scan, channels, now, outcome, newByChannel, inRotation } = ctx;
+  const { store, config, now, channels, inRotation } = ctx;
   // One card per chain: a secret holding a scanned credential shows its findings on that credential's card.
   const held = credential.kind === 'keyvault-secret' && credential.holds && credential.holds !== credential.id ? view.get(credential.holds)?.credential : undefined;
+  // Stored rows list a credential's holders in its heldIn: without any, there is nothing to look up.
+  const holders = ctx.paged && credential.heldIn.length === 0 ? [] : view.holders(credential.id);
+  const own = [...findings, ...holders.flatMap((h) => h.findings)];
+  const threshold = thresholdOf(credential, config, now);
+  const rotation = inRotation.get(credential.id);
+  const route = routeFor(credential, channels, config)?.key;
+  const pointer = store.get<AlertPointer>('alert-claims', credential.id)?.value;
+  const stamp = route && !rotation && pointer?.alertId ? stampOf(credential, own, threshold, route, held) : undefined;
+  // The same facts as when its alert last took them in: nothing to open, raise, resolve or send.
+  if (stamp && pointer?.seen === stamp) return pointer.alertId!;
+  const severe = cardFindings(own, config);
+  // No alert, and nothing that would open one.
+  if (!pointer?.alertId && (held || credential.enabled === false || rotation || (threshold === null && severe.length === 0))) return undefined;
+
+  // One transaction per credential: its claims, alert, outbox entries and stamp commit together. A store that runs it
+  // again after a conflict gets fresh effects each time.
+  const { current, effects } = store.transaction(() => {
+    const effects: Effects = { outcome: { opened: [], raised: [], resolved: [], unrouted: [], digests: [] }, newByChannel: new Map() };
+    const facts: Facts = { credential, own, held, threshold, severe, rotation, route, stamp };
+    return { current: applyChange({ ...ctx, ...effects }, facts), effects };
+  });
+  const { outcome, newByChannel } = ctx;
+  outcome.opened.push(...effects.outcome.opened);
+  outcome.raised.push(...effects.outcome.raised);
+  outcome.resolved.push(...effects.outcome.resolved);
+  outcome.unrouted.push(...effects.outcome.unrouted);
+  for (const [channel, ids] of effects.newByChannel) {
+    const set = newByChannel.get(channel) ?? new Set<string>();
+    for (const id of ids) set.add(id);
+    newByChannel.set(channel, set);
+  }
+  return current;
+}
+
+interface Effects {
+  outcome: ScanAlertsOutcome;
+  newByChannel: Map<string, Set<string>>;
+}
+
+/** What applyCredential read about a credential. */
+interface Facts {
+  credential: Credential;
+  own: Finding[];
+  held: Credential | undefined;
+  threshold: ExpiryThreshold | null;
+  severe: Finding[];
+  rotation: CredentialInRotation | undefined;
+  route: string | undefined;
+  stamp: string | undefined;
+}
+
+function applyChange(ctx: ApplyContext, facts: Facts): string | undefined {
+  const { store, config, scan, channels, now, outcome, newByChannel } = ctx;
+  const { credential, own, held, threshold, severe, rotation, route, stamp } = facts;
   {
-    // Stored rows list a credential's holders in its heldIn: without any, there is nothing to look up.
-    const holders = ctx.paged && credential.heldIn.length === 0 ? [] : view.holders(credential.id);
-    const own = [...findings, ...holders.flatMap((h) => h.findings)];
-    const threshold = thresholdOf(credential, config, now);
-    const rotation = inRotation.get(credential.id);
-    const route = routeFor(credential, channels, config)?.key;
-    const pointer = store.get<AlertPointer>('alert-claims', credential.id)?.value;
-    const stamp = route && !rotation && pointer?.alertId ? stampOf(credential, own, threshold, route, held) : undefined;
-    // The same facts as when its alert last took them in: nothing to open, raise, resolve or send.
-    if (stamp && pointer?.seen === stamp) return pointer.alertId!;
-    const severe = cardFindings(own, config);
-    let existing = pointer?.alertId ? currentAlert(store, credential.id) : undefined;
+    let existing = currentAlert(store, credential.id);
     const current = existing?.value.id;
     const quiet = quietReason(credential, held, rotation, now);
     if (quiet === 'wait') return current;
