@@ -4,20 +4,17 @@ import { daysLeft, formatExpiry } from '../domain/expiry.js';
 import { compareRisk } from '../domain/blast-radius.js';
 import type { JobRecord } from '../domain/job.js';
 import { credentialsInRotation, rotationText } from '../domain/rotation-state.js';
-import { yieldToLoop } from '../domain/scan.js';
 import type { Store } from '../store/store.js';
 import { ownerText } from './cards.js';
 import { cardFindings } from './lifecycle.js';
 import { enqueue } from './pacing.js';
+import { timeSlices } from './slices.js';
 import type { AlertRecord, DigestData, DigestItem } from './types.js';
 
 /** One digest card per scan per channel, instead of one card per credential: the overview people read first. */
 
 /** Rows kept in the stored digest; the card shows fewer (and fewer again if Teams says it is too large). */
 const STORED_ROWS = 25;
-
-/** Longest stretch of reading records before the event loop gets a turn. */
-const SLICE_MS = 20;
 
 export const URGENCY_BUCKETS = ['expired', '≤ 1 day', '≤ 7 days', '≤ 14 days', '≤ 30 days', 'later', 'findings'] as const;
 
@@ -110,13 +107,9 @@ export async function queueScanDigests(store: Store, config: KeywardenConfig, ne
   const channels = [...newByChannel].filter(([, fresh]) => fresh.size > 0);
   if (channels.length === 0) return [];
   const tallies = new Map(channels.map(([channel]) => [channel, digestTally(now)]));
-  let since = performance.now();
+  const slice = timeSlices();
   for (const id of store.listIds('alerts')) {
-    // A few milliseconds of records at a time, then the event loop gets a turn.
-    if (performance.now() - since >= SLICE_MS) {
-      await yieldToLoop();
-      since = performance.now();
-    }
+    await slice();
     const a = store.get<AlertRecord>('alerts', id)?.value;
     const tally = a?.channel ? tallies.get(a.channel) : undefined;
     if (a && tally && inDigest(a, a.channel!, config)) tally.add(a);

@@ -1,7 +1,7 @@
 import { HOUR_MS } from '../clock.js';
-import { credentialId, type Credential } from '../domain/credential.js';
+import { credentialId, type Credential, type CredentialKind } from '../domain/credential.js';
 import { formatExpiry } from '../domain/expiry.js';
-import { scanViewOf, type ScanResult } from '../domain/scan.js';
+import { scanViewOf, type ScanResult, type ScanView } from '../domain/scan.js';
 import { KIND_LABELS } from './cards.js';
 import type { AlertResolution } from './types.js';
 
@@ -32,16 +32,29 @@ function sameSecret(a: { vault: string; name: string }, b: { vault: string; name
   return a.vault.toLowerCase() === b.vault.toLowerCase() && a.name.toLowerCase() === b.name.toLowerCase();
 }
 
-/** The credential is gone from a scope that scanned cleanly: replaced (rotated) or removed. */
-export function resolvedByDisappearance(before: Credential, scan: ScanResult, now: number): AlertResolution {
+/** The first credential of a kind in a scope (this scan's) that matches, read a page at a time with `slice` between. */
+async function findInScope(view: ScanView, kind: CredentialKind, scope: string, match: (c: Credential) => boolean, slice: () => Promise<void>): Promise<Credential | undefined> {
+  for (const page of view.pages({ where: { kind, scope }, pageSize: 200 })) {
+    const found = page.find((r) => match(r.credential));
+    if (found) return found.credential;
+    await slice();
+  }
+  return undefined;
+}
+
+/**
+ * The credential is gone from a scope that scanned cleanly: replaced (rotated) or removed. Looks through the scope a
+ * page at a time (a vault holds thousands of secrets), with `slice` between pages.
+ */
+export async function resolvedByDisappearance(before: Credential, scan: ScanResult, now: number, slice: () => Promise<void>): Promise<AlertResolution> {
   const view = scanViewOf(scan);
   const describe = (c: Credential): string => `${KIND_LABELS[c.kind]} ${c.name} (expires ${formatExpiry(c.expiresAt, now)})`;
-  const secretAt = (ref: { vault: string; name: string }): Credential | undefined => view.get(credentialId('keyvault-secret', ref.vault, ref.name))?.credential
-    ?? view.inScope('keyvault-secret', ref.vault).find((c) => c.nativeId.toLowerCase() === ref.name.toLowerCase());
+  const secretAt = async (ref: { vault: string; name: string }): Promise<Credential | undefined> => view.get(credentialId('keyvault-secret', ref.vault, ref.name))?.credential
+    ?? findInScope(view, 'keyvault-secret', ref.vault, (c) => c.nativeId.toLowerCase() === ref.name.toLowerCase(), slice);
 
   // The Key Vault secret that held it now holds another credential: rotated outside Keywarden.
   for (const ref of before.heldIn) {
-    const secret = secretAt(ref);
+    const secret = await secretAt(ref);
     if (secret?.holds && secret.holds !== before.id) {
       const heir = view.get(secret.holds)?.credential;
       return { kind: 'rotated', at: now, text: `rotated: Key Vault secret ${ref.vault}/${ref.name} now holds ${heir ? describe(heir) : 'a new credential'}` };
@@ -49,15 +62,15 @@ export function resolvedByDisappearance(before: Credential, scan: ScanResult, no
   }
   // A new credential is held in the same secret (correlation linked it).
   for (const ref of before.heldIn) {
-    const secret = secretAt(ref);
+    const secret = await secretAt(ref);
     const heir = secret?.holds ? view.get(secret.holds)?.credential : undefined;
     if (heir && heir.id !== before.id && heir.kind === before.kind && heir.heldIn.some((h) => sameSecret(h, ref))) {
       return { kind: 'rotated', at: now, text: `rotated: Key Vault secret ${ref.vault}/${ref.name} now holds ${describe(heir)}` };
     }
   }
   // A newer credential with the same name in the same place: replaced by hand.
-  const twin = view.inScope(before.kind, before.where.scope).find((c) => c.id !== before.id && c.name === before.name
-    && (c.expiresAt ?? Number.POSITIVE_INFINITY) > (before.expiresAt ?? Number.NEGATIVE_INFINITY));
+  const twin = await findInScope(view, before.kind, before.where.scope, (c) => c.id !== before.id && c.name === before.name
+    && (c.expiresAt ?? Number.POSITIVE_INFINITY) > (before.expiresAt ?? Number.NEGATIVE_INFINITY), slice);
   if (twin) return { kind: 'rotated', at: now, text: `replaced by a new ${describe(twin)}` };
   return { kind: 'removed', at: now, text: `no longer exists in ${before.where.label} (revoked or deleted)` };
 }

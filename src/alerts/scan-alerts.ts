@@ -5,7 +5,7 @@ import { formatExpiry, thresholdFor, type ExpiryThreshold } from '../domain/expi
 import type { JobRecord } from '../domain/job.js';
 import { policyFor } from '../domain/policy.js';
 import { credentialsInRotation, rotationText, type CredentialInRotation } from '../domain/rotation-state.js';
-import { scanViewOf, yieldToLoop, type ScannedCredential, type ScanResult, type ScanView } from '../domain/scan.js';
+import { scanViewOf, type ScannedCredential, type ScanResult, type ScanView } from '../domain/scan.js';
 import type { Store } from '../store/store.js';
 import { queueScanDigests } from './digest.js';
 import { KIND_LABELS } from './cards.js';
@@ -18,6 +18,7 @@ import { resolvedByDisappearance, resolvedInPlace, scopeUnseen } from './resolut
 import { routeFor, type SupportChannel } from './routing.js';
 import type { AlertPointer, AlertRecord, AlertResolution } from './types.js';
 import { isUnrouted, UnroutedTally } from './unrouted.js';
+import { timeSlices } from './slices.js';
 
 /**
  * Turns one ScanResult into alert changes: open, raise (claim first), resolve, and queue what must be sent.
@@ -82,19 +83,6 @@ function reconcileJobs(store: Store, jobs: JobRecord[], inRotation: Map<string, 
 }
 
 
-/** Longest synchronous stretch of work on the bot's event loop before it gets a turn. */
-const SLICE_MS = 20;
-
-/** Awaited after each unit of work: yields once the current slice has run for SLICE_MS. */
-export function timeSlices(budgetMs = SLICE_MS): () => Promise<void> {
-  let since = performance.now();
-  return async () => {
-    if (performance.now() - since < budgetMs) return;
-    await yieldToLoop();
-    since = performance.now();
-  };
-}
-
 /**
  * Applies a scan in slices of a few milliseconds (a large estate never holds the bot's event loop): first the
  * credentials with findings or held in a secret (an alert whose stamp says nothing changed costs one small read),
@@ -140,7 +128,7 @@ export async function applyScan(store: Store, config: KeywardenConfig, scan: Sca
       if (isUnrouted(alert, channelKeys)) unrouted.add(alert.id);
       continue;
     }
-    if (resolveAlert(store, alert.id, resolvedByDisappearance(alert.credential, scan, now))) outcome.resolved.push(alert.id);
+    if (resolveAlert(store, alert.id, await resolvedByDisappearance(alert.credential, scan, now, slice))) outcome.resolved.push(alert.id);
   }
   for (const id of outcome.unrouted) unrouted.add(id);
   unrouted.save(store, now);
