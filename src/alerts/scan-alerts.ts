@@ -98,7 +98,7 @@ export async function applyScan(store: Store, config: KeywardenConfig, scan: Sca
   reconcileJobs(store, jobs, inRotation, now);
   const slice = timeSlices();
 
-  const ctx: ApplyContext = { store, config, scan, channels, now, outcome, newByChannel, inRotation, paged: scan.view !== undefined };
+  const ctx: ApplyContext = { store, config, scan, channels, now, outcome, newByChannel, inRotation, paged: scan.view !== undefined, settings: JSON.stringify(config.alerts) };
   // The alerts the walk over relevant credentials saw as current: the second pass need not read them.
   const walked = new Set<string>();
   for (const page of view.pages({ relevantOnly: true, pageSize: 100 })) {
@@ -148,11 +148,16 @@ interface ApplyContext {
   inRotation: Map<string, CredentialInRotation>;
   /** The scan reads stored rows (a credential's holders are found through its heldIn). */
   paged: boolean;
+  /** The alerts' settings as JSON, part of every stamp. */
+  settings: string;
 }
 
-/** What a scan tells an alert: equal stamps mean applying the credential again changes nothing. */
-function stampOf(credential: Credential, own: Finding[], threshold: ExpiryThreshold | null, route: string, held: Credential | undefined): string {
-  return createHash('sha256').update(JSON.stringify([credential, own, threshold, route, held?.id ?? null])).digest('base64url').slice(0, 24);
+/**
+ * What a scan tells an alert, under the alerts' settings (a changed cardAtDays or cardSeverity must be applied):
+ * equal stamps mean applying the credential again changes nothing.
+ */
+function stampOf(ctx: ApplyContext, credential: Credential, own: Finding[], threshold: ExpiryThreshold | null, route: string, held: Credential | undefined): string {
+  return createHash('sha256').update(ctx.settings + JSON.stringify([credential, own, threshold, route, held?.id ?? null])).digest('base64url').slice(0, 24);
 }
 
 /** Records the stamp on the credential's pointer once its alert took the scan in (lost races just leave it unstamped). */
@@ -177,7 +182,7 @@ function applyCredential(ctx: ApplyContext, credential: Credential, findings: Fi
   const rotation = inRotation.get(credential.id);
   const route = routeFor(credential, channels, config)?.key;
   const pointer = store.get<AlertPointer>('alert-claims', credential.id)?.value;
-  const stamp = route && !rotation && pointer?.alertId ? stampOf(credential, own, threshold, route, held) : undefined;
+  const stamp = route && !rotation && pointer?.alertId ? stampOf(ctx, credential, own, threshold, route, held) : undefined;
   // The same facts as when its alert last took them in: nothing to open, raise, resolve or send.
   if (stamp && pointer?.seen === stamp) return pointer.alertId!;
   const severe = cardFindings(own, config);
@@ -314,7 +319,7 @@ function applyChange(ctx: ApplyContext, facts: Facts): string | undefined {
     if (written && written.value.revision > written.value.deliveredRevision) queueCard(store, written.value, now);
     if (alert.card && !alert.message && alert.state !== 'resolved' && !channels.some((c) => c.key === alert.channel)) outcome.unrouted.push(alertId);
     // Routed and not in a rotation: the next scan with the same facts may skip it.
-    if (route && !rotation && alert.state !== 'resolved') markSeen(store, credential.id, alertId, stamp ?? stampOf(credential, own, threshold, route, held));
+    if (route && !rotation && alert.state !== 'resolved') markSeen(store, credential.id, alertId, stamp ?? stampOf(ctx, credential, own, threshold, route, held));
     return current ?? alertId;
   }
 }
