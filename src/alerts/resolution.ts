@@ -32,25 +32,45 @@ function sameSecret(a: { vault: string; name: string }, b: { vault: string; name
   return a.vault.toLowerCase() === b.vault.toLowerCase() && a.name.toLowerCase() === b.name.toLowerCase();
 }
 
-/** The first credential of a kind in a scope (this scan's) that matches, read a page at a time with `slice` between. */
-async function findInScope(view: ScanView, kind: CredentialKind, scope: string, match: (c: Credential) => boolean, slice: () => Promise<void>): Promise<Credential | undefined> {
-  for (const page of view.pages({ where: { kind, scope }, pageSize: 200 })) {
-    const found = page.find((r) => match(r.credential));
-    if (found) return found.credential;
-    await slice();
+/**
+ * This scan's credentials of one kind in one scope, by name and by native id: read a page at a time (`slice` between
+ * pages) once per scope, not once per vanished credential. `clear` between groups keeps memory to a few scopes.
+ */
+export class ScopeLookup {
+  private readonly scopes = new Map<string, { byName: Map<string, Credential[]>; byNativeId: Map<string, Credential> }>();
+
+  constructor(private readonly view: ScanView, private readonly slice: () => Promise<void>) {}
+
+  async of(kind: CredentialKind, scope: string): Promise<{ byName: Map<string, Credential[]>; byNativeId: Map<string, Credential> }> {
+    const key = `${kind}|${scope}`;
+    let index = this.scopes.get(key);
+    if (index) return index;
+    index = { byName: new Map(), byNativeId: new Map() };
+    for (const page of this.view.pages({ where: { kind, scope }, pageSize: 200 })) {
+      for (const { credential: c } of page) {
+        const named = index.byName.get(c.name);
+        if (named) named.push(c);
+        else index.byName.set(c.name, [c]);
+        const nativeId = c.nativeId.toLowerCase();
+        if (!index.byNativeId.has(nativeId)) index.byNativeId.set(nativeId, c);
+      }
+      await this.slice();
+    }
+    this.scopes.set(key, index);
+    return index;
   }
-  return undefined;
+
+  clear(): void {
+    this.scopes.clear();
+  }
 }
 
-/**
- * The credential is gone from a scope that scanned cleanly: replaced (rotated) or removed. Looks through the scope a
- * page at a time (a vault holds thousands of secrets), with `slice` between pages.
- */
-export async function resolvedByDisappearance(before: Credential, scan: ScanResult, now: number, slice: () => Promise<void>): Promise<AlertResolution> {
+/** The credential is gone from a scope that scanned cleanly: replaced (rotated) or removed. */
+export async function resolvedByDisappearance(before: Credential, scan: ScanResult, now: number, scopes: ScopeLookup): Promise<AlertResolution> {
   const view = scanViewOf(scan);
   const describe = (c: Credential): string => `${KIND_LABELS[c.kind]} ${c.name} (expires ${formatExpiry(c.expiresAt, now)})`;
   const secretAt = async (ref: { vault: string; name: string }): Promise<Credential | undefined> => view.get(credentialId('keyvault-secret', ref.vault, ref.name))?.credential
-    ?? findInScope(view, 'keyvault-secret', ref.vault, (c) => c.nativeId.toLowerCase() === ref.name.toLowerCase(), slice);
+    ?? (await scopes.of('keyvault-secret', ref.vault)).byNativeId.get(ref.name.toLowerCase());
 
   // The Key Vault secret that held it now holds another credential: rotated outside Keywarden.
   for (const ref of before.heldIn) {
@@ -69,8 +89,8 @@ export async function resolvedByDisappearance(before: Credential, scan: ScanResu
     }
   }
   // A newer credential with the same name in the same place: replaced by hand.
-  const twin = await findInScope(view, before.kind, before.where.scope, (c) => c.id !== before.id && c.name === before.name
-    && (c.expiresAt ?? Number.POSITIVE_INFINITY) > (before.expiresAt ?? Number.NEGATIVE_INFINITY), slice);
+  const twin = (await scopes.of(before.kind, before.where.scope)).byName.get(before.name)?.find((c) => c.id !== before.id
+    && (c.expiresAt ?? Number.POSITIVE_INFINITY) > (before.expiresAt ?? Number.NEGATIVE_INFINITY));
   if (twin) return { kind: 'rotated', at: now, text: `replaced by a new ${describe(twin)}` };
   return { kind: 'removed', at: now, text: `no longer exists in ${before.where.label} (revoked or deleted)` };
 }

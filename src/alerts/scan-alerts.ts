@@ -14,7 +14,7 @@ import {
   queueCard, reopenAfterRollback, resolveAlert, thresholdKey, wake,
 } from './lifecycle.js';
 import { queueOwnerNotice } from './owners.js';
-import { resolvedByDisappearance, resolvedInPlace, scopeUnseen } from './resolution.js';
+import { resolvedByDisappearance, resolvedInPlace, ScopeLookup, scopeUnseen } from './resolution.js';
 import { routeFor, type SupportChannel } from './routing.js';
 import type { AlertPointer, AlertRecord, AlertResolution } from './types.js';
 import { isUnrouted, UnroutedTally } from './unrouted.js';
@@ -111,6 +111,7 @@ export async function applyScan(store: Store, config: KeywardenConfig, scan: Sca
   // Stored rows hand over only the relevant credentials (findings, or held in a secret); in memory every one is.
   const channelKeys = new Set(channels.map((c) => c.key));
   const unrouted = new UnroutedTally();
+  const vanished: AlertRecord[] = [];
   const relevant = (seen: ScannedCredential): boolean => !ctx.paged || seen.findings.length > 0 || seen.credential.heldIn.length > 0;
   for (const alertId of store.listIds('alerts')) {
     await slice();
@@ -128,7 +129,18 @@ export async function applyScan(store: Store, config: KeywardenConfig, scan: Sca
       if (isUnrouted(alert, channelKeys)) unrouted.add(alert.id);
       continue;
     }
-    if (resolveAlert(store, alert.id, await resolvedByDisappearance(alert.credential, scan, now, slice))) outcome.resolved.push(alert.id);
+    vanished.push(alert);
+  }
+  // Grouped by scope: each scope is looked through once for heirs and twins, then forgotten.
+  const scopes = new ScopeLookup(view, slice);
+  const scopeOf = (a: AlertRecord): string => `${a.credential.kind}|${a.credential.where.scope}`;
+  vanished.sort((a, b) => (scopeOf(a) < scopeOf(b) ? -1 : scopeOf(a) > scopeOf(b) ? 1 : 0));
+  let group = '';
+  for (const alert of vanished) {
+    if (scopeOf(alert) !== group) scopes.clear();
+    group = scopeOf(alert);
+    if (resolveAlert(store, alert.id, await resolvedByDisappearance(alert.credential, scan, now, scopes))) outcome.resolved.push(alert.id);
+    await slice();
   }
   for (const id of outcome.unrouted) unrouted.add(id);
   unrouted.save(store, now);
