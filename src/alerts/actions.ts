@@ -9,7 +9,7 @@ import { formatUtcDate } from '../domain/expiry.js';
 import type { Logger } from '../logging/logger.js';
 import type { Store, StoredRecord } from '../store/store.js';
 import { renderAlertCard } from './cards.js';
-import { actorOf, bumped, freshNonce, mentionsFor, mutateAlert, pushHistory } from './lifecycle.js';
+import { actorOf, bumped, freshNonce, mentionsFor, mutateAlert, noteSnooze, pushHistory } from './lifecycle.js';
 import { enqueue } from './pacing.js';
 import type { AlertRecord, OutboxEntry } from './types.js';
 
@@ -193,6 +193,8 @@ export function snoozeAction(options: AlertActionsOptions): CardAction {
           history: pushHistory(a, { at: now, event: 'snoozed', text: `snoozed until ${formatUtcDate(parsed.until)}: ${parsed.reason}`, actor: by }),
         }, now));
       });
+      // After the write: a wake pass that read the alerts before it sees this note and looks again.
+      if (written) noteSnooze(options.store, parsed.until);
       return afterWrite(options, current, written, (alert) => {
         audit(options, 'alert.snoozed', alert, ctx, { until: parsed.until, reason: parsed.reason });
         options.logger.info({ alertId: alert.id, until: parsed.until }, 'alert snoozed');

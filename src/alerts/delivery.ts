@@ -34,6 +34,9 @@ export interface AlertDeliveryOptions {
   refreshUserIds?: () => string[];
 }
 
+/** How often a drain prunes finished outbox entries. */
+const PRUNE_EVERY_MS = 10 * 60_000;
+
 export interface DrainReport {
   sent: number;
   failed: number;
@@ -59,6 +62,7 @@ export class AlertDelivery {
   readonly pacer: ThreadPacer;
   private running: Promise<DrainReport> | undefined;
   private seeded = false;
+  private prunedAt = Number.NEGATIVE_INFINITY;
   private readonly log: Logger;
 
   constructor(private readonly options: AlertDeliveryOptions) {
@@ -82,8 +86,18 @@ export class AlertDelivery {
     const report: DrainReport = { sent: 0, failed: 0, waiting: 0 };
     const gateway = this.options.gateway();
     if (!gateway || !store.isOpen) return report;
-    pruneOutbox(store, clock.now());
+    // Pruning reads the whole outbox: once every few minutes is plenty for entries kept a day.
+    if (clock.now() - this.prunedAt >= PRUNE_EVERY_MS) {
+      pruneOutbox(store, clock.now());
+      this.prunedAt = clock.now();
+    }
     const channels = supportChannels(config, store);
+    // Channel health read once per channel until the next send (a send can mark its channel dead).
+    let dead = new Map<string, boolean>();
+    const isDead = (key: string): boolean => {
+      if (!dead.has(key)) dead.set(key, isChannelDead(store, key));
+      return dead.get(key)!;
+    };
     if (!this.seeded) this.seedPacer(channels);
     const later = (at: number): void => {
       report.waiting++;
@@ -95,7 +109,7 @@ export class AlertDelivery {
       const entry = record.value;
       if (entry.dueAt > now) { later(entry.dueAt); continue; }
       const channel = channelByKey(entry.channel, channels);
-      if (entry.kind !== 'owner-notice' && (!channel || isChannelDead(store, channel.key))) { report.waiting++; continue; }
+      if (entry.kind !== 'owner-notice' && (!channel || isDead(channel.key))) { report.waiting++; continue; }
       const thread = entry.kind === 'owner-notice' ? `user:${entry.user?.aadObjectId}` : baseThread(channel!.target.conversationId);
       const slot = this.pacer.nextSlot(thread, now);
       if (slot > now) { later(slot); continue; }
@@ -103,6 +117,7 @@ export class AlertDelivery {
       if (!claimed) continue;
       this.pacer.record(thread, now);
       const result = await this.deliver(gateway, claimed, channel);
+      dead = new Map();
       if (result === 'sent') report.sent++;
       else if (result === 'failed') report.failed++;
       else if (result === 'waiting') report.waiting++;

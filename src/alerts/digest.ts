@@ -4,11 +4,11 @@ import { daysLeft, formatExpiry } from '../domain/expiry.js';
 import { compareRisk } from '../domain/blast-radius.js';
 import type { JobRecord } from '../domain/job.js';
 import { credentialsInRotation, rotationText } from '../domain/rotation-state.js';
-import { yieldToLoop } from '../domain/scan.js';
 import type { Store } from '../store/store.js';
 import { ownerText } from './cards.js';
 import { cardFindings } from './lifecycle.js';
 import { enqueue } from './pacing.js';
+import { timeSlices } from './slices.js';
 import type { AlertRecord, DigestData, DigestItem } from './types.js';
 
 /** One digest card per scan per channel, instead of one card per credential: the overview people read first. */
@@ -32,11 +32,6 @@ export function urgencyBucket(alert: AlertRecord, now: number): (typeof URGENCY_
 /** An open alert of the channel that belongs in its digest: crossed a threshold or carries a severe finding. */
 function inDigest(a: AlertRecord, channel: string, config: KeywardenConfig): boolean {
   return a.state !== 'resolved' && a.channel === channel && (a.threshold !== null || cardFindings(a.findings, config).length > 0);
-}
-
-/** Open alerts of a channel that belong in its digest. */
-export function digestAlerts(store: Store, channel: string, config: KeywardenConfig): AlertRecord[] {
-  return store.list<AlertRecord>('alerts').map((r) => r.value).filter((a) => inDigest(a, channel, config));
 }
 
 /** Old credentials in a rotation grace window whose alert was in this channel: shown as rotated, not as needing attention. */
@@ -103,18 +98,19 @@ export function buildDigest(alerts: AlertRecord[], options: { scanId: string; ch
 }
 
 /**
- * The same after a scan, reading the alerts one record at a time and yielding every 200: the alerts grow with the
- * estate, so neither all records in memory nor one long loop on the bot's event loop.
+ * Queues one digest per channel that had something new (a rescan with no change queues nothing), reading the alerts
+ * one record at a time in slices of a few milliseconds: the alerts grow with the estate, so neither all records in
+ * memory nor one long loop on the bot's event loop.
  */
 export async function queueScanDigests(store: Store, config: KeywardenConfig, newByChannel: Map<string, Set<string>>, scanId: string, now: number): Promise<string[]> {
   if (!config.alerts.digest) return [];
   const channels = [...newByChannel].filter(([, fresh]) => fresh.size > 0);
   if (channels.length === 0) return [];
   const tallies = new Map(channels.map(([channel]) => [channel, digestTally(now)]));
-  const ids = store.listIds('alerts');
-  for (let i = 0; i < ids.length; i++) {
-    if (i > 0 && i % 200 === 0) await yieldToLoop();
-    const a = store.get<AlertRecord>('alerts', ids[i]!)?.value;
+  const slice = timeSlices();
+  for (const id of store.listIds('alerts')) {
+    await slice();
+    const a = store.get<AlertRecord>('alerts', id)?.value;
     const tally = a?.channel ? tallies.get(a.channel) : undefined;
     if (a && tally && inDigest(a, a.channel!, config)) tally.add(a);
   }
@@ -122,22 +118,6 @@ export async function queueScanDigests(store: Store, config: KeywardenConfig, ne
   for (const [channel, fresh] of channels) {
     const digest = tallies.get(channel)!.digest({ scanId, channel, newCount: fresh.size, rotated: rotatedItems(store, channel) });
     if (digest.total === 0) continue;
-    const id = `digest:${channel}:${scanId}`;
-    enqueue(store, id, { kind: 'digest', channel, digest, priority: 0 }, now);
-    queued.push(id);
-  }
-  return queued;
-}
-
-/** Queues one digest per channel that had something new in this scan (a rescan with no change queues nothing). */
-export function queueDigests(store: Store, config: KeywardenConfig, newByChannel: Map<string, Set<string>>, scanId: string, now: number): string[] {
-  if (!config.alerts.digest) return [];
-  const queued: string[] = [];
-  for (const [channel, fresh] of newByChannel) {
-    if (fresh.size === 0) continue;
-    const alerts = digestAlerts(store, channel, config);
-    if (alerts.length === 0) continue;
-    const digest = buildDigest(alerts, { scanId, channel, newCount: fresh.size, now, rotated: rotatedItems(store, channel) });
     const id = `digest:${channel}:${scanId}`;
     enqueue(store, id, { kind: 'digest', channel, digest, priority: 0 }, now);
     queued.push(id);

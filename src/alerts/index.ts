@@ -17,7 +17,9 @@ import { markOwnerReachable } from './owners.js';
 import type { ThreadPacer } from './pacing.js';
 import { channelBinding, channelHealth, isChannelDead, setChannelBinding, supportChannels, type SupportChannel } from './routing.js';
 import { applyScan, routeWaitingAlerts, type ScanAlertsOutcome } from './scan-alerts.js';
-import { queueDigests } from './digest.js';
+import { timeSlices } from './slices.js';
+import { queueScanDigests } from './digest.js';
+import { recountUnrouted, unroutedCount } from './unrouted.js';
 import type { AlertRecord, AlertResolution, DeliveryHealth, OutboxEntry } from './types.js';
 
 export { renderAlertCard, renderDigestCard, renderDetailsCard, isRotatable } from './cards.js';
@@ -139,7 +141,7 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
   const isApprover: ApproverCheck = options.isApprover ?? ((actor) => isConfiguredApprover(actor, config.approvals));
 
   /** A channel that is (again) a support channel: revive it if it was dead, and send it what was waiting. */
-  const adoptChannel = (conv: ConversationTarget): void => {
+  const adoptChannel = async (conv: ConversationTarget): Promise<void> => {
     const now = clock.now();
     const channels = supportChannels(config, store);
     const base = conv.conversationId.replace(/;messageid=.*$/, '');
@@ -151,16 +153,18 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
       const unknownTeam = !ch.target.teamId && ch.target.tenantId === conv.tenantId;
       if (sameConversation || sameTeam || unknownTeam) delivery.reviveChannel(ch);
     }
-    const routed = routeWaitingAlerts(store, config, supportChannels(config, store), now);
-    if (routed.length) {
-      log.info({ alerts: routed.length }, 'alerts waiting for a support channel now have one');
-      // The channel missed the scan's digest: it gets one now, ahead of the per-credential cards.
-      const byChannel = new Map<string, Set<string>>();
-      for (const id of routed) {
-        const channel = store.get<AlertRecord>('alerts', id)?.value.channel;
-        if (channel) byChannel.set(channel, (byChannel.get(channel) ?? new Set()).add(id));
+    // Read in slices, sent after: the channel's digest goes ahead of its cards.
+    applying += 1;
+    try {
+      const routed = await routeWaitingAlerts(store, config, supportChannels(config, store), now);
+      const count = [...routed.values()].reduce((n, ids) => n + ids.size, 0);
+      if (count > 0) {
+        log.info({ alerts: count }, 'alerts waiting for a support channel now have one');
+        // The channel missed the scan's digest: it gets one now, ahead of the per-credential cards.
+        await queueScanDigests(store, config, routed, `install-${now}`, now);
       }
-      queueDigests(store, config, byChannel, `install-${now}`, now);
+    } finally {
+      applying -= 1;
     }
     kick();
   };
@@ -174,12 +178,12 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
     }
     if (conv.kind !== 'channel') return;
     if (config.teams.channels.length > 0) {
-      adoptChannel(conv);
+      await adoptChannel(conv);
       if (supportChannels(config, store).some((c) => c.target.conversationId === conv.conversationId.replace(/;messageid=.*$/, ''))) return;
       return { kind: 'text', text: `${config.bot.name} is installed here, but credential alerts go to the configured support channels (teams.channels); ask an admin to add this channel there.` };
     }
     if (channelBinding(store, conv.conversationId)?.status === 'bound') {
-      adoptChannel(conv);
+      await adoptChannel(conv);
       return;
     }
     // Installing never binds in production: anyone may install an app in their own team. The sandbox lets an approver's
@@ -188,7 +192,7 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
     if (config.mode === 'sandbox' && actor?.aadObjectId && (await isApprover(actor))) {
       setChannelBinding(store, { target: conv, status: 'bound', by: { aadObjectId: actor.aadObjectId, name: actor.name }, via: 'sandbox-install', now: clock.now() });
       log.warn({ conversationId: conv.conversationId, by: actor.name }, 'SANDBOX: an approver installed Keywarden in a channel, so it became a support channel without /bind (production requires /bind)');
-      adoptChannel(conv);
+      await adoptChannel(conv);
       return { kind: 'text', text: `Sandbox: ${actor.name || 'you'} ${actor.name ? 'is' : 'are'} an approver, so this channel is now a support channel (in production an approver types "/bind" here). Credential alerts arrive here.` };
     }
     log.info({ conversationId: conv.conversationId, teamId: conv.teamId }, 'installed in a channel that is not a support channel; an approver can /bind it');
@@ -206,9 +210,8 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
           const h = channelHealth(store, ch.key);
           if (h?.status === 'dead') problems.push(`support channel ${ch.name} is unreachable (${h.code}) since ${new Date(h.since ?? 0).toISOString()} — reinstall Keywarden in that team; waiting alerts are sent then`);
         }
-        const keys = new Set(channels.map((c) => c.key));
-        const unrouted = store.list<AlertRecord>('alerts')
-          .filter((r) => r.value.card && !r.value.message && r.value.state !== 'resolved' && !(r.value.channel && keys.has(r.value.channel))).length;
+        // Counted by the last scan or channel change: the probe never lists the alerts.
+        const unrouted = unroutedCount(store, channels);
         if (unrouted > 0) {
           problems.push(`${unrouted} alert${unrouted === 1 ? '' : 's'} have no support channel — set teams.channels with a default (teams.defaultChannel or a channel without routes), or have an approver type "@Keywarden /bind" in a standard team channel where Keywarden is installed`);
         }
@@ -264,6 +267,11 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
     start() {
       stopped = false;
       schedule(0);
+      // The configured channels may have changed since the last count: count anew, in slices, in the background.
+      if (store.isOpen) {
+        void recountUnrouted(store, supportChannels(config, store), clock.now(), timeSlices())
+          .catch((err: unknown) => log.warn({ err }, 'could not count the alerts waiting for a support channel; /readyz shows the last count'));
+      }
     },
     async stop() {
       stopped = true;

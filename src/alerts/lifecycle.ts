@@ -148,17 +148,22 @@ function isFree(store: Store, pointer: AlertPointer): boolean {
 /** Marks the alert resolved (buttons go, the card says what happened) and frees the credential for a new alert. */
 export function resolveAlert(store: Store, alertId: string, resolution: AlertResolution): StoredRecord<AlertRecord> | undefined {
   const now = resolution.at;
-  const done = mutateAlert(store, alertId, (a) => {
-    if (a.state === 'resolved') return undefined;
-    const { snooze: _s, progress: _p, ...rest } = a;
-    return bumped({
-      ...rest, state: 'resolved', resolution,
-      history: pushHistory(a, { at: now, event: 'resolved', text: resolution.text, actor: resolution.by }),
-    }, now);
+  // One transaction: a pointer left on a resolved alert would keep its stamp, and a scan would skip the credential.
+  const done = store.transaction(() => {
+    const resolved = mutateAlert(store, alertId, (a) => {
+      if (a.state === 'resolved') return undefined;
+      const { snooze: _s, progress: _p, ...rest } = a;
+      return bumped({
+        ...rest, state: 'resolved', resolution,
+        history: pushHistory(a, { at: now, event: 'resolved', text: resolution.text, actor: resolution.by }),
+      }, now);
+    });
+    if (!resolved) return undefined;
+    const pointer = store.get<AlertPointer>('alert-claims', resolved.value.credentialId);
+    if (pointer?.value.alertId === alertId) store.compareAndSet<AlertPointer>('alert-claims', resolved.value.credentialId, pointer.version, { alertId: null });
+    return resolved;
   });
   if (!done) return undefined;
-  const pointer = store.get<AlertPointer>('alert-claims', done.value.credentialId);
-  if (pointer?.value.alertId === alertId) store.compareAndSet<AlertPointer>('alert-claims', done.value.credentialId, pointer.version, { alertId: null });
   store.appendAudit({
     action: 'alert.resolved', subject: alertId, result: 'info', actor: resolution.by,
     details: { credentialId: done.value.credentialId, kind: resolution.kind },
@@ -220,17 +225,42 @@ export function setAlertProgress(
   return done;
 }
 
+/** When the earliest snooze ends, in `settings`: a drain tick then reads one record instead of every alert. */
+const NEXT_WAKE = 'alerts:next-wake';
+interface NextWake { at: number }
+const NEVER = Number.MAX_SAFE_INTEGER;
+
+/** A snooze until `until` was written: the next wake pass is due by then. */
+export function noteSnooze(store: Store, until: number): void {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const current = store.get<NextWake>('settings', NEXT_WAKE);
+    if (current && current.value.at <= until) return;
+    const done = current ? store.compareAndSet<NextWake>('settings', NEXT_WAKE, current.version, { at: until }) : store.insert<NextWake>('settings', NEXT_WAKE, { at: until });
+    if (done) return;
+  }
+}
+
 /** Ends snoozes whose date has passed; the card is updated to its current state. */
 export function wakeSnoozed(store: Store, now: number): string[] {
+  const next = store.get<NextWake>('settings', NEXT_WAKE);
+  if (next && next.value.at > now) return [];
   const woken: string[] = [];
+  let earliest = NEVER;
   for (const r of store.list<AlertRecord>('alerts')) {
-    if (r.value.state !== 'snoozed' || !r.value.snooze || r.value.snooze.until > now) continue;
+    if (r.value.state !== 'snoozed' || !r.value.snooze) continue;
+    if (r.value.snooze.until > now) {
+      earliest = Math.min(earliest, r.value.snooze.until);
+      continue;
+    }
     const done = mutateAlert(store, r.id, (a) => (a.state === 'snoozed' ? wake(a, now, 'snooze ended') : undefined));
     if (done) {
       woken.push(r.id);
       queueCard(store, done.value, now);
     }
   }
+  // Unless a snooze was noted meanwhile (its note is the earlier one then).
+  if (next) store.compareAndSet<NextWake>('settings', NEXT_WAKE, next.version, { at: earliest });
+  else store.insert<NextWake>('settings', NEXT_WAKE, { at: earliest });
   return woken;
 }
 

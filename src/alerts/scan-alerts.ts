@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto';
 import type { KeywardenConfig } from '../config/schema.js';
 import type { Credential, Finding } from '../domain/credential.js';
 import { formatExpiry, thresholdFor, type ExpiryThreshold } from '../domain/expiry.js';
 import type { JobRecord } from '../domain/job.js';
 import { policyFor } from '../domain/policy.js';
 import { credentialsInRotation, rotationText, type CredentialInRotation } from '../domain/rotation-state.js';
-import { scanViewOf, yieldToLoop, type ScanResult, type ScanView } from '../domain/scan.js';
+import { scanViewOf, type ScannedCredential, type ScanResult, type ScanView } from '../domain/scan.js';
 import type { Store } from '../store/store.js';
 import { queueScanDigests } from './digest.js';
 import { KIND_LABELS } from './cards.js';
@@ -13,9 +14,11 @@ import {
   queueCard, reopenAfterRollback, resolveAlert, thresholdKey, wake,
 } from './lifecycle.js';
 import { queueOwnerNotice } from './owners.js';
-import { resolvedByDisappearance, resolvedInPlace, scopeUnseen } from './resolution.js';
+import { resolvedByDisappearance, resolvedInPlace, ScopeLookup, scopeUnseen } from './resolution.js';
 import { routeFor, type SupportChannel } from './routing.js';
-import type { AlertRecord, AlertResolution } from './types.js';
+import type { AlertPointer, AlertRecord, AlertResolution } from './types.js';
+import { isUnrouted, UnroutedTally } from './unrouted.js';
+import { timeSlices } from './slices.js';
 
 /**
  * Turns one ScanResult into alert changes: open, raise (claim first), resolve, and queue what must be sent.
@@ -81,8 +84,9 @@ function reconcileJobs(store: Store, jobs: JobRecord[], inRotation: Map<string, 
 
 
 /**
- * Applies a scan page by page (yielding between pages, so a large estate never holds the bot's event loop): the
- * credentials with findings or held in a secret, then those with an open alert that had neither.
+ * Applies a scan in slices of a few milliseconds (a large estate never holds the bot's event loop): first the
+ * credentials with findings or held in a secret (an alert whose stamp says nothing changed costs one small read),
+ * then the other alerts: credentials that vanished, or that no longer have anything relevant.
  */
 export async function applyScan(store: Store, config: KeywardenConfig, scan: ScanResult, channels: SupportChannel[]): Promise<ScanAlertsOutcome> {
   const now = scan.finishedAt;
@@ -92,38 +96,54 @@ export async function applyScan(store: Store, config: KeywardenConfig, scan: Sca
   const jobs = store.list<JobRecord>('jobs').map((r) => r.value);
   const inRotation = credentialsInRotation(jobs);
   reconcileJobs(store, jobs, inRotation, now);
+  const slice = timeSlices();
 
-  // Credentials that vanished from a scope that scanned cleanly: replaced or removed.
-  const alerted = new Set<string>();
-  // By id, a record at a time: the alerts grow with the estate, so neither all records nor one long loop.
-  const alertIds = store.listIds('alerts');
-  for (let i = 0; i < alertIds.length; i++) {
-    if (i > 0 && i % 200 === 0) await yieldToLoop();
-    const alert = store.get<AlertRecord>('alerts', alertIds[i]!)?.value;
+  const ctx: ApplyContext = { store, config, scan, channels, now, outcome, newByChannel, inRotation, paged: scan.view !== undefined, settings: JSON.stringify(config.alerts) };
+  // The alerts the walk over relevant credentials saw as current: the second pass need not read them.
+  const walked = new Set<string>();
+  for (const page of view.pages({ relevantOnly: true, pageSize: 100 })) {
+    for (const { credential, findings } of page) {
+      const alertId = applyCredential(ctx, credential, findings, view);
+      if (alertId) walked.add(alertId);
+      await slice();
+    }
+  }
+  // Stored rows hand over only the relevant credentials (findings, or held in a secret); in memory every one is.
+  const channelKeys = new Set(channels.map((c) => c.key));
+  const unrouted = new UnroutedTally();
+  const vanished: AlertRecord[] = [];
+  const relevant = (seen: ScannedCredential): boolean => !ctx.paged || seen.findings.length > 0 || seen.credential.heldIn.length > 0;
+  for (const alertId of store.listIds('alerts')) {
+    await slice();
+    if (walked.has(alertId)) continue;
+    const alert = store.get<AlertRecord>('alerts', alertId)?.value;
     if (!alert || alert.state === 'resolved') continue;
-    if (view.get(alert.credentialId)) {
-      alerted.add(alert.credentialId);
+    const seen = view.get(alert.credentialId);
+    if (seen) {
+      // Seen without anything relevant: its findings went away (the walk above had the relevant ones).
+      if (!relevant(seen)) applyCredential(ctx, seen.credential, seen.findings, view);
       continue;
     }
-    if (scopeUnseen(alert.credential, scan)) continue;
-    if (resolveAlert(store, alert.id, resolvedByDisappearance(alert.credential, scan, now))) outcome.resolved.push(alert.id);
-  }
-  await yieldToLoop();
-
-  const ctx: ApplyContext = { store, config, scan, channels, now, outcome, newByChannel, inRotation };
-  for (const page of view.pages({ relevantOnly: true, pageSize: 200 })) {
-    for (const { credential, findings } of page) {
-      alerted.delete(credential.id);
-      applyCredential(ctx, credential, findings, view);
+    // Unknown while its scope failed; else it vanished from a scope that scanned cleanly: replaced or removed.
+    if (scopeUnseen(alert.credential, scan)) {
+      if (isUnrouted(alert, channelKeys)) unrouted.add(alert.id);
+      continue;
     }
-    await yieldToLoop();
+    vanished.push(alert);
   }
-  let count = 0;
-  for (const id of alerted) {
-    const seen = view.get(id);
-    if (seen) applyCredential(ctx, seen.credential, seen.findings, view);
-    if (++count % 200 === 0) await yieldToLoop();
+  // Grouped by scope: each scope is looked through once for heirs and twins, then forgotten.
+  const scopes = new ScopeLookup(view, slice);
+  const scopeOf = (a: AlertRecord): string => `${a.credential.kind}|${a.credential.where.scope}`;
+  vanished.sort((a, b) => (scopeOf(a) < scopeOf(b) ? -1 : scopeOf(a) > scopeOf(b) ? 1 : 0));
+  let group = '';
+  for (const alert of vanished) {
+    if (scopeOf(alert) !== group) scopes.clear();
+    group = scopeOf(alert);
+    if (resolveAlert(store, alert.id, await resolvedByDisappearance(alert.credential, scan, now, scopes))) outcome.resolved.push(alert.id);
+    await slice();
   }
+  for (const id of outcome.unrouted) unrouted.add(id);
+  unrouted.save(store, now);
 
   outcome.digests = await queueScanDigests(store, config, newByChannel, scan.id, now);
   return outcome;
@@ -138,24 +158,98 @@ interface ApplyContext {
   outcome: ScanAlertsOutcome;
   newByChannel: Map<string, Set<string>>;
   inRotation: Map<string, CredentialInRotation>;
+  /** The scan reads stored rows (a credential's holders are found through its heldIn). */
+  paged: boolean;
+  /** The alerts' settings as JSON, part of every stamp. */
+  settings: string;
 }
 
-/** One credential: open, raise (claim first), resolve, and queue what must be sent. */
-function applyCredential(ctx: ApplyContext, credential: Credential, findings: Finding[], view: ScanView): void {
-  const { store, config, scan, channels, now, outcome, newByChannel, inRotation } = ctx;
+/**
+ * What a scan tells an alert, under the alerts' settings (a changed cardAtDays or cardSeverity must be applied):
+ * equal stamps mean applying the credential again changes nothing.
+ */
+function stampOf(ctx: ApplyContext, credential: Credential, own: Finding[], threshold: ExpiryThreshold | null, route: string, held: Credential | undefined): string {
+  return createHash('sha256').update(ctx.settings + JSON.stringify([credential, own, threshold, route, held?.id ?? null])).digest('base64url').slice(0, 24);
+}
+
+/** Records the stamp on the credential's pointer once its alert took the scan in (lost races just leave it unstamped). */
+function markSeen(store: Store, credentialId: string, alertId: string, stamp: string): void {
+  const pointer = store.get<AlertPointer>('alert-claims', credentialId);
+  if (pointer?.value.alertId !== alertId || pointer.value.seen === stamp) return;
+  store.compareAndSet<AlertPointer>('alert-claims', credentialId, pointer.version, { alertId, seen: stamp });
+}
+
+/**
+ * One credential: open, raise (claim first), resolve, and queue what must be sent. Returns the id of the alert that
+ * was current for it, if any. What it reads first decides cheaply whether there is anything to do at all.
+ */
+function applyCredential(ctx: ApplyContext, credential: Credential, findings: Finding[], view: ScanView): string | undefined {
+  const { store, config, now, channels, inRotation } = ctx;
   // One card per chain: a secret holding a scanned credential shows its findings on that credential's card.
   const held = credential.kind === 'keyvault-secret' && credential.holds && credential.holds !== credential.id ? view.get(credential.holds)?.credential : undefined;
+  // Stored rows list a credential's holders in its heldIn: without any, there is nothing to look up.
+  const holders = ctx.paged && credential.heldIn.length === 0 ? [] : view.holders(credential.id);
+  const own = [...findings, ...holders.flatMap((h) => h.findings)];
+  const threshold = thresholdOf(credential, config, now);
+  const rotation = inRotation.get(credential.id);
+  const route = routeFor(credential, channels, config)?.key;
+  const pointer = store.get<AlertPointer>('alert-claims', credential.id)?.value;
+  const stamp = route && !rotation && pointer?.alertId ? stampOf(ctx, credential, own, threshold, route, held) : undefined;
+  // The same facts as when its alert last took them in: nothing to open, raise, resolve or send.
+  if (stamp && pointer?.seen === stamp) return pointer.alertId!;
+  const severe = cardFindings(own, config);
+  // No alert, and nothing that would open one.
+  if (!pointer?.alertId && (held || credential.enabled === false || rotation || (threshold === null && severe.length === 0))) return undefined;
+
+  // One transaction per credential: its claims, alert, outbox entries and stamp commit together. A store that runs it
+  // again after a conflict gets fresh effects each time.
+  const { current, effects } = store.transaction(() => {
+    const effects: Effects = { outcome: { opened: [], raised: [], resolved: [], unrouted: [], digests: [] }, newByChannel: new Map() };
+    const facts: Facts = { credential, own, held, threshold, severe, rotation, route, stamp };
+    return { current: applyChange({ ...ctx, ...effects }, facts), effects };
+  });
+  const { outcome, newByChannel } = ctx;
+  outcome.opened.push(...effects.outcome.opened);
+  outcome.raised.push(...effects.outcome.raised);
+  outcome.resolved.push(...effects.outcome.resolved);
+  outcome.unrouted.push(...effects.outcome.unrouted);
+  for (const [channel, ids] of effects.newByChannel) {
+    const set = newByChannel.get(channel) ?? new Set<string>();
+    for (const id of ids) set.add(id);
+    newByChannel.set(channel, set);
+  }
+  return current;
+}
+
+interface Effects {
+  outcome: ScanAlertsOutcome;
+  newByChannel: Map<string, Set<string>>;
+}
+
+/** What applyCredential read about a credential. */
+interface Facts {
+  credential: Credential;
+  own: Finding[];
+  held: Credential | undefined;
+  threshold: ExpiryThreshold | null;
+  severe: Finding[];
+  rotation: CredentialInRotation | undefined;
+  route: string | undefined;
+  stamp: string | undefined;
+}
+
+function applyChange(ctx: ApplyContext, facts: Facts): string | undefined {
+  const { store, config, scan, channels, now, outcome, newByChannel } = ctx;
+  const { credential, own, held, threshold, severe, rotation, route, stamp } = facts;
   {
-    const own = [...findings, ...view.holders(credential.id).flatMap((h) => h.findings)];
-    const threshold = thresholdOf(credential, config, now);
-    const severe = cardFindings(own, config);
     let existing = currentAlert(store, credential.id);
-    const quiet = quietReason(credential, held, inRotation.get(credential.id), now);
-    if (quiet === 'wait') return;
+    const current = existing?.value.id;
+    const quiet = quietReason(credential, held, rotation, now);
+    if (quiet === 'wait') return current;
     if (quiet) {
       const done = existing && (resolvedInPlace(existing.value.credential, credential, now) ?? quiet);
       if (existing && done && resolveAlert(store, existing.value.id, done)) outcome.resolved.push(existing.value.id);
-      return;
+      return current;
     }
 
     if (existing) {
@@ -168,9 +262,8 @@ function applyCredential(ctx: ApplyContext, credential: Credential, findings: Fi
         existing = undefined;
       }
     }
-    if (!existing && threshold === null && severe.length === 0) return;
+    if (!existing && threshold === null && severe.length === 0) return current;
 
-    const route = routeFor(credential, channels, config)?.key;
     if (!existing) {
       const opened = openAlert(store, credential, route, now);
       existing = opened.record;
@@ -224,7 +317,7 @@ function applyCredential(ctx: ApplyContext, credential: Credential, findings: Fi
       return next;
     });
     const alert = written?.value ?? store.get<AlertRecord>('alerts', alertId)?.value;
-    if (!alert) return;
+    if (!alert) return current;
 
     if (raisedThreshold || newSevere.length > 0) {
       outcome.raised.push(alertId);
@@ -237,24 +330,35 @@ function applyCredential(ctx: ApplyContext, credential: Credential, findings: Fi
     }
     if (written && written.value.revision > written.value.deliveredRevision) queueCard(store, written.value, now);
     if (alert.card && !alert.message && alert.state !== 'resolved' && !channels.some((c) => c.key === alert.channel)) outcome.unrouted.push(alertId);
+    // Routed and not in a rotation: the next scan with the same facts may skip it.
+    if (route && !rotation && alert.state !== 'resolved') markSeen(store, credential.id, alertId, stamp ?? stampOf(ctx, credential, own, threshold, route, held));
+    return current ?? alertId;
   }
-
 }
 
-/** Gives unrouted alerts a channel once one exists (a channel was configured or the bot was installed). */
-export function routeWaitingAlerts(store: Store, config: KeywardenConfig, channels: SupportChannel[], now: number): string[] {
-  const routed: string[] = [];
+/**
+ * Gives unrouted alerts a channel once one exists (a channel was configured or the bot was installed), a few
+ * milliseconds of alerts at a time; returns the routed alerts by channel, and counts those still waiting.
+ */
+export async function routeWaitingAlerts(store: Store, config: KeywardenConfig, channels: SupportChannel[], now: number): Promise<Map<string, Set<string>>> {
+  const routed = new Map<string, Set<string>>();
   const known = new Set(channels.map((c) => c.key));
-  for (const r of store.list<AlertRecord>('alerts')) {
+  const waiting = new UnroutedTally();
+  const slice = timeSlices();
+  for (const id of store.listIds('alerts')) {
+    await slice();
+    const alert = store.get<AlertRecord>('alerts', id)?.value;
     // Not yet posted, and no channel (or one that is no longer configured).
-    if (r.value.state === 'resolved' || r.value.message || (r.value.channel && known.has(r.value.channel))) continue;
-    const route = routeFor(r.value.credential, channels, config)?.key;
-    if (!route) continue;
-    const done = mutateAlert(store, r.id, (a) => (a.message || a.channel === route ? undefined : { ...a, channel: route, updatedAt: now }));
+    if (!alert || alert.state === 'resolved' || alert.message || (alert.channel && known.has(alert.channel))) continue;
+    const route = routeFor(alert.credential, channels, config)?.key;
+    const done = route ? mutateAlert(store, id, (a) => (a.message || a.channel === route ? undefined : { ...a, channel: route, updatedAt: now })) : undefined;
     if (done) {
-      routed.push(r.id);
+      routed.set(route!, (routed.get(route!) ?? new Set()).add(id));
       if (done.value.card && done.value.revision > done.value.deliveredRevision) queueCard(store, done.value, now);
+    } else if (!route && isUnrouted(alert, known)) {
+      waiting.add(id);
     }
   }
+  waiting.save(store, now);
   return routed;
 }

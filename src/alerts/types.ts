@@ -87,6 +87,11 @@ export interface AlertRecord {
 /** Pointer record `alert-claims/<credentialId>`: the credential's current alert (null after resolution). */
 export interface AlertPointer {
   alertId: string | null;
+  /**
+   * Stamp of what the last scan told this alert (credential, findings, threshold, route): a later scan with the same
+   * stamp has nothing to change, so it skips the alert without reading it (scan-alerts.ts).
+   */
+  seen?: string;
 }
 
 /** Claim record `alert-claims/<credentialId>#<threshold|finding:code|owner>#<alertId>`: who claimed it, when. */
