@@ -10,7 +10,7 @@ import { allText } from '../workflows/harness.js';
 
 let h: WorkflowHarness;
 beforeAll(async () => {
-  h = await startWorkflowHarness();
+  h = await startWorkflowHarness({ config: { scanner: { thread: true } } });
 }, 120_000);
 afterAll(async () => {
   await h?.close();
@@ -79,7 +79,7 @@ describe('the scan thread', () => {
 
 describe('stopping Keywarden during a scan', () => {
   it('stops the scan thread\'s calls: the scan ends with the slow vaults as "shutting down" and the thread closes cleanly', async () => {
-    const own = await startWorkflowHarness();
+    const own = await startWorkflowHarness({ config: { scanner: { thread: true } } });
     let closed = false;
     try {
       for (const vault of own.clouds.handles.keyVault.vaults.values()) vault.server.setLatency(20_000);

@@ -8,7 +8,8 @@ import { ALEX, startWorkflowHarness, type WorkflowHarness } from './harness.js';
 
 let h: WorkflowHarness;
 beforeAll(async () => {
-  h = await startWorkflowHarness({ config: { alerts: { cardAtDays: 31 } } });
+  // The scan runs on its own thread, as in production.
+  h = await startWorkflowHarness({ config: { alerts: { cardAtDays: 31 }, scanner: { thread: true } } });
   await h.scanAndDeliver();
 }, 120_000);
 afterAll(async () => {

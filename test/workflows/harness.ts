@@ -105,8 +105,11 @@ export async function startWorkflowHarness(options: WorkflowHarnessOptions = {})
   const channel = { name: 'support', conversationId: SUPPORT_CHANNEL.id, serviceUrl: connector.serviceUrl, tenantId: clouds.tenantId, teamId: TEAM.id };
   const base = {
     mode: 'sandbox', store: { path: join(dir, 'keywarden.db') }, log: { level: 'debug' },
-    scanner: { scanOnStart: false, schedule: '0 0 1 1 *' }, teams: { channels: [channel] },
+    teams: { channels: [channel] },
     ...options.config,
+    // Scans run on the bot's thread here (a scan thread costs about 2 s of CPU to start, per harness); tests of the
+    // scan thread itself ask for it with config.scanner.thread.
+    scanner: { scanOnStart: false, schedule: '0 0 1 1 *', thread: false, ...(options.config?.scanner as Record<string, unknown> | undefined) },
   };
   const merged = withSandboxConfig(base, clouds.config);
   const config = configSchema.parse(options.adjust ? options.adjust(merged) : merged);
