@@ -206,11 +206,8 @@ export const configSchema = z.object({
     timezone: z.string().optional(),
     scanOnStart: z.boolean().default(true),
     concurrencyPerHost: z.number().int().min(1).max(32).default(4),
-    /**
-     * Run scans on a thread of their own, so the bot answers clicks while a large scan runs (needs a store file or Azure
-     * Tables). Off by default for now: a thread costs about 2 s of CPU to start and its CI cost is still being measured.
-     */
-    thread: z.boolean().default(false),
+    /** Run scans on a thread of their own, so the bot answers clicks while a scan runs (needs a store file or Azure Tables). */
+    thread: z.boolean().default(true),
     /** Heap limit of the scan thread; past it the scan fails with an error naming this setting. */
     threadMemoryMb: z.number().int().min(64).max(16_384).default(512),
     /** Per-host request budgets; each API's default comes from its published limit (src/providers/host-gate.ts). */
