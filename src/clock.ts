@@ -32,6 +32,12 @@ export class AdjustableClock implements Clock {
     this.offsetMs += delta;
   }
 
+  /** Moves forward to `epochMs` if it is still ahead, else stays: real time may pass it between a check and a set. */
+  advanceTo(epochMs: number): void {
+    const delta = epochMs - this.now();
+    if (delta > 0) this.offsetMs += delta;
+  }
+
   get offset(): number {
     return this.offsetMs;
   }

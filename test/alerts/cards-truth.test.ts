@@ -32,7 +32,7 @@ async function deliver(): Promise<void> {
     await h.alerts.delivery.idle();
     const report = await h.alerts.tick();
     if (report.nextDueAt === undefined && report.sent === 0) break;
-    if (report.nextDueAt !== undefined && report.nextDueAt > h.clock.now()) h.clock.set(report.nextDueAt);
+    if (report.nextDueAt !== undefined) h.clock.advanceTo(report.nextDueAt);
   }
   await h.alerts.delivery.idle();
 }

@@ -136,7 +136,7 @@ export async function startAlertsHarness(options: AlertsHarnessOptions = {}): Pr
           continue;
         }
         if (report.nextDueAt > until) return;
-        if (report.nextDueAt > clock.now()) clock.set(report.nextDueAt);
+        clock.advanceTo(report.nextDueAt);
       }
     },
     alertFor(id) {

@@ -153,7 +153,7 @@ export async function startWorkflowHarness(options: WorkflowHarnessOptions = {})
           if (report.sent === 0) break;
           continue;
         }
-        if (report.nextDueAt > clock.now()) clock.set(report.nextDueAt);
+        clock.advanceTo(report.nextDueAt);
       }
       await alerts.delivery.idle();
     },

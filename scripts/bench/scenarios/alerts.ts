@@ -79,7 +79,7 @@ export async function runAlertsScenario(sampler: RssSampler): Promise<ScenarioRe
           continue;
         }
         if (report.nextDueAt > until) break;
-        if (report.nextDueAt > clock.now()) clock.set(report.nextDueAt);
+        clock.advanceTo(report.nextDueAt);
       }
       return ticks;
     });

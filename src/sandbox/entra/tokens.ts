@@ -59,6 +59,17 @@ function b64url(data: Buffer | string): string {
   return Buffer.from(data).toString('base64url');
 }
 
+let signingKey: KeyObject | undefined;
+
+/**
+ * One RSA key per process, made on first use: a 2048-bit key costs ~250 ms of CPU, and tests start hundreds of
+ * sandboxes. Tenants stay apart by kid (decode refuses another issuer's kid), as Entra's shared keys do.
+ */
+function processSigningKey(): KeyObject {
+  signingKey ??= generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  return signingKey;
+}
+
 export class TokenIssuer implements TokenValidator {
   readonly kid = randomUUID().replace(/-/g, '').slice(0, 27);
   private readonly privateKey: KeyObject;
@@ -72,9 +83,8 @@ export class TokenIssuer implements TokenValidator {
   private readonly realClock: Clock = { now: () => Date.now() };
 
   constructor(readonly tenantId: string, private readonly clock: Clock) {
-    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    this.privateKey = pair.privateKey;
-    this.publicKey = createPublicKey(pair.privateKey);
+    this.privateKey = processSigningKey();
+    this.publicKey = createPublicKey(this.privateKey);
   }
 
   get issuer(): string {
