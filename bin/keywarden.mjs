@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 // Runs the built CLI (dist/) when present, else the TypeScript sources through tsx (a dev dependency).
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const root = new URL('../', import.meta.url);
-const built = new URL('dist/src/cli/main.js', root);
+// KEYWARDEN_BUILD_DIR: a build elsewhere than dist/ (the test suite runs its own transpiled copy this way).
+const buildDir = process.env.KEYWARDEN_BUILD_DIR;
+const built = buildDir ? pathToFileURL(join(buildDir, 'src/cli/main.js')) : new URL('dist/src/cli/main.js', root);
 const source = new URL('src/cli/main.ts', root);
 
 let entry = built;

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/scan.js';
+import { nodeEntry } from '../helpers/test-build.js';
 
 const exec = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');
@@ -19,7 +20,7 @@ function capture() {
 describe('keywarden scan', () => {
   it('--sandbox --json prints valid JSON covering all three estates, and exits 0 despite findings', async () => {
     // The real entry point as a child process, the way `npx keywarden scan --sandbox --json` runs it.
-    const { stdout } = await exec(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'scan', '--sandbox', '--json'], {
+    const { stdout } = await exec(process.execPath, [...nodeEntry('src/cli/main.ts'), 'scan', '--sandbox', '--json'], {
       cwd: root, env: { ...process.env, KEYWARDEN_CONFIG: '' }, timeout: 120_000, maxBuffer: 10 * 1024 * 1024,
     });
     const report = JSON.parse(stdout) as {

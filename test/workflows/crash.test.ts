@@ -13,6 +13,7 @@ import { TEST_CRASH_MARKER } from '../../src/workflows/engine/journal.js';
 import type { JobRecord } from '../../src/domain/job.js';
 import { invokeActivity, SUPPORT_CHANNEL, TEAM } from '../helpers/bot.js';
 import { ALEX, allText } from './harness.js';
+import { nodeEntry } from '../helpers/test-build.js';
 
 /**
  * Must show: Keywarden (a child process) is SIGKILLed right after the create step of a PAT rotation and started
@@ -20,7 +21,7 @@ import { ALEX, allText } from './harness.js';
  * The clouds run in this process; the child reaches them through its config file and inherits NODE_EXTRA_CA_CERTS.
  */
 
-const CHILD = join(import.meta.dirname, 'fixtures', 'keywarden-child.ts');
+const CHILD = 'test/workflows/fixtures/keywarden-child.ts';
 let clouds: SandboxClouds;
 let connector: ConnectorEmulator;
 let dir: string;
@@ -36,7 +37,7 @@ interface Child {
 }
 
 async function startChild(env: Record<string, string> = {}): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', CHILD, configPath], {
+  const proc = spawn(process.execPath, [...nodeEntry(CHILD), configPath], {
     env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(proc);
