@@ -18,7 +18,8 @@ export const KEYWARDEN_API_URI = 'api://keywarden';
 /** The prefix the pipeline gives its secret names ("adf-jit-<run id>-token"). */
 export const JIT_SECRET_PREFIX = 'adf-jit-';
 
-const docFile = (name: string) => new URL(`../../../docs/adf/${name}`, import.meta.url);
+// From src/sandbox/datafactory, or from dist/src/sandbox/datafactory in the build (one level deeper).
+const docFile = (name: string) => new URL(`${import.meta.url.includes('/dist/') ? '../' : ''}../../../docs/adf/${name}`, import.meta.url);
 const load = (name: string) => JSON.parse(readFileSync(docFile(name), 'utf8')) as { name: string; properties: Record<string, unknown> };
 
 export function seedJitPipelineFactory(handle: DataFactoryEmulator, options: { vaultUrl: string }): { factory: string; pipeline: string; principalId: string } {
