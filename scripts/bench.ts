@@ -18,7 +18,8 @@ import { DEFAULT_SIZE, parseSize } from './bench/shape.js';
  * orchestrates and prints. Exits 0 when every scenario ran, 1 otherwise.
  */
 
-const CHILD = fileURLToPath(new URL('./bench/child.ts', import.meta.url));
+// .js when running from a transpiled copy (the test suite's), .ts through tsx.
+const CHILD = fileURLToPath(new URL(`./bench/child.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
 const SCENARIO_TIMEOUT_MS = 240_000;
 
 function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: ScenarioId[]; sizes: number[]; warmUp: boolean; inline: boolean } {

@@ -40,7 +40,7 @@ export interface RemoteEstate {
   close(): Promise<void>;
 }
 
-const SERVER = fileURLToPath(new URL('./estate-server.ts', import.meta.url));
+const SERVER = fileURLToPath(new URL(`./estate-server.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
 
 export async function startRemoteEstate(sizes: Partial<EstateSizes> = {}, timeoutMs = 600_000): Promise<RemoteEstate> {
   const child: ChildProcess = fork(SERVER, [JSON.stringify(sizes)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { nodeEntry } from '../helpers/test-build.js';
 
 /** `npm run bench -- --size 1` (the CI size) prints the scale table; the JSON carries the same figures. */
 
@@ -14,7 +15,7 @@ describe('npm run bench -- --size 1', () => {
     const dir = mkdtempSync(join(tmpdir(), 'keywarden-bench-test-'));
     try {
       const jsonFile = join(dir, 'bench.json');
-      const { stdout } = await run(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', '--size', '1', `--json=${jsonFile}`], { env: process.env, maxBuffer: 8 * 1024 * 1024 });
+      const { stdout } = await run(process.execPath, [...nodeEntry('scripts/bench.ts'), '--size', '1', `--json=${jsonFile}`], { env: process.env, maxBuffer: 8 * 1024 * 1024 });
       expect(stdout).toMatch(/\| size \| credentials \| requests \|\s+wall \| bound \(slowest host\) \|/);
       expect(stdout).toMatch(/^\| 1k /m);
       const report = JSON.parse(readFileSync(jsonFile, 'utf8')) as { scale: Array<{ credentials: number; full: { requests: number; boundMs: number; ratio: number }; rescan: { messages: number }; clicks: { n: number } }>; scaleFailures: unknown[] };

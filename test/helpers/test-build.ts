@@ -13,7 +13,7 @@ import { build } from 'esbuild';
 export const BUILD_DIR_ENV = 'KEYWARDEN_BUILD_DIR';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const TREES = ['bot', 'src', 'test'];
+const TREES = ['bot', 'src', 'test', 'scripts'];
 const LINKED = ['cards', 'docs', 'appPackage'];
 
 function walk(dir: string, out: string[]): string[] {
