@@ -21,7 +21,10 @@ export function registerInstallationRoutes(app: Application<TurnState>, keywarde
   const forward = async (context: TurnContext, action: 'add' | 'remove'): Promise<void> => {
     const activity = context.activity;
     const replies = await keywarden.onInstallation({ action, conversation: conversationOf(activity), actor: actorOf(activity) });
-    for (const reply of replies) await context.sendActivity(replyActivity(reply));
+    for (const reply of replies) {
+      await context.sendActivity(replyActivity(reply));
+      reply.afterSend?.();
+    }
   };
 
   app.activity(ActivityTypes.InstallationUpdate, async (context) => {

@@ -94,10 +94,14 @@ export interface ChatContext {
   replyToId?: string;
 }
 
-export type Reply =
+export type Reply = (
   | { kind: 'text'; text: string }
   | { kind: 'card'; card: AdaptiveCard; text?: string }
-  | { kind: 'cards'; cards: AdaptiveCard[]; text?: string };
+  | { kind: 'cards'; cards: AdaptiveCard[]; text?: string }
+) & {
+  /** Runs once Teams accepted the reply: for records that must only say "posted" when it was (install replies). */
+  afterSend?: () => void;
+};
 
 /** A chat command (`/expiring`, `/help`...), matched after mention removal. */
 export interface ChatCommand {

@@ -157,8 +157,8 @@ export function governanceModuleFor(k: Keywarden, scanner: Scanner): GovernanceM
       if (!claimed) return;
       // Sent as an install reply, after the alerts module's words about the channel, in one ordered turn.
       const { report, card } = await buildClaimed(channel, claimed.state, scan);
-      recordPosted(channel, report, 'install');
-      return { kind: 'card', card, text: `Governance report: ${report.total} findings besides expiry` };
+      // Recorded once Teams took it: a lost reply leaves the claim to lapse, and a later scan posts the first report.
+      return { kind: 'card', card, text: `Governance report: ${report.total} findings besides expiry`, afterSend: () => recordPosted(channel, report, 'install') };
     },
     start() {
       unsubscribe = scanner.onScan(async (scan) => {
