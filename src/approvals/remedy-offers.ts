@@ -41,3 +41,15 @@ export function readRemedyOffer(store: Store, offerId: unknown): RemedyOffer | u
   if (typeof offerId !== 'string' || !/^rem-[0-9a-f]{12}$/.test(offerId)) return undefined;
   return store.get<RemedyOffer>('approvals', remedyOfferKey(offerId))?.value;
 }
+
+/**
+ * Deletes offers made before `before` (every report and `/governance` makes new ones; none is ever used up). A click
+ * on a pruned button is answered like any unknown offer: ask again. Returns how many went.
+ */
+export function pruneRemedyOffers(store: Store, before: number): number {
+  let pruned = 0;
+  for (const rec of store.list<RemedyOffer>('approvals', { prefix: 'remedy:' })) {
+    if (rec.value.createdAt < before && store.delete('approvals', rec.id, rec.version)) pruned += 1;
+  }
+  return pruned;
+}

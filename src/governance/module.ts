@@ -6,7 +6,7 @@
 import type { Keywarden, KeywardenModule } from '../app.js';
 import { DAY_MS, MINUTE_MS } from '../clock.js';
 import { supportChannels, type SupportChannel } from '../alerts/routing.js';
-import { createRemedyOffer } from '../approvals/remedy-offers.js';
+import { createRemedyOffer, pruneRemedyOffers } from '../approvals/remedy-offers.js';
 import type { AdaptiveCard, ChatCommand, ChatGateway, InstallationEvent, Reply } from '../domain/chat.js';
 import type { ScanResult } from '../domain/scan.js';
 import type { Scanner } from '../scanner/scanner.js';
@@ -115,8 +115,17 @@ export function governanceModuleFor(k: Keywarden, scanner: Scanner): GovernanceM
     return true;
   };
 
+  /** Buttons of the last two scheduled reports keep working; older offers go (at least 30 days are kept). */
+  const pruneOffers = (): void => {
+    const keepMs = Math.max(30, 2 * settings.everyDays) * DAY_MS;
+    const pruned = pruneRemedyOffers(store, clock.now() - keepMs);
+    if (pruned > 0) log.info({ pruned, keptDays: keepMs / DAY_MS }, 'removed remedy offers older than the last two reports');
+  };
+
   const reportAfterScan = async (scan: ScanResult): Promise<string[]> => {
-    if (!settings.enabled || !store.isOpen) return [];
+    if (!store.isOpen) return [];
+    pruneOffers();
+    if (!settings.enabled) return [];
     const posted: string[] = [];
     for (const channel of supportChannels(config, store)) {
       if (await post(channel, scan)) posted.push(channel.key);
