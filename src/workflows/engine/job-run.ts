@@ -97,6 +97,7 @@ export class JobRun {
         outcome = await this.wf.run(step.name, ctx);
       } catch (err) {
         if (err instanceof LeaseLostError || held.lost()) throw new LeaseLostError(this.box.rec.id);
+        if (this.env.stopped()) return this.handBack(`job.step.${step.name}.interrupted`, err);
         const max = this.wf.maxAttempts?.[step.name] ?? this.env.maxAttempts ?? 5;
         const message = errorText(err);
         const attempts = this.box.rec.value.steps[index]!.attempts;
@@ -235,8 +236,9 @@ export class JobRun {
       await this.finish('compensated');
     } catch (err) {
       if (err instanceof LeaseLostError || held.lost()) throw new LeaseLostError(this.box.rec.id);
+      if (this.env.stopped()) return this.handBack('job.compensation.interrupted', err);
       const message = errorText(err);
-      if (isRetryable(err) && attempts < (this.env.maxAttempts ?? 5) && !this.env.stopped()) {
+      if (isRetryable(err) && attempts < (this.env.maxAttempts ?? 5)) {
         this.lease.write(this.box, (j) => {
           j.compensation = { status: 'started', attempts, error: message };
           j.dueAt = this.now() + this.env.backoffMs(attempts);
@@ -251,6 +253,16 @@ export class JobRun {
       this.audit(this.box.rec.value, 'job.compensation.failed', 'failed', { attempt: attempts, error: message, final: true });
       await this.finish('failed');
     }
+  }
+
+  /**
+   * Keywarden is stopping and the step (or compensation) was cut short: nothing is journaled as failed. The step stays
+   * "started", exactly as after a crash, and the next process resumes it; only the lease is given back, so it need not wait.
+   */
+  private handBack(action: string, err: unknown): void {
+    this.lease.write(this.box, () => undefined, false);
+    this.audit(this.box.rec.value, action, 'info', { reason: errorText(err) });
+    this.env.logger?.info({ jobId: this.box.rec.id }, 'Keywarden is stopping: the job is handed back and resumes at the next start');
   }
 
   private async finish(state: 'done' | 'compensated' | 'failed' | 'cancelled'): Promise<void> {
