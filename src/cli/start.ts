@@ -9,6 +9,7 @@ import { createLogger, type Logger } from '../logging/logger.js';
 import { connectAuditKeyVault } from '../providers/keyvault/audit-key-vault.js';
 import { createAuditAnchorer } from '../store/audit-anchor.js';
 import { openConfiguredStore } from '../replicas/open.js';
+import type { Store } from '../store/store.js';
 import { configPathFrom } from './main.js';
 import { installProcessGuards } from './process-guards.js';
 import { assertPortFree, portError } from './port.js';
@@ -40,6 +41,8 @@ export interface StartKeywardenOptions {
   handleSignals?: boolean;
   /** Log unhandled rejections instead of dying, and stop gracefully on an uncaught exception (default: as handleSignals). */
   guardProcess?: boolean;
+  /** Wraps the opened store before anything uses it (crash tests stop the process at a chosen write). */
+  wrapStore?: (store: Store) => Store;
 }
 
 export interface RunningKeywarden {
@@ -83,7 +86,9 @@ export async function startKeywarden(options: StartKeywardenOptions = {}): Promi
     throw err;
   }
   let nudgeAnchorer: (seq: number) => void = () => undefined;
-  const { store, leadership } = openConfiguredStore(config, { clock, logger, auditKey, onAuditAppended: (seq) => nudgeAnchorer(seq) });
+  const opened = openConfiguredStore(config, { clock, logger, auditKey, onAuditAppended: (seq) => nudgeAnchorer(seq) });
+  const { leadership } = opened;
+  const store = options.wrapStore ? options.wrapStore(opened.store) : opened.store;
   const keywarden = createKeywarden({ config, store, logger, clock, leadership });
   // Registered first: modules start knowing their role, and the lease is released only after they all stopped.
   if (leadership) keywarden.extend({ name: 'leadership', start: () => leadership.start(), stop: () => leadership.stop() });

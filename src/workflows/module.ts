@@ -28,7 +28,7 @@ import { createRevoke } from './revoke/revoke.js';
 import { createRollback } from './rotate/rollback.js';
 import { createEntraRotation } from './rotate/rotate-entra.js';
 import { createPatRotation } from './rotate/rotate-pat.js';
-import { TERMINAL_STATES, type JobRecord, type StepName } from '../domain/job.js';
+import { TERMINAL_STATES, type JobRecord } from '../domain/job.js';
 
 export interface WorkflowsModuleOptions {
   config: KeywardenConfig;
@@ -40,8 +40,6 @@ export interface WorkflowsModuleOptions {
   groups?: GroupMembershipLookup;
   gateway?: ChatGateway;
   engine?: Pick<JobEngineOptions, 'leaseMs' | 'pollMs' | 'maxAttempts' | 'backoff' | 'stopTimeoutMs'>;
-  /** Sandbox/tests only: hang after journaling this step's result (KEYWARDEN_TEST_CRASH_AFTER). */
-  testCrashAfter?: StepName;
   /** Clock time between JIT sweeper passes (default 10 min). */
   sweepEveryMs?: number;
   /** Told about every job milestone and finish (metrics). */
@@ -78,7 +76,6 @@ export function createWorkflowsModule(options: WorkflowsModuleOptions): Workflow
         await report(event);
       };
     })(),
-    testCrashAfter: options.testCrashAfter,
     isLeader: () => leadership.isLeader(),
     ...options.engine,
   });
@@ -125,7 +122,5 @@ export function createWorkflowsModule(options: WorkflowsModuleOptions): Workflow
 export function workflowsModuleFor(keywarden: Keywarden, overrides: Partial<WorkflowsModuleOptions> = {}): WorkflowsModule {
   const { config, store, clock, logger } = keywarden;
   const providers = overrides.providers ?? providersFromConfig(config, { credential: createAzureCredential(config.azure), clock });
-  const crash = config.mode === 'sandbox' ? process.env.KEYWARDEN_TEST_CRASH_AFTER : undefined;
-  const testCrashAfter = crash === 'create' || crash === 'set' || crash === 'test' || crash === 'finish' ? crash : undefined;
-  return createWorkflowsModule({ config, store, clock, logger, providers, testCrashAfter, gateway: keywarden.chat, leadership: keywarden.leadership, ...overrides });
+  return createWorkflowsModule({ config, store, clock, logger, providers, gateway: keywarden.chat, leadership: keywarden.leadership, ...overrides });
 }

@@ -9,7 +9,7 @@ import { hashSecret } from '../../src/sandbox/entra/state.js';
 import { startSandboxClouds, withSandboxConfig, type SandboxClouds } from '../../src/sandbox/estate.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
-import { TEST_CRASH_MARKER } from '../../src/workflows/engine/journal.js';
+import { TEST_CRASH_MARKER } from './fixtures/crash-after.js';
 import type { JobRecord } from '../../src/domain/job.js';
 import { collectCanaries, findLeaks, recordMintedEntraSecrets } from '../invariants/canaries.js';
 import { invokeActivity, SUPPORT_CHANNEL, TEAM } from '../helpers/bot.js';

@@ -14,8 +14,6 @@ import { planHash } from '../../domain/plan.js';
 import { TERMINAL_STATES, type JobRecord, type StepName } from '../../domain/job.js';
 import type { JobEvent, Milestone, StepContext, StepOutcome, WorkflowDefinition } from './workflow.js';
 
-export const TEST_CRASH_MARKER = 'KEYWARDEN_TEST_CRASH_POINT';
-
 /** What a run needs from its engine. */
 export interface JobRunEnvironment {
   store: Store;
@@ -29,7 +27,6 @@ export interface JobRunEnvironment {
   maxAttempts?: number;
   maxRedos?: number;
   onEvent?: (event: JobEvent) => Promise<void>;
-  testCrashAfter?: StepName;
 }
 
 export class JobRun {
@@ -161,7 +158,6 @@ export class JobRun {
           throw err;
         }
         this.audit(this.box.rec.value, `job.step.${name}.done`, 'ok', { facts: outcome.facts ?? {}, note: outcome.note });
-        if (this.env.testCrashAfter === name) await this.hangForTest(name);
         if (outcome.milestone) await this.emitMilestone(outcome.milestone);
         return false;
       }
@@ -303,11 +299,5 @@ export class JobRun {
     if (keepLease && fresh.value.lease?.owner === this.lease.owner) next.lease = this.lease.renewed();
     const out = this.env.store.compareAndSet('jobs', this.box.rec.id, fresh.version, next);
     if (out && fresh.version === this.box.rec.version) this.box.rec = out;
-  }
-
-  private async hangForTest(step: StepName): Promise<never> {
-    process.stderr.write(`${TEST_CRASH_MARKER} after=${step}\n`);
-    // Waits to be killed: the journal already holds the step's result, the next step has not started.
-    return new Promise<never>(() => undefined);
   }
 }

@@ -14,13 +14,12 @@ import { errorText } from './errors.js';
 import { SecretHandoff } from './handoff.js';
 import { JobRun } from './job-run.js';
 import { JobLease, LeaseLostError, type JobBox } from './lease.js';
-import { TERMINAL_STATES, type JobKind, type JobRecord, type StepName } from '../../domain/job.js';
+import { TERMINAL_STATES, type JobKind, type JobRecord } from '../../domain/job.js';
 import type { JobEvent, WorkflowDefinition } from './workflow.js';
 
 export type { CompensationContext, JobEvent, Milestone, StepContext, StepOutcome, WorkflowDefinition } from './workflow.js';
 export { newJobRecord } from './job-record.js';
 export { LeaseLostError } from './lease.js';
-export { TEST_CRASH_MARKER } from './job-run.js';
 
 export interface JobEngineOptions {
   store: Store;
@@ -39,8 +38,6 @@ export interface JobEngineOptions {
   maxRedos?: number;
   /** Called after an event is journaled: posts to the thread. Audit entries are written before this. */
   onEvent?: (event: JobEvent) => Promise<void>;
-  /** Test hook (KEYWARDEN_TEST_CRASH_AFTER): after journaling this step's result, announce and hang until killed. */
-  testCrashAfter?: StepName;
   handoff?: SecretHandoff;
   /** How long stop() waits for running steps (real ms, default 10 s). */
   stopTimeoutMs?: number;
@@ -220,7 +217,7 @@ export class JobEngine {
       await new JobRun({
         store: this.store, clock: this.options.clock, logger: this.options.logger, lease: this.lease, handoff: this.handoff,
         stopped: () => this.stopped, backoffMs: (attempt) => this.backoffMs(attempt),
-        maxAttempts: this.options.maxAttempts, maxRedos: this.options.maxRedos, onEvent: this.options.onEvent, testCrashAfter: this.options.testCrashAfter,
+        maxAttempts: this.options.maxAttempts, maxRedos: this.options.maxRedos, onEvent: this.options.onEvent,
       }, box, wf).loop();
     } catch (err) {
       if (err instanceof LeaseLostError) {
