@@ -84,7 +84,7 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
       built.workflows = workflowsModuleFor(k, {
         ...options.workflows,
         onJobEvent: (event) => {
-          if (event.type === 'finished') k.metrics.actions.inc({ action: event.job.kind, result: event.job.state });
+          if (event.type === 'finished' && !event.again) k.metrics.actions.inc({ action: event.job.kind, result: event.job.state });
           options.workflows?.onJobEvent?.(event);
         },
       });

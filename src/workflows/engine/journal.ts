@@ -13,6 +13,7 @@ import type { Store, StoredRecord } from '../../store/store.js';
 import { errorText } from './errors.js';
 import { SecretHandoff } from './handoff.js';
 import { JobRun } from './job-run.js';
+import { ResultAnnouncer } from './announce.js';
 import { JobLease, LeaseLostError, type JobBox } from './lease.js';
 import { TERMINAL_STATES, type JobKind, type JobRecord } from '../../domain/job.js';
 import type { JobEvent, WorkflowDefinition } from './workflow.js';
@@ -61,8 +62,13 @@ export class JobEngine {
   private ticking = false;
   private stopped = false;
 
+  private readonly announcer: ResultAnnouncer;
+
   constructor(private readonly options: JobEngineOptions) {
     for (const wf of options.workflows) this.workflows.set(wf.kind, wf);
+    this.announcer = new ResultAnnouncer({
+      store: options.store, clock: options.clock, logger: options.logger, workflows: this.workflows, onEvent: options.onEvent, running: (id) => this.inFlight.has(id),
+    });
     this.handoff = options.handoff ?? new SecretHandoff();
     this.lease = new JobLease({
       store: options.store, clock: options.clock, leaseMs: options.leaseMs ?? 120_000, heartbeatMs: options.heartbeatMs, stopSignal: this.abort.signal,
@@ -130,6 +136,7 @@ export class JobEngine {
     this.ticking = true;
     try {
       await Promise.all(this.dueJobIds().map((id) => this.run(id)));
+      await this.announcer.pass();
       const now = this.now();
       for (const task of this.periodic) {
         if (task.lastAt !== undefined && now - task.lastAt < task.everyMs) continue;

@@ -110,8 +110,8 @@ export function createJobReporter(options: JobReporterOptions): (event: JobEvent
       return;
     }
 
-    // Finished: free the subject, withdraw offers, update the alert / request, then say so in the thread.
-    releaseSubject(store, job.subject, job.id);
+    // Finished: withdraw offers, update the alert / request, say so in the thread, then free the subject. The lock
+    // is freed last: while it is held, the engine posts a result that did not reach the thread again (announce.ts).
     const offer = store.get<ActionOffer>('approvals', `offer:${job.id}`)?.value;
     dropOffer(store, job.id);
     if (job.kind === 'rollback' && typeof job.plan.facts.rotationJobId === 'string') dropOffer(store, job.plan.facts.rotationJobId);
@@ -126,6 +126,7 @@ export function createJobReporter(options: JobReporterOptions): (event: JobEvent
       if (rec && rec.value.state === 'active') store.compareAndSet('approvals', rec.id, rec.version, { ...rec.value, state: 'ended', nonce: newNonce() });
     }
     await post(job, { text: event.text, ...(event.card ? { card: event.card } : {}) });
-    if (isRotation(job)) await withdrawRollback(job, offer, event.text);
+    if (isRotation(job)) await withdrawRollback(job, offer, event.text).catch(() => undefined);
+    releaseSubject(store, job.subject, job.id);
   };
 }

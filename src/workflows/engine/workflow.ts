@@ -67,5 +67,6 @@ export interface WorkflowDefinition {
 
 export type JobEvent =
   | { type: 'milestone'; job: JobRecord; milestone: Milestone }
-  | { type: 'finished'; job: JobRecord; text: string; card?: AdaptiveCard };
+  /** `again`: the result is posted again, because it did not reach the thread the first time (announce.ts). */
+  | { type: 'finished'; job: JobRecord; text: string; card?: AdaptiveCard; again?: boolean };
 

@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MINUTE_MS } from '../../src/clock.js';
+import { ALEX, allText, startWorkflowHarness, SUPPORT_CHANNEL, type WorkflowHarness } from './harness.js';
+
+/**
+ * The result of a job is the message people wait for in the card's thread. When Teams refuses it (an outage at that
+ * moment), the job is done but nobody is told: Keywarden must post it once Teams answers again, and the card must
+ * stop showing the credential as at risk.
+ */
+
+let h: WorkflowHarness;
+beforeAll(async () => {
+  h = await startWorkflowHarness({ config: { alerts: { cardAtDays: 31 } } });
+  await h.scanAndDeliver();
+}, 60_000);
+afterAll(async () => h?.close());
+
+describe('a job result Teams did not take', () => {
+  it('is posted in the thread once Teams answers again, and the card ends resolved', async () => {
+    const seeded = h.clouds.seeds.databricks.tokens['ws-prod/adf-etl']!;
+    const credentialId = `databricks-pat:ws-prod:${seeded.tokenId}`;
+    const alert = h.alertFor(credentialId)!;
+    const cardId = h.cardActivityId(credentialId);
+    await h.click('rotate', { alertId: alert.id, nonce: alert.nonce }, cardId, ALEX);
+    await h.waitForJob((j) => j.kind === 'rotate-pat' && j.state === 'waiting' && typeof j.facts.verifiedAt === 'number');
+
+    // Teams is down when the grace window ends and the rotation finishes.
+    h.connector.injectFault({ kind: 'conversation-not-found', conversationId: SUPPORT_CHANNEL.id, op: 'reply', times: Infinity });
+    const job = await h.passGraceWindow(credentialId);
+    await h.waitForJob((j) => j.id === job.id && j.state === 'done');
+    await h.workflows.engine.tick();
+    const result = (a: { threadRootId?: string; text?: string }) => a.threadRootId === cardId && /^rotated: .*, verified, old token .* revoked at/.test(a.text ?? '');
+    expect(h.connector.repliesTo(cardId).some(result)).toBe(false);
+
+    h.connector.clearFaults();
+    h.clock.advance(5 * MINUTE_MS);
+    await h.workflows.engine.tick();
+    const posted = await h.connector.waitFor(result, 10_000);
+    expect(posted.text).toMatch(/revoked at/);
+    expect(h.connector.repliesTo(cardId).filter(result)).toHaveLength(1);
+
+    // Once posted, it is not posted again.
+    h.clock.advance(5 * MINUTE_MS);
+    await h.workflows.engine.tick();
+    expect(h.connector.repliesTo(cardId).filter(result)).toHaveLength(1);
+
+    await h.alerts.tick();
+    await h.alerts.delivery.idle();
+    const updates = h.connector.updatesOf(cardId);
+    expect(allText(updates[updates.length - 1]?.attachments)).toContain('Resolved');
+  }, 60_000);
+});
