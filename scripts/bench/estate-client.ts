@@ -13,7 +13,8 @@ export type EstateCall =
   | { type: 'close' };
 
 /** What one emulator server saw since the last clear. */
-export interface ServerLoad { maxInFlight: number; throttled: number; connections: number }
+/** `chain`: the longest run of dependent list pages one listing needed (each page's link comes from the one before). */
+export interface ServerLoad { maxInFlight: number; throttled: number; connections: number; chain: number }
 export type EstateRequest = EstateCall & { id: number };
 
 export type EstateReply =

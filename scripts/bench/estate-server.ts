@@ -36,12 +36,12 @@ process.on('message', (raw) => {
     send({ id: msg.id, type: 'changed', changed: estate.change(msg.fraction) });
   } else if (msg.type === 'requests') {
     const perServer: Record<string, number> = {};
-    const load: Record<string, { maxInFlight: number; throttled: number; connections: number }> = {};
+    const load: Record<string, { maxInFlight: number; throttled: number; connections: number; chain: number }> = {};
     let total = 0;
     for (const [name, s] of estate.servers) {
       perServer[name] = s.requests.length;
       total += s.requests.length;
-      load[name] = { maxInFlight: s.load.maxInFlight, throttled: s.load.throttled, connections: s.load.connections };
+      load[name] = { maxInFlight: s.load.maxInFlight, throttled: s.load.throttled, connections: s.load.connections, chain: pageChain(s.requests) };
       if (msg.clear) {
         s.clearRequests();
         s.resetLoad();
@@ -53,6 +53,14 @@ process.on('message', (raw) => {
     void shutdown(0);
   }
 });
+
+/** The longest chain of list pages: a listing's first page, then one request per `$skiptoken` link to the same path. */
+function pageChain(requests: ReadonlyArray<{ path: string; query: string }>): number {
+  if (requests.length === 0) return 0;
+  const follows = new Map<string, number>();
+  for (const r of requests) if (/[?&]\$skiptoken=/i.test(r.query)) follows.set(r.path, (follows.get(r.path) ?? 0) + 1);
+  return 1 + Math.max(0, ...follows.values());
+}
 
 const urls = Object.fromEntries([...estate.servers].map(([name, s]) => [name, s.url]));
 send({ type: 'ready', config: estate.config, counts: estate.counts, seedMs, rssBytes: process.memoryUsage.rss(), urls });

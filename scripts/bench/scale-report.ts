@@ -27,7 +27,7 @@ export function renderScaleDetails(r: ScaleResult): string[] {
   const gaps: string[] = [];
   if (!(r.full.ratio <= TARGETS.ratio)) gaps.push(`ratio ${r.full.ratio.toFixed(2)}× > ${TARGETS.ratio}×`);
   if (r.peakRssBytes > TARGETS.rssBytes) gaps.push(`peak RSS ${mb(r.peakRssBytes)} > 300 MB`);
-  const hosts = r.hosts.slice(0, 4).map((h) => `${h.host} ${count(h.calls)} calls / ${h.inFlightAllowed} in flight (${h.perSecond}/s) → ${ms(h.boundMs)}, peak ${h.maxInFlightSeen} in flight, ${h.throttled} × 429, ${h.connections} connections`);
+  const hosts = r.hosts.slice(0, 4).map((h) => `${h.host} ${count(h.calls)} calls / ${h.inFlightAllowed} in flight (${h.perSecond}/s)${h.chain > 1 ? `, ${count(h.chain)} pages in a row` : ''} → ${ms(h.boundMs)}, peak ${h.maxInFlightSeen} in flight, ${h.throttled} × 429, ${h.connections} connections`);
   return [
     `${r.sizeK}k: ${s.workspaces} workspaces × ${count(s.tokensPerWorkspace)} PATs, ${s.vaults} vaults × ${count(s.secretsPerVault)} secrets, ${count(s.entraApps)} apps × ${s.credentialsPerApp} secrets (+ the sandbox's seeds); emulators seeded in ${ms(r.estateSeedMs)} in their own process`,
     `  full scan (+${LATENCY_MS} ms per call, published rate limits enforced): ${count(r.full.requests)} requests, ${count(r.full.throttled)} answered 429, ${count(r.full.tokenRequests)} token requests; slowest hosts: ${hosts.join('; ')}`,
@@ -36,7 +36,7 @@ export function renderScaleDetails(r: ScaleResult): string[] {
       : `  full scan on the bot's thread: the slowest sources took ${r.full.slowestSources.map((x) => `${x.source} ${ms(x.ms)}`).join(', ')}; after the slowest answered, ${ms(r.full.afterNetworkMs)} more (correlate, policy, diff, snapshot); warm-up scan (no latency, not measured) ${ms(r.warmUpMs)}`,
     `  peak RSS ${mb(r.peakRssScanBytes)} during the full scan alone (the table's figure also covers alerts.onScan and the two rescans)`,
     `  clicks during the full scan: ${r.clicks.n} /help turns (${r.clicks.failed} answered 503: turn timeout), p50 ${ms(r.clicks.p50)}, p99 ${ms(r.clicks.p99)}, max ${ms(r.clicks.max)}`,
-    `  unchanged rescan: ${ms(r.rescan.wallMs)}, ${count(r.rescan.requests)} requests (bound ${ms(r.rescan.boundMs)}, ${r.rescan.ratio.toFixed(2)}×), ${count(r.rescan.messages)} Teams messages queued`,
+    `  unchanged rescan: ${ms(r.rescan.wallMs)}, ${count(r.rescan.requests)} requests (bound ${ms(r.rescan.boundMs)}${r.rescan.slowest ? ` on ${r.rescan.slowest.host}${r.rescan.slowest.chain * LATENCY_MS >= r.rescan.boundMs ? `: ${count(r.rescan.slowest.chain)} list pages, each waiting for the one before` : ''}` : ''}, ${r.rescan.ratio.toFixed(2)}×), ${count(r.rescan.messages)} Teams messages queued`,
     `  after rotating 1% (${count(r.change.changed)} credentials): ${ms(r.change.wallMs)}, ${count(r.change.requests)} requests, ${count(r.change.messages)} Teams messages queued; first scan queued ${count(r.baselineMessages)}`,
     `  alerts.onScan per scan (not in the scan's wall time): ${r.alertsMs.map(ms).join(', ')}`,
     ...(gaps.length ? [`  gap to target: ${gaps.join('; ')}`] : []),
@@ -53,6 +53,6 @@ export function renderScaleReport(machine: MachineInfo, results: ScaleResult[], 
     ...results.flatMap(renderScaleDetails),
     ...failures.map((f) => `FAILED ${f.id}: ${f.message.split('\n').slice(0, 3).join(' ')}`),
     '',
-    'wall = the full scan (first scan: nothing cached) with 50 ms added to every call; bound = per host calls × latency ÷ allowed in flight (or calls ÷ published rate when slower), the slowest host; ratio = wall ÷ bound; CPU/cred = this process\'s user+system CPU during the full scan ÷ credentials; peak RSS = the Keywarden process (emulators excluded); loop max block = the longest event-loop delay (monitorEventLoopDelay) during the full scan; msgs = Teams messages the scan queued in the alerts outbox.',
+    'wall = the full scan (first scan: nothing cached) with 50 ms added to every call; bound = per host calls × latency ÷ allowed in flight (or calls ÷ published rate, or the longest chain of dependent list pages × latency, when slower), the slowest host; ratio = wall ÷ bound; CPU/cred = this process\'s user+system CPU during the full scan ÷ credentials; peak RSS = the Keywarden process (emulators excluded); loop max block = the longest event-loop delay (monitorEventLoopDelay) during the full scan; msgs = Teams messages the scan queued in the alerts outbox.',
   ].join('\n');
 }

@@ -37,7 +37,9 @@ export interface HostBound {
   calls: number;
   inFlightAllowed: number;
   perSecond: number;
-  /** max(calls × latency ÷ in-flight allowed, calls ÷ rate). */
+  /** Longest run of dependent list pages (each page's link comes from the one before): no window shortens it. */
+  chain: number;
+  /** max(calls × latency ÷ in-flight allowed, calls ÷ rate, chain × latency). */
   boundMs: number;
   maxInFlightSeen: number;
   throttled: number;
@@ -82,16 +84,21 @@ export interface ScaleResult {
 
 const GATE_FAMILY: Record<string, ApiFamily | undefined> = { keyvault: 'keyvault', databricks: 'databricks', graph: 'graph', arm: 'arm' };
 
-/** Per host: calls × latency ÷ allowed concurrency (or calls ÷ rate when that is slower); the slowest host bounds the scan. */
+/**
+ * Per host: calls × latency ÷ allowed concurrency (or calls ÷ rate when that is slower, or the chain of dependent list
+ * pages × latency when that is longer: a rescan that skips version listings is bound by the secret list's pages);
+ * the slowest host bounds the scan.
+ */
 export function criticalPath(perServer: Record<string, number>, load: Record<string, ServerLoad>, urls: Record<string, string>, gates: HostGates, latencyMs: number): HostBound[] {
   const out: HostBound[] = [];
   for (const [name, calls] of Object.entries(perServer)) {
     const family = GATE_FAMILY[emulatorFamily(name)];
     if (!family || calls === 0) continue;
     const limit = gates.for(urls[name]!, family).limit;
-    const boundMs = Math.max((calls * latencyMs) / limit.inFlight, (calls / limit.perSecond) * 1000);
     const l = load[name];
-    out.push({ host: name, family, calls, inFlightAllowed: limit.inFlight, perSecond: limit.perSecond, boundMs, maxInFlightSeen: l?.maxInFlight ?? 0, throttled: l?.throttled ?? 0, connections: l?.connections ?? 0 });
+    const chain = l?.chain ?? 0;
+    const boundMs = Math.max((calls * latencyMs) / limit.inFlight, (calls / limit.perSecond) * 1000, chain * latencyMs);
+    out.push({ host: name, family, calls, chain, inFlightAllowed: limit.inFlight, perSecond: limit.perSecond, boundMs, maxInFlightSeen: l?.maxInFlight ?? 0, throttled: l?.throttled ?? 0, connections: l?.connections ?? 0 });
   }
   return out.sort((a, b) => b.boundMs - a.boundMs);
 }
