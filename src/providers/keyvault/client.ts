@@ -164,9 +164,20 @@ export class KeyVaultSecrets {
   async eachSecretProperties(onSecret: (secret: SecretInfo) => void | Promise<void>, options: CallOptions = {}): Promise<number> {
     return this.call('list', undefined, async () => {
       let n = 0;
-      for await (const p of this.client.listPropertiesOfSecrets({ abortSignal: options.signal })) {
-        await onSecret(toInfo(this.vault, p));
-        n += 1;
+      // Each page's link comes from the one before: ask for the next page before handing this one over, so a slow
+      // consumer never adds to the chain of page round trips (it bounds a rescan that reuses version listings).
+      const pages = this.client.listPropertiesOfSecrets({ abortSignal: options.signal }).byPage();
+      let next = pages.next();
+      for (;;) {
+        const page = await next;
+        if (page.done) break;
+        next = pages.next();
+        // A failure of the page asked for ahead surfaces when it is awaited, not as an unhandled rejection.
+        next.catch(() => undefined);
+        for (const p of page.value) {
+          await onSecret(toInfo(this.vault, p));
+          n += 1;
+        }
       }
       return n;
     });
