@@ -49,6 +49,9 @@ interface Pending {
   reject(err: Error): void;
 }
 
+/** The scan thread's young generation (V8's default grows it to 32-64 MB): measured in docs/performance.md. */
+const YOUNG_GENERATION_MB = 16;
+
 const LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
 export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
@@ -92,7 +95,8 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
     const entry = new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
     const w = startWorker(entry, {
       workerData: data as unknown as Record<string, unknown>, stdout: false, stderr: false,
-      ...(memoryMb ? { resourceLimits: { maxOldGenerationSizeMb: memoryMb } } : {}),
+      // A small young generation: the scan's garbage is short-lived (pages, rows), collected before it adds to RSS.
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, ...(memoryMb ? { maxOldGenerationSizeMb: memoryMb } : {}) },
     });
     let reason: string | undefined;
     w.on('message', (m: FromScanThread) => onMessage(m, w, (r) => {
