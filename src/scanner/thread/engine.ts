@@ -49,7 +49,7 @@ interface Pending {
   reject(err: Error): void;
 }
 
-/** The scan thread's young generation (V8's default grows it to 32-64 MB): measured in docs/performance.md. */
+/** The scan thread's young generation (V8's default lets it grow to tens of MB): measured in docs/performance.md. */
 const YOUNG_GENERATION_MB = 16;
 
 const LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
