@@ -7,6 +7,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { systemClock } from '../src/clock.js';
 import { configSchema } from '../src/config/schema.js';
 import { createLogger } from '../src/logging/logger.js';
+import { changeCountsOf } from '../src/domain/scan.js';
 import { withSandboxConfig } from '../src/sandbox/estate.js';
 import { createScanner } from '../src/scanner/scanner.js';
 import { createInventorySources } from '../src/scanner/sources.js';
@@ -87,7 +88,7 @@ try {
       loopMaxMs: +(loop.max / 1e6).toFixed(0), loopP99Ms: +(loop.percentile(99) / 1e6).toFixed(0),
       clicks: latencies.length, clickP50Ms: +percentile(latencies, 50).toFixed(0), clickP99Ms: +percentile(latencies, 99).toFixed(0),
       clickMaxMs: +Math.max(...latencies).toFixed(0), clickFailures: failures,
-      changes: { added: result.changes.added.length, changed: result.changes.changed.length, removed: result.changes.removed.length },
+      changes: changeCountsOf(result),
     }));
   }
   server.close();

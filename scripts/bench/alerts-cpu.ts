@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createAlertsModule } from '../../src/alerts/index.js';
 import { systemClock } from '../../src/clock.js';
 import { configSchema } from '../../src/config/schema.js';
+import { changeCountsOf } from '../../src/domain/scan.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { withSandboxConfig } from '../../src/sandbox/estate.js';
 import { createScanner } from '../../src/scanner/scanner.js';
@@ -80,9 +81,8 @@ try {
       writeFileSync(`${profile}-${label}.cpuprofile`, JSON.stringify(p));
     }
     const queued = store.listIds('outbox').length - before;
-    const c = result.changes;
     console.log(JSON.stringify({
-      step: label, credentials: result.counts?.credentials, changes: { added: c.added.length, changed: c.changed.length, removed: c.removed.length },
+      step: label, credentials: result.counts?.credentials, changes: changeCountsOf(result),
       scanS: +(scanMs / 1000).toFixed(1), onScanCpuS: +((cpu.user + cpu.system) / 1e6).toFixed(2), onScanWallS: +(wallMs / 1000).toFixed(2),
       maxBlockMs: +maxBlockMs.toFixed(1), queued, opened: outcome.opened.length, raised: outcome.raised.length, resolved: outcome.resolved.length, digests: outcome.digests.length,
     }));

@@ -3,7 +3,7 @@ import { renderCard } from '../cards/render.js';
 import type { Actor, AdaptiveCard, ChatCommand, Reply } from '../domain/chat.js';
 import { SEVERITY_ORDER, type CredentialKind } from '../domain/credential.js';
 import { kindLabel } from '../domain/policy.js';
-import { scanCountsOf, type ScanResult } from '../domain/scan.js';
+import { changeCountsOf, scanCountsOf, type ScanResult } from '../domain/scan.js';
 import type { RunScanOptions, ScanTrigger } from '../scanner/scanner.js';
 import { errorLine } from './view.js';
 
@@ -28,7 +28,7 @@ const KINDS: CredentialKind[] = ['databricks-pat', 'keyvault-secret', 'entra-pas
 
 export function buildScanResultCard(scan: ScanResult): AdaptiveCard {
   const seconds = Math.max(0, (scan.finishedAt - scan.startedAt) / 1000);
-  const { added, removed, changed } = scan.changes;
+  const { added, removed, changed } = changeCountsOf(scan);
   // From the counts kept while scanning: the card never reads the estate.
   const counts = scanCountsOf(scan);
   const findingCounts = Object.entries(counts.findings).map(([key, n]) => ({ severity: key.split('|')[1], n }));
@@ -38,7 +38,7 @@ export function buildScanResultCard(scan: ScanResult): AdaptiveCard {
     summary: `${counts.credentials} credentials, ${total} findings · took ${seconds.toFixed(1)} s`,
     kinds: KINDS.map((k) => ({ title: kindLabel(k), value: String(counts.byKind[k] ?? 0) })),
     severities: [...SEVERITY_ORDER].reverse().map((s) => ({ title: s, value: String(findingCounts.filter((f) => f.severity === s).reduce((sum, f) => sum + f.n, 0)) })),
-    changesText: `Since the previous scan: ${added.length} new, ${removed.length} gone, ${changed.length} changed.`,
+    changesText: `Since the previous scan: ${added} new, ${removed} gone, ${changed} changed.`,
     errorsTitle: 'Could not scan:',
     errors: scan.errors.map((e) => ({ text: errorLine(e) })),
     hint: 'See /expiring for what expires soon and /findings for the rest.',

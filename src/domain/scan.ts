@@ -14,12 +14,50 @@ export interface ScanResult {
   /** Policy findings, expiry ones included (code 'expiring' / 'expired'). Reads every row on a stored scan too. */
   findings: Finding[];
   errors: EstateError[];
-  /** Compared with the previous stored snapshot, by credential id. */
-  changes: { added: string[]; removed: string[]; changed: string[] };
+  /**
+   * Compared with the previous stored snapshot, by credential id: at most CHANGE_LIST_CAP ids per list (a first scan
+   * of 360k would keep every id), with the true totals in `counts`. Counts are read through changeCountsOf(scan).
+   */
+  changes: ScanChanges;
   /** Queries over the stored rows (set by the scanner; absent on results built in memory: use scanViewOf). */
   view?: ScanView;
   /** Counted while scanning, so a summary never reads the estate. */
   counts?: ScanCounts;
+}
+
+export interface ChangeCounts {
+  added: number;
+  removed: number;
+  changed: number;
+}
+
+export interface ScanChanges {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  /** The true totals, set when a list was cut (absent: the lists are whole). */
+  counts?: ChangeCounts;
+}
+
+/** Ids kept per change list: enough to show, while a first scan of a large estate does not keep every id. */
+export const CHANGE_LIST_CAP = 1000;
+
+/** How many credentials were added, removed and changed (the lists themselves may be capped). */
+export function changeCountsOf(scan: Pick<ScanResult, 'changes'>): ChangeCounts {
+  const { added, removed, changed, counts } = scan.changes;
+  return counts ?? { added: added.length, removed: removed.length, changed: changed.length };
+}
+
+/** Lists of the given totals, with the totals kept only when a list was cut to CHANGE_LIST_CAP ids. */
+export function cappedChanges(lists: Omit<ScanChanges, 'counts'>, counts: ChangeCounts): ScanChanges {
+  const cut = counts.added > lists.added.length || counts.removed > lists.removed.length || counts.changed > lists.changed.length;
+  return { ...lists, ...(cut ? { counts } : {}) };
+}
+
+/** The lists cut to CHANGE_LIST_CAP ids each, with their true totals when one was cut. */
+export function capChanges(changes: ScanChanges): ScanChanges {
+  const cap = (ids: string[]) => (ids.length > CHANGE_LIST_CAP ? ids.slice(0, CHANGE_LIST_CAP) : ids);
+  return cappedChanges({ added: cap(changes.added), removed: cap(changes.removed), changed: cap(changes.changed) }, changeCountsOf({ changes }));
 }
 
 export interface ScanCounts {

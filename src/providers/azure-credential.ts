@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
-import type { AccessToken, TokenCredential } from '@azure/core-auth';
+import type { TokenCredential } from '@azure/core-auth';
 import {
   AzureAuthorityHosts, ClientCertificateCredential, ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential,
   WorkloadIdentityCredential,
 } from '@azure/identity';
-import type { Clock } from '../clock.js';
-import { systemClock } from '../clock.js';
 import type { KeywardenConfig } from '../config/schema.js';
 import { registerSecret } from '../logging/redact.js';
+
+// Kept here for its importers; it lives apart so the scan thread shares tokens without loading @azure/identity.
+export { shareTokens } from './share-tokens.js';
 
 /** Builds the one TokenCredential Keywarden shares across Graph, ARM, Key Vault and Databricks, from `azure` config. */
 
@@ -86,36 +87,4 @@ export function createAzureCredential(azure: AzureConfig, options: { env?: NodeJ
     default:
       throw new AzureCredentialConfigError([`azure.credential.type: unknown "${String((c as { type: unknown }).type)}" — use default, managed-identity, workload-identity, client-secret or client-certificate`]);
   }
-}
-
-/**
- * One token per audience for the whole process: concurrent first calls for the same scope share one request to the
- * authority, and the token is reused until two minutes before it expires (or the credential's refresh hint).
- * Calls with claims (a CAE challenge) always go to the credential.
- */
-export function shareTokens(credential: TokenCredential, clock: Clock = systemClock): TokenCredential {
-  const cached = new Map<string, AccessToken>();
-  const pending = new Map<string, Promise<AccessToken | null>>();
-  const fresh = (t: AccessToken | undefined) => t && clock.now() < Math.min(t.expiresOnTimestamp - 120_000, t.refreshAfterTimestamp ?? Number.POSITIVE_INFINITY);
-  return {
-    async getToken(scopes, options) {
-      if (options?.claims) return credential.getToken(scopes, options);
-      // Every request asks (one string scope, no tenant): keep that key free of array and string building.
-      const one = typeof scopes === 'string' ? scopes : scopes.length === 1 ? scopes[0] : undefined;
-      const key = one !== undefined && !options?.tenantId ? one : `${[scopes].flat().join(' ')}|${options?.tenantId ?? ''}`;
-      const hit = cached.get(key);
-      if (fresh(hit)) return hit!;
-      let inFlight = pending.get(key);
-      if (!inFlight) {
-        // Not bound to one caller's signal: another caller may be waiting on the same request.
-        const { abortSignal: _ignored, ...rest } = options ?? {};
-        inFlight = credential.getToken(scopes, rest).then((t) => {
-          if (t) cached.set(key, t);
-          return t;
-        }).finally(() => pending.delete(key));
-        pending.set(key, inFlight);
-      }
-      return inFlight;
-    },
-  };
 }

@@ -4,7 +4,7 @@ import { CorrelationBuilder } from '../domain/correlate.js';
 import type { Credential, EstateError, EstateInventory, Finding } from '../domain/credential.js';
 import type { InventoryHeader } from '../providers/pages.js';
 import { evaluatePolicy, evaluateScopePolicy, findingsByCredential, type ScopeInput } from '../domain/policy.js';
-import type { ScanCounts, ScanResult } from '../domain/scan.js';
+import { CHANGE_LIST_CAP, cappedChanges, type ScanCounts, type ScanResult } from '../domain/scan.js';
 import { markSelfCredentials, type SelfIdentity } from '../domain/self-credential.js';
 import type { CredentialRow, ScanRows } from '../store/scan-rows.js';
 import { fingerprint, scopeKey } from './snapshot.js';
@@ -122,7 +122,13 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
     const now = options.now();
 
     // Pass 2: per inventory in the sources' order, page by page: links, policy, fingerprint, one write per page.
-    const changes: ScanResult['changes'] = { added: [], removed: [], changed: [] };
+    // The first CHANGE_LIST_CAP ids of each list and the true totals: a first scan never holds every id.
+    const changes = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
+    const changeCounts = { added: 0, removed: 0, changed: 0 };
+    const note = (list: 'added' | 'removed' | 'changed', id: string) => {
+      changeCounts[list] += 1;
+      if (changes[list].length < CHANGE_LIST_CAP) changes[list].push(id);
+    };
     const counts: ScanCounts = { credentials: 0, byKind: {}, findings: {} };
     const scopeFindings: Finding[] = [];
     const seenScopes = new Set<string>();
@@ -150,8 +156,8 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
           const print = fingerprint(credential);
           const hash = contentHash(credential, own);
           const old = stamps.get(credential.id);
-          if (!old) changes.added.push(credential.id);
-          else if (old.fingerprint !== print) changes.changed.push(credential.id);
+          if (!old) note('added', credential.id);
+          else if (old.fingerprint !== print) note('changed', credential.id);
           if (old && old.contentHash === hash) touch.push({ id: credential.id, scan: ordinal, seq });
           else {
             upsert.push({
@@ -191,13 +197,13 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
         return !failed.has(key) && !(failedEstates.has(r.estate) && !seenScopes.has(key));
       }).map((r) => r.id);
       rows.delete(gone);
-      changes.removed.push(...gone);
+      for (const id of gone) note('removed', id);
       await yieldToLoop();
     }
     changes.added = await sortInSteps(changes.added);
     changes.changed = await sortInSteps(changes.changed);
     changes.removed = await sortInSteps(changes.removed);
-    return { errors, changes, counts, scopeFindings };
+    return { errors, changes: cappedChanges(changes, changeCounts), counts, scopeFindings };
   } finally {
     rows.clearStaging();
   }

@@ -5,7 +5,7 @@ import { correlate } from '../domain/correlate.js';
 import type { EstateError, EstateInventory } from '../domain/credential.js';
 import { evaluatePolicy } from '../domain/policy.js';
 import { markSelfCredentials, selfIdentityOf } from '../domain/self-credential.js';
-import type { ScanListener, ScanResult } from '../domain/scan.js';
+import { capChanges, changeCountsOf, type ScanListener, type ScanResult } from '../domain/scan.js';
 import type { Logger } from '../logging/logger.js';
 import type { Store } from '../store/store.js';
 import type { ScanRows } from '../store/scan-rows.js';
@@ -83,7 +83,7 @@ export function createScanner(options: ScannerOptions): Scanner {
     const counts = result.counts;
     log.info({
       scanId: id, credentials: counts?.credentials ?? result.credentials.length, errors: result.errors.length,
-      added: result.changes.added.length, removed: result.changes.removed.length, changed: result.changes.changed.length,
+      ...changeCountsOf(result),
     }, 'scan finished');
     return result;
   }
@@ -129,7 +129,7 @@ export function createScanner(options: ScannerOptions): Scanner {
     const failed = new Set(errors.map((e) => scopeKey(e.estate, e.scope)));
     const result: ScanResult = {
       id, trigger, startedAt, finishedAt: clock.now(), credentials, findings, errors,
-      changes: diffScans(previous?.credentials, credentials, failed),
+      changes: capChanges(diffScans(previous?.credentials, credentials, failed)),
     };
     try {
       saveSnapshot(store, result, options.historySize);

@@ -87,6 +87,25 @@ describe('estate errors', () => {
   });
 });
 
+describe("the caller's per-attempt timeout", () => {
+  it('holds for vaults too: a vault slower than it is an estate error naming that timeout, not the 30 s default', async () => {
+    const slow = clouds.handles.keyVault.vaults.get('kv-dev')!.server;
+    slow.setLatency(3_000);
+    const own = openSqliteStore({ path: ':memory:', clock });
+    const { sources } = createInventorySources(config, { clock, timeoutMs: 400, retry: { maxRetries: 0, baseDelayMs: 10 } });
+    const timed = createScanner({ sources: sources.filter((s) => s.scope === 'kv-dev'), config, store: own, clock, logger: createLogger({ level: 'silent' }) });
+    try {
+      const result = await timed.runScan('command');
+      expect(result.errors.map((e) => e.scope)).toEqual(['kv-dev']);
+      expect(result.errors[0]!.message).toContain('did not answer within 0.4 s');
+    } finally {
+      slow.setLatency(0);
+      await timed.shutdown();
+      own.close();
+    }
+  }, 30_000);
+});
+
 describe('a scan is read-only', () => {
   it('never reads a Key Vault secret value and never calls a mutating API', async () => {
     clearRequests();

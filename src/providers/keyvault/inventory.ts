@@ -3,6 +3,7 @@ import { collectPages, createPagedPool, type StreamInventory } from '../pages.js
 import { credentialId, KV_TAGS } from '../../domain/credential.js';
 import type { KeyVaultSecrets, SecretInfo } from './client.js';
 import { KeyVaultError } from './errors.js';
+import { VersionsSeenCache, type VersionsSeen } from './versions-seen.js';
 import type { Clock } from '../../clock.js';
 import { systemClock } from '../../clock.js';
 
@@ -28,16 +29,6 @@ export interface KeyVaultInventoryOptions {
    * (default 24 h): a new version always changes it; an older version disabled or expired in place does not.
    */
   versionsReuseMs?: number;
-}
-
-/** What a version listing told us last time, kept per secret (a few numbers, never a value). */
-interface VersionsSeen {
-  updatedAt: number;
-  createdAt: number | undefined;
-  seenAt: number;
-  current: string | undefined;
-  count: number;
-  disabled: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -73,7 +64,8 @@ export function createKeyVaultInventory(options: KeyVaultInventoryOptions): KeyV
 
   const clock = options.clock ?? systemClock;
   const reuseMs = options.versionsReuseMs ?? DAY_MS;
-  const seen = new Map<string, VersionsSeen>();
+  // What each secret's last version listing said (packed: a few numbers and the version's bytes per secret).
+  const seen = new VersionsSeenCache();
 
   const toCredential = (current: SecretInfo, versions: Pick<VersionsSeen, 'current' | 'count' | 'disabled'> | undefined): Credential => {
     const attributes: Record<string, AttributeValue> = {
@@ -123,7 +115,7 @@ export function createKeyVaultInventory(options: KeyVaultInventoryOptions): KeyV
     const current = versions[versions.length - 1]?.version;
     const summary: VersionsSeen = {
       updatedAt: s.updatedAt ?? Number.NaN, createdAt: s.createdAt, seenAt: now,
-      current: current === undefined ? undefined : own(current), count: versions.length, disabled: versions.filter((v) => !v.enabled).length,
+      current, count: versions.length, disabled: versions.filter((v) => !v.enabled).length,
     };
     if (s.updatedAt !== undefined) seen.set(own(s.name), summary);
     return summary;
@@ -141,7 +133,7 @@ export function createKeyVaultInventory(options: KeyVaultInventoryOptions): KeyV
     }, { signal });
     await pool.done();
     // Forget secrets that are gone, so the cache stays the size of the vault.
-    if (seen.size > names.size) for (const name of seen.keys()) if (!names.has(name)) seen.delete(name);
+    seen.keepOnly(names);
     return { estate: 'keyvault', scope: vault.name, host, facts: {} };
   };
 

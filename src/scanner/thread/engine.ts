@@ -1,15 +1,18 @@
 import type { Worker } from 'node:worker_threads';
+import type { TokenCredential } from '@azure/core-auth';
 import type { Clock } from '../../clock.js';
 import type { KeywardenConfig } from '../../config/schema.js';
 import type { Logger } from '../../logging/logger.js';
-import { registeredSecrets } from '../../logging/redact.js';
-import type { CallRecorder } from '../../observability/metrics.js';
+import { redactText, registeredSecrets } from '../../logging/redact.js';
+import type { CallRecorder } from '../../observability/calls.js';
+import { createAzureCredential, shareTokens } from '../../providers/azure-credential.js';
 import type { StoreAddress } from '../../store/store.js';
 import { startWorker } from '../../worker-boot.js';
 import type { ScanEngine, ScanRequest } from '../engine.js';
 import type { StreamScanOutcome } from '../pipeline.js';
 import type { InventorySourcesOptions } from '../sources.js';
 import type { FromScanThread, ScanThreadData, ToScanThread } from './protocol.js';
+import { lendToken } from './token-lender.js';
 
 /**
  * Runs the streamed scan on a scan thread (worker.ts): the bot's event loop only posts the request and takes the
@@ -29,6 +32,8 @@ export interface ThreadScanEngineOptions {
   sourceTimeoutMs?: number;
   /** Each call the thread made to an estate (metrics). */
   onCall?: CallRecorder;
+  /** The credential that lends the thread its tokens (default: built from config.azure when the first scan starts). */
+  credential?: TokenCredential;
 }
 
 export class ScanThreadError extends Error {
@@ -44,6 +49,9 @@ interface Pending {
   reject(err: Error): void;
 }
 
+/** The scan thread's young generation (V8's default lets it grow to tens of MB): measured in docs/performance.md. */
+const YOUNG_GENERATION_MB = 16;
+
 const LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
 export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
@@ -52,6 +60,8 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
   let worker: Worker | undefined;
   let pending: Pending | undefined;
   let closed = false;
+  // One token per audience for the process: the thread asks for them (thread/tokens.ts) instead of loading MSAL.
+  let credential = options.credential && shareTokens(options.credential, clock);
 
   /** A log line of the thread, already redacted there, written through the bot's logger (redacted again). */
   function relayLog(line: string): void {
@@ -64,8 +74,9 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
     }
   }
 
-  function onMessage(message: FromScanThread, setReason: (reason: string) => void): void {
+  function onMessage(message: FromScanThread, w: Worker, setReason: (reason: string) => void): void {
     if (message.type === 'log') relayLog(message.line);
+    else if (message.type === 'token') void lendToken(credential!, message, (answer) => w.postMessage(answer));
     else if (message.type === 'broken') setReason(`it could not start: ${message.message}`);
     else if (message.type === 'calls') for (const call of message.calls) options.onCall?.(call);
     else if ((message.type === 'done' || message.type === 'failed') && pending?.scanId === message.scanId) {
@@ -84,10 +95,11 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
     const entry = new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
     const w = startWorker(entry, {
       workerData: data as unknown as Record<string, unknown>, stdout: false, stderr: false,
-      ...(memoryMb ? { resourceLimits: { maxOldGenerationSizeMb: memoryMb } } : {}),
+      // A small young generation: the scan's garbage is short-lived (pages, rows), collected before it adds to RSS.
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, ...(memoryMb ? { maxOldGenerationSizeMb: memoryMb } : {}) },
     });
     let reason: string | undefined;
-    w.on('message', (m: FromScanThread) => onMessage(m, (r) => {
+    w.on('message', (m: FromScanThread) => onMessage(m, w, (r) => {
       reason = r;
       void w.terminate();
     }));
@@ -117,6 +129,14 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
     run(request: ScanRequest, signal?: AbortSignal): Promise<StreamScanOutcome> {
       if (closed) return Promise.reject(new ScanThreadError('Keywarden is shutting down; no new scan starts'));
       if (pending) return Promise.reject(new ScanThreadError('a scan is already running on the scan thread'));
+      try {
+        credential ??= shareTokens(createAzureCredential(config.azure), clock);
+      } catch (err) {
+        // An incomplete azure config: said like a thread that could not start (as before the thread borrowed tokens).
+        const why = `it could not start: ${redactText((err as Error).message)}`;
+        logger.error({ thread: 'scan' }, `the scan thread stopped: ${why}; the next scan starts a new one`);
+        return Promise.reject(new ScanThreadError(`the scan thread stopped (${why}); the next scan starts a new thread`));
+      }
       worker ??= start();
       const w = worker;
       return new Promise<StreamScanOutcome>((resolve, reject) => {

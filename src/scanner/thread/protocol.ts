@@ -1,5 +1,5 @@
 import type { KeywardenConfig } from '../../config/schema.js';
-import type { CloudCall } from '../../observability/metrics.js';
+import type { CloudCall } from '../../observability/calls.js';
 import type { StoreAddress } from '../../store/store.js';
 import type { InventorySourcesOptions } from '../sources.js';
 import type { StreamScanOutcome } from '../pipeline.js';
@@ -19,8 +19,25 @@ export interface ScanThreadData {
   now: number;
 }
 
+/** An access token lent by the bot's credential (the scan thread has no credential of its own). */
+export interface LentToken {
+  token: string;
+  expiresOnTimestamp: number;
+  refreshAfterTimestamp?: number;
+}
+
+/** Why the bot's credential gave no token: enough of the error for the providers' messages (redacted, no token). */
+export interface TokenFailure {
+  name: string;
+  message: string;
+  statusCode?: number;
+  code?: string;
+}
+
 export type ToScanThread =
   | { type: 'scan'; scanId: string; ordinal: number; now: number }
+  /** The answer to the thread's token request `id`: a token (null when the credential gave none) or why not. */
+  | { type: 'token'; id: number; token?: LentToken | null; error?: TokenFailure }
   /** Keywarden is shutting down: stop the running scan's calls. */
   | { type: 'abort' }
   /** Stop the running scan, close the store, and end. */
@@ -31,6 +48,8 @@ export type FromScanThread =
   /** The thread could not start (its store, its sources) and ends. */
   | { type: 'broken'; message: string }
   | { type: 'log'; line: string }
+  /** The thread needs an access token for these scopes (answered with a `token` message of the same id). */
+  | { type: 'token'; id: number; scopes: string[]; tenantId?: string; claims?: string }
   | { type: 'calls'; calls: CloudCall[] }
   | { type: 'done'; scanId: string; outcome: StreamScanOutcome }
   | { type: 'failed'; scanId: string; message: string; code?: string }

@@ -2,12 +2,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Clock } from '../../clock.js';
 import { createLogger, type LogLevel } from '../../logging/logger.js';
 import { redactText, registerSecret } from '../../logging/redact.js';
-import { recordingFetch, recordingKeyVaultPolicy, type CloudCall } from '../../observability/metrics.js';
+import { recordingFetch, recordingKeyVaultPolicy, type CloudCall } from '../../observability/calls.js';
 import { openStoreAt } from '../../store/open-address.js';
 import { inlineScanEngine } from '../engine.js';
 import { createSourceRunner } from '../run-sources.js';
-import { createInventorySources } from '../sources.js';
+import { buildInventorySources } from '../estate-sources.js';
 import type { FromScanThread, ScanThreadData, ToScanThread } from './protocol.js';
+import { threadTokens } from './tokens.js';
 
 /**
  * The scan thread: the inventory sources and the streamed scan (correlate, policy, diff, rows) on a thread of their own,
@@ -39,12 +40,14 @@ const record = (call: CloudCall) => {
 };
 
 const { config } = data;
+// Tokens come from the bot's credential over the port: the thread never loads @azure/identity or MSAL.
+const tokens = threadTokens(send);
 const messageOf = (err: unknown): string => redactText(typeof (err as Error)?.message === 'string' ? (err as Error).message : String(err));
 
 function open() {
   try {
-    const { sources } = createInventorySources(config, {
-      clock, retry: data.retry,
+    const { sources } = buildInventorySources(config, {
+      clock, retry: data.retry, credential: tokens.credential,
       instrument: { fetchFor: (estate) => recordingFetch(record, estate), keyVaultPolicy: recordingKeyVaultPolicy(record) as never },
     });
     return { sources, store: openStoreAt(data.address, { clock }) };
@@ -77,7 +80,9 @@ async function scan({ sources, store }: NonNullable<typeof opened>, message: Ext
 }
 
 if (opened) port.on('message', (message: ToScanThread) => {
-  if (message.type === 'scan') {
+  if (message.type === 'token') {
+    tokens.answer(message);
+  } else if (message.type === 'scan') {
     running = scan(opened, message).finally(() => { running = undefined; });
   } else if (message.type === 'abort') {
     stopping.abort();
