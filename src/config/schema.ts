@@ -177,6 +177,8 @@ export const configSchema = z.object({
     mappings: z.array(z.object({ secret: z.string().regex(/^[^/]+\/[^/]+$/, 'use "<vault>/<secret>"'), holds: credentialRefSchema })).default([]),
     /** Sandbox/tests only: the emulator is not on *.vault.azure.net. */
     disableChallengeResourceVerification: z.boolean().default(false),
+    /** List every secret's versions at each scan (one call per secret): version id, count and disabled versions as attributes. */
+    versionHistory: z.boolean().default(false),
   }).default({}),
   entra: z.object({
     enabled: z.boolean().default(true),

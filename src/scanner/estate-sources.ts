@@ -138,7 +138,7 @@ export function buildInventorySources(config: KeywardenConfig, options: Inventor
 
   for (const vault of config.keyVault.vaults) {
     // A vault is one host: its version listings run as many at once as the vault's gate lets through.
-    sources.push(createKeyVaultInventory({ vault, secrets: keyVaults.get(vault.name)!, concurrency: gates.for(vault.url, 'keyvault').limit.inFlight, clock }));
+    sources.push(createKeyVaultInventory({ vault, secrets: keyVaults.get(vault.name)!, concurrency: gates.for(vault.url, 'keyvault').limit.inFlight, clock, versionHistory: config.keyVault.versionHistory }));
   }
 
   if (graph) {

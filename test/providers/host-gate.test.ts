@@ -26,7 +26,8 @@ afterAll(async () => {
 });
 
 function vaultSource(requestLimits: Record<string, unknown>, vault: string) {
-  const config = configSchema.parse(withSandboxConfig({ scanner: { requestLimits } }, clouds.config));
+  // With version listings (one call per secret), the calls that queue behind a vault's window.
+  const config = configSchema.parse(withSandboxConfig({ scanner: { requestLimits }, keyVault: { versionHistory: true } }, clouds.config));
   const built = createInventorySources(config, { clock });
   const source = built.sources.find((s) => s.estate === 'keyvault' && s.scope === vault)!;
   return { source, gates: built.gates, url: config.keyVault.vaults.find((v) => v.name === vault)!.url };

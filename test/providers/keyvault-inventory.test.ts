@@ -18,10 +18,10 @@ const inputs = crossEstateInputs(NOW);
 const token = newToken();
 let kv: KeyVaultEmulatorHandle;
 
-const inventory = (name: string) => {
+const inventory = (name: string, versionHistory = true) => {
   const vault = { name, url: kv.vault(name).url, environment: 'default' };
   const secrets = new KeyVaultSecrets({ vault, credential: fakeCredential(token), disableChallengeResourceVerification: true, retryOptions: { maxRetries: 1, retryDelayInMs: 10 } });
-  return createKeyVaultInventory({ vault, secrets });
+  return createKeyVaultInventory({ vault, secrets, versionHistory });
 };
 const byName = (creds: Credential[]) => new Map(creds.map((c) => [c.name, c]));
 
@@ -72,6 +72,19 @@ describe('Key Vault inventory', () => {
     expect(creds.get('etl-ingest-client-secret')!.holds).toBe(credentialId('entra-password', inputs.etlSecret.appId, inputs.etlSecret.keyId));
     expect(creds.get('adb-prod-bob-pipeline')!.holds).toBeUndefined();
     expect(creds.get('storage-account-key')!.expiresAt).toBe(NOW - 3 * DAY_MS);
+  });
+
+  it('by default reads only the secret list (one call per page of 25, none per secret) and still has what policy uses', async () => {
+    const inv = await inventory('kv-prod', false).scan();
+    const requests = kv.vault('kv-prod').server.requests;
+    expect(requests.filter((r) => r.path.endsWith('/versions'))).toEqual([]);
+    expect(requests.every((r) => r.method === 'GET' && r.path === '/secrets')).toBe(true);
+    const etl = byName(inv.credentials).get('adb-prod-etl-token')!;
+    const current = kv.vault('kv-prod').versions('adb-prod-etl-token')[0]!;
+    // The current version's dates, state, expiry and tags come with the list; its id, count and history do not.
+    expect(etl).toMatchObject({ createdAt: current.created, enabled: true, holds: expect.any(String) });
+    expect(etl.attributes).toMatchObject({ version: null, updatedAt: current.updated, 'tag:managed-by': 'keywarden' });
+    expect(etl.attributes.versionCount).toBeUndefined();
   });
 
   it('reports a secret without expiry as expiresAt null and keeps an old creation date', async () => {

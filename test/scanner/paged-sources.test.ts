@@ -33,7 +33,8 @@ beforeAll(async () => {
   const vault = clouds.handles.keyVault.vaults.get('kv-prod')!;
   // More than one page of the scan (25 secrets), behind the emulator's own pages of 5.
   for (let i = 0; i < EXTRA; i++) vault.seedSecret(name(i), { value: `v-${i}`, exp: IN_90_DAYS });
-  config = configSchema.parse(withSandboxConfig({}, clouds.config));
+  // Version listings on: the last secret's listing is where the vault fails part-way.
+  config = configSchema.parse(withSandboxConfig({ keyVault: { versionHistory: true } }, clouds.config));
   store = openSqliteStore({ path: ':memory:', clock });
   const { sources } = createInventorySources(config, { clock, retry: { maxRetries: 1, baseDelayMs: 10 } });
   scanner = createScanner({ sources, config, store, clock, logger: createLogger({ level: 'silent' }) });

@@ -29,6 +29,13 @@ export interface KeyVaultInventoryOptions {
    * (default 24 h): a new version always changes it; an older version disabled or expired in place does not.
    */
   versionsReuseMs?: number;
+  /**
+   * Also list every secret's versions (one more call per secret, reused as above): the current version's id, the
+   * version count and the disabled versions become attributes. Off by default: the secret list already carries the
+   * current version's dates, state and tags, which is all policy and the cards use, and a vault's 4,000 calls per
+   * 10 s are shared with the applications that read its secrets.
+   */
+  versionHistory?: boolean;
 }
 
 const DAY_MS = 86_400_000;
@@ -129,7 +136,7 @@ export function createKeyVaultInventory(options: KeyVaultInventoryOptions): KeyV
       // Certificate-backed secrets belong to their certificate; they are rotated (and watched) as certificates.
       if (s.managed) return;
       names.add(s.name);
-      await pool.add(async () => toCredential(s, await versionsOf(s, signal)));
+      await pool.add(async () => toCredential(s, options.versionHistory ? await versionsOf(s, signal) : undefined));
     }, { signal });
     await pool.done();
     // Forget secrets that are gone, so the cache stays the size of the vault.
