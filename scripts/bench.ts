@@ -1,5 +1,6 @@
 import { fork } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { ChildMessage } from './bench/child.js';
@@ -8,6 +9,7 @@ import { SCENARIO_IDS, type ScenarioId, type ScenarioResult } from './bench/type
 import { renderScaleReport } from './bench/scale-report.js';
 import type { ScaleResult } from './bench/scenarios/scale.js';
 import { DEFAULT_SIZE, parseSize } from './bench/shape.js';
+import { transpileCopy } from './transpile.js';
 
 /**
  * `npm run bench [-- --size N] [-- --only=scan,bot] [-- --json | --json=<file>]`: the scale table (scan of N thousand
@@ -18,12 +20,17 @@ import { DEFAULT_SIZE, parseSize } from './bench/shape.js';
  * orchestrates and prints. Exits 0 when every scenario ran, 1 otherwise.
  */
 
-// .js when running from a transpiled copy (the test suite's), .ts through tsx.
-const CHILD = fileURLToPath(new URL(`./bench/child.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
+const fromSources = import.meta.url.endsWith('.ts');
+// The measured processes run compiled JavaScript, as production does (dist/); from the sources, a transpiled copy is
+// made first (tsx's loader hooks add CPU and memory no deployment has). `--tsx` runs them through tsx instead.
+let CHILD = fileURLToPath(new URL(`./bench/child.${fromSources ? 'ts' : 'js'}`, import.meta.url));
+let childExecArgv = process.execArgv;
+let copy: string | undefined;
 const SCENARIO_TIMEOUT_MS = 240_000;
 
-function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: ScenarioId[]; sizes: number[]; warmUp: boolean; inline: boolean } {
+function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: ScenarioId[]; sizes: number[]; warmUp: boolean; inline: boolean; tsx: boolean } {
   let warmUp = true;
+  let tsx = false;
   let inline = false;
   let json = false;
   let jsonFile: string | undefined;
@@ -37,6 +44,7 @@ function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: Sc
       sizes = value.split(',').map(parseSize);
     } else if (arg === '--no-warm-up') warmUp = false;
     else if (arg === '--inline') inline = true;
+    else if (arg === '--tsx') tsx = true;
     else if (arg === '--json') json = true;
     else if (arg.startsWith('--json=')) jsonFile = arg.slice('--json='.length);
     else if (arg.startsWith('--only=')) {
@@ -50,12 +58,13 @@ function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: Sc
         + `  --size N   the scale table at N thousand credentials (1 = CI, 7 = default, 115, 360 = the full target; or ci/default/large/full)\n`
         + `  --no-warm-up  skip the unmeasured warm-up scan before each size (faster; CPU/cred then includes JIT warm-up)\n`
         + `  --inline   scan on the bot's thread (scanner.thread: false) instead of the scan thread\n`
+        + `  --tsx      run the measured processes through tsx (TypeScript sources) instead of a transpiled copy\n`
         + `  --only=…   the hot-path scenarios (the earlier bench); without --size and --only: --size ${DEFAULT_SIZE}\n`);
       process.exit(0);
     } else throw new Error(`unknown option ${arg} — use --size N, --json, --json=<file> and/or --only=<ids>`);
   }
   if (sizes.length === 0 && only.length === 0) sizes = [DEFAULT_SIZE];
-  return { json, jsonFile, only, sizes, warmUp, inline };
+  return { json, jsonFile, only, sizes, warmUp, inline, tsx };
 }
 
 let interrupted = false;
@@ -71,7 +80,7 @@ function runChild(id: ScenarioId | 'scale', size?: number, warmUp = true, inline
     // A large estate's scan may need more heap than Node's default (the gap is what the table shows).
     const heap = size !== undefined && size > 20 ? ['--max-old-space-size=16384'] : [];
     const timeoutMs = size !== undefined ? 900_000 + size * 60_000 : SCENARIO_TIMEOUT_MS;
-    const child = fork(CHILD, size !== undefined ? [id, String(size), warmUp ? 'warm-up' : 'no-warm-up', inline ? 'inline' : 'thread'] : [id], { execArgv: [...process.execArgv, '--expose-gc', ...heap], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(CHILD, size !== undefined ? [id, String(size), warmUp ? 'warm-up' : 'no-warm-up', inline ? 'inline' : 'thread'] : [id], { execArgv: [...childExecArgv, '--expose-gc', ...heap], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     current = child;
     let message: ChildMessage | undefined;
     const timer = setTimeout(() => {
@@ -94,7 +103,14 @@ try {
   process.stderr.write(`bench: ${(err as Error).message}\n`);
   process.exit(2);
 }
-const { json, jsonFile, only, sizes, warmUp, inline } = args;
+const { json, jsonFile, only, sizes, warmUp, inline, tsx } = args;
+if (fromSources && !tsx) {
+  copy = await transpileCopy();
+  CHILD = join(copy, 'scripts', 'bench', 'child.js');
+  // Without tsx's loader hooks: plain JavaScript, like `node dist/src/cli/main.js`.
+  childExecArgv = process.execArgv.filter((a, i, all) => !/tsx/.test(a) && !/tsx/.test(all[i + 1] ?? ''));
+  process.once('exit', () => rmSync(copy!, { recursive: true, force: true }));
+}
 const cpus = os.cpus();
 const machine: MachineInfo = {
   cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? 'unknown', node: process.version,
