@@ -12,7 +12,7 @@ import { withCardDataKeys } from '../approvals/card-data.js';
 import { notingClickers, refreshUserIds } from '../approvals/people.js';
 import { alertCardActions } from './actions.js';
 import { AlertDelivery, type AlertDeliveryOptions, type DrainReport } from './delivery.js';
-import { resolveAlert, setAlertProgress, wakeSnoozed } from './lifecycle.js';
+import { resolveAlert, setAlertProgress, snoozeKeysReady, wakeSnoozed } from './lifecycle.js';
 import { markOwnerReachable } from './owners.js';
 import type { ThreadPacer } from './pacing.js';
 import { channelBinding, channelHealth, isChannelDead, setChannelBinding, supportChannels, type SupportChannel } from './routing.js';
@@ -96,6 +96,8 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
   let applying = 0;
   const tick = async (): Promise<DrainReport> => {
     if (!store.isOpen || applying > 0) return { sent: 0, failed: 0, waiting: 0 };
+    await snoozeKeysReady(store, clock.now());
+    if (!store.isOpen) return { sent: 0, failed: 0, waiting: 0 };
     wakeSnoozed(store, clock.now());
     return delivery.drain();
   };

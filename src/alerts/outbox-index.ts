@@ -1,3 +1,4 @@
+import { sortableNumber } from '../store/sortable-key.js';
 import type { Store, StoredRecord } from '../store/store.js';
 import type { OutboxEntry } from './types.js';
 
@@ -25,15 +26,6 @@ export interface IndexValue {
   kind?: OutboxEntry['kind'];
   channel?: string;
   user?: string;
-}
-
-/** Text that sorts like the number: the double's bits, sign flipped (negative: all bits flipped), as hex. */
-export function sortableNumber(n: number): string {
-  const buf = Buffer.alloc(8);
-  buf.writeDoubleBE(n === 0 ? 0 : n);
-  if (buf[0]! & 0x80) for (let i = 0; i < 8; i++) buf[i] = ~buf[i]! & 0xff;
-  else buf[0] = buf[0]! | 0x80;
-  return buf.toString('hex');
 }
 
 export function channelQueue(channelKey: string): string {

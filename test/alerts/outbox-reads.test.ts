@@ -2,7 +2,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { enqueue } from '../../src/alerts/pacing.js';
 import type { OutboxEntry } from '../../src/alerts/types.js';
 import type { Collection, Store } from '../../src/store/store.js';
-import { cardIn, cred, isDigest, startAlertsHarness, type AlertsHarness } from './harness.js';
+import { DAY_MS } from '../../src/clock.js';
+import { formatUtcDate } from '../../src/domain/expiry.js';
+import { ALICE } from '../helpers/bot.js';
+import { cardIn, cred, isDigest, START, startAlertsHarness, type AlertsHarness } from './harness.js';
+
+const BOB = { id: '29:bob', name: 'Bob Ops', aadObjectId: 'dddddddd-0000-4000-8000-0000000000d1' };
+const SNOOZERS = { alerts: { cardAtDays: 14, digest: false, responders: { users: [BOB.aadObjectId] } }, config: { approvals: { users: [ALICE.aadObjectId] } } };
 
 /**
  * Issue 14: a first scan of a large estate queues one outbox entry per card (≈ 87k at 360k credentials). A drain pass,
@@ -15,10 +21,10 @@ async function readyz(h: AlertsHarness): Promise<Array<{ name: string; ok: boole
   return (await res.json() as { checks: Array<{ name: string; ok: boolean; detail?: string }> }).checks;
 }
 
-/** Counts the outbox records (entries and index keys) the store hands out. */
-function countOutboxReads(store: Store): { records: number } {
+/** Counts the records of these collections (default: the outbox entries and index keys) the store hands out. */
+function countOutboxReads(store: Store, collections: Collection[] = ['outbox', 'outbox-index']): { records: number } {
   const counted = { records: 0 };
-  const outbox = (c: Collection) => c === 'outbox' || c === 'outbox-index';
+  const outbox = (c: Collection) => collections.includes(c);
   const list = store.list.bind(store);
   const listIds = store.listIds.bind(store);
   const get = store.get.bind(store);
@@ -94,5 +100,53 @@ describe('the outbox is read a page at a time', () => {
     expect(h.connector.server.requests.filter((r) => r.status === 429)).toEqual([]);
     expect(h.logLines.some((l) => l.includes('indexed'))).toBe(true);
     expect(h.store.listIds('outbox-index', { prefix: 'q|' })).toEqual([]);
+  }, 60_000);
+});
+
+describe('snoozes end through their wake keys', () => {
+  let h: AlertsHarness;
+  afterEach(async () => { await h?.close(); });
+
+  async function snoozeOne(days: number): Promise<{ id: string; until: string; activityId: string; mark: number }> {
+    const alert = h.alertFor(cred('keyvault-secret', 'kv-prod', 'snoozed', days).id)!;
+    const until = formatUtcDate(h.clock.now() + 5 * DAY_MS);
+    const r = await h.click('snooze', { alertId: alert.id, nonce: alert.nonce, snoozeUntil: until, reason: 'planned' }, alert.message!.activityId!, BOB);
+    expect(r.status).toBe(200);
+    return { id: alert.id, until, activityId: alert.message!.activityId!, mark: h.connector.lastSeq };
+  }
+
+  it('with 300 alerts, the pass that ends a snooze reads that alert, not all of them', async () => {
+    h = await startAlertsHarness(SNOOZERS);
+    // Past the 30-day threshold: 300 open alerts, in no card (cards from 14 days).
+    const many = Array.from({ length: 300 }, (_, i) => cred('keyvault-secret', 'kv-prod', `other-${i}`, 25));
+    await h.scan([cred('keyvault-secret', 'kv-prod', 'snoozed', 10), ...many]);
+    expect(h.store.listIds('alerts')).toHaveLength(301);
+    const snoozed = await snoozeOne(10);
+    h.clock.set(Date.parse(`${snoozed.until}T00:00:00Z`) + 60_000);
+    const counted = countOutboxReads(h.store, ['alerts']);
+    await h.alerts.delivery.idle();
+    await h.alerts.tick();
+    const reads = counted.records;
+    expect(h.store.get<{ state: string }>('alerts', snoozed.id)!.value.state).toBe('open');
+    expect(h.connector.since(snoozed.mark)).toMatchObject([{ op: 'update', activityId: snoozed.activityId }]);
+    expect(reads).toBeLessThan(20);
+  }, 60_000);
+
+  it('a snooze a store kept from before the wake keys still ends on its date after a restart', async () => {
+    h = await startAlertsHarness(SNOOZERS);
+    h.clock.set(START + DAY_MS);
+    await h.scan([cred('keyvault-secret', 'kv-prod', 'snoozed', 10)]);
+    const snoozed = await snoozeOne(10);
+    // What the previous version left: the snoozed alert and its next-wake note, no wake key, no marker.
+    for (const id of h.store.listIds('alert-claims', { prefix: 'snooze:' })) h.store.delete('alert-claims', id);
+    for (const id of h.store.listIds('settings', { prefix: 'alerts:snooze-keys' })) h.store.delete('settings', id);
+    h.store.put('settings', 'alerts:next-wake', { at: Date.parse(`${snoozed.until}T00:00:00Z`) });
+    await h.restart();
+    await h.drainAll(0);
+    expect(h.connector.since(snoozed.mark)).toEqual([]);
+    h.clock.set(Date.parse(`${snoozed.until}T00:00:00Z`) + 60_000);
+    await h.drainAll(0);
+    expect(h.connector.since(snoozed.mark)).toMatchObject([{ op: 'update', activityId: snoozed.activityId }]);
+    expect(h.store.get('settings', 'alerts:next-wake')).toBeUndefined();
   }, 60_000);
 });
