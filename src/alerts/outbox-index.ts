@@ -70,13 +70,18 @@ export function fromTime(prefix: string, at: number): string {
  * key in the same transaction. Undefined when another writer got there first.
  */
 export function writeEntry(store: Store, id: string, prev: StoredRecord<OutboxEntry> | undefined, next: OutboxEntry): StoredRecord<OutboxEntry> | undefined {
+  const before = prev ? indexKeyOf(id, prev.value) : undefined;
+  const after = indexKeyOf(id, next);
+  const drop = before !== undefined && before.key !== after?.key;
+  const keep = after !== undefined && (before?.key !== after.key || JSON.stringify(before.value) !== JSON.stringify(after.value));
+  const write = () => (prev ? store.compareAndSet<OutboxEntry>(OUTBOX, id, prev.version, next) : store.insert<OutboxEntry>(OUTBOX, id, next));
+  // A claim leaves the key as it is: one compare-and-set (on Azure Tables a transaction would read the row first).
+  if (!drop && !keep) return write();
   return store.transaction(() => {
-    const written = prev ? store.compareAndSet<OutboxEntry>(OUTBOX, id, prev.version, next) : store.insert<OutboxEntry>(OUTBOX, id, next);
+    const written = write();
     if (!written) return undefined;
-    const before = prev ? indexKeyOf(id, prev.value) : undefined;
-    const after = indexKeyOf(id, next);
-    if (before && before.key !== after?.key) store.delete(INDEX, before.key);
-    if (after && (before?.key !== after.key || JSON.stringify(before.value) !== JSON.stringify(after.value))) store.put(INDEX, after.key, after.value);
+    if (drop) store.delete(INDEX, before.key);
+    if (keep) store.put(INDEX, after.key, after.value);
     return written;
   });
 }

@@ -10,7 +10,7 @@ import { errorText } from './errors.js';
 import type { SecretHandoff } from './handoff.js';
 import { auditJob } from './job-record.js';
 import { formatLeaseOwner, ownerIsGone, thisProcess } from './lease-owner.js';
-import { writeFinishPointers } from './open-jobs.js';
+import { finishPointersFor, writeFinishPointers } from './open-jobs.js';
 import type { JobRecord, StepName } from '../../domain/job.js';
 import type { StepOutcome, WorkflowDefinition } from './workflow.js';
 
@@ -81,7 +81,8 @@ export class JobLease {
     const { store } = this.options;
     const before = box.rec.value.state;
     // A job that just finished leaves its pointers in the same transaction (open-jobs.ts): readers never list the jobs.
-    const out = store.transaction(() => {
+    // Other journal writes stay a single compare-and-set (on Azure Tables a transaction would read the row first).
+    const out = !finishPointersFor(before, job) ? store.compareAndSet('jobs', box.rec.id, box.rec.version, job) : store.transaction(() => {
       const written = store.compareAndSet('jobs', box.rec.id, box.rec.version, job);
       if (written) writeFinishPointers(store, before, written.value);
       return written;

@@ -62,9 +62,14 @@ export function failedJobCount(store: Store, cap: number): number {
   return store.listIds('approvals', { prefix: FAILED_JOB_PREFIX, limit: cap }).length;
 }
 
+/** Whether a job going from `before` to `job` leaves pointers (it just finished done or failed). */
+export function finishPointersFor(before: JobRecord['state'], job: JobRecord): boolean {
+  return before !== job.state && (job.state === 'failed' || job.state === 'done');
+}
+
 /** Writes the pointers of a job that just became `job` (call inside the transaction that wrote it). */
 export function writeFinishPointers(store: Store, before: JobRecord['state'], job: JobRecord): void {
-  if (before === job.state) return;
+  if (!finishPointersFor(before, job)) return;
   if (job.state === 'failed') store.put('approvals', `${FAILED_JOB_PREFIX}${job.id}`, { jobId: job.id, subject: job.subject, kind: job.kind, at: job.finishedAt ?? job.createdAt });
   if (job.state === 'done') store.put<DoneJobPointer>('approvals', doneJobId(job.kind, job.subject), pointerOf(job));
 }
