@@ -185,16 +185,19 @@ export function snoozeAction(options: AlertActionsOptions): CardAction {
       const parsed = parseSnooze(data, now, options.config.alerts.snoozeMaxDays);
       if ('problem' in parsed) return { text: parsed.problem };
       const by = actorOf(ctx.actor);
-      const written = mutateAlert(options.store, current.id, (a) => {
-        if (a.state === 'resolved' || a.nonce !== current.nonce) return undefined;
-        return delivered(bumped({
-          ...a, state: 'snoozed',
-          snooze: { until: parsed.until, reason: parsed.reason, by, at: now, threshold: a.threshold },
-          history: pushHistory(a, { at: now, event: 'snoozed', text: `snoozed until ${formatUtcDate(parsed.until)}: ${parsed.reason}`, actor: by }),
-        }, now));
+      // The snooze and its wake key commit together: a snoozed alert always has its key.
+      const written = options.store.transaction(() => {
+        const w = mutateAlert(options.store, current.id, (a) => {
+          if (a.state === 'resolved' || a.nonce !== current.nonce) return undefined;
+          return delivered(bumped({
+            ...a, state: 'snoozed',
+            snooze: { until: parsed.until, reason: parsed.reason, by, at: now, threshold: a.threshold },
+            history: pushHistory(a, { at: now, event: 'snoozed', text: `snoozed until ${formatUtcDate(parsed.until)}: ${parsed.reason}`, actor: by }),
+          }, now));
+        });
+        if (w) noteSnooze(options.store, w.id, parsed.until);
+        return w;
       });
-      // After the write: a wake pass that read the alerts before it sees this note and looks again.
-      if (written) noteSnooze(options.store, parsed.until);
       return afterWrite(options, current, written, (alert) => {
         audit(options, 'alert.snoozed', alert, ctx, { until: parsed.until, reason: parsed.reason });
         options.logger.info({ alertId: alert.id, until: parsed.until }, 'alert snoozed');

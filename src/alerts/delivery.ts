@@ -7,8 +7,9 @@ import type { Store, StoredRecord } from '../store/store.js';
 import { alertMessage, renderDetailsCard, renderDigestCard } from './cards.js';
 import { mentionsFor, mutateAlert, pushHistory } from './lifecycle.js';
 import { markOwnerUnreachable, ownerNoticeContent, personalConversationOf } from './owners.js';
+import { channelQueue, DONE_PREFIX, ensureOutboxIndex, entryOf, IndexCursor, OWNERS_QUEUE, queuePrefix } from './outbox-index.js';
 import {
-  backoffMs, claimEntry, MAX_ATTEMPTS, outstanding, pruneOutbox, settleEntry, ThreadPacer,
+  backoffMs, claimEntry, finishedSince, isOutstanding, MAX_ATTEMPTS, pruneOutbox, settleEntry, ThreadPacer,
 } from './pacing.js';
 import { channelByKey, channelHealthId, isChannelDead, supportChannels, type SupportChannel } from './routing.js';
 import type { AlertRecord, DeliveryHealth, OutboxEntry } from './types.js';
@@ -62,6 +63,7 @@ export class AlertDelivery {
   readonly pacer: ThreadPacer;
   private running: Promise<DrainReport> | undefined;
   private seeded = false;
+  private indexed = false;
   private prunedAt = Number.NEGATIVE_INFINITY;
   private readonly log: Logger;
 
@@ -86,7 +88,13 @@ export class AlertDelivery {
     const report: DrainReport = { sent: 0, failed: 0, waiting: 0 };
     const gateway = this.options.gateway();
     if (!gateway || !store.isOpen) return report;
-    // Pruning reads the whole outbox: once every few minutes is plenty for entries kept a day.
+    if (!this.indexed) {
+      const added = await ensureOutboxIndex(store, clock.now());
+      if (added > 0) this.log.info({ entries: added }, 'outbox entries from before the outbox index were indexed');
+      this.indexed = true;
+      if (!store.isOpen) return report;
+    }
+    // Pruning reads only the finished entries past their day: every few minutes is plenty.
     if (clock.now() - this.prunedAt >= PRUNE_EVERY_MS) {
       pruneOutbox(store, clock.now());
       this.prunedAt = clock.now();
@@ -103,16 +111,40 @@ export class AlertDelivery {
       report.waiting++;
       report.nextDueAt = report.nextDueAt === undefined ? at : Math.min(report.nextDueAt, at);
     };
-    for (const record of outstanding(store, clock.now())) {
+    // One queue per support channel and one for owner notices, each read a page at a time in send order and merged,
+    // so entries go most urgent first across queues; a channel's queue is left once its thread is paced or dead.
+    const queues = new Set([...new Set(channels.map((c) => channelQueue(c.key)))].map((q) => new IndexCursor(store, queuePrefix(q))));
+    queues.add(new IndexCursor(store, queuePrefix(OWNERS_QUEUE)));
+    const owners = [...queues].at(-1)!;
+    for (;;) {
       if (!store.isOpen) break;
+      let cursor: IndexCursor | undefined;
+      for (const q of queues) {
+        const rank = q.rank();
+        if (rank === undefined) queues.delete(q);
+        else if (!cursor || rank < cursor.rank()!) cursor = q;
+      }
+      if (!cursor) break;
+      const row = cursor.take()!;
       const now = clock.now();
+      if (row.value.at > now) { later(row.value.at); continue; }
+      const record = entryOf(store, row);
+      if (!record || !isOutstanding(record.value, now)) continue;
       const entry = record.value;
       if (entry.dueAt > now) { later(entry.dueAt); continue; }
       const channel = channelByKey(entry.channel, channels);
-      if (entry.kind !== 'owner-notice' && (!channel || isDead(channel.key))) { report.waiting++; continue; }
+      if (entry.kind !== 'owner-notice' && (!channel || isDead(channel.key))) {
+        report.waiting++;
+        queues.delete(cursor);
+        continue;
+      }
       const thread = entry.kind === 'owner-notice' ? `user:${entry.user?.aadObjectId}` : baseThread(channel!.target.conversationId);
       const slot = this.pacer.nextSlot(thread, now);
-      if (slot > now) { later(slot); continue; }
+      if (slot > now) {
+        later(slot);
+        if (cursor !== owners) queues.delete(cursor);
+        continue;
+      }
       const claimed = claimEntry(store, record, now);
       if (!claimed) continue;
       this.pacer.record(thread, now);
@@ -129,11 +161,11 @@ export class AlertDelivery {
   private seedPacer(channels: SupportChannel[]): void {
     this.seeded = true;
     const now = this.options.clock.now();
-    for (const r of this.options.store.list<OutboxEntry>('outbox')) {
+    for (const r of finishedSince(this.options.store, DONE_PREFIX, now - 3_600_000 + 1)) {
       const e = r.value;
-      if (e.status !== 'sent' || e.sentAt === undefined || e.sentAt <= now - 3_600_000) continue;
-      const thread = e.kind === 'owner-notice' ? `user:${e.user?.aadObjectId}` : channelByKey(e.channel, channels)?.target.conversationId;
-      if (thread) this.pacer.record(baseThread(thread), e.sentAt);
+      if (e.status !== 'sent') continue;
+      const thread = e.kind === 'owner-notice' ? `user:${e.user}` : channelByKey(e.channel, channels)?.target.conversationId;
+      if (thread) this.pacer.record(baseThread(thread), e.at);
     }
   }
 

@@ -2,7 +2,7 @@ import type { KeywardenConfig } from '../config/schema.js';
 import type { CredentialKind } from '../domain/credential.js';
 import { daysLeft, formatExpiry } from '../domain/expiry.js';
 import { compareRisk } from '../domain/blast-radius.js';
-import type { JobRecord } from '../domain/job.js';
+import { openJobs } from '../workflows/engine/open-jobs.js';
 import { credentialsInRotation, rotationText } from '../domain/rotation-state.js';
 import type { Store } from '../store/store.js';
 import { ownerText } from './cards.js';
@@ -37,7 +37,7 @@ function inDigest(a: AlertRecord, channel: string, config: KeywardenConfig): boo
 /** Old credentials in a rotation grace window whose alert was in this channel: shown as rotated, not as needing attention. */
 export function rotatedItems(store: Store, channel: string): DigestItem[] {
   const items: DigestItem[] = [];
-  for (const r of credentialsInRotation(store.list<JobRecord>('jobs').map((j) => j.value)).values()) {
+  for (const r of credentialsInRotation(openJobs(store)).values()) {
     const alert = r.alertId ? store.get<AlertRecord>('alerts', r.alertId)?.value : undefined;
     if (!alert || alert.channel !== channel) continue;
     const c = alert.credential;

@@ -12,7 +12,7 @@ import { withCardDataKeys } from '../approvals/card-data.js';
 import { notingClickers, refreshUserIds } from '../approvals/people.js';
 import { alertCardActions } from './actions.js';
 import { AlertDelivery, type AlertDeliveryOptions, type DrainReport } from './delivery.js';
-import { resolveAlert, setAlertProgress, wakeSnoozed } from './lifecycle.js';
+import { resolveAlert, setAlertProgress, snoozeKeysReady, wakeSnoozed } from './lifecycle.js';
 import { markOwnerReachable } from './owners.js';
 import type { ThreadPacer } from './pacing.js';
 import { channelBinding, channelHealth, isChannelDead, setChannelBinding, supportChannels, type SupportChannel } from './routing.js';
@@ -20,7 +20,11 @@ import { applyScan, routeWaitingAlerts, type ScanAlertsOutcome } from './scan-al
 import { timeSlices } from './slices.js';
 import { queueScanDigests } from './digest.js';
 import { recountUnrouted, unroutedCount } from './unrouted.js';
-import type { AlertRecord, AlertResolution, DeliveryHealth, OutboxEntry } from './types.js';
+import { countKeys, FAILED_PREFIX, fromTime, QUEUED_PREFIX } from './outbox-index.js';
+import type { AlertRecord, AlertResolution, DeliveryHealth } from './types.js';
+
+/** /readyz counts outbox entries up to this many (ids only); past it, it says "more than". */
+const PROBE_CAP = 1_000;
 
 export { renderAlertCard, renderDigestCard, renderDetailsCard, isRotatable } from './cards.js';
 export type { AlertRecord, AlertState, AlertMessageRef, AlertResolution, AlertHistoryEntry } from './types.js';
@@ -92,6 +96,8 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
   let applying = 0;
   const tick = async (): Promise<DrainReport> => {
     if (!store.isOpen || applying > 0) return { sent: 0, failed: 0, waiting: 0 };
+    await snoozeKeysReady(store, clock.now());
+    if (!store.isOpen) return { sent: 0, failed: 0, waiting: 0 };
     wakeSnoozed(store, clock.now());
     return delivery.drain();
   };
@@ -225,12 +231,13 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
       check: () => {
         if (!store.isOpen) return { ok: false, detail: 'store is closed' };
         const since = clock.now() - 24 * 3_600_000;
-        const entries = store.list<OutboxEntry>('outbox').map((r) => r.value);
-        const backlog = entries.filter((e) => e.status === 'pending' || e.status === 'sending').length;
-        const failed = entries.filter((e) => e.status === 'failed' && (e.lastError?.at ?? 0) >= since).length;
+        // Counted from the outbox index (ids only, capped): the probe never reads the outbox itself.
+        const backlog = countKeys(store, QUEUED_PREFIX, PROBE_CAP + 1);
+        const failed = countKeys(store, FAILED_PREFIX, PROBE_CAP + 1, fromTime(FAILED_PREFIX, since));
         const owners = store.list<DeliveryHealth>('deliveries', { prefix: 'owner:' }).filter((r) => r.value.status === 'unreachable').length;
-        const parts = [`${backlog} waiting to send`];
-        if (failed) parts.push(`${failed} failed in the last 24 h (see the log)`);
+        const shown = (n: number): string => (n > PROBE_CAP ? `more than ${PROBE_CAP}` : String(n));
+        const parts = [`${shown(backlog)} waiting to send`];
+        if (failed) parts.push(`${shown(failed)} failed in the last 24 h (see the log)`);
         if (owners) parts.push(`${owners} owner${owners === 1 ? '' : 's'} unreachable in personal chat (they need to install Keywarden personally)`);
         return { ok: true, detail: parts.join('; ') };
       },

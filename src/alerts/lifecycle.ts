@@ -3,6 +3,7 @@ import type { KeywardenConfig } from '../config/schema.js';
 import type { Credential, Finding } from '../domain/credential.js';
 import { SEVERITY_ORDER } from '../domain/credential.js';
 import { daysLeft, thresholdRank, type ExpiryThreshold } from '../domain/expiry.js';
+import { sortableNumber } from '../store/sortable-key.js';
 import type { Store, StoredRecord } from '../store/store.js';
 import { ownersToReach } from './cards.js';
 import { enqueue } from './pacing.js';
@@ -225,43 +226,64 @@ export function setAlertProgress(
   return done;
 }
 
-/** When the earliest snooze ends, in `settings`: a drain tick then reads one record instead of every alert. */
-const NEXT_WAKE = 'alerts:next-wake';
-interface NextWake { at: number }
-const NEVER = Number.MAX_SAFE_INTEGER;
+/**
+ * Each snooze leaves a key `snooze:<until>:<alertId>` in alert-claims, written with the snooze (actions.ts), so a
+ * drain tick reads the keys whose time has come (usually none: one small read) instead of every alert. A key the alert
+ * moved past (woken early, resolved, snoozed again) is dropped when its time comes.
+ */
+const SNOOZE_PREFIX = 'snooze:';
+interface SnoozeKey { alertId: string; until: number }
+/** Marks a store whose snoozed alerts all have their keys; stores from before get them once (snoozeKeysReady). */
+const SNOOZE_KEYS_MARKER = 'alerts:snooze-keys-v1';
+/** What the previous version kept instead: the earliest snooze end. */
+const OLD_NEXT_WAKE = 'alerts:next-wake';
 
-/** A snooze until `until` was written: the next wake pass is due by then. */
-export function noteSnooze(store: Store, until: number): void {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const current = store.get<NextWake>('settings', NEXT_WAKE);
-    if (current && current.value.at <= until) return;
-    const done = current ? store.compareAndSet<NextWake>('settings', NEXT_WAKE, current.version, { at: until }) : store.insert<NextWake>('settings', NEXT_WAKE, { at: until });
-    if (done) return;
+/** A snooze of `alertId` until `until` was written (call in the same transaction). */
+export function noteSnooze(store: Store, alertId: string, until: number): void {
+  store.put<SnoozeKey>('alert-claims', `${SNOOZE_PREFIX}${sortableNumber(until)}:${alertId}`, { alertId, until });
+}
+
+const keyedStores = new WeakSet<Store>();
+
+/**
+ * Gives the snoozed alerts of a store from before the keys their keys, once: pages through the alerts (the only whole
+ * read left, once per store; the previous version read them all whenever a snooze ended), then leaves a marker.
+ */
+export async function snoozeKeysReady(store: Store, now: number, pageSize = 200): Promise<void> {
+  if (keyedStores.has(store)) return;
+  if (!store.get('settings', SNOOZE_KEYS_MARKER)) {
+    let after: string | undefined;
+    for (;;) {
+      if (!store.isOpen) return;
+      const page = store.list<AlertRecord>('alerts', { limit: pageSize, ...(after !== undefined ? { after } : {}) });
+      if (page.length === 0) break;
+      after = page.at(-1)!.id;
+      for (const r of page) if (r.value.state === 'snoozed' && r.value.snooze) noteSnooze(store, r.id, r.value.snooze.until);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    store.insert('settings', SNOOZE_KEYS_MARKER, { at: now });
+    store.delete('settings', OLD_NEXT_WAKE);
   }
+  keyedStores.add(store);
 }
 
 /** Ends snoozes whose date has passed; the card is updated to its current state. */
 export function wakeSnoozed(store: Store, now: number): string[] {
-  const next = store.get<NextWake>('settings', NEXT_WAKE);
-  if (next && next.value.at > now) return [];
   const woken: string[] = [];
-  let earliest = NEVER;
-  for (const r of store.list<AlertRecord>('alerts')) {
-    if (r.value.state !== 'snoozed' || !r.value.snooze) continue;
-    if (r.value.snooze.until > now) {
-      earliest = Math.min(earliest, r.value.snooze.until);
-      continue;
+  for (;;) {
+    const page = store.list<SnoozeKey>('alert-claims', { prefix: SNOOZE_PREFIX, limit: 50 });
+    for (const key of page) {
+      if (key.value.until > now) return woken;
+      const done = mutateAlert(store, key.value.alertId, (a) => (a.state === 'snoozed' && a.snooze && a.snooze.until <= now ? wake(a, now, 'snooze ended') : undefined));
+      if (done) {
+        woken.push(done.id);
+        queueCard(store, done.value, now);
+      }
+      // After the wake: a crash in between leaves the key, and the next pass finds the alert awake and drops it.
+      store.delete('alert-claims', key.id, key.version);
     }
-    const done = mutateAlert(store, r.id, (a) => (a.state === 'snoozed' ? wake(a, now, 'snooze ended') : undefined));
-    if (done) {
-      woken.push(r.id);
-      queueCard(store, done.value, now);
-    }
+    if (page.length < 50) return woken;
   }
-  // Unless a snooze was noted meanwhile (its note is the earlier one then).
-  if (next) store.compareAndSet<NextWake>('settings', NEXT_WAKE, next.version, { at: earliest });
-  else store.insert<NextWake>('settings', NEXT_WAKE, { at: earliest });
-  return woken;
 }
 
 export function wake(alert: AlertRecord, now: number, why: string): AlertRecord {

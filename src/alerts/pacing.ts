@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Store, StoredRecord } from '../store/store.js';
+import { DONE_PREFIX, entryOf, FAILED_PREFIX, fromTime, IndexCursor, removeEntry, writeEntry, type IndexValue } from './outbox-index.js';
 import type { OutboxEntry } from './types.js';
 
 /**
@@ -107,32 +108,28 @@ export function enqueue(store: Store, id: string, entry: NewOutboxEntry, now: nu
     const fresh: OutboxEntry = { ...entry, status: 'pending', attempts: 0, createdAt: now, dueAt: entry.dueAt ?? now };
     const existing = store.get<OutboxEntry>('outbox', id);
     if (!existing) {
-      if (store.insert<OutboxEntry>('outbox', id, fresh)) return;
+      if (writeEntry(store, id, undefined, fresh)) return;
       continue;
     }
     const cur = existing.value;
     if (cur.status === 'pending' || cur.status === 'sending') {
       if (entry.priority >= cur.priority && entry.digest === undefined) return;
       const merged: OutboxEntry = { ...cur, priority: Math.min(cur.priority, entry.priority), digest: entry.digest ?? cur.digest };
-      if (store.compareAndSet('outbox', id, existing.version, merged)) return;
+      if (writeEntry(store, id, existing, merged)) return;
       continue;
     }
-    if (store.compareAndSet('outbox', id, existing.version, fresh)) return;
+    if (writeEntry(store, id, existing, fresh)) return;
   }
 }
 
-/** Entries that may go now or later, most urgent first (expired leases count as pending). */
-export function outstanding(store: Store, now: number): StoredRecord<OutboxEntry>[] {
-  return store.list<OutboxEntry>('outbox')
-    .filter((r) => r.value.status === 'pending' || (r.value.status === 'sending' && (r.value.leaseUntil ?? 0) <= now))
-    .sort((a, b) => a.value.priority - b.value.priority || a.value.createdAt - b.value.createdAt || (a.id < b.id ? -1 : 1));
+/** Whether an entry may be taken now or later (an expired lease counts as pending). */
+export function isOutstanding(entry: OutboxEntry, now: number): boolean {
+  return entry.status === 'pending' || (entry.status === 'sending' && (entry.leaseUntil ?? 0) <= now);
 }
 
 /** Takes an entry for sending with compare-and-set, so two replicas never send the same one. */
 export function claimEntry(store: Store, record: StoredRecord<OutboxEntry>, now: number): StoredRecord<OutboxEntry> | undefined {
-  return store.compareAndSet<OutboxEntry>('outbox', record.id, record.version, {
-    ...record.value, status: 'sending', leaseUntil: now + SEND_LEASE_MS,
-  });
+  return writeEntry(store, record.id, record, { ...record.value, status: 'sending', leaseUntil: now + SEND_LEASE_MS });
 }
 
 /** Writes a new state for a claimed entry (a lost race means another replica took it over: fine). */
@@ -140,15 +137,33 @@ export function settleEntry(store: Store, claimed: StoredRecord<OutboxEntry>, ne
   const current = store.get<OutboxEntry>('outbox', claimed.id);
   if (!current) return false;
   const { leaseUntil: _lease, ...rest } = current.value;
-  return Boolean(store.compareAndSet<OutboxEntry>('outbox', claimed.id, current.version, { ...rest, ...next }));
+  return Boolean(writeEntry(store, claimed.id, current, { ...rest, ...next }));
 }
 
-/** Drops finished entries older than KEEP_DONE_MS. */
+/**
+ * Drops sent and superseded entries older than KEEP_DONE_MS, and failure keys past readiness's 24 h (failed entries
+ * stay). Reads only the finished keys older than that, oldest first, a page at a time.
+ */
 export function pruneOutbox(store: Store, now: number): number {
   let pruned = 0;
-  for (const r of store.list<OutboxEntry>('outbox')) {
-    const done = r.value.status === 'sent' || r.value.status === 'superseded';
-    if (done && (r.value.sentAt ?? r.updatedAt) < now - KEEP_DONE_MS && store.delete('outbox', r.id, r.version)) pruned++;
+  const cutoff = now - KEEP_DONE_MS;
+  for (const prefix of [DONE_PREFIX, FAILED_PREFIX]) {
+    const cursor = new IndexCursor(store, prefix, 200);
+    for (let row = cursor.take(); row && row.value.at < cutoff; row = cursor.take()) {
+      if (prefix === FAILED_PREFIX) {
+        store.delete('outbox-index', row.id, row.version);
+        continue;
+      }
+      const record = entryOf(store, row);
+      if (record && removeEntry(store, record)) pruned++;
+    }
   }
   return pruned;
+}
+
+/** Finished keys from `since` on, oldest first, a page at a time. */
+export function* finishedSince(store: Store, prefix: typeof DONE_PREFIX | typeof FAILED_PREFIX, since: number): Generator<StoredRecord<IndexValue>> {
+  // Keys at `since` are `<that>|<id>`, so they sort after it: `after` (exclusive) keeps them.
+  const cursor = new IndexCursor(store, prefix, 200, fromTime(prefix, since));
+  for (let row = cursor.take(); row; row = cursor.take()) yield row;
 }

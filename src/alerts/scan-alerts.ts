@@ -3,6 +3,7 @@ import type { KeywardenConfig } from '../config/schema.js';
 import type { Credential, Finding } from '../domain/credential.js';
 import { formatExpiry, thresholdFor, type ExpiryThreshold } from '../domain/expiry.js';
 import type { JobRecord } from '../domain/job.js';
+import { lockedJobs } from '../workflows/engine/open-jobs.js';
 import { policyFor } from '../domain/policy.js';
 import { credentialsInRotation, rotationText, type CredentialInRotation } from '../domain/rotation-state.js';
 import { scanViewOf, type ScannedCredential, type ScanResult, type ScanView } from '../domain/scan.js';
@@ -93,7 +94,8 @@ export async function applyScan(store: Store, config: KeywardenConfig, scan: Sca
   const view = scanViewOf(scan);
   const outcome: ScanAlertsOutcome = { opened: [], raised: [], resolved: [], unrouted: [], digests: [] };
   const newByChannel = new Map<string, Set<string>>();
-  const jobs = store.list<JobRecord>('jobs').map((r) => r.value);
+  // The jobs holding a subject lock: those at work and those whose result is still being posted (open-jobs.ts).
+  const jobs = lockedJobs(store);
   const inRotation = credentialsInRotation(jobs);
   reconcileJobs(store, jobs, inRotation, now);
   const slice = timeSlices();

@@ -6,7 +6,8 @@ import { expiringCommand, expiringPageAction } from '../commands/expiring.js';
 import { findingsCommand, type FindingsDeps, type FindingsRemedyButtons } from '../commands/findings.js';
 import { isApprover, scanCommand, type ApproverCheck } from '../commands/scan.js';
 import { ago } from '../commands/view.js';
-import { TERMINAL_STATES, type JobRecord } from '../domain/job.js';
+import type { JobRecord } from '../domain/job.js';
+import { openJobs } from '../workflows/engine/open-jobs.js';
 import { credentialsInRotation, type CredentialInRotation } from '../domain/rotation-state.js';
 import { singleInstance, whileLeader, type Leadership } from '../replicas/leadership.js';
 import type { Store } from '../store/store.js';
@@ -107,12 +108,7 @@ export function createScannerModule(keywarden: Keywarden, options: CoreScannerOp
  * (every job ever run) are never read. The Store port has no filter on a record's value; the locks are its index.
  */
 function jobsAtWork(store: Store): JobRecord[] {
-  const jobs = new Map<string, JobRecord>();
-  for (const lock of store.list<{ jobId: string }>('approvals', { prefix: 'active:' })) {
-    const job = store.get<JobRecord>('jobs', lock.value.jobId)?.value;
-    if (job && !TERMINAL_STATES.includes(job.state)) jobs.set(job.id, job);
-  }
-  return [...jobs.values()];
+  return openJobs(store);
 }
 
 /** Builds the scanner module and registers it (before keywarden.start()); returns the scanner. */

@@ -336,8 +336,21 @@ function listQuery(columns: '*' | 'id', collection: Collection, options: ListOpt
   const where = ['collection = ?'];
   const params: (string | number)[] = [collection];
   if (options.prefix) {
-    where.push('substr(id, 1, ?) = ?');
-    params.push(options.prefix.length, options.prefix);
+    // A key range on the primary key: ids sort by their UTF-8 bytes, which is code point order.
+    where.push('id >= ?');
+    params.push(options.prefix);
+    const end = prefixEnd(options.prefix);
+    if (end !== undefined) {
+      where.push('id < ?');
+      params.push(end);
+    } else {
+      where.push('substr(id, 1, ?) = ?');
+      params.push(options.prefix.length, options.prefix);
+    }
+  }
+  if (options.after !== undefined) {
+    where.push('id > ?');
+    params.push(options.after);
   }
   const order = options.newestFirst ? 'updated_at DESC, id' : 'id';
   let sql = `SELECT ${columns} FROM records WHERE ${where.join(' AND ')} ORDER BY ${order}`;
@@ -346,6 +359,18 @@ function listQuery(columns: '*' | 'id', collection: Collection, options: ListOpt
     params.push(Math.max(0, Math.floor(options.limit)));
   }
   return { sql, params };
+}
+
+/** The smallest string above every string that starts with `prefix` (undefined when there is none). */
+export function prefixEnd(prefix: string): string | undefined {
+  const points = [...prefix].map((c) => c.codePointAt(0)!);
+  while (points.length > 0) {
+    let last = points.pop()! + 1;
+    // Lone surrogates are not text: the next code point after U+D7FF is U+E000.
+    if (last >= 0xd800 && last <= 0xdfff) last = 0xe000;
+    if (last <= 0x10ffff) return String.fromCodePoint(...points, last);
+  }
+  return undefined;
 }
 
 /**

@@ -23,6 +23,8 @@ export type Collection =
   | 'snapshots'
   | 'settings'
   | 'outbox'
+  /** Keys over the outbox in the order its readers need (alerts/outbox-index.ts): pending by queue and urgency, done by time. */
+  | 'outbox-index'
   /** Teams ids (MRIs) of people seen clicking, by Entra object id: refresh.userIds for approvers (approvals/people.ts). */
   | 'people';
 
@@ -37,8 +39,10 @@ export interface StoredRecord<T> {
 }
 
 export interface ListOptions {
-  /** Only ids starting with this prefix. */
+  /** Only ids starting with this prefix (a key range on both stores). */
   prefix?: string;
+  /** Only ids after this one (exclusive, in id order): with `limit`, pages through a range without reading it all. */
+  after?: string;
   limit?: number;
   /** Newest updated first when true; default: by id. */
   newestFirst?: boolean;

@@ -16,7 +16,7 @@ import { collectCanaries, findLeaks, recordMintedEntraSecrets } from './canaries
  * /readyz, and every error and answer text.
  */
 
-const COLLECTIONS: Collection[] = ['conversations', 'alerts', 'alert-claims', 'deliveries', 'approvals', 'jobs', 'snapshots', 'settings', 'outbox'];
+const COLLECTIONS: Collection[] = ['conversations', 'alerts', 'alert-claims', 'deliveries', 'approvals', 'jobs', 'snapshots', 'settings', 'outbox', 'outbox-index'];
 const TERMINAL = ['done', 'compensated', 'failed', 'cancelled'];
 
 let h: WorkflowHarness;

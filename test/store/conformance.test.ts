@@ -54,6 +54,34 @@ describe.each(backends)('Store contract on $name', (backend) => {
     expect(store.get('jobs', 'a/b#c?d')?.value).toEqual({ id: 'a/b#c?d' });
   });
 
+  it('pages through a prefix with after + limit, in id order, inside a transaction too', () => {
+    const { store } = fresh();
+    const ids = ['q|a|001', 'q|a|002', 'q|a|010', 'q|a\u{10FFFF}|1', 'q|ab|1', 'q|b|1', 'q|\uD7FF|1', 'q|\uE000|1', 'r|a|1'];
+    for (const id of ids) store.insert('outbox-index', id, { id });
+    const pages: string[][] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = store.listIds('outbox-index', { prefix: 'q|a|', limit: 2, ...(after !== undefined ? { after } : {}) });
+      if (page.length === 0) break;
+      pages.push(page);
+      after = page.at(-1);
+    }
+    expect(pages).toEqual([['q|a|001', 'q|a|002'], ['q|a|010']]);
+    expect(store.list('outbox-index', { prefix: 'q|a', after: 'q|a|010' }).map((r) => r.id)).toEqual(['q|a\u{10FFFF}|1']);
+    expect(store.listIds('outbox-index', { prefix: 'q|a' })).toEqual(['q|ab|1', 'q|a|001', 'q|a|002', 'q|a|010', 'q|a\u{10FFFF}|1']);
+    expect(store.listIds('outbox-index', { prefix: 'q|a\u{10FFFF}' })).toEqual(['q|a\u{10FFFF}|1']);
+    expect(store.listIds('outbox-index', { prefix: 'q|\uD7FF' })).toEqual(['q|\uD7FF|1']);
+    // `after` need not be a stored id, and may sit before the prefix.
+    expect(store.listIds('outbox-index', { prefix: 'q|a|', after: 'q|a|005' })).toEqual(['q|a|010']);
+    expect(store.listIds('outbox-index', { prefix: 'q|b', after: 'a' })).toEqual(['q|b|1']);
+    expect(store.listIds('outbox-index', { after: 'q|b|1', limit: 2 })).toEqual(['q|\uD7FF|1', 'q|\uE000|1']);
+    store.transaction(() => {
+      store.insert('outbox-index', 'q|a|003', {});
+      store.delete('outbox-index', 'q|a|010');
+      expect(store.listIds('outbox-index', { prefix: 'q|a|', after: 'q|a|001', limit: 5 })).toEqual(['q|a|002', 'q|a|003']);
+    });
+  });
+
   it('listIds gives the ids list would, in the same order', () => {
     const { store, clock } = fresh();
     for (const id of ['history:003', 'history:001', 'latest', 'history:002']) {

@@ -54,10 +54,14 @@ function setup(behaviour: Partial<Record<StepName, (ctx: StepContext) => Promise
     return engine;
   };
   const plan = { kind: 'rotate-pat' as const, subject: 'databricks-pat:ws-prod:abc', title: 't', facts: {}, parameters: {}, operations: [] };
-  const insertJob = (id = 'job-1') => store.insert<JobRecord>('jobs', id, newJobRecord({
-    id, kind: 'rotate-pat', subject: 'databricks-pat:ws-prod:abc', steps: workflow.steps, approvalId: 'a-1',
-    plan, planHash: planHash(plan), approvedBy: [{ aadObjectId: 'u1', name: 'Alex' }], now: clock.now(),
-  }))!;
+  // As approvals/record.ts does: the job and the lock on its subject (how the engine finds the jobs at work).
+  const insertJob = (id = 'job-1') => store.transaction(() => {
+    store.put('approvals', `active:${plan.subject}`, { jobId: id });
+    return store.insert<JobRecord>('jobs', id, newJobRecord({
+      id, kind: 'rotate-pat', subject: plan.subject, steps: workflow.steps, approvalId: 'a-1',
+      plan, planHash: planHash(plan), approvedBy: [{ aadObjectId: 'u1', name: 'Alex' }], now: clock.now(),
+    }))!;
+  });
   return { clock, store, acted, seenStatus, compensations, events, make, insertJob };
 }
 

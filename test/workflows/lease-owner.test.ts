@@ -82,6 +82,7 @@ describe('the job engine and a live lease with a dead pid', () => {
     const plan = { kind: 'rotate-pat' as const, subject: 's', title: 't', facts: {}, parameters: {}, operations: [] };
     const job = newJobRecord({ id: 'job-1', kind: 'rotate-pat', subject: 's', steps: ['create'], approvalId: 'a', plan, planHash: planHash(plan), approvedBy: [], now: clock.now() });
     store.insert<JobRecord>('jobs', 'job-1', { ...job, state: 'running', lease: { owner, until: clock.now() + 2 * MINUTE_MS } });
+    store.put('approvals', 'active:s', { jobId: 'job-1' }); // the subject lock every job holds (approvals/record.ts)
     const engine = new JobEngine({ store, clock, workflows: [] });
     return { clock, engine };
   }

@@ -46,6 +46,7 @@ function setup(create: (ctx: StepContext) => Promise<JobFacts>) {
   store.insert<JobRecord>('jobs', 'job-1', newJobRecord({
     id: 'job-1', kind: 'rotate-pat', subject: 's', steps: workflow.steps, approvalId: 'a', plan, planHash: planHash(plan), approvedBy: [], now: clock.now(),
   }));
+  store.put('approvals', 'active:s', { jobId: 'job-1' }); // the subject lock every job holds (approvals/record.ts)
   const job = () => store.get<JobRecord>('jobs', 'job-1')!;
   return { clock, store, make, job, discarded };
 }

@@ -19,10 +19,14 @@ export function rowKeyOf(collection: Collection | string, id: string): string {
   return `${collection}|${Buffer.from(id, 'utf8').toString('hex')}`;
 }
 
-/** The key range [from, to) of a collection, or of the ids starting with prefix (hex digits all sort below "g"). */
-export function rowRange(collection: Collection | string, prefix = ''): { from: string; to: string } {
-  const from = rowKeyOf(collection, prefix);
-  return { from, to: `${from}g` };
+/**
+ * The key range [from, to) of a collection, or of the ids starting with prefix (hex digits all sort below "g"),
+ * starting past `after` when given: the key of `after` plus "0" sorts above it and below every key greater than it.
+ */
+export function rowRange(collection: Collection | string, prefix = '', after?: string): { from: string; to: string } {
+  const start = rowKeyOf(collection, prefix);
+  const past = after !== undefined ? `${rowKeyOf(collection, after)}0` : '';
+  return { from: past > start ? past : start, to: `${start}g` };
 }
 
 /** The audit log: one row per record (seq zero-padded so keys sort by seq) and a head row written by compare-and-set. */

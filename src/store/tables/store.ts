@@ -209,9 +209,10 @@ class TablesStore extends TablesIo implements AzureTablesStore {
     const limit = options.limit !== undefined ? Math.max(0, Math.floor(options.limit)) : undefined;
     const overlay = this.tx && [...this.tx.slots.values()].some((s) => s.pk === pk && s.pending !== undefined);
     // Ordered by id, the service can stop at the limit; newest-first and a transaction's own writes need every row.
-    let rows: Array<{ id: string; rk: string; meta: RowMeta; valueText?: string }> = this.query(pk, rowRange(collection, options.prefix), values, options.newestFirst || overlay ? undefined : limit);
+    const range = rowRange(collection, options.prefix, options.after);
+    let rows: Array<{ id: string; rk: string; meta: RowMeta; valueText?: string }> = this.query(pk, range, values, options.newestFirst || overlay ? undefined : limit);
     if (this.tx && overlay) {
-      const { from, to } = rowRange(collection, options.prefix);
+      const { from, to } = range;
       const byKey = new Map(rows.map((r) => [r.rk, r]));
       for (const slot of this.tx.slots.values()) {
         if (slot.pk !== pk || slot.pending === undefined || slot.rk < from || slot.rk >= to) continue;

@@ -14,6 +14,7 @@ import { formatDuration, formatTime, shortHash } from '../../domain/plan.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Store } from '../../store/store.js';
 import { shortVersion, tail } from '../engine/keyvault-steps.js';
+import { lastDoneJob } from '../engine/open-jobs.js';
 import { approverNames, readRule, runsOf, updateRun, type AutoRotationRule, type AutoRunRecord } from './runs-store.js';
 
 export interface AutoRotationAnnouncerOptions {
@@ -147,10 +148,11 @@ export class AutoRotationAnnouncer {
     const { store } = this.o;
     const rule = readRule(store, run.ruleId);
     const renewed = Boolean(rule && run.pausedUnderPlanHash && rule.planHash !== run.pausedUnderPlanHash);
-    const byHand = renewed ? undefined : store.list<JobRecord>('jobs').map((r) => r.value).find((j) => j.subject === run.credentialId && j.state === 'done'
-      && (j.kind === 'rotate-pat' || j.kind === 'rotate-entra') && !j.approvalId.startsWith('standing:') && j.createdAt >= (run.pausedAt ?? 0));
+    // The last rotation of the credential to finish done (a pointer, not a read of every job): by hand and after the pause.
+    const byHand = renewed ? undefined : (['rotate-pat', 'rotate-entra'] as const).map((kind) => lastDoneJob(store, kind, run.credentialId))
+      .find((j) => j !== undefined && !j.approvalId.startsWith('standing:') && j.createdAt >= (run.pausedAt ?? 0));
     if (!renewed && !byHand) return;
-    const why = renewed ? `${ruleWords(rule, run)} was renewed` : `rotated by hand by ${byHand!.approvedBy.map((a) => a.name).join(' and ')} (job ${byHand!.id})`;
+    const why = renewed ? `${ruleWords(rule, run)} was renewed` : `rotated by hand by ${byHand!.approvedBy.map((a) => a.name).join(' and ')} (job ${byHand!.jobId})`;
     const written = updateRun(store, run.ruleId, run.credentialId, (r) => (r.pausedReason ? { ...r, pausedReason: undefined, pausedAt: undefined, pausedUnderPlanHash: undefined, lastResult: `resumed: ${why}` } : undefined));
     if (written) store.appendAudit({ action: 'autorotate.resumed', actor: { name: 'Keywarden' }, subject: run.credentialId, result: 'info', details: { ruleId: run.ruleId, why } });
   }

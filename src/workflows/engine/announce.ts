@@ -10,9 +10,9 @@ import { TERMINAL_STATES, type JobKind, type JobRecord } from '../../domain/job.
 import type { Logger } from '../../logging/logger.js';
 import type { Store } from '../../store/store.js';
 import { auditJob } from './job-record.js';
+import { SUBJECT_LOCK_PREFIX } from './open-jobs.js';
 import type { JobEvent, WorkflowDefinition } from './workflow.js';
 
-const SUBJECT_LOCK_PREFIX = 'active:';
 const GIVE_UP_AFTER_MS = DAY_MS;
 
 export interface AnnouncerOptions {

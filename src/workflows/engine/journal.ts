@@ -15,6 +15,7 @@ import { SecretHandoff } from './handoff.js';
 import { JobRun } from './job-run.js';
 import { ResultAnnouncer } from './announce.js';
 import { JobLease, LeaseLostError, type JobBox } from './lease.js';
+import { lockedJobRecords } from './open-jobs.js';
 import { TERMINAL_STATES, type JobKind, type JobRecord } from '../../domain/job.js';
 import type { JobEvent, WorkflowDefinition } from './workflow.js';
 
@@ -124,7 +125,8 @@ export class JobEngine {
   /** Jobs whose time has come (or whose runner is gone). */
   dueJobIds(): string[] {
     const now = this.now();
-    return this.store.list<JobRecord>('jobs')
+    // Through the subject locks (open-jobs.ts): the finished jobs, every one ever run, are never read.
+    return lockedJobRecords(this.store)
       .filter((r) => !TERMINAL_STATES.includes(r.value.state) && this.claimable(r.value, now))
       .map((r) => r.id);
   }

@@ -10,6 +10,7 @@ import { errorText } from './errors.js';
 import type { SecretHandoff } from './handoff.js';
 import { auditJob } from './job-record.js';
 import { formatLeaseOwner, ownerIsGone, thisProcess } from './lease-owner.js';
+import { finishPointersFor, writeFinishPointers } from './open-jobs.js';
 import type { JobRecord, StepName } from '../../domain/job.js';
 import type { StepOutcome, WorkflowDefinition } from './workflow.js';
 
@@ -77,7 +78,15 @@ export class JobLease {
     const job = structuredClone(box.rec.value);
     mutate(job);
     job.lease = keepLease ? this.renewed() : undefined;
-    const out = this.options.store.compareAndSet('jobs', box.rec.id, box.rec.version, job);
+    const { store } = this.options;
+    const before = box.rec.value.state;
+    // A job that just finished leaves its pointers in the same transaction (open-jobs.ts): readers never list the jobs.
+    // Other journal writes stay a single compare-and-set (on Azure Tables a transaction would read the row first).
+    const out = !finishPointersFor(before, job) ? store.compareAndSet('jobs', box.rec.id, box.rec.version, job) : store.transaction(() => {
+      const written = store.compareAndSet('jobs', box.rec.id, box.rec.version, job);
+      if (written) writeFinishPointers(store, before, written.value);
+      return written;
+    });
     if (!out) throw new LeaseLostError(box.rec.id);
     box.rec = out;
     return out;

@@ -3,7 +3,7 @@
  * back). PATCH of the same value is idempotent and every step reads first, so a crash anywhere resumes safely.
  */
 import type { Clock } from '../../clock.js';
-import type { AlertRecord } from '../../alerts/types.js';
+import { currentAlert } from '../../alerts/lifecycle.js';
 import { createRemedyOffer } from '../../approvals/remedy-offers.js';
 import { credentialId } from '../../domain/credential.js';
 import { describeDrift, type ActionPlan } from '../../domain/plan.js';
@@ -98,10 +98,10 @@ export function createMaxLifetime(deps: WorkflowDeps & { store: Store; clock: Cl
       if (job.state !== 'done') return undefined;
       const ws = str(job.plan.facts.workspace);
       const scanned = scannedTokens(store, ws);
-      const alerts = store.list<AlertRecord>('alerts').map((r) => r.value).filter((a) => a.state !== 'resolved');
       const tokens: TokenButtons[] = str(job.facts.exceeding).split(',').filter(Boolean).slice(0, 10).map((id) => {
         const c = scanned.get(id);
-        const alert = alerts.find((a) => a.credentialId === credentialId('databricks-pat', ws, id));
+        // The open alert through its credential's pointer: at most ten reads, not every alert of the estate.
+        const alert = currentAlert(store, credentialId('databricks-pat', ws, id))?.value;
         return {
           text: `${c ? `"${c.name}" of ${c.owner?.name ?? 'unknown owner'}` : `token …${id.slice(-4)}`}${alert ? '' : ' — no alert card yet: run /scan, then use its card'}`,
           ...(alert ? { alertId: alert.id, nonce: alert.nonce } : {}),
