@@ -49,4 +49,33 @@ describe('a job result Teams did not take', () => {
     const updates = h.connector.updatesOf(cardId);
     expect(allText(updates[updates.length - 1]?.attachments)).toContain('Resolved');
   }, 60_000);
+
+  it('is posted once when another replica passes by while the finishing replica is still posting it', async () => {
+    const replica = await h.startReplica();
+    await h.scanAndDeliver(); // a fresh card (the test before moved the clock past its 30 minutes)
+    const seeded = h.clouds.seeds.databricks.tokens['ws-dev/dev-ci']!;
+    const credentialId = `databricks-pat:ws-dev:${seeded.tokenId}`;
+    const alert = h.alertFor(credentialId)!;
+    const cardId = h.cardActivityId(credentialId);
+    const answer = await h.click('rotate', { alertId: alert.id, nonce: alert.nonce }, cardId, ALEX);
+    expect(JSON.stringify(answer)).toContain('Rotation in progress');
+    await h.waitForJob((j) => j.kind === 'rotate-pat' && j.subject === credentialId && j.state === 'waiting' && typeof j.facts.verifiedAt === 'number');
+
+    // Teams takes 2 s to answer replies in this thread: the result is in flight while both engines poll (every 50 ms).
+    h.connector.server.injectFault({ method: 'POST', path: new RegExp(`;messageid=${cardId}/activities`), status: 0, latencyMs: 2_000, times: Infinity });
+    const result = (a: { threadRootId?: string; text?: string }) => a.threadRootId === cardId && /^rotated: .*, verified, old token .* revoked at/.test(a.text ?? '');
+    try {
+      const job = await h.passGraceWindow(credentialId);
+      await h.waitForJob((j) => j.id === job.id && j.state === 'done');
+      await h.connector.waitFor(result, 15_000);
+      for (let i = 0; i < 10; i++) {
+        await replica.workflows.engine.tick();
+        await h.workflows.engine.tick();
+      }
+      await new Promise((r) => setTimeout(r, 2_500));
+    } finally {
+      h.connector.clearFaults();
+    }
+    expect(h.connector.repliesTo(cardId).filter(result)).toHaveLength(1);
+  }, 90_000);
 });

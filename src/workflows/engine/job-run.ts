@@ -262,12 +262,13 @@ export class JobRun {
   }
 
   private async finish(state: 'done' | 'compensated' | 'failed' | 'cancelled'): Promise<void> {
+    // The lease is kept until the result is posted: another replica's announcer leaves a result alone while it is held.
     this.lease.write(this.box, (j) => {
       j.state = state;
       j.finishedAt = this.now();
       j.dueAt = undefined;
       j.waitingFor = undefined;
-    }, false);
+    });
     this.env.handoff.clear(this.box.rec.id);
     const job = this.box.rec.value;
     const text = this.wf.summarize(job);
@@ -276,7 +277,7 @@ export class JobRun {
       facts: job.facts, error: job.error?.message, summary: text,
     });
     const card = this.wf.finishCard?.(job);
-    await this.emit({ type: 'finished', job, text, ...(card ? { card } : {}) }, 'finished');
+    await this.emit({ type: 'finished', job, text, ...(card ? { card } : {}) }, 'finished', false, true);
   }
 
   private async emitMilestone(milestone: Milestone, keepLease = true): Promise<void> {
@@ -284,19 +285,26 @@ export class JobRun {
     await this.emit({ type: 'milestone', job: this.box.rec.value, milestone }, milestone.key, keepLease);
   }
 
-  private async emit(event: JobEvent, key: string, keepLease = false): Promise<void> {
-    if (!this.env.onEvent) return;
-    try {
-      await this.env.onEvent(event);
-    } catch (err) {
-      this.env.logger?.warn({ err, jobId: this.box.rec.id }, 'could not post the job update to the thread');
-      return;
+  /** Posts an update and records it; `release` gives the lease back afterwards, whether or not the post went through. */
+  private async emit(event: JobEvent, key: string, keepLease = false, release = false): Promise<void> {
+    let posted = false;
+    if (this.env.onEvent) {
+      try {
+        await this.env.onEvent(event);
+        posted = true;
+      } catch (err) {
+        this.env.logger?.warn({ err, jobId: this.box.rec.id }, 'could not post the job update to the thread');
+      }
     }
     // Remember what was posted; a lost write here only risks a duplicate message, never a duplicate action.
     const fresh = this.env.store.get<JobRecord>('jobs', this.box.rec.id);
-    if (!fresh || fresh.value.posted.includes(key)) return;
-    const next = { ...fresh.value, posted: [...fresh.value.posted, key] };
-    if (keepLease && fresh.value.lease?.owner === this.lease.owner) next.lease = this.lease.renewed();
+    if (!fresh) return;
+    const ours = fresh.value.lease?.owner === this.lease.owner;
+    const record = posted && !fresh.value.posted.includes(key);
+    if (!record && !(release && ours)) return;
+    const next = { ...fresh.value, posted: record ? [...fresh.value.posted, key] : fresh.value.posted };
+    if (release && ours) next.lease = undefined;
+    else if (keepLease && ours) next.lease = this.lease.renewed();
     const out = this.env.store.compareAndSet('jobs', this.box.rec.id, fresh.version, next);
     if (out && fresh.version === this.box.rec.version) this.box.rec = out;
   }
