@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AdjustableClock } from '../../src/clock.js';
+import { configSchema, type KeywardenConfig } from '../../src/config/schema.js';
+import type { EstateError } from '../../src/domain/credential.js';
+import { createLogger } from '../../src/logging/logger.js';
+import { startSandboxClouds, withSandboxConfig, type SandboxClouds } from '../../src/sandbox/estate.js';
+import { createScanner } from '../../src/scanner/scanner.js';
+import { threadScanEngine } from '../../src/scanner/thread/engine.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+
+/**
+ * Fetch threads (issue 14): the sources' calls and parsing run on threads beside the scan thread, which takes their
+ * pages. A scan reads the same credentials and findings as without them, and a vault that fails reads the same.
+ */
+
+const clock = new AdjustableClock();
+let clouds: SandboxClouds;
+let dir: string;
+let n = 0;
+
+beforeAll(async () => {
+  clouds = await startSandboxClouds({ clock });
+  dir = mkdtempSync(join(tmpdir(), 'kw-fetch-threads-'));
+});
+afterAll(async () => {
+  await clouds?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function configWith(fetchThreads: number): KeywardenConfig {
+  return configSchema.parse(withSandboxConfig({ store: { path: join(dir, `scan-${++n}.db`) }, scanner: { fetchThreads } }, clouds.config));
+}
+
+async function scan(fetchThreads: number) {
+  const config = configWith(fetchThreads);
+  const store = openSqliteStore({ path: config.store.path, clock });
+  const logLines: string[] = [];
+  const logger = createLogger({ level: 'debug', destination: { write: (line: string) => { logLines.push(line); } } });
+  const engine = threadScanEngine({ config, address: store.address!, clock, logger, retry: { maxRetries: 0, baseDelayMs: 5 } });
+  const scanner = createScanner({ sources: [], engine, config, store, clock, logger });
+  try {
+    const result = await scanner.runScan('command');
+    // Keywarden's own app credential is "last used" by the scan's sign-in: the one field two scans cannot share.
+    const credentials = result.credentials.map((c) => JSON.stringify(c.attributes.keywardenRunsOn ? { ...c, lastUsedAt: 'the scan' } : c)).sort();
+    return { result, credentials, findings: result.findings.map((f) => JSON.stringify(f)).sort(), logLines };
+  } finally {
+    await scanner.shutdown();
+    store.close();
+  }
+}
+
+// Request ids and timestamps differ between two answers; the rest of the message is compared.
+const stable = (errors: EstateError[]) => errors
+  .map((e) => `${e.estate}/${e.scope} ${e.code ?? ''} ${e.statusCode ?? ''}: ${e.message.replace(/\d{4}-\d\d-\d\dT?\s?\d\d:\d\d:\d\d(\.\d+)?Z/g, 'T').replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, 'ID')}`)
+  .sort();
+
+const started = (lines: string[]) => lines.filter((l) => l.includes('"fetch thread started"')).length;
+
+describe('fetch threads', () => {
+  it('give the same credentials and findings as a scan without them', async () => {
+    const without = await scan(0);
+    const withTwo = await scan(2);
+    expect(started(without.logLines)).toBe(0);
+    expect(started(withTwo.logLines)).toBe(2);
+    expect(withTwo.result.errors).toEqual([]);
+    expect(without.credentials.length).toBeGreaterThan(10);
+    expect(withTwo.credentials).toEqual(without.credentials);
+    expect(withTwo.findings).toEqual(without.findings);
+    expect(withTwo.result.counts).toEqual(without.result.counts);
+  }, 90_000);
+
+  it('fail a broken vault with the same estate error, and the other sources still scan', async () => {
+    clouds.handles.keyVault.injectFault({ status: 500, times: Infinity }, 'kv-dev');
+    try {
+      const without = await scan(0);
+      const withOne = await scan(1);
+      expect(without.result.errors.map((e) => e.scope)).toContain('kv-dev');
+      expect(stable(withOne.result.errors)).toEqual(stable(without.result.errors));
+      expect(withOne.credentials).toEqual(without.credentials);
+    } finally {
+      clouds.handles.keyVault.clearFaults();
+    }
+  }, 90_000);
+});
