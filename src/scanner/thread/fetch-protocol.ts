@@ -58,7 +58,8 @@ export function fetchThreadCount(config: Pick<KeywardenConfig, 'scanner'>, cores
  * The fetch thread of each source (buildInventorySources' order: workspaces, vaults, the tenant, factories). Host gates
  * are per thread, so everything that talks to one host stays on one thread: Graph (the tenant and the workspaces'
  * PAT-owner lookups) with every workspace and ARM (the factories) on thread 0; each vault is its own host, dealt
- * round-robin starting after thread 0, so the vaults' SDK work spreads over the threads.
+ * round-robin starting after thread 0, so the vaults' SDK work spreads over the threads. (A workspace whose PAT is kept
+ * in a vault reads that one secret through thread 0's gate for the vault: one read per rotation, not the scan's load.)
  */
 export function fetchThreadOf(config: Pick<KeywardenConfig, 'databricks' | 'keyVault' | 'entra' | 'dataFactory'>, threads: number): number[] {
   const out: number[] = [];
