@@ -60,6 +60,14 @@ const stable = (errors: EstateError[]) => errors
 const started = (lines: string[]) => lines.filter((l) => l.includes('"fetch thread started"')).length;
 
 describe('fetch threads', () => {
+  it('are a whole number from 0 to 16 in the config, said plainly otherwise', () => {
+    const error = (fetchThreads: unknown) => configSchema.safeParse({ scanner: { fetchThreads } }).error?.issues[0]?.message;
+    expect(error(-1)).toContain('scanner.fetchThreads must be a whole number from 0 to 16');
+    expect(error('two')).toContain('scanner.fetchThreads must be a whole number from 0 to 16');
+    expect(error(64)).toContain('scanner.fetchThreads must be at most 16');
+    expect(error(2)).toBeUndefined();
+  });
+
   it('give the same credentials and findings as a scan without them', async () => {
     const without = await scan(0);
     const withTwo = await scan(2);
@@ -70,6 +78,33 @@ describe('fetch threads', () => {
     expect(withTwo.credentials).toEqual(without.credentials);
     expect(withTwo.findings).toEqual(without.findings);
     expect(withTwo.result.counts).toEqual(without.result.counts);
+  }, 90_000);
+
+  it('give a vault that does not answer up at the source timeout, as without them, and scan it again next time', async () => {
+    const timedOut = async (fetchThreads: number) => {
+      const config = configWith(fetchThreads);
+      const store = openSqliteStore({ path: config.store.path, clock });
+      const logger = createLogger({ level: 'warn', destination: { write: () => undefined } });
+      const engine = threadScanEngine({ config, address: store.address!, clock, logger, retry: { maxRetries: 0, baseDelayMs: 5 }, sourceTimeoutMs: 1500 });
+      const scanner = createScanner({ sources: [], engine, config, store, clock, logger });
+      try {
+        clouds.handles.keyVault.setLatency(20_000, 'kv-dev');
+        const slow = await scanner.runScan('command');
+        clouds.handles.keyVault.setLatency(0, 'kv-dev');
+        // The same fetch thread scans the vault again: the given-up listing did not hold it.
+        const again = await scanner.runScan('command');
+        return { slow: slow.errors.map((e) => `${e.scope} ${e.code}: ${e.message}`), again: again.errors };
+      } finally {
+        clouds.handles.keyVault.setLatency(0, 'kv-dev');
+        await scanner.shutdown();
+        store.close();
+      }
+    };
+    const without = await timedOut(0);
+    const withOne = await timedOut(1);
+    expect(without.slow).toEqual([expect.stringContaining('kv-dev SCAN_TIMEOUT: could not scan keyvault kv-dev')]);
+    expect(withOne.slow).toEqual(without.slow);
+    expect(withOne.again).toEqual([]);
   }, 90_000);
 
   it('fail a broken vault with the same estate error, and the other sources still scan', async () => {
