@@ -107,6 +107,34 @@ describe('fetch threads', () => {
     expect(withOne.again).toEqual([]);
   }, 90_000);
 
+  it('that die fail their sources in flight naming why, the scan goes on, and the next scan starts a new one', async () => {
+    const config = configSchema.parse(withSandboxConfig({ store: { path: join(dir, `scan-${++n}.db`) }, scanner: { fetchThreads: 2, threadMemoryMb: 64 } }, clouds.config));
+    // Vault 0 is alone on fetch thread 1 (fetchThreadOf); a listing page far past 64 MB once parsed ends that thread.
+    const vault = config.keyVault.vaults[0]!.name;
+    const host = config.keyVault.vaults[0]!.url.replace(/\/+$/, '');
+    const value = Array.from({ length: 400_000 }, (_, i) => ({ id: `${host}/secrets/huge-${i}`, attributes: { enabled: true, created: 1, updated: 1 }, tags: { n: `${i}` } }));
+    clouds.handles.keyVault.injectFault({ method: 'GET', path: /^\/secrets\/?$/, status: 200, body: { value, nextLink: null }, times: 1 }, vault);
+    const store = openSqliteStore({ path: config.store.path, clock });
+    const logLines: string[] = [];
+    const logger = createLogger({ level: 'info', destination: { write: (line: string) => { logLines.push(line); } } });
+    const engine = threadScanEngine({ config, address: store.address!, clock, logger, retry: { maxRetries: 0, baseDelayMs: 5 } });
+    const scanner = createScanner({ sources: [], engine, config, store, clock, logger });
+    try {
+      const first = await scanner.runScan('command');
+      expect(first.errors).toEqual([expect.objectContaining({ estate: 'keyvault', scope: vault })]);
+      expect(first.errors[0]!.message).toContain('fetch thread 1 stopped (it ran out of memory (scanner.threadMemoryMb is 64 MB)');
+      expect(first.counts?.credentials).toBeGreaterThan(10);
+      clouds.handles.keyVault.clearFaults();
+      const second = await scanner.runScan('command');
+      expect(second.errors).toEqual([]);
+      expect(started(logLines)).toBe(3);
+    } finally {
+      clouds.handles.keyVault.clearFaults();
+      await scanner.shutdown();
+      store.close();
+    }
+  }, 120_000);
+
   it('fail a broken vault with the same estate error, and the other sources still scan', async () => {
     clouds.handles.keyVault.injectFault({ status: 500, times: Infinity }, 'kv-dev');
     try {
