@@ -212,6 +212,14 @@ export const configSchema = z.object({
     thread: z.boolean().default(true),
     /** Heap limit of the scan thread; past it the scan fails with an error naming this setting. */
     threadMemoryMb: z.number().int().min(64).max(16_384).default(512),
+    /**
+     * Threads that run the sources' calls and parsing beside the scan thread (0: the scan thread does it all); unset:
+     * one less than the machine's cores, at most 2 (src/scanner/thread/fetch-protocol.ts).
+     */
+    fetchThreads: z.number({ invalid_type_error: 'scanner.fetchThreads must be a whole number from 0 to 16 (0: no fetch threads)' })
+      .int('scanner.fetchThreads must be a whole number from 0 to 16 (0: no fetch threads)')
+      .min(0, 'scanner.fetchThreads must be a whole number from 0 to 16 (0: no fetch threads)')
+      .max(16, 'scanner.fetchThreads must be at most 16 — each thread is a V8 isolate of its own (tens of MB)').optional(),
     /** Per-host request budgets; each API's default comes from its published limit (src/providers/host-gate.ts). */
     requestLimits: z.object({
       keyVault: requestLimitSchema,

@@ -9,6 +9,8 @@ import { createSourceRunner } from '../run-sources.js';
 import { buildInventorySources } from '../estate-sources.js';
 import type { FromScanThread, ScanThreadData, ToScanThread } from './protocol.js';
 import { threadTokens } from './tokens.js';
+import { fetchThreadCount } from './fetch-protocol.js';
+import { createFetchPool } from './fetch-pool.js';
 
 /**
  * The scan thread: the inventory sources and the streamed scan (correlate, policy, diff, rows) on a thread of their own,
@@ -50,7 +52,15 @@ function open() {
       clock, retry: data.retry, credential: tokens.credential,
       instrument: { fetchFor: (estate) => recordingFetch(record, estate), keyVaultPolicy: recordingKeyVaultPolicy(record) as never },
     });
-    return { sources, store: openStoreAt(data.address, { clock }) };
+    const store = openStoreAt(data.address, { clock });
+    const threads = fetchThreadCount(config);
+    if (threads === 0) return { sources, store };
+    // The sources' calls and parsing run on fetch threads; this thread keeps correlate, policy, diff and the rows.
+    const pool = createFetchPool({
+      config, threads, secrets: data.secrets, retry: data.retry, clock, credential: tokens.credential,
+      onCalls: (list) => send({ type: 'calls', calls: list }), log: logger.child({ component: 'scanner' }),
+    });
+    return { sources: pool.sources(sources), store, pool };
   } catch (err) {
     // Said to the bot before the thread ends, so the scan's error names the cause (a moved store file, a bad config).
     send({ type: 'broken', message: messageOf(err) });
@@ -90,6 +100,7 @@ if (opened) port.on('message', (message: ToScanThread) => {
     stopping.abort();
     void (async () => {
       await running;
+      await opened.pool?.close();
       opened.store.close();
       send({ type: 'closed' });
       port.close();
