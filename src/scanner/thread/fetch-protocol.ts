@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import type { KeywardenConfig } from '../../config/schema.js';
 import type { Credential } from '../../domain/credential.js';
 import type { CloudCall } from '../../observability/calls.js';
@@ -49,9 +48,12 @@ export type FromFetchThread =
 /** Pages of one stream in flight between the threads: the fetch thread reads on while the scan thread takes them. */
 export const PAGE_WINDOW = 2;
 
-/** How many fetch threads: the setting, else one core's worth less than the machine has, at most 2. */
-export function fetchThreadCount(config: Pick<KeywardenConfig, 'scanner'>, cores = availableParallelism()): number {
-  return config.scanner.fetchThreads ?? Math.max(0, Math.min(2, cores - 1));
+/**
+ * How many fetch threads: the setting, else none. Off by default: on 2 CPUs a fetch thread gained nothing (no core to
+ * spare) and cost ≈ 50 MB; set it where cores are free (docs/performance.md).
+ */
+export function fetchThreadCount(config: Pick<KeywardenConfig, 'scanner'>): number {
+  return config.scanner.fetchThreads ?? 0;
 }
 
 /**
