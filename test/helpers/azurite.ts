@@ -55,9 +55,27 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
+/** A port picked here can be taken by another process before azurite binds it: pick another and start again. */
+async function launchOnFreePort(bin: 'azurite-table' | 'azurite-blob', portFlag: string): Promise<{ child: ChildProcess; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return { child: await launch(bin, portFlag, port), port };
+    } catch (err) {
+      if (attempt >= 5 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
 export async function startAzurite(): Promise<Azurite> {
-  const [tablePort, blobPort] = [await freePort(), await freePort()];
-  const [table, blob] = await Promise.all([launch('azurite-table', '--tablePort', tablePort), launch('azurite-blob', '--blobPort', blobPort)]);
+  const started = await Promise.allSettled([launchOnFreePort('azurite-table', '--tablePort'), launchOnFreePort('azurite-blob', '--blobPort')]);
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed) {
+    // Neither service is left running when the other could not start.
+    await Promise.all(started.map((s) => (s.status === 'fulfilled' ? stopChild(s.value.child) : undefined)));
+    throw failed.reason;
+  }
+  const [{ child: table, port: tablePort }, { child: blob, port: blobPort }] = started.map((s) => (s as PromiseFulfilledResult<{ child: ChildProcess; port: number }>).value) as [{ child: ChildProcess; port: number }, { child: ChildProcess; port: number }];
   const tableEndpoint = `http://127.0.0.1:${tablePort}/${ACCOUNT}`;
   const blobEndpoint = `http://127.0.0.1:${blobPort}/${ACCOUNT}`;
   return {
