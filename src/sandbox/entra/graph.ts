@@ -94,9 +94,11 @@ function findHolder(ctx: GraphContext, kind: Kind, key: string): DirectoryApplic
   return holder;
 }
 
-function page(ctx: GraphContext, req: EmulatorRequest, context: string, items: Array<Record<string, unknown>>): EmulatorResponse {
+function page<T = Record<string, unknown>>(
+  ctx: GraphContext, req: EmulatorRequest, context: string, items: T[], render: (item: T) => Record<string, unknown> = (item) => item as Record<string, unknown>,
+): EmulatorResponse {
   const { top, offset } = parsePaging(req.url, ctx.maxPageSize());
-  const slice = items.slice(offset, offset + top);
+  const slice = items.slice(offset, offset + top).map(render);
   const body: Record<string, unknown> = { '@odata.context': `${ctx.baseUrl()}/v1.0/$metadata#${context}` };
   if (offset + top < items.length) body['@odata.nextLink'] = nextLinkFor(req.url, ctx.baseUrl(), offset + top);
   body.value = slice;
@@ -108,12 +110,12 @@ function listHolders(ctx: GraphContext, req: EmulatorRequest, caller: Caller, co
   const typeName = kind === 'application' ? 'application' : 'servicePrincipal';
   const select = parseSelect(req.url);
   const filter = parseFilter(req.url, ['appId', 'displayName', 'id'], kind === 'application' ? 'Application' : 'ServicePrincipal');
-  const all = holders(ctx, kind)
-    .filter((h) => canRead(ctx, caller, kind, h))
-    .map((h) => toJson(ctx, kind, h))
-    .filter((o) => !filter || filter(o))
-    .map((o) => applySelect(o, select, typeName));
-  return page(ctx, req, select ? `${collection}(${select.join(',')})` : collection, all);
+  const visible = holders(ctx, kind).filter((h) => canRead(ctx, caller, kind, h));
+  const shape = (o: Record<string, unknown>) => applySelect(o, select, typeName);
+  const context = select ? `${collection}(${select.join(',')})` : collection;
+  // Unfiltered, only the page asked for is rendered (a 20,000-app tenant rendered every app for each of its pages).
+  if (!filter) return page(ctx, req, context, visible, (h) => shape(toJson(ctx, kind, h)));
+  return page(ctx, req, context, visible.map((h) => toJson(ctx, kind, h)).filter((o) => filter(o)).map(shape));
 }
 
 /** GET /users with `$filter` on userPrincipalName / mail / id (eq, in, startswith) and `$select`, paged. */

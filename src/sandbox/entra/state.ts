@@ -98,6 +98,9 @@ export function hashSecret(secret: string): string {
 export class EntraDirectory {
   readonly applications = new Map<string, DirectoryApplication>();
   readonly servicePrincipals = new Map<string, DirectoryServicePrincipal>();
+  // By appId: every Graph call looks up its caller's SP, and a 20,000-app tenant made each lookup a scan.
+  private readonly appsByAppId = new Map<string, DirectoryApplication>();
+  private readonly spsByAppId = new Map<string, DirectoryServicePrincipal>();
   readonly users = new Map<string, DirectoryUser>();
   readonly groups = new Map<string, DirectoryGroup>();
   /** Granted Graph application permissions per caller appId. */
@@ -121,13 +124,15 @@ export class EntraDirectory {
       id: input.objectId ?? randomUUID(), appId: input.appId ?? randomUUID(), displayName: input.displayName,
       createdDateTime: created, passwordCredentials: [], keyCredentials: [], owners: [],
     };
-    if ([...this.applications.values()].some((a) => a.appId === app.appId)) throw new Error(`appId ${app.appId} already exists`);
+    if (this.applicationByAppId(app.appId)) throw new Error(`appId ${app.appId} already exists`);
     this.applications.set(app.id, app);
+    this.appsByAppId.set(app.appId, app);
     const sp: DirectoryServicePrincipal = {
       id: input.spObjectId ?? randomUUID(), appId: app.appId, displayName: app.displayName, appDisplayName: app.displayName,
       createdDateTime: created, passwordCredentials: [], keyCredentials: [], owners: [], accountEnabled: true,
     };
     this.servicePrincipals.set(sp.id, sp);
+    this.spsByAppId.set(sp.appId, sp);
     return { app, sp };
   }
 
@@ -174,10 +179,15 @@ export class EntraDirectory {
   }
 
   applicationByAppId(appId: string): DirectoryApplication | undefined {
+    const hit = this.appsByAppId.get(appId);
+    // The index is a shortcut; a holder set or changed another way is still found.
+    if (hit && hit.appId === appId && this.applications.get(hit.id) === hit) return hit;
     return [...this.applications.values()].find((a) => a.appId === appId);
   }
 
   servicePrincipalByAppId(appId: string): DirectoryServicePrincipal | undefined {
+    const hit = this.spsByAppId.get(appId);
+    if (hit && hit.appId === appId && this.servicePrincipals.get(hit.id) === hit) return hit;
     return [...this.servicePrincipals.values()].find((s) => s.appId === appId);
   }
 

@@ -183,8 +183,7 @@ function perform(ctx: VaultRouteContext, req: EmulatorRequest, route: Route): Em
       return { status: 200, body: secretBundle(base, store.secret(name), v, false) };
     }
     case 'list': {
-      const items = store.list().map((s) => secretItem(base, s, s.versions[s.versions.length - 1]!, false));
-      return { status: 200, body: page(items, req.url, base, '/secrets', ctx.pageSize) };
+      return { status: 200, body: page(store.list(), req.url, base, '/secrets', ctx.pageSize, (s) => secretItem(base, s, s.versions[s.versions.length - 1]!, false)) };
     }
     case 'list-versions': {
       const s = store.secret(name);
