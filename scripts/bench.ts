@@ -28,8 +28,9 @@ let childExecArgv = process.execArgv;
 let copy: string | undefined;
 const SCENARIO_TIMEOUT_MS = 240_000;
 
-function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: ScenarioId[]; sizes: number[]; warmUp: boolean; inline: boolean; tsx: boolean } {
+function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: ScenarioId[]; sizes: number[]; warmUp: boolean; inline: boolean; tsx: boolean; threadMb?: number } {
   let warmUp = true;
+  let threadMb: number | undefined;
   let tsx = false;
   let inline = false;
   let json = false;
@@ -45,6 +46,10 @@ function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: Sc
     } else if (arg === '--no-warm-up') warmUp = false;
     else if (arg === '--inline') inline = true;
     else if (arg === '--tsx') tsx = true;
+    else if (arg.startsWith('--thread-memory=')) {
+      threadMb = Number(arg.slice('--thread-memory='.length));
+      if (!Number.isInteger(threadMb) || threadMb < 64) throw new Error('--thread-memory needs a whole number of MB, at least 64 (scanner.threadMemoryMb)');
+    }
     else if (arg === '--json') json = true;
     else if (arg.startsWith('--json=')) jsonFile = arg.slice('--json='.length);
     else if (arg.startsWith('--only=')) {
@@ -59,12 +64,13 @@ function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: Sc
         + `  --no-warm-up  skip the unmeasured warm-up scan before each size (faster; CPU/cred then includes JIT warm-up)\n`
         + `  --inline   scan on the bot's thread (scanner.thread: false) instead of the scan thread\n`
         + `  --tsx      run the measured processes through tsx (TypeScript sources) instead of a transpiled copy\n`
+        + `  --thread-memory=MB  the scan thread's heap limit (scanner.threadMemoryMb; default 512)\n`
         + `  --only=…   the hot-path scenarios (the earlier bench); without --size and --only: --size ${DEFAULT_SIZE}\n`);
       process.exit(0);
     } else throw new Error(`unknown option ${arg} — use --size N, --json, --json=<file> and/or --only=<ids>`);
   }
   if (sizes.length === 0 && only.length === 0) sizes = [DEFAULT_SIZE];
-  return { json, jsonFile, only, sizes, warmUp, inline, tsx };
+  return { json, jsonFile, only, sizes, warmUp, inline, tsx, threadMb };
 }
 
 let interrupted = false;
@@ -75,12 +81,12 @@ process.once('SIGINT', () => {
   current?.kill('SIGTERM');
 });
 
-function runChild(id: ScenarioId | 'scale', size?: number, warmUp = true, inline = false): Promise<ChildMessage> {
+function runChild(id: ScenarioId | 'scale', size?: number, warmUp = true, inline = false, threadMb?: number): Promise<ChildMessage> {
   return new Promise((resolve) => {
     // A large estate's scan may need more heap than Node's default (the gap is what the table shows).
     const heap = size !== undefined && size > 20 ? ['--max-old-space-size=16384'] : [];
     const timeoutMs = size !== undefined ? 900_000 + size * 60_000 : SCENARIO_TIMEOUT_MS;
-    const child = fork(CHILD, size !== undefined ? [id, String(size), warmUp ? 'warm-up' : 'no-warm-up', inline ? 'inline' : 'thread'] : [id], { execArgv: [...childExecArgv, '--expose-gc', ...heap], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(CHILD, size !== undefined ? [id, String(size), warmUp ? 'warm-up' : 'no-warm-up', inline ? 'inline' : 'thread', ...(threadMb ? [String(threadMb)] : [])] : [id], { execArgv: [...childExecArgv, '--expose-gc', ...heap], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     current = child;
     let message: ChildMessage | undefined;
     const timer = setTimeout(() => {
@@ -103,7 +109,7 @@ try {
   process.stderr.write(`bench: ${(err as Error).message}\n`);
   process.exit(2);
 }
-const { json, jsonFile, only, sizes, warmUp, inline, tsx } = args;
+const { json, jsonFile, only, sizes, warmUp, inline, tsx, threadMb } = args;
 if (fromSources && !tsx) {
   copy = await transpileCopy();
   CHILD = join(copy, 'scripts', 'bench', 'child.js');
@@ -126,7 +132,7 @@ for (const size of sizes) {
   if (interrupted) break;
   const started = performance.now();
   log(`… size ${size}k`);
-  const message = await runChild('scale', size, warmUp, inline);
+  const message = await runChild('scale', size, warmUp, inline, threadMb);
   if (message.type === 'scale') {
     scale.push(message.result);
     log(`  size ${size}k done in ${((performance.now() - started) / 1000).toFixed(1)} s`);

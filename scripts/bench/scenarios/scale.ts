@@ -106,7 +106,7 @@ export function criticalPath(perServer: Record<string, number>, load: Record<str
 const t00 = performance.now();
 const progress = (text: string) => process.stderr.write(`  [${((performance.now() - t00) / 1000).toFixed(0)} s] ${text}\n`);
 
-export async function runScaleScenario(sampler: RssSampler, sizeK: number, options: { warmUp?: boolean; thread?: boolean } = {}): Promise<ScaleResult> {
+export async function runScaleScenario(sampler: RssSampler, sizeK: number, options: { warmUp?: boolean; thread?: boolean; threadMemoryMb?: number } = {}): Promise<ScaleResult> {
   // As in production (scanner.thread): the scan runs on its own thread; --inline runs it on the bot's thread.
   const threaded = options.thread !== false;
   const dir = mkdtempSync(join(tmpdir(), 'keywarden-bench-scale-'));
@@ -124,6 +124,7 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
     const bot = rig;
     const config = configSchema.parse(withSandboxConfig({
       store: { path: join(dir, 'keywarden.db') },
+      ...(options.threadMemoryMb ? { scanner: { threadMemoryMb: options.threadMemoryMb } } : {}),
       teams: { channels: [{ name: 'support', conversationId: SUPPORT_CHANNEL.id, serviceUrl: bot.connector.serviceUrl, tenantId: TENANT_ID, teamId: TEAM.id }] },
     }, remote.config));
     const store = openSqliteStore({ path: config.store.path, clock: systemClock });
