@@ -72,6 +72,8 @@ export interface ScaleResult {
   peakRssBytes: number;
   /** Peak RSS while the full scan ran (scanner only: before alerts.onScan reads the result). */
   peakRssScanBytes: number;
+  /** The bot's thread's memory when the full scan ended (the scan thread's heap is its own isolate, not in here). */
+  memoryAtScanEnd: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
   loopMaxBlockMs: number;
   clicks: { n: number; failed: number; p50: number; p99: number; max: number };
   rescan: ScanFigures & { messages: number };
@@ -214,6 +216,7 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
     progress('full scan (+50 ms per call)');
     let cpu = { user: 0, system: 0 };
     let peakScan = 0;
+    let memoryAtScanEnd = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
     const full = await scan(async (done) => {
       let user = 0;
       while (!done()) {
@@ -233,6 +236,8 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
       loop.disable();
       cpu = process.cpuUsage(cpu0);
       peakScan = sampler.peak();
+      const m = process.memoryUsage();
+      memoryAtScanEnd = { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
     });
     // The count, not `credentials` (that getter reads every row into memory at once).
     const credentials = full.result.counts?.credentials ?? full.result.credentials.length;
@@ -255,6 +260,7 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
       cpuUsPerCredential: credentials > 0 ? (cpu.user + cpu.system) / credentials : Number.NaN,
       peakRssBytes: Math.max(peakAfterFull, sampler.peak()),
       peakRssScanBytes: peakScan,
+      memoryAtScanEnd,
       loopMaxBlockMs: loop.max / 1e6,
       clicks: { n: clicks.length, failed: failedClicks, p50: percentile(clicks, 50), p99: percentile(clicks, 99), max: clicks.length ? Math.max(...clicks) : Number.NaN },
       rescan: { ...rescanRun.figures, messages: rescanRun.messages },
