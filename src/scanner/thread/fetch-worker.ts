@@ -1,12 +1,12 @@
 import { setMaxListeners } from 'node:events';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Clock } from '../../clock.js';
 import type { Credential } from '../../domain/credential.js';
 import { redactText, registerSecret } from '../../logging/redact.js';
-import { recordingFetch, recordingKeyVaultPolicy, type CloudCall } from '../../observability/calls.js';
+import { recordingFetch, recordingKeyVaultPolicy } from '../../observability/calls.js';
 import { buildInventorySources } from '../estate-sources.js';
 import type { InventorySource } from '../run-sources.js';
 import { PAGE_WINDOW, type FetchThreadData, type FromFetchThread, type SourceFailure, type ToFetchThread } from './fetch-protocol.js';
+import { callBatches, carriedClock } from './thread-kit.js';
 import { threadTokens } from './tokens.js';
 
 /**
@@ -20,18 +20,11 @@ const send = (message: FromFetchThread) => port.postMessage(message);
 
 for (const secret of data.secrets) registerSecret(secret);
 
-let base = { at: data.now, perf: performance.now() };
-const clock: Clock = { now: () => Math.round(base.at + (performance.now() - base.perf)) };
+// The bot's clock, carried over at every scan and moving with real time in between.
+const carried = carriedClock(data.now);
+const { clock } = carried;
 
-let calls: CloudCall[] = [];
-const flushCalls = () => {
-  if (calls.length) send({ type: 'calls', calls });
-  calls = [];
-};
-const record = (call: CloudCall) => {
-  calls.push(call);
-  if (calls.length === 1) setTimeout(flushCalls, 1000).unref();
-};
+const { record, flush: flushCalls } = callBatches((calls) => send({ type: 'calls', calls }));
 
 // Tokens come from the scan thread, which asks the bot's credential (threadTokens only sends token requests).
 const tokens = threadTokens((m) => send(m as FromFetchThread));
@@ -71,7 +64,7 @@ const streams = new Map<number, Stream>();
 
 async function stream(sources: InventorySource[], message: Extract<ToFetchThread, { type: 'stream' }>): Promise<void> {
   const { id } = message;
-  base = { at: message.now, perf: performance.now() };
+  carried.reset(message.now);
   const controller = new AbortController();
   // Every request in flight for this source (a vault's window is 20) follows its signal: not a leak.
   setMaxListeners(0, controller.signal);

@@ -1,12 +1,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Clock } from '../../clock.js';
 import { createLogger, type LogLevel } from '../../logging/logger.js';
 import { redactText, registerSecret } from '../../logging/redact.js';
-import { recordingFetch, recordingKeyVaultPolicy, type CloudCall } from '../../observability/calls.js';
+import { recordingFetch, recordingKeyVaultPolicy } from '../../observability/calls.js';
 import { openStoreAt } from '../../store/open-address.js';
 import { inlineScanEngine } from '../engine.js';
 import { createSourceRunner } from '../run-sources.js';
 import { buildInventorySources } from '../estate-sources.js';
+import { callBatches, carriedClock } from './thread-kit.js';
 import type { FromScanThread, ScanThreadData, ToScanThread } from './protocol.js';
 import { threadTokens } from './tokens.js';
 import { fetchThreadCount } from './fetch-protocol.js';
@@ -24,22 +24,13 @@ const send = (message: FromScanThread) => port.postMessage(message);
 
 for (const secret of data.secrets) registerSecret(secret);
 
-/** The bot's clock, carried over at every scan and moving with real time in between. */
-let base = { at: data.now, perf: performance.now() };
-const clock: Clock = { now: () => Math.round(base.at + (performance.now() - base.perf)) };
+// The bot's clock, carried over at every scan and moving with real time in between.
+const carried = carriedClock(data.now);
+const { clock } = carried;
 
 const logger = createLogger({ level: data.logLevel as LogLevel, destination: { write: (line: string) => send({ type: 'log', line }) } });
 
-// Calls go to the bot's metrics in batches (one message per second at most, and at the end of every scan).
-let calls: CloudCall[] = [];
-const flushCalls = () => {
-  if (calls.length) send({ type: 'calls', calls });
-  calls = [];
-};
-const record = (call: CloudCall) => {
-  calls.push(call);
-  if (calls.length === 1) setTimeout(flushCalls, 1000).unref();
-};
+const { record, flush: flushCalls } = callBatches((calls) => send({ type: 'calls', calls }));
 
 const { config } = data;
 // Tokens come from the bot's credential over the port: the thread never loads @azure/identity or MSAL.
@@ -74,7 +65,7 @@ let stopping = new AbortController();
 let running: Promise<void> | undefined;
 
 async function scan({ sources, store }: NonNullable<typeof opened>, message: Extract<ToScanThread, { type: 'scan' }>): Promise<void> {
-  base = { at: message.now, perf: performance.now() };
+  carried.reset(message.now);
   if (stopping.signal.aborted) stopping = new AbortController();
   const runner = createSourceRunner({ timeoutMs: data.sourceTimeoutMs, stopping: stopping.signal, log: logger.child({ component: 'scanner' }) });
   const engine = inlineScanEngine({ sources, config, rows: store.scanRows!, now: clock.now, runner });
