@@ -9,7 +9,8 @@ import { collectPages, type InventoryHeader, type OnPage } from '../../providers
 import { startWorker } from '../../worker-boot.js';
 import type { InventorySource } from '../run-sources.js';
 import type { InventorySourcesOptions } from '../sources.js';
-import { fetchThreadOf, type FetchThreadData, type FromFetchThread, type SourceFailure, type ToFetchThread } from './fetch-protocol.js';
+import { fetchThreadOf, type FetchThreadData, type FromFetchThread, type ToFetchThread } from './fetch-protocol.js';
+import { errorOf } from './thread-kit.js';
 import { lendToken } from './token-lender.js';
 
 /**
@@ -42,16 +43,6 @@ interface Slot {
   streams: Map<number, StreamHandler>;
 }
 
-/** The source's error as the source threw it (name, message, code, status), so its estate error reads the same. */
-function rebuilt(f: SourceFailure): Error {
-  const err = new Error(f.message) as Error & Omit<SourceFailure, 'name' | 'message'>;
-  err.name = f.name;
-  if (f.code !== undefined) err.code = f.code;
-  if (f.statusCode !== undefined) err.statusCode = f.statusCode;
-  if (f.status !== undefined) err.status = f.status;
-  return err;
-}
-
 const YOUNG_GENERATION_MB = 16;
 
 export function createFetchPool(options: FetchPoolOptions) {
@@ -81,7 +72,7 @@ export function createFetchPool(options: FetchPoolOptions) {
         if (!handler) return;
         if (m.type === 'page') handler.page(m.credentials);
         else if (m.type === 'end') handler.end(m.header);
-        else handler.failed(rebuilt(m.error));
+        else handler.failed(errorOf(m.error));
       }
     });
     w.on('error', (err) => {

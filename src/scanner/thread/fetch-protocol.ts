@@ -4,6 +4,7 @@ import type { CloudCall } from '../../observability/calls.js';
 import type { InventoryHeader } from '../../providers/pages.js';
 import type { InventorySourcesOptions } from '../sources.js';
 import type { FromScanThread, ToScanThread } from './protocol.js';
+import type { ThreadFailure } from './thread-kit.js';
 
 /**
  * What the scan thread and its fetch threads say to each other: a fetch thread runs some sources' calls and parsing
@@ -20,13 +21,8 @@ export interface FetchThreadData {
 }
 
 /** Enough of what a source threw for the estate error to read as it does without fetch threads (redacted). */
-export interface SourceFailure {
-  name: string;
-  message: string;
-  code?: string | number;
-  statusCode?: number;
-  status?: number;
-}
+/** How a source failed (thread-kit.ts). */
+export type SourceFailure = ThreadFailure;
 
 export type ToFetchThread =
   /** Stream source `source` (its index among buildInventorySources' sources) as stream `id`. */

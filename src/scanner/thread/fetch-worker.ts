@@ -1,12 +1,12 @@
 import { setMaxListeners } from 'node:events';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Credential } from '../../domain/credential.js';
-import { redactText, registerSecret } from '../../logging/redact.js';
+import { registerSecret } from '../../logging/redact.js';
 import { recordingFetch, recordingKeyVaultPolicy } from '../../observability/calls.js';
 import { buildInventorySources } from '../estate-sources.js';
 import type { InventorySource } from '../run-sources.js';
-import { PAGE_WINDOW, type FetchThreadData, type FromFetchThread, type SourceFailure, type ToFetchThread } from './fetch-protocol.js';
-import { callBatches, carriedClock } from './thread-kit.js';
+import { PAGE_WINDOW, type FetchThreadData, type FromFetchThread, type ToFetchThread } from './fetch-protocol.js';
+import { callBatches, carriedClock, failureOf } from './thread-kit.js';
 import { threadTokens } from './tokens.js';
 
 /**
@@ -28,17 +28,6 @@ const { record, flush: flushCalls } = callBatches((calls) => send({ type: 'calls
 
 // Tokens come from the scan thread, which asks the bot's credential (threadTokens only sends token requests).
 const tokens = threadTokens((m) => send(m as FromFetchThread));
-
-function failureOf(err: unknown): SourceFailure {
-  const e = (err ?? {}) as { name?: unknown; message?: unknown; code?: unknown; statusCode?: unknown; status?: unknown };
-  return {
-    name: typeof e.name === 'string' ? e.name : 'Error',
-    message: redactText(typeof e.message === 'string' && e.message ? e.message : String(err)),
-    ...(typeof e.code === 'string' || typeof e.code === 'number' ? { code: e.code } : {}),
-    ...(typeof e.statusCode === 'number' ? { statusCode: e.statusCode } : {}),
-    ...(typeof e.status === 'number' ? { status: e.status } : {}),
-  };
-}
 
 function open(): InventorySource[] | undefined {
   try {

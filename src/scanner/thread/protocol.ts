@@ -3,6 +3,7 @@ import type { CloudCall } from '../../observability/calls.js';
 import type { StoreAddress } from '../../store/store.js';
 import type { InventorySourcesOptions } from '../sources.js';
 import type { StreamScanOutcome } from '../pipeline.js';
+import type { ThreadFailure } from './thread-kit.js';
 
 /** What the bot's thread and the scan thread say to each other (structured-cloned over the worker's port). */
 
@@ -26,13 +27,8 @@ export interface LentToken {
   refreshAfterTimestamp?: number;
 }
 
-/** Why the bot's credential gave no token: enough of the error for the providers' messages (redacted, no token). */
-export interface TokenFailure {
-  name: string;
-  message: string;
-  statusCode?: number;
-  code?: string;
-}
+/** Why the bot's credential gave no token (redacted, never a token). */
+export type TokenFailure = ThreadFailure;
 
 export type ToScanThread =
   | { type: 'scan'; scanId: string; ordinal: number; now: number }

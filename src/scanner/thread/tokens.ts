@@ -1,5 +1,6 @@
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
-import type { FromScanThread, ToScanThread, TokenFailure } from './protocol.js';
+import type { FromScanThread, ToScanThread } from './protocol.js';
+import { errorOf } from './thread-kit.js';
 
 /**
  * The scan thread's TokenCredential: it asks the bot's thread, which holds the one credential per audience
@@ -13,15 +14,6 @@ export interface ThreadTokens {
   credential: TokenCredential;
   /** Hands the bot's answer to the request waiting for it. */
   answer(message: TokenAnswer): void;
-}
-
-/** The bot's error, rebuilt with what the providers read of it (name, message, statusCode, code). */
-function failure(f: TokenFailure): Error {
-  const err = new Error(f.message) as Error & { statusCode?: number; code?: string };
-  err.name = f.name;
-  if (f.statusCode !== undefined) err.statusCode = f.statusCode;
-  if (f.code !== undefined) err.code = f.code;
-  return err;
 }
 
 function aborted(): Error {
@@ -62,7 +54,7 @@ export function threadTokens(send: (message: FromScanThread) => void): ThreadTok
       const w = waiting.get(message.id);
       if (!w) return;
       waiting.delete(message.id);
-      if (message.error) w.reject(failure(message.error));
+      if (message.error) w.reject(errorOf(message.error));
       else w.resolve(message.token ?? null);
     },
   };

@@ -10,7 +10,7 @@ import { TERMINAL_STATES, type JobKind, type JobRecord } from '../../domain/job.
 import type { Logger } from '../../logging/logger.js';
 import type { Store } from '../../store/store.js';
 import { auditJob } from './job-record.js';
-import { ownerIsGone } from './lease-owner.js';
+import { leaseIsLive } from './lease.js';
 import { SUBJECT_LOCK_PREFIX } from './open-jobs.js';
 import type { JobEvent, WorkflowDefinition } from './workflow.js';
 
@@ -47,7 +47,7 @@ export class ResultAnnouncer {
       }
       const now = clock.now();
       // A runner (here or on another replica) still holds the job: it is posting the result itself.
-      if (job.lease && job.lease.until > now && !ownerIsGone(job.lease.owner)) continue;
+      if (leaseIsLive(job.lease, now)) continue;
       if ((this.retries.get(jobId)?.nextAt ?? 0) > now) continue;
       if (now - (job.finishedAt ?? now) > GIVE_UP_AFTER_MS) {
         this.giveUp(job, subject);

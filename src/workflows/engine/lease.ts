@@ -14,6 +14,11 @@ import { finishPointersFor, writeFinishPointers } from './open-jobs.js';
 import type { JobRecord, StepName } from '../../domain/job.js';
 import type { StepOutcome, WorkflowDefinition } from './workflow.js';
 
+/** A lease that still keeps others out: not expired, and its process not provably gone. */
+export function leaseIsLive(lease: JobRecord['lease'], now: number): boolean {
+  return lease !== undefined && lease.until > now && !ownerIsGone(lease.owner);
+}
+
 /** This runner lost its lease (another replica took the job): it stops touching the job at once. */
 export class LeaseLostError extends Error {
   override readonly name = 'LeaseLostError';
@@ -59,7 +64,7 @@ export class JobLease {
 
   /** A lease that still keeps others out: not expired, and its process not provably gone. */
   isLive(lease: JobRecord['lease'], now = this.now()): boolean {
-    return lease !== undefined && lease.until > now && !ownerIsGone(lease.owner);
+    return leaseIsLive(lease, now);
   }
 
   /** Someone else holds a live lease on the job. */
