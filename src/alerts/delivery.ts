@@ -21,6 +21,8 @@ import type { AlertRecord, DeliveryHealth, OutboxEntry } from './types.js';
  */
 
 export interface AlertDeliveryOptions {
+  /** True while a scan or a channel adoption is being applied: a drain in progress stops taking entries (its digest first). */
+  holding?: () => boolean;
   config: KeywardenConfig;
   store: Store;
   clock: Clock;
@@ -117,7 +119,8 @@ export class AlertDelivery {
     queues.add(new IndexCursor(store, queuePrefix(OWNERS_QUEUE)));
     const owners = [...queues].at(-1)!;
     for (;;) {
-      if (!store.isOpen) break;
+      // Pages are read as the drain goes: entries queued by an apply that started meanwhile wait for its digest.
+      if (!store.isOpen || this.options.holding?.()) break;
       let cursor: IndexCursor | undefined;
       for (const q of queues) {
         const rank = q.rank();

@@ -85,15 +85,16 @@ export function createAlertsModule(options: AlertsModuleOptions): AlertsModule {
   const own = { directory: ownDirectory, authorizer: new ClickAuthorizer({ config, directory: ownDirectory, store, clock, logger: log }) };
   const approvers = () => options.approvers?.() ?? own;
 
+  // While a scan or an adoption is applied in slices nothing is sent, so its digest still goes before its cards.
+  let applying = 0;
   const delivery = new AlertDelivery({
+    holding: () => applying > 0,
     config, store, clock, logger: options.logger, gateway: () => gateway, pacer: options.pacer,
     onChannelDead: (conversationId, reason) => options.conversations?.markDead(conversationId, reason),
     planCard: options.planCard,
     refreshUserIds: () => refreshUserIds(store, approvers().directory),
   });
 
-  // While a scan is applied in slices nothing is sent, so its digest still goes before its cards.
-  let applying = 0;
   const tick = async (): Promise<DrainReport> => {
     if (!store.isOpen || applying > 0) return { sent: 0, failed: 0, waiting: 0 };
     await snoozeKeysReady(store, clock.now());
