@@ -21,7 +21,7 @@ export type EstateReply =
   | { type: 'ready'; config: SandboxConfigFragment; counts: EstateCounts; seedMs: number; rssBytes: number; urls: Record<string, string> }
   | { id: number; type: 'ok' }
   | { id: number; type: 'changed'; changed: number }
-  | { id: number; type: 'requests'; total: number; perServer: Record<string, number>; load: Record<string, ServerLoad> };
+  | { id: number; type: 'requests'; total: number; perServer: Record<string, number>; load: Record<string, ServerLoad>; cpuMs: number };
 
 export interface RemoteEstate {
   config: SandboxConfigFragment;
@@ -37,7 +37,7 @@ export interface RemoteEstate {
   /** Changes `fraction` of the estate's credentials (rotations); returns how many changed. */
   change(fraction: number): Promise<number>;
   /** Requests the emulators answered since the last clear, and their load (in-flight peak, 429s, connections). */
-  requests(clear?: boolean): Promise<{ total: number; perServer: Record<string, number>; load: Record<string, ServerLoad> }>;
+  requests(clear?: boolean): Promise<{ total: number; perServer: Record<string, number>; load: Record<string, ServerLoad>; cpuMs: number }>;
   close(): Promise<void>;
 }
 
@@ -85,7 +85,7 @@ export async function startRemoteEstate(sizes: Partial<EstateSizes> = {}, timeou
     async requests(clear = true) {
       const reply = await call({ type: 'requests', clear });
       if (reply.type !== 'requests') throw new Error('unexpected reply from the bench estate');
-      return { total: reply.total, perServer: reply.perServer, load: reply.load };
+      return { total: reply.total, perServer: reply.perServer, load: reply.load, cpuMs: reply.cpuMs };
     },
     async close() {
       if (child.exitCode !== null) return;

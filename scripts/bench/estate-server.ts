@@ -24,6 +24,8 @@ const shutdown = async (code: number) => {
 };
 process.on('disconnect', () => { void shutdown(0); });
 
+let cpuSince = process.cpuUsage();
+
 process.on('message', (raw) => {
   const msg = raw as EstateRequest;
   if (msg.type === 'latency') {
@@ -38,6 +40,9 @@ process.on('message', (raw) => {
     const perServer: Record<string, number> = {};
     const load: Record<string, { maxInFlight: number; throttled: number; connections: number; chain: number }> = {};
     let total = 0;
+    // The emulators' own CPU since the last clear: on a small machine they share its cores with Keywarden.
+    const cpu = process.cpuUsage(cpuSince);
+    if (msg.clear) cpuSince = process.cpuUsage();
     for (const [name, s] of estate.servers) {
       perServer[name] = s.requests.length;
       total += s.requests.length;
@@ -47,7 +52,7 @@ process.on('message', (raw) => {
         s.resetLoad();
       }
     }
-    send({ id: msg.id, type: 'requests', total, perServer, load });
+    send({ id: msg.id, type: 'requests', total, perServer, load, cpuMs: (cpu.user + cpu.system) / 1000 });
   } else if (msg.type === 'close') {
     send({ id: msg.id, type: 'ok' });
     void shutdown(0);

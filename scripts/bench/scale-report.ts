@@ -1,3 +1,4 @@
+import { cpus } from 'node:os';
 import { count, mb, ms } from './format.js';
 import type { MachineInfo } from './report.js';
 import { LATENCY_MS, type ScaleResult } from './scenarios/scale.js';
@@ -22,6 +23,14 @@ export function renderScaleTable(results: ScaleResult[]): string {
   return [row(head, widths), `|${widths.map((w, i) => (i === 0 ? ':' : '-').padEnd(w + 1, '-') + (i === 0 ? '-' : ':')).join('|')}|`, ...rows.map((r) => row(r, widths))].join('\n');
 }
 
+/** Whether the machine itself was the limit: both processes' CPU against its cores over the scan's wall time. */
+function cpuLine(r: ScaleResult): string {
+  const keywarden = (r.cpuUsPerCredential * r.credentials) / 1e6;
+  const emulators = r.full.emulatorCpuMs / 1000;
+  const available = (cpus().length * r.full.wallMs) / 1000;
+  return `  CPU during the full scan: Keywarden ${keywarden.toFixed(1)} s, the emulators ${emulators.toFixed(1)} s, of ${available.toFixed(1)} s (${cpus().length} cores × the wall): the machine was ${Math.round(((keywarden + emulators) / available) * 100)}% busy`;
+}
+
 export function renderScaleDetails(r: ScaleResult): string[] {
   const s = r.shape;
   const gaps: string[] = [];
@@ -34,6 +43,7 @@ export function renderScaleDetails(r: ScaleResult): string[] {
     r.scanThread
       ? `  full scan on the scan thread (scanner.thread; --inline scans on the bot's thread and times each source); warm-up: none (the thread starts cold with the full scan)`
       : `  full scan on the bot's thread: the slowest sources took ${r.full.slowestSources.map((x) => `${x.source} ${ms(x.ms)}`).join(', ')}; after the slowest answered, ${ms(r.full.afterNetworkMs)} more (correlate, policy, diff, snapshot); warm-up scan (no latency, not measured) ${ms(r.warmUpMs)}`,
+    cpuLine(r),
     `  peak RSS ${mb(r.peakRssScanBytes)} during the full scan alone (the table's figure also covers alerts.onScan and the two rescans)`
       + (r.memoryAtScanEnd ? `; at its end RSS ${mb(r.memoryAtScanEnd.rss)}, of which the bot's thread's heap ${mb(r.memoryAtScanEnd.heapUsed)} used of ${mb(r.memoryAtScanEnd.heapTotal)}, external ${mb(r.memoryAtScanEnd.external)} (array buffers ${mb(r.memoryAtScanEnd.arrayBuffers)}); the rest is the scan thread's isolate, code and native memory` : ''),
     `  clicks during the full scan: ${r.clicks.n} /help turns (${r.clicks.failed} answered 503: turn timeout), p50 ${ms(r.clicks.p50)}, p99 ${ms(r.clicks.p99)}, max ${ms(r.clicks.max)}`,

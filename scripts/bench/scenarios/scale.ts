@@ -54,6 +54,8 @@ export interface ScanFigures {
   ratio: number;
   throttled: number;
   tokenRequests: number;
+  /** CPU the emulators' process used during the scan (it shares the machine's cores with Keywarden). */
+  emulatorCpuMs: number;
   /** Wall time after the slowest source answered (correlate, policy, diff, snapshot). */
   afterNetworkMs: number;
   slowestSources: Array<{ source: string; ms: number }>;
@@ -197,7 +199,7 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
         result, messages, hosts,
         figures: {
           wallMs, requests: req.total, boundMs, slowest: hosts[0], ratio: boundMs > 0 ? wallMs / boundMs : Number.NaN,
-          throttled: Object.values(req.load).reduce((n, l) => n + l.throttled, 0), tokenRequests: req.perServer['entra-authority'] ?? 0,
+          throttled: Object.values(req.load).reduce((n, l) => n + l.throttled, 0), tokenRequests: req.perServer['entra-authority'] ?? 0, emulatorCpuMs: req.cpuMs,
           afterNetworkMs: wallMs - networkMs, slowestSources: slowestSources.slice(0, 3).map(([k, v]) => ({ source: k, ms: v })),
         },
       };
