@@ -81,6 +81,8 @@ describe("the scan thread's tokens", () => {
     const text = threaded.result.errors.map((e) => e.message).join('\n');
     expect(text).toContain('AADSTS7000215');
     expect(text).toContain('azure.credential');
+    // Every estate names the fix, not only Entra's reason (Key Vault used to say only "Key Vault said: AADSTS…").
+    for (const error of threaded.result.errors) expect(`${error.estate}: ${error.message}`).toMatch(/AADSTS7000215.*azure\.credential|azure\.credential.*AADSTS7000215/s);
     expect(`${text}\n${threaded.logLines.join('\n')}`).not.toContain(wrong);
     expect(threaded.logLines.join('\n')).not.toMatch(/eyJ[A-Za-z0-9_-]{4,}\./);
   }, 90_000);

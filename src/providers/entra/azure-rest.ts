@@ -236,7 +236,7 @@ export class AzureRestClient {
     } catch (err) {
       if (signal?.aborted) throw err;
       throw new AzureRestError('AuthenticationFailed', 401,
-        `Could not get a token for ${this.options.service} (scope ${this.options.scope}): ${redactText((err as Error).message)} — check azure.tenantId, azure.authorityHost and the credential in the config.`);
+        `Could not get a token for ${this.options.service} (scope ${this.options.scope}): ${redactText((err as Error).message)} — check azure.tenantId, azure.authorityHost and azure.credential in the config (and that the app secret is still valid).`);
     }
   }
 

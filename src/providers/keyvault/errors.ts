@@ -82,6 +82,11 @@ export function toKeyVaultError(err: unknown, ctx: { vault: string; vaultUrl: st
     return new KeyVaultError({ ...base, code: 'ChallengeMismatch', message:
       `Vault ${ctx.vault} at ${ctx.vaultUrl} is not on *.vault.azure.net, so the SDK refused its auth challenge: use the vault's https://<name>.vault.azure.net URL, or (sandbox only) set keyVault.disableChallengeResourceVerification: true.` });
   }
+  // No token from Entra (a wrong or expired client secret): no call reached the vault, the fix is in Keywarden's config.
+  if (e.name === 'AuthenticationError' || e.name === 'CredentialUnavailableError' || (typeof e.message === 'string' && /AADSTS\d+/.test(e.message))) {
+    return new KeyVaultError({ ...base, code: 'Unauthorized', serviceCode, message:
+      `Keywarden could not get an Entra token for vault ${ctx.vault}${said.replace('Key Vault said', 'Entra said')}: check azure.credential in the config (and that the app secret is still valid).` });
+  }
   if (status === undefined) {
     if (e.code && TLS_CODES.has(e.code)) {
       return new KeyVaultError({ ...base, code: 'UntrustedCertificate', serviceCode: e.code, message:
