@@ -109,6 +109,23 @@ describe('createEntraInventory over the seeded tenant', () => {
     }
   });
 
+  it('asks for the next page of apps while the owners of the page before are still being read', async () => {
+    f.entra.graph.setLatency(20);
+    try {
+      const pages: Credential[][] = [];
+      await createEntraInventory({ tenantLabel: 'contoso', graph, concurrency: 1 }).stream({}, async (page) => { pages.push(page); });
+      const firstPageApps = new Set(pages[0]!.map((c) => c.attributes.objectId as string));
+      const done = f.entra.graph.requests.map((r) => r.path);
+      const secondPage = done.map((p, i) => (p === '/v1.0/applications' ? i : -1)).filter((i) => i >= 0)[1]!;
+      const lastOwnersOfFirstPage = Math.max(...done.map((p, i) => ([...firstPageApps].some((id) => p === `/v1.0/applications/${id}/owners`) ? i : -1)));
+      // Before, the second page was asked for only once every owner of the first had answered (Graph's window drained).
+      expect(secondPage).toBeGreaterThan(0);
+      expect(secondPage).toBeLessThan(lastOwnersOfFirstPage);
+    } finally {
+      f.entra.graph.setLatency(0);
+    }
+  });
+
   it('reads only (GETs, all pages) and never carries a secret value', async () => {
     const inv = await scan();
     expect(new Set(f.entra.graph.requests.map((r) => r.method))).toEqual(new Set(['GET']));

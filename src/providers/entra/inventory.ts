@@ -83,11 +83,11 @@ export function createEntraInventory(options: { tenantLabel: string; graph: Grap
     // Last use per secret/certificate (beta report), read once there is something to report on; without
     // AuditLog.Read.All each credential says what to grant.
     let signIns: Promise<CredentialSignIns> | undefined;
-    /** One page of holders → their credentials with owners and last use, handed over as one page. */
-    const handOver = async (held: Array<{ holder: Holder; credentials: Credential[] }>) => {
+    /** One page of holders → their credentials with owners and last use (undefined: nothing on the page to own). */
+    const withOwnersOf = async (held: Array<{ holder: Holder; credentials: Credential[] }>): Promise<Credential[] | undefined> => {
       // Owners only where there is something to own; one paged owners call per app or SP, a few at a time.
       const owned = held.filter((h) => h.credentials.length > 0);
-      if (owned.length === 0) return;
+      if (owned.length === 0) return undefined;
       if (!signIns) {
         signIns = readCredentialSignIns(graph, { signal });
         signIns.catch(() => undefined); // awaited below; a failed owners page must not leave it unhandled
@@ -104,7 +104,21 @@ export function createEntraInventory(options: { tenantLabel: string; graph: Grap
         }
         return withOwners(credentials, owners);
       });
-      await onPage(withSignIns(withPeople.flat(), await signIns));
+      return withSignIns(withPeople.flat(), await signIns);
+    };
+    // A page's owners are read while the next page is fetched and its owners start (Graph's window stays full across
+    // page boundaries); pages are still handed over in order, and at most two are in hand.
+    let handing: Promise<void> = Promise.resolve();
+    const handOver = (held: Array<{ holder: Holder; credentials: Credential[] }>): Promise<void> => {
+      const owned = withOwnersOf(held);
+      owned.catch(() => undefined); // awaited in the chain below
+      const previous = handing;
+      handing = previous.then(async () => {
+        const credentials = await owned;
+        if (credentials) await onPage(credentials);
+      });
+      handing.catch(() => undefined); // awaited by the next page or at the end
+      return previous;
     };
 
     // Both levels: SP-level secrets authenticate too and do not show in the portal's app blade. Apps first: an SP
@@ -132,6 +146,7 @@ export function createEntraInventory(options: { tenantLabel: string; graph: Grap
       }
       await handOver(held);
     }, { signal });
+    await handing;
     return { estate: 'entra', scope: tenantLabel, host, facts: {} };
   };
 
