@@ -75,7 +75,8 @@ export function toKeyVaultError(err: unknown, ctx: { vault: string; vaultUrl: st
   const inner = innerCode(e);
   const serviceCode = inner ?? e.code;
   // Paged calls lose the service message ("Pagination failed with unexpected statusCode 403"); skip that noise.
-  const said = e.message && !e.message.startsWith('Pagination failed') ? ` (Key Vault said: ${e.message.slice(0, 300)})` : '';
+  const told = e.message && !e.message.startsWith('Pagination failed') ? e.message.slice(0, 300) : undefined;
+  const said = told ? ` (Key Vault said: ${told})` : '';
 
   if (e.name === 'AbortError') return new KeyVaultError({ ...base, code: 'Aborted', message: `The call to ${where} was cancelled (timeout or shutdown).` });
   if (typeof e.message === 'string' && e.message.includes('does not match the requested domain')) {
@@ -85,7 +86,7 @@ export function toKeyVaultError(err: unknown, ctx: { vault: string; vaultUrl: st
   // No token from Entra (a wrong or expired client secret): no call reached the vault, the fix is in Keywarden's config.
   if (e.name === 'AuthenticationError' || e.name === 'CredentialUnavailableError' || (typeof e.message === 'string' && /AADSTS\d+/.test(e.message))) {
     return new KeyVaultError({ ...base, code: 'Unauthorized', serviceCode, message:
-      `Keywarden could not get an Entra token for vault ${ctx.vault}${said.replace('Key Vault said', 'Entra said')}: check azure.credential in the config (and that the app secret is still valid).` });
+      `Keywarden could not get an Entra token for vault ${ctx.vault}${told ? ` (Entra said: ${told})` : ''}: check azure.credential in the config (and that the app secret is still valid).` });
   }
   if (status === undefined) {
     if (e.code && TLS_CODES.has(e.code)) {
