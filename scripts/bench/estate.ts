@@ -214,6 +214,9 @@ export async function startBenchEstate(options: { clock: Clock; sizes?: Partial<
   const close = () => clouds.close();
   try {
     const { config, handles: { entra, databricks, keyVault, dataFactory } } = clouds;
+    // Graph honours $top up to 999 on applications and service principals (Keywarden asks for 999); the sandbox's
+    // default cap of 100 is there so small tests see paging.
+    entra.graphPageSize = 999;
     const servers = new Map<string, EmulatorServer>([['entra-authority', entra.authority], ['graph', entra.graph], ['arm', dataFactory.server]]);
     for (const ws of databricks.workspaces) servers.set(`databricks:${ws.name}`, ws.server);
     for (const v of keyVault.vaults.values()) servers.set(`keyvault:${v.name}`, v.server);

@@ -43,6 +43,8 @@ export interface StreamScanOutcome {
   changes: ScanResult['changes'];
   counts: ScanCounts;
   scopeFindings: Finding[];
+  /** Where the scan's time went: reading the estates, then everything after (link, policy, diff, rows). */
+  phases?: { fetchMs: number; afterFetchMs: number };
 }
 
 type ScopeHeader = Pick<EstateInventory, 'estate' | 'scope' | 'host' | 'facts' | 'consumers'>;
@@ -84,6 +86,7 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
   const builder = new CorrelationBuilder({ mappings: config.keyVault.mappings, vaults: config.keyVault.vaults });
   const headers: Array<ScopeHeader | undefined> = [];
   rows.clearStaging();
+  const startedAt = performance.now();
   try {
     // Pass 1: stage each page as it arrives; only compact link facts stay in memory.
     const outcomes = await options.fetch(async (index, credentials) => {
@@ -94,6 +97,7 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
         await yieldToLoop();
       }
     });
+    const fetchedAt = performance.now();
     const errors: EstateError[] = [];
     outcomes.forEach((outcome, index) => {
       if (!('facts' in outcome)) {
@@ -203,7 +207,8 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
     changes.added = await sortInSteps(changes.added);
     changes.changed = await sortInSteps(changes.changed);
     changes.removed = await sortInSteps(changes.removed);
-    return { errors, changes: cappedChanges(changes, changeCounts), counts, scopeFindings };
+    const phases = { fetchMs: Math.round(fetchedAt - startedAt), afterFetchMs: Math.round(performance.now() - fetchedAt) };
+    return { errors, changes: cappedChanges(changes, changeCounts), counts, scopeFindings, phases };
   } finally {
     rows.clearStaging();
   }

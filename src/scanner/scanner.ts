@@ -11,6 +11,7 @@ import type { Store } from '../store/store.js';
 import type { ScanRows } from '../store/scan-rows.js';
 import { createHostLimiter, hostKey } from './concurrency.js';
 import { inlineScanEngine, type ScanEngine } from './engine.js';
+import type { StreamScanOutcome } from './pipeline.js';
 import { createSourceRunner, type InventorySource } from './run-sources.js';
 import { startSchedule as startCron, type ScanSchedule } from './schedule.js';
 import { isRowSummary, rowBackedResult, type RowScanSummary } from './rows-view.js';
@@ -78,18 +79,21 @@ export function createScanner(options: ScannerOptions): Scanner {
     const startedAt = clock.now();
     const id = `scan-${randomUUID()}`;
     log.info({ scanId: id, trigger, sources: engine?.sources ?? sources.length, ...(engine?.thread ? { thread: engine.thread } : {}) }, 'scan started');
-    const result = store.isOpen && store.scanRows && engine ? await scanToRows(id, trigger, startedAt, store.scanRows, engine) : await scanInMemory(id, trigger, startedAt);
+    let phases: StreamScanOutcome['phases'];
+    const result = store.isOpen && store.scanRows && engine
+      ? await scanToRows(id, trigger, startedAt, store.scanRows, engine, (p) => { phases = p; })
+      : await scanInMemory(id, trigger, startedAt);
     latest = result;
     const counts = result.counts;
     log.info({
       scanId: id, credentials: counts?.credentials ?? result.credentials.length, errors: result.errors.length,
-      ...changeCountsOf(result),
+      ...changeCountsOf(result), ...phases,
     }, 'scan finished');
     return result;
   }
 
   /** The streamed scan: rows in the store, a small summary in memory (pipeline.ts). */
-  async function scanToRows(id: string, trigger: ScanTrigger, startedAt: number, rows: ScanRows, engine: ScanEngine): Promise<ScanResult> {
+  async function scanToRows(id: string, trigger: ScanTrigger, startedAt: number, rows: ScanRows, engine: ScanEngine, timed: (phases: StreamScanOutcome['phases']) => void): Promise<ScanResult> {
     // The stored summary is read (and parsed: a first scan lists every id as added) only once per process.
     if (lastOrdinal === undefined) {
       const stored = store.get<unknown>('snapshots', LATEST_SNAPSHOT_ID)?.value;
@@ -98,6 +102,7 @@ export function createScanner(options: ScannerOptions): Scanner {
     const ordinal = Math.max(rows.lastScan(), lastOrdinal) + 1;
     lastOrdinal = ordinal;
     const outcome = await engine.run({ scanId: id, ordinal }, stopping.signal);
+    timed(outcome.phases);
     const summary: RowScanSummary = {
       id, trigger, startedAt, finishedAt: clock.now(), errors: outcome.errors, changes: outcome.changes,
       ordinal, counts: outcome.counts, scopeFindings: outcome.scopeFindings,

@@ -64,6 +64,8 @@ afterAll(async () => {
 describe('keywarden start as a process', () => {
   it('a stray rejection in a background task is logged (redacted) and the bot keeps serving', async () => {
     await until(() => output.includes('scan finished'), 'the first scan', 60_000);
+    // The operator sees where the scan's time went: reading the estates, then linking, policy, diff and rows.
+    expect(output).toMatch(/"fetchMs":\d+,"afterFetchMs":\d+[^\n]*"scan finished"/);
     // …and its alerts (no support channel in this config): readiness is steady from here on.
     await until(() => output.includes('alerts have no support channel'), 'the first scan\'s alerts', 60_000);
     const readyBefore = await (await fetch(`${url}/readyz`)).json() as { checks: Array<{ name: string; ok: boolean }> };

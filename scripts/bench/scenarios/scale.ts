@@ -59,6 +59,8 @@ export interface ScanFigures {
   /** Wall time after the slowest source answered (correlate, policy, diff, snapshot). */
   afterNetworkMs: number;
   slowestSources: Array<{ source: string; ms: number }>;
+  /** The scanner's own split ('scan finished' log line): reading the estates, then link, policy, diff and rows. */
+  phases?: { fetchMs: number; afterFetchMs: number };
 }
 
 export interface ScaleResult {
@@ -132,7 +134,13 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
       teams: { channels: [{ name: 'support', conversationId: SUPPORT_CHANNEL.id, serviceUrl: bot.connector.serviceUrl, tenantId: TENANT_ID, teamId: TEAM.id }] },
     }, remote.config));
     const store = openSqliteStore({ path: config.store.path, clock: systemClock });
-    const logger = createLogger({ level: 'warn', name: 'bench', destination: { write: () => undefined } });
+    // Quiet, except the scanner's 'scan finished' line, whose fetch/after-fetch split the details print.
+    let phases: ScanFigures['phases'];
+    const logger = createLogger({ level: 'info', name: 'bench', destination: { write: (line: string) => {
+      if (!line.includes('"scan finished"')) return;
+      const { fetchMs, afterFetchMs } = JSON.parse(line) as { fetchMs?: number; afterFetchMs?: number };
+      if (typeof fetchMs === 'number' && typeof afterFetchMs === 'number') phases = { fetchMs, afterFetchMs };
+    } } });
     // Warm-up in this process (module loading, JIT) with throw-away sources; the measured scans get fresh ones
     // (no cached version lists, tokens or connections), as after a restart.
     // The CI size skips it (its CPU figure then includes JIT warm-up).
@@ -175,6 +183,7 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
     const outboxSize = () => store.listIds('outbox').length;
     const scan = async (onWhileScanning?: (done: () => boolean) => Promise<void>, onScanned?: () => void): Promise<{ result: ScanResult; figures: ScanFigures; messages: number; hosts: HostBound[] }> => {
       await remote.requests(true);
+      phases = undefined;
       const t0 = performance.now();
       let finished = false;
       const side = onWhileScanning?.(() => finished);
@@ -201,6 +210,7 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
           wallMs, requests: req.total, boundMs, slowest: hosts[0], ratio: boundMs > 0 ? wallMs / boundMs : Number.NaN,
           throttled: Object.values(req.load).reduce((n, l) => n + l.throttled, 0), tokenRequests: req.perServer['entra-authority'] ?? 0, emulatorCpuMs: req.cpuMs,
           afterNetworkMs: wallMs - networkMs, slowestSources: slowestSources.slice(0, 3).map(([k, v]) => ({ source: k, ms: v })),
+          ...(phases ? { phases } : {}),
         },
       };
     };
