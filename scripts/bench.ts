@@ -83,8 +83,9 @@ process.once('SIGINT', () => {
 
 function runChild(id: ScenarioId | 'scale', size?: number, warmUp = true, inline = false, threadMb?: number): Promise<ChildMessage> {
   return new Promise((resolve) => {
-    // A large estate's scan may need more heap than Node's default (the gap is what the table shows).
-    const heap = size !== undefined && size > 20 ? ['--max-old-space-size=16384'] : [];
+    // A large estate scanned on the bot's thread (--inline) may need more heap than Node's default. The scan thread has
+    // its own limit (scanner.threadMemoryMb), and the bot's process runs with Node's defaults, as `keywarden start` does.
+    const heap = size !== undefined && size > 20 && inline ? ['--max-old-space-size=16384'] : [];
     const timeoutMs = size !== undefined ? 900_000 + size * 60_000 : SCENARIO_TIMEOUT_MS;
     const child = fork(CHILD, size !== undefined ? [id, String(size), warmUp ? 'warm-up' : 'no-warm-up', inline ? 'inline' : 'thread', ...(threadMb ? [String(threadMb)] : [])] : [id], { execArgv: [...childExecArgv, '--expose-gc', ...heap], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     current = child;

@@ -5,6 +5,7 @@ import { compareRisk } from '../domain/blast-radius.js';
 import { openJobs } from '../workflows/engine/open-jobs.js';
 import { credentialsInRotation, rotationText } from '../domain/rotation-state.js';
 import type { Store } from '../store/store.js';
+import { pagedIds } from '../store/paged-ids.js';
 import { ownerText } from './cards.js';
 import { cardFindings } from './lifecycle.js';
 import { enqueue } from './pacing.js';
@@ -108,7 +109,7 @@ export async function queueScanDigests(store: Store, config: KeywardenConfig, ne
   if (channels.length === 0) return [];
   const tallies = new Map(channels.map(([channel]) => [channel, digestTally(now)]));
   const slice = timeSlices();
-  for (const id of store.listIds('alerts')) {
+  for (const id of pagedIds(store, 'alerts')) {
     await slice();
     const a = store.get<AlertRecord>('alerts', id)?.value;
     const tally = a?.channel ? tallies.get(a.channel) : undefined;

@@ -8,6 +8,7 @@ import { policyFor } from '../domain/policy.js';
 import { credentialsInRotation, rotationText, type CredentialInRotation } from '../domain/rotation-state.js';
 import { scanViewOf, type ScannedCredential, type ScanResult, type ScanView } from '../domain/scan.js';
 import type { Store } from '../store/store.js';
+import { pagedIds } from '../store/paged-ids.js';
 import { queueScanDigests } from './digest.js';
 import { KIND_LABELS } from './cards.js';
 import {
@@ -115,7 +116,7 @@ export async function applyScan(store: Store, config: KeywardenConfig, scan: Sca
   const unrouted = new UnroutedTally();
   const vanished: AlertRecord[] = [];
   const relevant = (seen: ScannedCredential): boolean => !ctx.paged || seen.findings.length > 0 || seen.credential.heldIn.length > 0;
-  for (const alertId of store.listIds('alerts')) {
+  for (const alertId of pagedIds(store, 'alerts')) {
     await slice();
     if (walked.has(alertId)) continue;
     const alert = store.get<AlertRecord>('alerts', alertId)?.value;
@@ -347,7 +348,7 @@ export async function routeWaitingAlerts(store: Store, config: KeywardenConfig, 
   const known = new Set(channels.map((c) => c.key));
   const waiting = new UnroutedTally();
   const slice = timeSlices();
-  for (const id of store.listIds('alerts')) {
+  for (const id of pagedIds(store, 'alerts')) {
     await slice();
     const alert = store.get<AlertRecord>('alerts', id)?.value;
     // Not yet posted, and no channel (or one that is no longer configured).

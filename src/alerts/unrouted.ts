@@ -1,4 +1,5 @@
 import type { Store } from '../store/store.js';
+import { pagedIds } from '../store/paged-ids.js';
 import type { SupportChannel } from './routing.js';
 import type { AlertRecord } from './types.js';
 
@@ -67,7 +68,7 @@ export async function recountUnrouted(store: Store, channels: SupportChannel[], 
   const before = store.get<UnroutedRecord>('settings', RECORD_ID);
   const keys = new Set(channels.map((c) => c.key));
   const tally = new Set<string>();
-  for (const id of store.listIds('alerts')) {
+  for (const id of pagedIds(store, 'alerts')) {
     await slice();
     if (!store.isOpen) return;
     const alert = store.get<AlertRecord>('alerts', id)?.value;

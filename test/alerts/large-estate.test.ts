@@ -68,6 +68,19 @@ describe('a large estate', () => {
     expect(await readyChannels(h)).toMatchObject({ ok: true });
   }, 120_000);
 
+  it('1,200 open alerts are read a page at a time after a scan: every credential that vanished resolves its alert, the rest stay open', async () => {
+    h = await startAlertsHarness({ configuredChannel: false, alerts: { digest: false } });
+    const creds = expiring(1_200);
+    await h.scan(creds);
+    // A scope's worth vanishes (replaced or removed); their alerts are spread over both pages of alert ids.
+    const gone = new Set(creds.filter((c) => c.where.scope === 'scope-0').map((c) => c.id));
+    await h.scan(creds.filter((c) => !gone.has(c.id)));
+    const states = creds.map((c) => [c.id, h.alertFor(c.id)?.state] as const);
+    expect(states.filter(([id, state]) => gone.has(id) && state !== 'resolved')).toEqual([]);
+    expect(states.filter(([id, state]) => !gone.has(id) && state === 'resolved')).toEqual([]);
+    expect(gone.size).toBeGreaterThan(150);
+  }, 120_000);
+
   it('/readyz re-checks the waiting alerts it counted: one resolved since is no longer reported', async () => {
     h = await startAlertsHarness({ configuredChannel: false, alerts: { digest: false } });
     const creds = expiring(3);
