@@ -254,6 +254,34 @@ export class CorrelationBuilder {
    * "first" and "latest-expiring" matches are the same as over all of them).
    */
   wanted(): { reads(estate: string, scope: string): boolean; offer(credentials: readonly Credential[], source: number): void } {
+    const { wants, reads } = this.named();
+    return {
+      reads,
+      offer: (credentials, source) => {
+        for (const c of credentials) {
+          if ((c.kind === 'databricks-pat' || c.kind === 'entra-password' || c.kind === 'entra-certificate') && wants(c)) getOrCreate(this.candidates, source, () => []).push(compactHeld(c));
+        }
+      },
+    };
+  }
+
+  /**
+   * Once every vault and factory has answered (failed ones too): true for a credential no link can touch, so it can be
+   * judged before the other sources answer. Errs towards false: a secret that may hold something or that any factory
+   * names (by secret name, whatever the vault), and a PAT or Entra credential any secret names, wait for the plan.
+   */
+  linkFree(factoryRefs: ReadonlyArray<{ secret: SecretRef }>): (c: Credential) => boolean {
+    const { wants, ids } = this.named();
+    const referenced = new Set(factoryRefs.map((r) => r.secret.name.toLowerCase()));
+    return (c) => {
+      if (c.kind === 'keyvault-secret') return !ids.has(c.id) && !referenced.has(c.name.toLowerCase()) && !this.mayHold(c);
+      if (c.kind === 'databricks-pat' || c.kind === 'entra-password' || c.kind === 'entra-certificate') return !wants(c);
+      return false;
+    };
+  }
+
+  /** What the secrets added so far name: by id, token, comment, key id or display name. */
+  private named(): { wants(c: Credential): boolean; reads(estate: string, scope: string): boolean; ids: ReadonlySet<string> } {
     const tokens = new Set<string>();
     const comments = new Set<string>();
     const workspaces = new Set<string>();
@@ -300,12 +328,8 @@ export class CorrelationBuilder {
       return false;
     };
     return {
+      wants, ids,
       reads: (estate, scope) => (estate === 'databricks' ? workspaces.has(scope) : estate === 'entra' ? entra : estate !== 'keyvault' && estate !== 'datafactory' && any),
-      offer: (credentials, source) => {
-        for (const c of credentials) {
-          if ((c.kind === 'databricks-pat' || c.kind === 'entra-password' || c.kind === 'entra-certificate') && wants(c)) getOrCreate(this.candidates, source, () => []).push(compactHeld(c));
-        }
-      },
     };
   }
 

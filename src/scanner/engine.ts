@@ -39,7 +39,8 @@ export function inlineScanEngine(options: InlineScanEngineOptions): ScanEngine {
     sources: sources.length,
     run: ({ ordinal }) => streamScan({
       ordinal, rows, config, self: selfIdentityOf(config), now: options.now,
-      fetch: (onPage) => runner.streamAll(sources, config.scanner.concurrencyPerHost, onPage),
+      estates: sources.map((s) => s.estate),
+      fetch: (onPage, onDone) => runner.streamAll(sources, config.scanner.concurrencyPerHost, onPage, onDone),
     }),
     close: async () => undefined,
   };

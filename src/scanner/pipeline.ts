@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { KeywardenConfig } from '../config/schema.js';
 import { CorrelationBuilder } from '../domain/correlate.js';
-import type { Credential, EstateError, EstateInventory, Finding } from '../domain/credential.js';
+import type { Credential, Estate, EstateError, EstateInventory, Finding, SecretRef } from '../domain/credential.js';
 import type { InventoryHeader } from '../providers/pages.js';
 import { evaluatePolicy, evaluateScopePolicy, findingsByCredential, type ScopeInput } from '../domain/policy.js';
 import { CHANGE_LIST_CAP, cappedChanges, type ScanCounts, type ScanResult } from '../domain/scan.js';
@@ -13,7 +13,8 @@ import { fingerprint, scopeKey } from './snapshot.js';
  * The scan as a stream, for estates too big to hold: each inventory is staged as rows when it arrives (keeping only
  * compact link facts), then a second pass correlates, judges and diffs it page by page against the stored rows.
  * Memory follows one page and the changes, not the estate; every page ends with a yield, so the bot's event loop
- * never waits on more than one page of work.
+ * never waits on more than one page of work. Once every vault and factory has answered, a source that answered is
+ * judged at once, except what a link can change, so the second pass overlaps the slowest source's paging.
  */
 
 /** Credentials per staging transaction and per correlate/policy/diff page: a few milliseconds of work each. */
@@ -33,7 +34,12 @@ export interface StreamScanOptions {
    * Runs every source (per-host limits, timeouts); `onPage` takes each page of credentials as it arrives (a source's
    * pages in order, sources interleaved). Each source ends as its header, or as an estate error (its pages are dropped).
    */
-  fetch(onPage: (index: number, credentials: Credential[]) => Promise<void>): Promise<Array<InventoryHeader | EstateError>>;
+  fetch(
+    onPage: (index: number, credentials: Credential[]) => Promise<void>,
+    onDone?: (index: number, outcome: InventoryHeader | EstateError) => void,
+  ): Promise<Array<InventoryHeader | EstateError>>;
+  /** Each source's estate, in the sources' order: with it, sources are judged as soon as no link can change them. */
+  estates?: readonly Estate[];
   /** When policy judges (read after every source answered, as before). */
   now(): number;
 }
@@ -81,12 +87,121 @@ async function mergeInSteps(a: string[], b: string[], step: number): Promise<str
   return out;
 }
 
+/** Room for each source's staged positions in `seq` (sources' order whatever order they finish in; Tables pads seq to 10 digits). */
+const SEQ_SPAN = 10_000_000;
+const MAX_SPANNED_SOURCES = 999;
+
 export async function streamScan(options: StreamScanOptions): Promise<StreamScanOutcome> {
   const { rows, config, ordinal } = options;
   const builder = new CorrelationBuilder({ mappings: config.keyVault.mappings, vaults: config.keyVault.vaults });
   const headers: Array<ScopeHeader | undefined> = [];
   rows.clearStaging();
   const startedAt = performance.now();
+
+  // The first CHANGE_LIST_CAP ids of each list and the true totals: a first scan never holds every id.
+  const changes = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
+  const changeCounts = { added: 0, removed: 0, changed: 0 };
+  const note = (list: 'added' | 'removed' | 'changed', id: string) => {
+    changeCounts[list] += 1;
+    if (changes[list].length < CHANGE_LIST_CAP) changes[list].push(id);
+  };
+  const counts: ScanCounts = { credentials: 0, byKind: {}, findings: {} };
+  const seenScopes = new Set<string>();
+  // A tokens-disabled workspace's finding names its stored tokens: that workspace's PATs (one workspace) are kept for it.
+  const disabledTokens = new Map<number, Credential[]>();
+  const spanned = (options.estates?.length ?? Infinity) <= MAX_SPANNED_SOURCES;
+  let running = 0;
+  const seqOf = (index: number, stagedSeq: number): number => (spanned ? index * SEQ_SPAN + stagedSeq : ++running);
+
+  /** Policy, fingerprint and diff for one page of a source's staged credentials (links already applied); one write. */
+  const judge = (index: number, header: ScopeHeader, page: Array<{ seq: number; credential: Credential }>, held: (id: string) => Credential | undefined, now: number): void => {
+    const scope: ScopeInput = { estate: header.estate, scope: header.scope, facts: header.facts };
+    const credentials = markSelfCredentials(page.map((s) => s.credential), options.self);
+    const findings = findingsByCredential(evaluatePolicy({ credentials, scopes: [scope], policy: config.policy, now, held: { get: held }, credentialsOnly: true }));
+    const stamps = rows.stamps(credentials.map((c) => c.id));
+    const upsert: CredentialRow[] = [];
+    const touch: Array<{ id: string; scan: number; seq: number }> = [];
+    const tokensOff = header.estate === 'databricks' && header.facts.tokensEnabled === false;
+    credentials.forEach((credential, i) => {
+      const seq = seqOf(index, page[i]!.seq);
+      const own = findings.get(credential.id) ?? [];
+      const print = fingerprint(credential);
+      const hash = contentHash(credential, own);
+      const old = stamps.get(credential.id);
+      if (!old) note('added', credential.id);
+      else if (old.fingerprint !== print) note('changed', credential.id);
+      if (old && old.contentHash === hash) touch.push({ id: credential.id, scan: ordinal, seq });
+      else {
+        upsert.push({
+          id: credential.id, estate: credential.where.estate, scope: credential.where.scope, kind: credential.kind, scan: ordinal, seq,
+          expiresAt: credential.expiresAt, fingerprint: print, contentHash: hash,
+          relevant: own.length > 0 || credential.heldIn.length > 0, credential, findings: own,
+        });
+      }
+      counts.credentials += 1;
+      counts.byKind[credential.kind] = (counts.byKind[credential.kind] ?? 0) + 1;
+      for (const f of own) counts.findings[`${f.code}|${f.severity}`] = (counts.findings[`${f.code}|${f.severity}`] ?? 0) + 1;
+      seenScopes.add(scopeKey(credential.where.estate, credential.where.scope));
+      if (tokensOff && credential.kind === 'databricks-pat') getOrCreate(disabledTokens, index).push(credential);
+    });
+    rows.write({ upsert, touch });
+  };
+
+  type Staged = { seq: number; credential: Credential };
+  /**
+   * Reads a source's staged credentials page by page (from `after` up to `until`), those `pick` takes, through `apply`
+   * into `judge`; returns the staged positions it left.
+   */
+  const judgeSource = async (index: number, header: ScopeHeader, pick: (s: Staged) => boolean, apply: (c: Credential) => Credential,
+    held: (id: string) => Credential | undefined, now: number, range: { after: number; until: number } = { after: 0, until: Infinity }): Promise<number[]> => {
+    const left: number[] = [];
+    for (let after = range.after; after < range.until;) {
+      const staged = rows.staged(index, after, PAGE_SIZE);
+      if (staged.length === 0) break;
+      after = staged[staged.length - 1]!.seq;
+      const page: Staged[] = [];
+      for (const s of staged) {
+        if (s.seq > range.until) break;
+        if (pick(s)) page.push({ seq: s.seq, credential: apply(s.credential) });
+        else left.push(s.seq);
+      }
+      if (page.length > 0) judge(index, header, page, held, now);
+      await yieldToLoop();
+    }
+    return left;
+  };
+
+  // Early judging: once every vault and factory has answered, nothing can link a credential the secrets and factories
+  // do not name, so a source that answered is judged and written while slower ones (Graph) still page. What a link can
+  // touch waits for the plan, after every source.
+  const estates = options.estates;
+  const linkSources = new Set(estates ? estates.flatMap((e, i) => (e === 'keyvault' || e === 'datafactory' ? [i] : [])) : []);
+  const answered = new Map<number, ScopeHeader>();
+  const factoryRefs: Array<{ secret: SecretRef }> = [];
+  let linkFree: ((c: Credential) => boolean) | undefined;
+  /** Sources judged early → the staged positions of what they left for the plan (often none). */
+  const early = new Map<number, number[]>();
+  let earlyWork: Promise<void> = Promise.resolve();
+  let earlyFailure: { error: unknown } | undefined;
+  const startEarly = (index: number, header: ScopeHeader) => {
+    if (early.has(index) || earlyFailure) return;
+    early.set(index, []);
+    const free = linkFree!;
+    earlyWork = earlyWork
+      .then(async () => { early.set(index, await judgeSource(index, header, (s) => free(s.credential), (c) => c, () => undefined, options.now())); })
+      .catch((error: unknown) => { earlyFailure ??= { error }; });
+  };
+  const onDone = estates ? (index: number, outcome: InventoryHeader | EstateError) => {
+    if ('facts' in outcome) {
+      answered.set(index, headerOf(outcome));
+      if (outcome.estate === 'datafactory') factoryRefs.push(...(outcome.consumers ?? []));
+    }
+    linkSources.delete(index);
+    if (linkSources.size > 0) return;
+    linkFree ??= builder.linkFree(factoryRefs);
+    for (const [i, header] of answered) startEarly(i, header);
+  } : undefined;
+
   try {
     // Pass 1: stage each page as it arrives; only compact link facts stay in memory.
     const outcomes = await options.fetch(async (index, credentials) => {
@@ -96,8 +211,10 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
         rows.stage(index, chunk);
         await yieldToLoop();
       }
-    });
+    }, onDone);
     const fetchedAt = performance.now();
+    await earlyWork;
+    if (earlyFailure) throw earlyFailure.error;
     const errors: EstateError[] = [];
     outcomes.forEach((outcome, index) => {
       if (!('facts' in outcome)) {
@@ -106,7 +223,7 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
         errors.push(outcome);
         return;
       }
-      headers[index] = { estate: outcome.estate, scope: outcome.scope, host: outcome.host, facts: outcome.facts ?? {}, consumers: outcome.consumers };
+      headers[index] = headerOf(outcome);
       builder.addScope(outcome);
     });
     // Linking keeps only the PATs and Entra credentials some secret names: a second read of the scopes they are in.
@@ -125,64 +242,24 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
     const plan = builder.finish();
     const now = options.now();
 
-    // Pass 2: per inventory in the sources' order, page by page: links, policy, fingerprint, one write per page.
-    // The first CHANGE_LIST_CAP ids of each list and the true totals: a first scan never holds every id.
-    const changes = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
-    const changeCounts = { added: 0, removed: 0, changed: 0 };
-    const note = (list: 'added' | 'removed' | 'changed', id: string) => {
-      changeCounts[list] += 1;
-      if (changes[list].length < CHANGE_LIST_CAP) changes[list].push(id);
-    };
-    const counts: ScanCounts = { credentials: 0, byKind: {}, findings: {} };
+    // Pass 2: per inventory in the sources' order, page by page: links, policy, fingerprint, one write per page (only
+    // what a link can touch, for a source judged early).
     const scopeFindings: Finding[] = [];
-    const seenScopes = new Set<string>();
-    let seq = 0;
     for (let index = 0; index < headers.length; index++) {
       const header = headers[index];
       if (!header) continue;
-      const scope: ScopeInput = { estate: header.estate, scope: header.scope, facts: header.facts };
-      // tokens-disabled names the workspace's stored tokens: keep that workspace's PATs (one workspace) for it.
-      const disabledTokens: Credential[] | undefined = header.estate === 'databricks' && header.facts.tokensEnabled === false ? [] : undefined;
-      for (let after = 0; ;) {
-        const staged = rows.staged(index, after, PAGE_SIZE);
-        if (staged.length === 0) break;
-        after = staged[staged.length - 1]!.seq;
-        const credentials = markSelfCredentials(staged.map((s) => plan.apply(s.credential)), options.self);
-        const findings = findingsByCredential(evaluatePolicy({
-          credentials, scopes: [scope], policy: config.policy, now, held: { get: plan.held }, credentialsOnly: true,
-        }));
-        const stamps = rows.stamps(credentials.map((c) => c.id));
-        const upsert: CredentialRow[] = [];
-        const touch: Array<{ id: string; scan: number; seq: number }> = [];
-        for (const credential of credentials) {
-          seq += 1;
-          const own = findings.get(credential.id) ?? [];
-          const print = fingerprint(credential);
-          const hash = contentHash(credential, own);
-          const old = stamps.get(credential.id);
-          if (!old) note('added', credential.id);
-          else if (old.fingerprint !== print) note('changed', credential.id);
-          if (old && old.contentHash === hash) touch.push({ id: credential.id, scan: ordinal, seq });
-          else {
-            upsert.push({
-              id: credential.id, estate: credential.where.estate, scope: credential.where.scope, kind: credential.kind, scan: ordinal, seq,
-              expiresAt: credential.expiresAt, fingerprint: print, contentHash: hash,
-              relevant: own.length > 0 || credential.heldIn.length > 0, credential, findings: own,
-            });
-          }
-          counts.credentials += 1;
-          counts.byKind[credential.kind] = (counts.byKind[credential.kind] ?? 0) + 1;
-          for (const f of own) counts.findings[`${f.code}|${f.severity}`] = (counts.findings[`${f.code}|${f.severity}`] ?? 0) + 1;
-          seenScopes.add(scopeKey(credential.where.estate, credential.where.scope));
-          if (disabledTokens && credential.kind === 'databricks-pat') disabledTokens.push(credential);
-        }
-        rows.write({ upsert, touch });
-        await yieldToLoop();
+      const left = early.get(index);
+      if (!left) await judgeSource(index, header, () => true, (c) => plan.apply(c), plan.held, now);
+      else if (left.length > 0) {
+        const wait = new Set(left);
+        await judgeSource(index, header, (s) => wait.has(s.seq), (c) => plan.apply(c), plan.held, now, { after: left[0]! - 1, until: left[left.length - 1]! });
       }
       // Read through: its staged rows can go now, one source at a time (one delete of the whole staging blocks).
       rows.unstage?.(index);
       await yieldToLoop();
-      for (const f of evaluateScopePolicy(scope, config.policy, disabledTokens ?? [])) {
+      const scope: ScopeInput = { estate: header.estate, scope: header.scope, facts: header.facts };
+      const disabled = header.estate === 'databricks' && header.facts.tokensEnabled === false ? disabledTokens.get(index) ?? [] : [];
+      for (const f of evaluateScopePolicy(scope, config.policy, disabled)) {
         scopeFindings.push(f);
         counts.findings[`${f.code}|${f.severity}`] = (counts.findings[`${f.code}|${f.severity}`] ?? 0) + 1;
       }
@@ -210,6 +287,18 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
     const phases = { fetchMs: Math.round(fetchedAt - startedAt), afterFetchMs: Math.round(performance.now() - fetchedAt) };
     return { errors, changes: cappedChanges(changes, changeCounts), counts, scopeFindings, phases };
   } finally {
+    // A scan that failed while early judging ran lets that finish before the staging goes.
+    await earlyWork;
     rows.clearStaging();
   }
+}
+
+function headerOf(outcome: InventoryHeader): ScopeHeader {
+  return { estate: outcome.estate, scope: outcome.scope, host: outcome.host, facts: outcome.facts ?? {}, consumers: outcome.consumers };
+}
+
+function getOrCreate<K, V>(map: Map<K, V[]>, key: K): V[] {
+  let list = map.get(key);
+  if (!list) map.set(key, (list = []));
+  return list;
 }

@@ -73,7 +73,8 @@ describe('the outbox is read a page at a time', () => {
     counted.records = 0;
     const delivery = (await readyz(h)).find((c) => c.name === 'alert-delivery')!;
     expect(delivery.detail).toContain('more than 1000 waiting to send');
-    expect(counted.records).toBeLessThanOrEqual(1_001);
+    // Its 1,001 index keys; on a loaded machine the pacer's next slot can come meanwhile and add one drain pass (< 150).
+    expect(counted.records).toBeLessThan(1_001 + 150);
   }, 60_000);
 
   it('a store written before the outbox index sends its waiting cards once, paced, after a restart', async () => {
