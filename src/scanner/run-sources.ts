@@ -21,6 +21,8 @@ export interface InventorySource {
    * when it resolves; resolves with the inventory's facts. The streamed scan prefers it (memory of one page).
    */
   stream?: StreamInventory;
+  /** Makes one call at a time and holds one small page (a vault that lists no versions): many can run at once. */
+  light?: boolean;
 }
 
 /**
@@ -30,11 +32,11 @@ export interface InventorySource {
 export const SOURCES_AT_ONCE = 32;
 
 /**
- * Vaults read at once, beside those: a vault holds one list page (25 secrets) at a time, and each vault is its own host
- * with its own budget, so more of them at once only shortens the scan (every vault must answer before anything is
- * judged early, pipeline.ts).
+ * Light sources read at once, beside those: a vault that lists no versions makes one call at a time and holds one list
+ * page (25 secrets), and each vault is its own host with its own budget, so more of them at once only shortens the scan
+ * (every vault must answer before anything is judged early, pipeline.ts).
  */
-export const VAULTS_AT_ONCE = 128;
+export const LIGHT_SOURCES_AT_ONCE = 128;
 
 /** Start order: the longest sources first (a tenant's thousands of owners calls, then vaults' version listings). */
 const START_ORDER: Record<Estate, number> = { entra: 0, keyvault: 1, databricks: 2, datafactory: 3 };
@@ -83,7 +85,7 @@ export interface SourceRunner {
 export function createSourceRunner(options: SourceRunnerOptions): SourceRunner {
   const { timeoutMs, stopping, log } = options;
   // Every source running at once listens for shutdown.
-  setMaxListeners(SOURCES_AT_ONCE + VAULTS_AT_ONCE + 16, stopping);
+  setMaxListeners(SOURCES_AT_ONCE + LIGHT_SOURCES_AT_ONCE + 16, stopping);
   /** Runs `work` under the source's timeout and the shutdown signal. */
   function bounded<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -163,11 +165,11 @@ export function createSourceRunner(options: SourceRunnerOptions): SourceRunner {
     async streamAll(sources, concurrencyPerHost, onPage, onDone) {
       const limiter = createHostLimiter(concurrencyPerHost);
       const slots = createHostLimiter(SOURCES_AT_ONCE);
-      const vaultSlots = createHostLimiter(VAULTS_AT_ONCE);
+      const lightSlots = createHostLimiter(LIGHT_SOURCES_AT_ONCE);
       const order = sources.map((s, i) => ({ s, i })).sort((a, b) => START_ORDER[a.s.estate] - START_ORDER[b.s.estate] || a.i - b.i);
       const outcomes = new Array<InventoryHeader | EstateError>(sources.length);
       await Promise.all(order.map(async ({ s, i }) => {
-        const slot = s.estate === 'keyvault' ? vaultSlots : slots;
+        const slot = s.light ? lightSlots : slots;
         outcomes[i] = await limiter.run(hostKey(s.host ?? s.scope), () => slot.run('sources', () => streamSource(s, (page) => onPage(i, page))));
         onDone?.(i, outcomes[i]!);
       }));

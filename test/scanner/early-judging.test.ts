@@ -69,3 +69,29 @@ describe('a scan whose Entra tenant answers slowly', () => {
     }
   }, 120_000);
 });
+
+describe('an estate with more vaults than source slots', () => {
+  it('reads every vault at once when none lists versions, so all of them answer within one vault\'s time', async () => {
+    const extra = Array.from({ length: 40 }, (_, i) => `kv-many-${String(i).padStart(2, '0')}`);
+    const many = await startSandboxClouds({ clock, extra: { vaults: extra } });
+    const store = openSqliteStore({ path: ':memory:', clock });
+    try {
+      const manyConfig = configSchema.parse(withSandboxConfig({}, many.config));
+      const { sources } = createInventorySources(manyConfig, { clock });
+      const scanner = createScanner({ sources, config: manyConfig, store, clock, logger: createLogger({ level: 'silent' }) });
+      const vaults = [...many.handles.keyVault.vaults.values()];
+      expect(vaults.length).toBeGreaterThan(32);
+      for (const v of vaults) v.server.setLatency(600);
+      const result = await scanner.runScan('command');
+      await scanner.shutdown();
+      expect(result.errors).toEqual([]);
+      // Each vault's first list call: all of them went out before any vault could have answered a page (32 at a time,
+      // the last ones waited for the first to finish).
+      const firsts = vaults.map((v) => v.server.requests.find((r) => r.path.includes('/secrets'))?.at ?? Infinity);
+      expect(Math.max(...firsts) - Math.min(...firsts)).toBeLessThan(500);
+    } finally {
+      store.close();
+      await many.close();
+    }
+  }, 120_000);
+});

@@ -16,6 +16,8 @@ export interface KeyVaultInventorySource {
   scan(options?: { signal?: AbortSignal }): Promise<EstateInventory>;
   /** The same, one page of the secret list (25 secrets, the service's page) at a time. */
   stream: StreamInventory;
+  /** Without version listings: one call at a time and one small page in hand. */
+  light: boolean;
 }
 
 export interface KeyVaultInventoryOptions {
@@ -148,6 +150,7 @@ export function createKeyVaultInventory(options: KeyVaultInventoryOptions): KeyV
     estate: 'keyvault',
     scope: vault.name,
     host,
+    light: !options.versionHistory,
     stream,
     scan: ({ signal } = {}) => collectPages(stream, { signal }),
   };

@@ -147,7 +147,7 @@ export function createFetchPool(options: FetchPoolOptions) {
     });
     return {
       estate: local.estate, scope: local.scope, ...(local.host !== undefined ? { host: local.host } : {}),
-      stream, scan: ({ signal }) => collectPages(stream, { signal }),
+      ...(local.light ? { light: true } : {}), stream, scan: ({ signal }) => collectPages(stream, { signal }),
     };
   }
 
