@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { KeywardenConfig } from '../config/schema.js';
-import { CorrelationBuilder } from '../domain/correlate.js';
+import { CorrelationBuilder, getOrCreate } from '../domain/correlate.js';
 import type { Credential, Estate, EstateError, EstateInventory, Finding, SecretRef } from '../domain/credential.js';
 import type { InventoryHeader } from '../providers/pages.js';
 import { evaluatePolicy, evaluateScopePolicy, findingsByCredential, type ScopeInput } from '../domain/policy.js';
@@ -40,7 +40,7 @@ export interface StreamScanOptions {
   ): Promise<Array<InventoryHeader | EstateError>>;
   /** Each source's estate, in the sources' order: with it, sources are judged as soon as no link can change them. */
   estates?: readonly Estate[];
-  /** When policy judges (read after every source answered, as before). */
+  /** When policy judges: read when a source is judged early, else once every source has answered. */
   now(): number;
 }
 
@@ -87,7 +87,10 @@ async function mergeInSteps(a: string[], b: string[], step: number): Promise<str
   return out;
 }
 
-/** Room for each source's staged positions in `seq` (sources' order whatever order they finish in; Tables pads seq to 10 digits). */
+/**
+ * Room for each source's staged positions in `seq`, so rows keep the sources' order whatever order they are judged in
+ * (Tables pads seq to 10 digits: up to 999 sources; past that, one running count).
+ */
 const SEQ_SPAN = 10_000_000;
 const MAX_SPANNED_SOURCES = 999;
 
@@ -142,7 +145,7 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
       counts.byKind[credential.kind] = (counts.byKind[credential.kind] ?? 0) + 1;
       for (const f of own) counts.findings[`${f.code}|${f.severity}`] = (counts.findings[`${f.code}|${f.severity}`] ?? 0) + 1;
       seenScopes.add(scopeKey(credential.where.estate, credential.where.scope));
-      if (tokensOff && credential.kind === 'databricks-pat') getOrCreate(disabledTokens, index).push(credential);
+      if (tokensOff && credential.kind === 'databricks-pat') getOrCreate(disabledTokens, index, () => []).push(credential);
     });
     rows.write({ upsert, touch });
   };
@@ -295,10 +298,4 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
 
 function headerOf(outcome: InventoryHeader): ScopeHeader {
   return { estate: outcome.estate, scope: outcome.scope, host: outcome.host, facts: outcome.facts ?? {}, consumers: outcome.consumers };
-}
-
-function getOrCreate<K, V>(map: Map<K, V[]>, key: K): V[] {
-  let list = map.get(key);
-  if (!list) map.set(key, (list = []));
-  return list;
 }
