@@ -246,6 +246,10 @@ class SqliteStore implements Store {
     return this.db.inTransaction ? tx() : tx.immediate();
   }
 
+  commitTogether<R>(fn: () => R): R {
+    return this.transaction(fn);
+  }
+
   appendAudit(entry: AuditEntry): AuditRecord {
     this.live();
     const append = this.db.transaction((): AuditRecord => {

@@ -82,6 +82,11 @@ export interface Store {
   delete(collection: Collection, id: string, expectedVersion?: number): boolean;
   /** Runs fn in one transaction; all writes inside commit together or not at all. */
   transaction<R>(fn: () => R): R;
+  /**
+   * Runs several independent transactions so they commit as one (SQLite: one commit, not one per transaction). Only
+   * for work that is whole either way: a failure rolls all of them back. Absent where transactions cannot join (Tables).
+   */
+  commitTogether?<R>(fn: () => R): R;
   appendAudit(entry: AuditEntry): AuditRecord;
   listAudit(options?: { subject?: string; limit?: number; afterSeq?: number }): AuditRecord[];
   /**

@@ -161,6 +161,30 @@ describe.each(backends)('Store contract on $name', (backend) => {
     expect(other.listIds('jobs')).toEqual([]);
   });
 
+  it('commits several transactions together where it can, and one failure among them leaves none', () => {
+    const { store, again } = fresh();
+    const together = <R>(fn: () => R): R => (store.commitTogether ? store.commitTogether(fn) : fn());
+    // The alerts' pass over a scan: one credential's claim, alert and audit record per transaction, a few per commit.
+    const applied = together(() => ['c1', 'c2'].map((id) => store.transaction(() => {
+      store.insert('alert-claims', id, { alertId: `a-${id}` });
+      store.appendAudit({ action: 'alert.opened', result: 'info', subject: `a-${id}` });
+      return store.insert('alerts', `a-${id}`, { credentialId: id })?.version;
+    })));
+    expect(applied).toEqual([1, 1]);
+    const other = again();
+    expect(other.listIds('alert-claims')).toEqual(['c1', 'c2']);
+    expect(other.listAudit().map((a) => a.subject)).toEqual(['a-c1', 'a-c2']);
+    if (!store.commitTogether) return;
+    expect(() => store.commitTogether!(() => {
+      store.transaction(() => store.insert('alert-claims', 'c3', { alertId: 'a-c3' }));
+      store.transaction(() => store.appendAudit({ action: 'alert.opened', result: 'info', subject: 'a-c3' }));
+      throw new Error('the next credential failed');
+    })).toThrow('the next credential failed');
+    expect(other.get('alert-claims', 'c3')).toBeUndefined();
+    expect(other.listAudit()).toHaveLength(2);
+    expect(other.verifyAudit()).toMatchObject({ ok: true, count: 2 });
+  });
+
   it('keeps big values (a scan snapshot) whole', () => {
     const { store, again } = fresh();
     const row = (i: number) => ({ id: `databricks-pat:ws-${i % 7}:${1_000_000 + i}`, name: `token ${i} ${'é'.repeat(i % 5)}`, expiresAt: T0 + i });
