@@ -204,7 +204,7 @@ const KV_TAG_KEYS: ReadonlySet<string> = new Set(Object.values(KV_TAGS).flatMap(
 
 /** The links correlation found, as small maps: what `apply` adds to each credential as it streams past. */
 export interface CorrelationPlan {
-  /** A credential with its links (holds, heldIn, consumers); a new object, the input is not modified. */
+  /** A credential with its links (holds, heldIn, consumers): a new object, or the input itself when nothing links to it; the input is never modified. */
   apply(credential: Credential): Credential;
   /** A PAT or Entra credential's small facts (what policy reads of a held credential). */
   held(id: string): Credential | undefined;
@@ -419,14 +419,16 @@ export class CorrelationBuilder {
       links,
       held: (id) => heldById.get(id),
       apply(c) {
+        // Nothing links to it: the credential itself (the scan then reuses the JSON it was staged as).
+        const key = c.kind === 'keyvault-secret' ? secretKey(c.where.scope.toLowerCase(), c.name) : undefined;
+        if ((key === undefined || (!holds.has(c.id) && !consumersByKey.has(key))) && !heldIn.has(c.id) && !heldConsumers.has(c.id)) return c;
         const out: Credential = { ...c, heldIn: [...c.heldIn], consumers: c.consumers.map((x) => ({ ...x })), attributes: { ...c.attributes } };
         if (c.kind === 'keyvault-secret') {
           const held = holds.get(c.id);
           if (held) out.holds = held;
-          const key = secretKey(c.where.scope.toLowerCase(), c.name);
-          const refs = consumersByKey.get(key);
+          const refs = consumersByKey.get(key!);
           if (refs) {
-            matched.add(key);
+            matched.add(key!);
             for (const { secret: _target, ...consumer } of refs) addConsumer(out.consumers, consumer);
           }
         }

@@ -42,6 +42,8 @@ export interface StreamScanOptions {
   estates?: readonly Estate[];
   /** When policy judges: read when a source is judged early, else once every source has answered. */
   now(): number;
+  /** Credentials judged and written per transaction (default PAGE_SIZE, which keeps the bot's thread responsive inline). */
+  pageSize?: number;
 }
 
 export interface StreamScanOutcome {
@@ -55,8 +57,9 @@ export interface StreamScanOutcome {
 
 type ScopeHeader = Pick<EstateInventory, 'estate' | 'scope' | 'host' | 'facts' | 'consumers'>;
 
-function contentHash(credential: Credential, findings: Finding[]): string {
-  return createHash('sha1').update(JSON.stringify(credential)).update('\n').update(JSON.stringify(findings)).digest('base64');
+/** Hash of a credential's and its findings' JSON: the same text goes into the row. */
+function contentHash(texts: { credential: string; findings: string }): string {
+  return createHash('sha1').update(texts.credential).update('\n').update(texts.findings).digest('base64');
 }
 
 /** Ids sorted as `Array.prototype.sort` does, in steps (a first scan's 360k ids take a few hundred ms in one go). */
@@ -116,8 +119,13 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
   let running = 0;
   const seqOf = (index: number, stagedSeq: number): number => (spanned ? index * SEQ_SPAN + stagedSeq : ++running);
 
-  /** Policy, fingerprint and diff for one page of a source's staged credentials (links already applied); one write. */
-  const judge = (index: number, header: ScopeHeader, page: Array<{ seq: number; credential: Credential }>, held: (id: string) => Credential | undefined, now: number): void => {
+  const pageSize = options.pageSize ?? PAGE_SIZE;
+  type Staged = { seq: number; credential: Credential; text?: string };
+  /**
+   * Policy, fingerprint and diff for one page of a source's staged credentials (links already applied); one write.
+   * `text`: the staged JSON of a credential no link or mark changed, reused for its hash and its row.
+   */
+  const judge = (index: number, header: ScopeHeader, page: Staged[], held: (id: string) => Credential | undefined, now: number): void => {
     const scope: ScopeInput = { estate: header.estate, scope: header.scope, facts: header.facts };
     const credentials = markSelfCredentials(page.map((s) => s.credential), options.self);
     const findings = findingsByCredential(evaluatePolicy({ credentials, scopes: [scope], policy: config.policy, now, held: { get: held }, credentialsOnly: true }));
@@ -129,7 +137,9 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
       const seq = seqOf(index, page[i]!.seq);
       const own = findings.get(credential.id) ?? [];
       const print = fingerprint(credential);
-      const hash = contentHash(credential, own);
+      const staged = page[i]!;
+      const texts = { credential: (credential === staged.credential && staged.text) || JSON.stringify(credential), findings: own.length === 0 ? '[]' : JSON.stringify(own) };
+      const hash = contentHash(texts);
       const old = stamps.get(credential.id);
       if (!old) note('added', credential.id);
       else if (old.fingerprint !== print) note('changed', credential.id);
@@ -138,7 +148,7 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
         upsert.push({
           id: credential.id, estate: credential.where.estate, scope: credential.where.scope, kind: credential.kind, scan: ordinal, seq,
           expiresAt: credential.expiresAt, fingerprint: print, contentHash: hash,
-          relevant: own.length > 0 || credential.heldIn.length > 0, credential, findings: own,
+          relevant: own.length > 0 || credential.heldIn.length > 0, credential, findings: own, texts,
         });
       }
       counts.credentials += 1;
@@ -150,7 +160,6 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
     rows.write({ upsert, touch });
   };
 
-  type Staged = { seq: number; credential: Credential };
   /**
    * Reads a source's staged credentials page by page (from `after` up to `until`), those `pick` takes, through `apply`
    * into `judge`; returns the staged positions it left.
@@ -159,14 +168,19 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
     held: (id: string) => Credential | undefined, now: number, range: { after: number; until: number } = { after: 0, until: Infinity }): Promise<number[]> => {
     const left: number[] = [];
     for (let after = range.after; after < range.until;) {
-      const staged = rows.staged(index, after, PAGE_SIZE);
+      const staged = rows.staged(index, after, pageSize);
       if (staged.length === 0) break;
       after = staged[staged.length - 1]!.seq;
       const page: Staged[] = [];
       for (const s of staged) {
         if (s.seq > range.until) break;
-        if (pick(s)) page.push({ seq: s.seq, credential: apply(s.credential) });
-        else left.push(s.seq);
+        if (!pick(s)) {
+          left.push(s.seq);
+          continue;
+        }
+        const credential = apply(s.credential);
+        // The staged text still says exactly this credential only if the link left the object as it was.
+        page.push(credential === s.credential && s.text !== undefined ? { seq: s.seq, credential, text: s.text } : { seq: s.seq, credential });
       }
       if (page.length > 0) judge(index, header, page, held, now);
       await yieldToLoop();

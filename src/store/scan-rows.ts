@@ -28,6 +28,8 @@ export interface CredentialRow {
   relevant: boolean;
   credential: Credential;
   findings: Finding[];
+  /** `credential` and `findings` as JSON when the scan already has that text (saves stringifying them again to store). */
+  texts?: { credential: string; findings: string };
 }
 
 /** Just enough of a row to diff and to skip unchanged writes. */
@@ -54,8 +56,8 @@ export type RowOrder = 'scan' | 'id';
 export interface ScanRows {
   /** Keeps one source's raw credentials for the second pass (one transaction). */
   stage(source: number, credentials: readonly Credential[]): void;
-  /** Staged credentials of one source after `afterSeq`, in staging order. */
-  staged(source: number, afterSeq: number, limit: number): Array<{ seq: number; credential: Credential }>;
+  /** Staged credentials of one source after `afterSeq`, in staging order, with the JSON text each was read from. */
+  staged(source: number, afterSeq: number, limit: number): Array<{ seq: number; credential: Credential; text?: string }>;
   clearStaging(): void;
   /** Drops one source's staged credentials once the scan has read them (optional; keeps each delete one source long). */
   unstage?(source: number): void;
@@ -178,7 +180,7 @@ export function createSqliteScanRows(db: BetterSqlite3.Database): ScanRows {
       s.upsert.run({
         id: r.id, estate: r.estate, scope: r.scope, kind: r.kind, scan: r.scan, seq: r.seq, expiresAt: r.expiresAt,
         fingerprint: r.fingerprint, contentHash: r.contentHash, relevant: r.relevant ? 1 : 0, findingCount: r.findings.length,
-        credential: JSON.stringify(r.credential), findings: JSON.stringify(r.findings),
+        credential: r.texts?.credential ?? JSON.stringify(r.credential), findings: r.texts?.findings ?? JSON.stringify(r.findings),
       });
     }
     for (const t of batch.touch) s.touch.run(t.scan, t.seq, t.id);
@@ -231,7 +233,7 @@ export function createSqliteScanRows(db: BetterSqlite3.Database): ScanRows {
   return {
     stage: (source, credentials) => run(stageTx, source, credentials),
     staged: (source, afterSeq, limit) => s.staged.all(source, afterSeq, limit)
-      .map((r) => ({ seq: r.seq, credential: JSON.parse(r.credential) as Credential })),
+      .map((r) => ({ seq: r.seq, credential: JSON.parse(r.credential) as Credential, text: r.credential })),
     clearStaging: () => {
       s.clear.run();
     },

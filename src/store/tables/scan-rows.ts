@@ -88,7 +88,7 @@ export function createTablesScanRows(call: Call, table: string): TablesScanRows 
         };
         const newOrder = orderKey(r.scan, r.seq, id);
         const unit: ScanOp[] = [
-          { a: 'put', rk: dataKey(id), props: { ...orderProps(info), fp: info.fp, ch: info.ch }, text: `[${JSON.stringify(r.credential)},${JSON.stringify(r.findings)}]` },
+          { a: 'put', rk: dataKey(id), props: { ...orderProps(info), fp: info.fp, ch: info.ch }, text: `[${r.texts?.credential ?? JSON.stringify(r.credential)},${r.texts?.findings ?? JSON.stringify(r.findings)}]` },
           { a: 'put', rk: newOrder, props: orderProps(info) },
         ];
         if (old && orderKey(old.scan, old.seq, id) !== newOrder) unit.push({ a: 'del', rk: orderKey(old.scan, old.seq, id) });
@@ -132,7 +132,7 @@ export function createTablesScanRows(call: Call, table: string): TablesScanRows 
       const got = call<Array<{ rk: string; text: string }>>('scanStaged', {
         q: { name: staging.name, from: `${pad(source, 6)}|${pad(afterSeq, 10)}`, to: `${pad(source, 6)}}`, limit },
       });
-      return got.map((g) => ({ seq: Number(g.rk.slice(7)), credential: JSON.parse(g.text) as Credential }));
+      return got.map((g) => ({ seq: Number(g.rk.slice(7)), credential: JSON.parse(g.text) as Credential, text: g.text }));
     },
 
     unstage(source) {
