@@ -7,6 +7,7 @@ import { claimStoreFormat } from '../../src/store/format.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { openAzureTablesStore } from '../../src/store/tables/store.js';
 import { startAzurite, type Azurite } from '../helpers/azurite.js';
+import { nodeEntry } from '../helpers/test-build.js';
 import { NEWER, writeFormatRow } from './format-edge.js';
 
 /**
@@ -27,13 +28,18 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function start(store: Record<string, unknown>): Promise<{ code: number | null; out: string }> {
+function productionConfig(store: Record<string, unknown>): { config: string; env: Record<string, string | undefined> } {
   const config = join(dir, `kw-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(config, JSON.stringify({ mode: 'production', server: { host: '127.0.0.1', port: 0 }, store, log: { level: 'info' } }));
   const env: Record<string, string | undefined> = {
     ...process.env, KEYWARDEN_CONFIG: '', KW_TEST_STORAGE: azurite.connectionString,
     MicrosoftAppId: '00000000-0000-0000-0000-00000000b075', MicrosoftAppPassword: 'not-a-real-password', MicrosoftAppTenantId: '00000000-0000-0000-0000-0000000000aa',
   };
+  return { config, env };
+}
+
+function start(store: Record<string, unknown>): Promise<{ code: number | null; out: string }> {
+  const { config, env } = productionConfig(store);
   const child = spawn(process.execPath, ['bin/keywarden.mjs', 'start', '--config', config], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
@@ -96,4 +102,34 @@ describe('keywarden start on a store ahead of this release', () => {
       store.close();
     }
   });
+
+  it('two replicas of a newer release raising the format at once: one compare-and-set wins, both wait, both serve', async () => {
+    await writeFormatRow(azurite.connectionString, 'kwrace', { format: 1, version: '0.1.0', host: 'old', pid: 1, at: Date.now() - 60_000 });
+    const { config, env } = productionConfig({ type: 'azure-tables', azure: { connectionString: 'env:KW_TEST_STORAGE', table: 'kwrace', container: 'kwrace', leaseSeconds: 15 } });
+    const children = [0, 1].map(() => {
+      const child = spawn(process.execPath, [...nodeEntry('test/replicas/fixtures/format-replica.ts'), config, '2'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const seen = { out: '' };
+      child.stdout.on('data', (d: Buffer) => { seen.out += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => { seen.out += d.toString(); });
+      return { child, seen };
+    });
+    try {
+      const started = Date.now();
+      while (!children.every((c) => /KEYWARDEN_READY/.test(c.seen.out))) {
+        if (children.some((c) => c.child.exitCode !== null) || Date.now() - started > 90_000) throw new Error(children.map((c) => c.seen.out.slice(-2000)).join('\n---\n'));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const outs = children.map((c) => c.seen.out);
+      expect(outs.filter((o) => o.includes('raised the store format from 1 to 2'))).toHaveLength(1);
+      for (const o of outs) expect(o).toMatch(/the store format was just raised to 2: waiting [1-6] s/);
+      const store = openAzureTablesStore({ connectionString: azurite.connectionString, table: 'kwrace', container: 'kwrace' });
+      try {
+        expect(store.get('settings', 'store-format')).toMatchObject({ version: 2, value: { format: 2 } });
+      } finally {
+        store.close();
+      }
+    } finally {
+      for (const c of children) c.child.kill('SIGKILL');
+    }
+  }, 120_000);
 });
