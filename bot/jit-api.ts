@@ -17,6 +17,13 @@ export function registerModuleRoutes(server: restify.Server, keywarden: Keywarde
         res.send(503, { error: { code: 'ShuttingDown', message: 'Keywarden is shutting down; retry shortly.' } });
         return;
       }
+      // A fenced replica (the store moved past this release) must write nothing: the caller retries another one.
+      const fence = keywarden.fenced;
+      if (fence) {
+        res.header('Retry-After', String(fence.retryAfterSeconds));
+        res.send(503, { error: { code: 'ReplicaFenced', message: fence.reason } });
+        return;
+      }
       const proto = String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]?.trim() || ('encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http');
       const data: HttpRequestData = {
         params: { ...(req.params as Record<string, string>) },

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ActivityTypes, CardFactory, MessageFactory, type Activity, type Attachment } from 'botbuilder';
+import { ActivityTypes, CardFactory, MessageFactory, type Activity, type Attachment, type TurnContext } from 'botbuilder';
 import { renderCard } from '../src/cards/render.js';
 import type { AdaptiveCard, MessageContent, Reply } from '../src/domain/chat.js';
 
@@ -78,4 +78,10 @@ export function messageInvokeResponse(text: string): Partial<Activity> {
     type: ActivityTypes.InvokeResponse,
     value: { status: 200, body: { statusCode: 200, type: 'application/vnd.microsoft.activity.message', value: text } },
   };
+}
+
+/** A fenced replica's whole turn: a click or a message is answered with why nothing was done, and nothing runs. */
+export async function answerFenced(context: TurnContext, text: string): Promise<void> {
+  if (context.activity.type === ActivityTypes.Invoke) await context.sendActivity(messageInvokeResponse(text));
+  else await context.sendActivity(MessageFactory.text(text));
 }

@@ -10,6 +10,7 @@ import { createTeamsApplication } from './app.js';
 import { InboundAuthenticator } from './auth/inbound.js';
 import { TeamsChatGateway, type TeamsChatGatewayOptions } from './gateway.js';
 import { registerModuleRoutes } from './jit-api.js';
+import { answerFenced } from './messages.js';
 
 /** The HTTP edge: POST /api/messages (Bot Framework), GET /healthz and /readyz, and graceful shutdown. */
 
@@ -90,7 +91,15 @@ export async function startBotServer(options: StartBotServerOptions): Promise<Bo
       retryLater(decision.retryAfterSeconds, decision.code, decision.message);
       return;
     }
-    const logic = (context: TurnContext): Promise<void> => app.run(context).then(() => undefined);
+    // A fenced replica (the store moved past this release) writes nothing: people are told, other activities retried.
+    const fence = keywarden.fenced;
+    if (fence && activity.type !== 'message' && activity.type !== 'invoke') {
+      retryLater(fence.retryAfterSeconds, 'ReplicaFenced', fence.userMessage);
+      return;
+    }
+    const logic = fence
+      ? (context: TurnContext): Promise<void> => answerFenced(context, fence.userMessage)
+      : (context: TurnContext): Promise<void> => app.run(context).then(() => undefined);
     const turn = decision.kind === 'authenticated'
       ? adapter.processVerified(decision.claims, activity, logic)
       : adapter.processInbound(authHeader, activity, logic);

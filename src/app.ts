@@ -24,6 +24,16 @@ export interface ReadinessCheck {
   check(): ReadinessCheckResult | Promise<ReadinessCheckResult>;
 }
 
+/** Why a replica refuses all work while it keeps serving /readyz (e.g. the store moved to a newer format). */
+export interface Fence {
+  /** For the log and /readyz: what happened and what to do. */
+  reason: string;
+  /** What a person clicking or typing is told. */
+  userMessage: string;
+  /** What HTTP callers are told to wait before retrying (another replica should answer by then). */
+  retryAfterSeconds: number;
+}
+
 export interface ReadinessReport {
   ready: boolean;
   checks: Array<{ name: string } & ReadinessCheckResult>;
@@ -81,6 +91,10 @@ export interface Keywarden {
   readonly metrics: KeywardenMetrics;
   /** Whether this replica runs the schedules (always, with one SQLite instance); modules gate their timers on it. */
   readonly leadership: Leadership;
+  /** Set once this replica is fenced: the bot and HTTP edges refuse clicks, commands and API calls. */
+  readonly fenced: Fence | undefined;
+  /** Stops every module (timers, loops, the lease) but keeps the store open, and refuses work from now on. */
+  fence(fence: Fence): Promise<void>;
   extend(module: KeywardenModule): void;
   attachChat(gateway: ChatGateway): void;
   /** Records the installation and returns what the modules want said in the conversation (once per install). */
@@ -125,12 +139,25 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
   const metrics = options.metrics ?? new KeywardenMetrics();
   const leadership = options.leadership ?? singleInstance;
   let chat = options.chat ? metrics.instrumentChat(options.chat) : undefined;
-  let state: 'new' | 'started' | 'stopped' = 'new';
+  let state: 'new' | 'started' | 'fenced' | 'stopped' = 'new';
+  let fenced: Fence | undefined;
+  /** The modules' stop while fencing; stop() waits for it and does not stop them twice. */
+  let fencing: Promise<void> | undefined;
+
+  const stopModules = async (): Promise<void> => {
+    for (const m of [...modules].reverse()) {
+      try {
+        await m.stop?.();
+      } catch (err) {
+        log.error({ err, module: m.name }, 'module failed to stop cleanly');
+      }
+    }
+  };
 
   const coreChecks: ReadinessCheck[] = [
     { name: 'store', check: () => (store.isOpen ? { ok: true } : { ok: false, detail: 'store is closed — restart Keywarden' }) },
     { name: 'chat', check: () => (chat ? { ok: true } : { ok: false, detail: 'no Teams gateway attached yet — the bot server is starting' }) },
-    { name: 'started', check: () => (state === 'started' ? { ok: true } : { ok: false, detail: `core is ${state}` }) },
+    { name: 'started', check: () => (state === 'started' ? { ok: true } : { ok: false, detail: fenced ? `fenced, serves nothing: ${fenced.reason}` : `core is ${state}` }) },
     { name: 'role', check: () => ({ ok: true, detail: leadership.describe() }) },
   ];
 
@@ -155,6 +182,17 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
     get cardActions() { return cardActions; },
     get httpRoutes() { return httpRoutes; },
     get chat() { return chat; },
+    get fenced() { return fenced; },
+
+    async fence(next) {
+      if (fenced || state === 'stopped') return;
+      fenced = next;
+      // While start() runs it sees the fence after the current module and stops them itself.
+      if (state !== 'started') return;
+      state = 'fenced';
+      fencing = stopModules();
+      await fencing;
+    },
 
     extend(module) {
       if (!module?.name) throw new KeywardenSetupError('a module needs a name — pass { name: "scanner", ... }', 'bad-module');
@@ -227,7 +265,16 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
 
     async start() {
       if (state !== 'new') return;
-      for (const m of modules) await m.start?.();
+      for (const m of modules) {
+        if (fenced) break;
+        await m.start?.();
+      }
+      if (fenced) {
+        state = 'fenced';
+        fencing = stopModules();
+        await fencing;
+        return;
+      }
       state = 'started';
       log.info({ mode: config.mode, modules: modules.map((m) => m.name), commands: commands.map((c) => c.name) }, 'Keywarden started');
     },
@@ -235,13 +282,9 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
     async stop() {
       if (state === 'stopped') return;
       state = 'stopped';
-      for (const m of [...modules].reverse()) {
-        try {
-          await m.stop?.();
-        } catch (err) {
-          log.error({ err, module: m.name }, 'module failed to stop cleanly');
-        }
-      }
+      // A fenced replica's modules are stopped already (or stopping).
+      if (fencing) await fencing;
+      else await stopModules();
       if (store.isOpen) store.close();
       log.info('Keywarden stopped');
     },

@@ -8,6 +8,7 @@ import type { KeywardenConfig } from '../config/schema.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { connectAuditKeyVault } from '../providers/keyvault/audit-key-vault.js';
 import { createAuditAnchorer } from '../store/audit-anchor.js';
+import { openFormatGate, type FormatGate } from '../replicas/format-gate.js';
 import { openConfiguredStore } from '../replicas/open.js';
 import type { Store } from '../store/store.js';
 import { configPathFrom } from './main.js';
@@ -41,6 +42,8 @@ export interface StartKeywardenOptions {
   handleSignals?: boolean;
   /** Log unhandled rejections instead of dying, and stop gracefully on an uncaught exception (default: as handleSignals). */
   guardProcess?: boolean;
+  /** The store-format gate: this release's format (tests pretend to be a newer release) and how often it is re-read. */
+  storeFormat?: { format?: number; checkEveryMs?: number };
   /** Wraps the opened store before anything uses it (crash tests stop the process at a chosen write). */
   wrapStore?: (store: Store) => Store;
 }
@@ -88,8 +91,24 @@ export async function startKeywarden(options: StartKeywardenOptions = {}): Promi
   let nudgeAnchorer: (seq: number) => void = () => undefined;
   const opened = openConfiguredStore(config, { clock, logger, auditKey, onAuditAppended: (seq) => nudgeAnchorer(seq) });
   const { leadership } = opened;
+  // Before any module is built: a store ahead of this release stops the start here (STORE_FORMAT_NEWER).
+  let gate: FormatGate;
+  try {
+    gate = openFormatGate({
+      store: opened.store, clock, logger, replicas: leadership !== undefined, format: options.storeFormat?.format,
+      checkEveryMs: options.storeFormat?.checkEveryMs ?? (config.store.azure?.leaseSeconds ?? 30) * 1000 / 3,
+    });
+  } catch (err) {
+    opened.store.close();
+    await sandbox?.close();
+    throw err;
+  }
+  // Before the lease, the modules and the bot server (which already starts the alert loop): older replicas fence first.
+  await gate.settle();
   const store = options.wrapStore ? options.wrapStore(opened.store) : opened.store;
   const keywarden = createKeywarden({ config, store, logger, clock, leadership });
+  // First of all: it stops last, after the lease was released.
+  keywarden.extend(gate.module(keywarden));
   // Registered first: modules start knowing their role, and the lease is released only after they all stopped.
   if (leadership) keywarden.extend({ name: 'leadership', start: () => leadership.start(), stop: () => leadership.stop() });
   if (auditVault?.anchors) {

@@ -116,6 +116,8 @@ describe('two replicas on Azure Table Storage with a blob lease', () => {
     const roles = await Promise.all(both.map(role));
     expect(roles.filter((r) => r.startsWith('leader'))).toHaveLength(1);
     expect(roles.filter((r) => /^follower .*leader: \S/.test(r))).toHaveLength(1);
+    // Both claimed the store format at once on a fresh table: one insert won, the other left it alone.
+    expect(store.get('settings', 'store-format')).toMatchObject({ version: 1, value: { format: 1 } });
     leader = both[roles.findIndex((r) => r.startsWith('leader'))]!;
     follower = both.find((c) => c !== leader)!;
     await until('the leader to be scanning', () => prod.requests().some((r) => LIST_TOKENS.test(r.path)), 60_000);
