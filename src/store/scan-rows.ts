@@ -1,6 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Credential, CredentialKind, Estate, Finding } from '../domain/credential.js';
 import type { ScanQuery } from '../domain/scan.js';
+import { openScanStaging } from './scan-staging.js';
 
 /**
  * The scanned estate as rows: one per credential with its findings and a fingerprint for the diff, so a scan keeps
@@ -154,11 +155,6 @@ const IN_CHUNK = 500;
 
 export function createSqliteScanRows(db: BetterSqlite3.Database): ScanRows {
   const s = {
-    stage: db.prepare<[number, string]>('INSERT INTO scan_staging (source, credential) VALUES (?, ?)'),
-    staged: db.prepare<[number, number, number], { seq: number; credential: string }>(
-      'SELECT seq, credential FROM scan_staging WHERE source = ? AND seq > ? ORDER BY seq LIMIT ?'),
-    clear: db.prepare('DELETE FROM scan_staging'),
-    unstage: db.prepare<[number]>('DELETE FROM scan_staging WHERE source = ?'),
     upsert: db.prepare(`INSERT INTO scan_credentials
       (id, estate, scope, kind, scan, seq, expires_at, fingerprint, content_hash, relevant, finding_count, credential, findings)
       VALUES (@id, @estate, @scope, @kind, @scan, @seq, @expiresAt, @fingerprint, @contentHash, @relevant, @findingCount, @credential, @findings)
@@ -172,9 +168,8 @@ export function createSqliteScanRows(db: BetterSqlite3.Database): ScanRows {
     delete: db.prepare<[string]>('DELETE FROM scan_credentials WHERE id = ?'),
     lastScan: db.prepare<[], number>('SELECT COALESCE(MAX(scan), 0) FROM scan_credentials').pluck(),
   };
-  const stageTx = db.transaction((source: number, credentials: readonly Credential[]) => {
-    for (const c of credentials) s.stage.run(source, JSON.stringify(c));
-  });
+  const staging = openScanStaging(db);
+  let oldStagingCleared = false;
   const writeTx = db.transaction((batch: Parameters<ScanRows['write']>[0]) => {
     for (const r of batch.upsert) {
       s.upsert.run({
@@ -231,14 +226,14 @@ export function createSqliteScanRows(db: BetterSqlite3.Database): ScanRows {
   const run = <A extends unknown[], R>(tx: BetterSqlite3.Transaction<(...a: A) => R>, ...args: A): R => (db.inTransaction ? tx(...args) : tx.immediate(...args));
 
   return {
-    stage: (source, credentials) => run(stageTx, source, credentials),
-    staged: (source, afterSeq, limit) => s.staged.all(source, afterSeq, limit)
-      .map((r) => ({ seq: r.seq, credential: JSON.parse(r.credential) as Credential, text: r.credential })),
+    // Staged credentials live in a file of their own (scan-staging.ts); deleting it at the scan's end is the clean-up.
+    stage: (source, credentials) => staging.stage(source, credentials),
+    staged: (source, afterSeq, limit) => staging.staged(source, afterSeq, limit),
     clearStaging: () => {
-      s.clear.run();
-    },
-    unstage: (source) => {
-      s.unstage.run(source);
+      staging.clear();
+      // Stores from before kept staging in their own table: what a crashed scan left there goes once.
+      if (!oldStagingCleared) db.prepare('DELETE FROM scan_staging').run();
+      oldStagingCleared = true;
     },
     stamps(ids) {
       const out = new Map<string, RowStamp>();
