@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { SCAN_ROWS_BY_KIND_SQL, SCAN_ROWS_MIGRATION_SQL } from './scan-rows.js';
+import { SCAN_ROWS_BY_ID_PREFIX_SQL, SCAN_ROWS_BY_KIND_SQL, SCAN_ROWS_MIGRATION_SQL } from './scan-rows.js';
 
 /** One schema change. Versions only go up; a released migration is never edited, only followed by a new one. */
 export interface Migration {
@@ -58,6 +58,11 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 4,
     name: 'scanned credentials by kind in id order',
     sql: SCAN_ROWS_BY_KIND_SQL,
+  },
+  {
+    version: 5,
+    name: 'scanned credentials by kind as id ranges',
+    sql: SCAN_ROWS_BY_ID_PREFIX_SQL,
   },
 ];
 

@@ -124,6 +124,21 @@ export const SCAN_ROWS_BY_KIND_SQL = `
   CREATE INDEX scan_credentials_by_kind ON scan_credentials (kind, id);
 `;
 
+/**
+ * Ids are `<kind>:<scope>:<native id>` (domain/credential.ts), so a kind, or a kind in one scope, is a range of the
+ * primary key: the two indexes over (kind, id) and (kind, scope, id) only cost every row write (migration 5).
+ */
+export const SCAN_ROWS_BY_ID_PREFIX_SQL = `
+  DROP INDEX scan_credentials_by_kind;
+  DROP INDEX scan_credentials_by_scope;
+`;
+
+/** The id range `<kind>:` or `<kind>:<scope>:` (':' + 1 is ';'). */
+function idRange(kind: string, scope: string | undefined): [string, string] {
+  const prefix = scope === undefined ? `${kind}:` : `${kind}:${scope}:`;
+  return [prefix, `${prefix.slice(0, -1)};`];
+}
+
 interface RowRecord {
   id: string;
   estate: string;
@@ -197,9 +212,14 @@ export function createSqliteScanRows(db: BetterSqlite3.Database): ScanRows {
     if (query.relevantOnly) where.push('relevant = 1');
     if (query.withFindings) where.push('finding_count > 0');
     if (kind !== undefined) {
-      // In scan order, a kind without a scope walks the (scan, seq, id) index instead of sorting the kind's rows.
-      where.push(`${!byIdOrder && query.scope === undefined ? '+' : ''}kind = ?`);
+      where.push('kind = ?');
       params.push(kind);
+      // In id order, or within one scope, the kind is a range of ids; in scan order a kind alone walks the (scan, seq,
+      // id) index instead of sorting all the kind's rows.
+      if (byIdOrder || query.scope !== undefined) {
+        where.push('id >= ? AND id < ?');
+        params.push(...idRange(kind, query.scope));
+      }
     }
     if (query.scope !== undefined) {
       where.push('scope = ?');
