@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Credential } from '../domain/credential.js';
+import { StoreError } from './store.js';
 
 /**
  * A scan's staged credentials (SQLite), in a file of their own beside the store: `<store>-scan-staging`. They live
@@ -26,13 +27,20 @@ export interface ScanStaging {
 /** Staging for the store in `store` (a file path, or an in-memory store whose staging is in memory too). */
 export function openScanStaging(store: BetterSqlite3.Database): ScanStaging {
   const path = store.memory ? ':memory:' : `${store.name}-scan-staging`;
-  let open: ReturnType<typeof openFile> | undefined;
+  let open: ReturnType<typeof createFile> | undefined;
 
   const remove = (): void => {
     if (path === ':memory:') return;
     for (const suffix of ['', '-journal']) rmSync(`${path}${suffix}`, { force: true });
   };
   function openFile() {
+    try {
+      return createFile();
+    } catch (err) {
+      throw new StoreError(`cannot create the scan's staging file ${path}: ${(err as Error).message} — a scan stages the estate beside the store (about 1 KB per credential): keep the store's directory writable, with room, and nothing else at that path`, 'STORE_STAGING_FAILED');
+    }
+  }
+  function createFile() {
     remove();
     const db = new Database(path);
     // Disposable data: a power cut can only cost a scan that is rerun anyway; the journal stays for rollbacks.
@@ -68,7 +76,9 @@ export function openScanStaging(store: BetterSqlite3.Database): ScanStaging {
         open.db.close();
         open = undefined;
       }
-      remove();
+      try {
+        remove();
+      } catch { /* the next stage says what is wrong there, with the fix */ }
     },
   };
 }

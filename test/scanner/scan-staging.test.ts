@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -70,6 +70,30 @@ describe('a scan on a store file', () => {
       expect(existsSync(stagingPath)).toBe(false);
     } finally {
       graph.setLatency(0);
+      await scanner.shutdown();
+      store.close();
+    }
+  }, 120_000);
+});
+
+describe('a scan that cannot create its staging file', () => {
+  it('fails naming the file and the fix, and the next scan runs once the path is free', async () => {
+    const path = join(dir, 'blocked.db');
+    const stagingPath = `${path}-scan-staging`;
+    // Something else sits where the staging file goes (a directory with content cannot be replaced by a file).
+    mkdirSync(join(stagingPath, 'not-ours'), { recursive: true });
+    const store = openSqliteStore({ path, clock });
+    const { sources } = createInventorySources(config, { clock });
+    const scanner = createScanner({ sources, config, store, clock, logger: createLogger({ level: 'silent' }) });
+    try {
+      const failed = await scanner.runScan('command').then(() => undefined, (err: unknown) => err as Error);
+      expect(failed?.message).toContain(`cannot create the scan's staging file ${stagingPath}`);
+      expect(failed?.message).toContain('keep the store\'s directory writable');
+      rmSync(stagingPath, { recursive: true });
+      const next = await scanner.runScan('command');
+      expect(next.errors).toEqual([]);
+      expect(next.credentials.length).toBeGreaterThan(0);
+    } finally {
       await scanner.shutdown();
       store.close();
     }
