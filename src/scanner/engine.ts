@@ -31,8 +31,6 @@ export interface InlineScanEngineOptions {
   rows: ScanRows;
   now(): number;
   runner: SourceRunner;
-  /** Credentials judged and written per transaction (the pipeline's PAGE_SIZE unless set): bigger off the bot's thread. */
-  pageSize?: number;
 }
 
 export function inlineScanEngine(options: InlineScanEngineOptions): ScanEngine {
@@ -40,7 +38,7 @@ export function inlineScanEngine(options: InlineScanEngineOptions): ScanEngine {
   return {
     sources: sources.length,
     run: ({ ordinal }) => streamScan({
-      ordinal, rows, config, self: selfIdentityOf(config), now: options.now, pageSize: options.pageSize,
+      ordinal, rows, config, self: selfIdentityOf(config), now: options.now,
       estates: sources.map((s) => s.estate),
       fetch: (onPage, onDone) => runner.streamAll(sources, config.scanner.concurrencyPerHost, onPage, onDone),
     }),

@@ -42,8 +42,6 @@ export interface StreamScanOptions {
   estates?: readonly Estate[];
   /** When policy judges: read when a source is judged early, else once every source has answered. */
   now(): number;
-  /** Credentials judged and written per transaction (default PAGE_SIZE, which keeps the bot's thread responsive inline). */
-  pageSize?: number;
 }
 
 export interface StreamScanOutcome {
@@ -119,7 +117,6 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
   let running = 0;
   const seqOf = (index: number, stagedSeq: number): number => (spanned ? index * SEQ_SPAN + stagedSeq : ++running);
 
-  const pageSize = options.pageSize ?? PAGE_SIZE;
   type Staged = { seq: number; credential: Credential; text?: string };
   /**
    * Policy, fingerprint and diff for one page of a source's staged credentials (links already applied); one write.
@@ -168,7 +165,7 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
     held: (id: string) => Credential | undefined, now: number, range: { after: number; until: number } = { after: 0, until: Infinity }): Promise<number[]> => {
     const left: number[] = [];
     for (let after = range.after; after < range.until;) {
-      const staged = rows.staged(index, after, pageSize);
+      const staged = rows.staged(index, after, PAGE_SIZE);
       if (staged.length === 0) break;
       after = staged[staged.length - 1]!.seq;
       const page: Staged[] = [];

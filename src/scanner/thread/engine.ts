@@ -50,8 +50,8 @@ interface Pending {
 }
 
 /**
- * The scan thread's young generation: a page of 500 credentials outlives a 16 MB one and is promoted, so the thread
- * spent 15% in GC; 48 MB cost about 25 MB of RSS and cut the 115k scan by a quarter (docs/performance.md).
+ * The scan thread's young generation: with 16 MB, what a scan allocates was promoted and collected again in old space
+ * (15% of the thread); 48 MB cost about 25 MB of RSS and cut the 115k scan by a quarter (docs/performance.md).
  */
 const YOUNG_GENERATION_MB = 48;
 

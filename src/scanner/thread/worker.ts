@@ -33,8 +33,6 @@ const logger = createLogger({ level: data.logLevel as LogLevel, destination: { w
 const { record, flush: flushCalls } = callBatches((calls) => send({ type: 'calls', calls }));
 
 const { config } = data;
-/** Off the bot's thread a page may take longer: four times the inline page means a quarter of the row commits. */
-const THREAD_PAGE_SIZE = 500;
 // Tokens come from the bot's credential over the port: the thread never loads @azure/identity or MSAL.
 const tokens = threadTokens(send);
 const messageOf = (err: unknown): string => redactText(typeof (err as Error)?.message === 'string' ? (err as Error).message : String(err));
@@ -70,7 +68,7 @@ async function scan({ sources, store }: NonNullable<typeof opened>, message: Ext
   carried.reset(message.now);
   if (stopping.signal.aborted) stopping = new AbortController();
   const runner = createSourceRunner({ timeoutMs: data.sourceTimeoutMs, stopping: stopping.signal, log: logger.child({ component: 'scanner' }) });
-  const engine = inlineScanEngine({ sources, config, rows: store.scanRows!, now: clock.now, runner, pageSize: THREAD_PAGE_SIZE });
+  const engine = inlineScanEngine({ sources, config, rows: store.scanRows!, now: clock.now, runner });
   try {
     const outcome = await engine.run({ scanId: message.scanId, ordinal: message.ordinal });
     flushCalls();
