@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { findPackageRoot } from '../cards/render.js';
 import { StoreError, type Store, type StoredRecord } from './store.js';
 
 /**
@@ -38,23 +38,16 @@ export interface FormatClaim {
 
 let cachedVersion: string | undefined;
 
-/** This build's version: the nearest package.json named keywarden above this file (src/ with tsx, dist/src built). */
+/** This build's version, from the package.json the cards are found by (src/ with tsx, dist/src built). */
 export function keywardenVersion(): string {
   if (cachedVersion) return cachedVersion;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      try {
-        const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-        if (pkg.name === 'keywarden' && pkg.version) return (cachedVersion = pkg.version);
-      } catch { /* not ours: keep walking up */ }
-    }
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
+  try {
+    const pkg = JSON.parse(readFileSync(join(findPackageRoot(), 'package.json'), 'utf8')) as { version?: string };
+    cachedVersion = pkg.version ?? 'unknown';
+  } catch {
+    cachedVersion = 'unknown';
   }
-  return (cachedVersion = 'unknown');
+  return cachedVersion;
 }
 
 export function readStoreFormat(store: Store): StoredRecord<StoreFormatRecord> | undefined {

@@ -19,7 +19,6 @@ const SCHEMA = `
 export interface ScanStaging {
   stage(source: number, credentials: readonly Credential[]): void;
   staged(source: number, afterSeq: number, limit: number): Array<{ seq: number; credential: Credential; text: string }>;
-  unstage(source: number): void;
   /** Closes and deletes the file (the next stage starts a new one). */
   clear(): void;
 }
@@ -33,11 +32,12 @@ export function openScanStaging(store: BetterSqlite3.Database): ScanStaging {
     if (path === ':memory:') return;
     for (const suffix of ['', '-journal']) rmSync(`${path}${suffix}`, { force: true });
   };
-  function openFile() {
+  /** Opening or filling the file: the error names it and the fix (a full disk, a read-only directory, a directory in the way). */
+  function named<T>(what: string, fn: () => T): T {
     try {
-      return createFile();
+      return fn();
     } catch (err) {
-      throw new StoreError(`cannot create the scan's staging file ${path}: ${(err as Error).message} — a scan stages the estate beside the store (about 1 KB per credential): keep the store's directory writable, with room, and nothing else at that path`, 'STORE_STAGING_FAILED');
+      throw new StoreError(`cannot ${what} the scan's staging file ${path}: ${(err as Error).message} — a scan stages the estate beside the store (about 1 KB per credential): keep the store's directory writable, with room, and nothing else at that path`, 'STORE_STAGING_FAILED');
     }
   }
   function createFile() {
@@ -47,29 +47,25 @@ export function openScanStaging(store: BetterSqlite3.Database): ScanStaging {
     db.pragma('journal_mode = MEMORY');
     db.pragma('synchronous = OFF');
     db.exec(SCHEMA);
+    const insert = db.prepare<[number, string]>('INSERT INTO scan_staging (source, credential) VALUES (?, ?)');
     return {
       db,
-      insert: db.prepare<[number, string]>('INSERT INTO scan_staging (source, credential) VALUES (?, ?)'),
-      read: db.prepare<[number, number, number], { seq: number; credential: string }>(
-        'SELECT seq, credential FROM scan_staging WHERE source = ? AND seq > ? ORDER BY seq LIMIT ?'),
-      drop: db.prepare<[number]>('DELETE FROM scan_staging WHERE source = ?'),
-      stageTx: db.transaction((insert: BetterSqlite3.Statement<[number, string]>, source: number, credentials: readonly Credential[]) => {
+      stage: db.transaction((source: number, credentials: readonly Credential[]) => {
         for (const c of credentials) insert.run(source, JSON.stringify(c));
       }),
+      read: db.prepare<[number, number, number], { seq: number; credential: string }>(
+        'SELECT seq, credential FROM scan_staging WHERE source = ? AND seq > ? ORDER BY seq LIMIT ?'),
     };
   }
 
   return {
     stage(source, credentials) {
-      open ??= openFile();
-      open.stageTx(open.insert, source, credentials);
+      const file = (open ??= named('create', createFile));
+      named('write to', () => file.stage(source, credentials));
     },
     staged(source, afterSeq, limit) {
       if (!open) return [];
       return open.read.all(source, afterSeq, limit).map((r) => ({ seq: r.seq, credential: JSON.parse(r.credential) as Credential, text: r.credential }));
-    },
-    unstage(source) {
-      open?.drop.run(source);
     },
     clear() {
       if (open) {
