@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AdjustableClock } from '../../src/clock.js';
+import { MIGRATIONS, runMigrations } from '../../src/store/migrations.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { StoreError, type Store } from '../../src/store/store.js';
 
@@ -72,7 +73,7 @@ describe('file, reopen and migrations', () => {
 
     const raw = new Database(path, { readonly: true });
     try {
-      expect(raw.prepare('SELECT version FROM schema_migrations').all()).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }]);
+      expect(raw.prepare('SELECT version FROM schema_migrations').all()).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }, { version: 6 }]);
       expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     } finally {
       raw.close();
@@ -95,6 +96,33 @@ describe('file, reopen and migrations', () => {
     expect(() => openSqliteStore({ path: aDirectory })).toThrow(/cannot open the store at .*a-directory.*store\.path/);
     const underAFile = join(notADb, 'child.db');
     expect(() => openSqliteStore({ path: underAFile })).toThrow(/store directory/);
+  });
+
+  it('keeps every record, version and date when a store from before migration 6 moves records to a rowid table', () => {
+    const path = join(dir, 'before-6.db');
+    const raw = new Database(path);
+    runMigrations(raw, 0, MIGRATIONS.filter((m) => m.version <= 5));
+    const insert = raw.prepare('INSERT INTO records (collection, id, version, value, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)');
+    insert.run('alerts', 'a-2', 3, JSON.stringify({ state: 'open', history: ['x'.repeat(3000)] }), 10, 30);
+    insert.run('alerts', 'a-1', 1, JSON.stringify({ state: 'resolved' }), 20, 20);
+    insert.run('jobs', 'j-1', 7, JSON.stringify({ kind: 'rotate' }), 5, 50);
+    expect((raw.prepare("SELECT sql FROM sqlite_master WHERE name = 'records'").pluck().get() as string)).toMatch(/WITHOUT ROWID/);
+    raw.close();
+
+    const store = openAt(path);
+    expect(store.list('alerts').map((r) => [r.id, r.version, r.createdAt, r.updatedAt])).toEqual([['a-1', 1, 20, 20], ['a-2', 3, 10, 30]]);
+    expect(store.get<{ history: string[] }>('alerts', 'a-2')?.value.history[0]).toHaveLength(3000);
+    expect(store.compareAndSet('jobs', 'j-1', 7, { kind: 'rotate', state: 'done' })?.version).toBe(8);
+    expect(store.insert('alerts', 'a-1', {})).toBeUndefined();
+    expect(store.list('jobs', { newestFirst: true }).map((r) => r.id)).toEqual(['j-1']);
+    store.close();
+    const after = new Database(path, { readonly: true });
+    try {
+      expect((after.prepare("SELECT sql FROM sqlite_master WHERE name = 'records'").pluck().get() as string)).not.toMatch(/WITHOUT ROWID/);
+      expect(after.prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'records' AND type = 'index' AND sql IS NOT NULL").pluck().all()).toEqual(['records_by_updated']);
+    } finally {
+      after.close();
+    }
   });
 
   it('refuses a database from a newer Keywarden', () => {
