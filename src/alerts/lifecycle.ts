@@ -116,21 +116,28 @@ export function currentAlert(store: Store, credentialId: string): StoredRecord<A
  * Opens the credential's alert, or returns the one another replica opened at the same moment: the pointer record
  * `alert-claims/<credentialId>` is claimed with insert (or compare-and-set from a resolved generation).
  */
-export function openAlert(store: Store, credential: Credential, channel: string | undefined, now: number): { record: StoredRecord<AlertRecord>; created: boolean } {
+export function openAlert(
+  store: Store, credential: Credential, channel: string | undefined, now: number,
+  first: { shape?: (alert: AlertRecord) => AlertRecord | undefined; seen?: (alert: AlertRecord) => string | undefined } = {},
+): { record: StoredRecord<AlertRecord>; created: boolean } {
   for (let attempt = 0; attempt < 10; attempt++) {
     const existing = currentAlert(store, credential.id);
     if (existing) return { record: existing, created: false };
     const id = newOpaqueId();
-    const alert: AlertRecord = {
+    const opened: AlertRecord = {
       id, credentialId: credential.id, credential, findings: [], threshold: null, card: false, state: 'open',
       nonce: newOpaqueId(), nonceIssuedAt: now, channel, revision: 0, deliveredRevision: 0,
       history: [{ at: now, event: 'opened', text: 'alert opened' }], createdAt: now, updatedAt: now,
     };
+    // A new alert is written once as it is after this scan (not opened, then raised), its stamp on the pointer.
+    const alert = first.shape?.(opened) ?? opened;
+    const seen = first.seen?.(alert);
+    const claimed: AlertPointer = seen ? { alertId: id, seen } : { alertId: id };
     const won = store.transaction(() => {
       const pointer = store.get<AlertPointer>('alert-claims', credential.id);
       const ok = pointer
-        ? isFree(store, pointer.value) && store.compareAndSet<AlertPointer>('alert-claims', credential.id, pointer.version, { alertId: id })
-        : store.insert<AlertPointer>('alert-claims', credential.id, { alertId: id });
+        ? isFree(store, pointer.value) && store.compareAndSet<AlertPointer>('alert-claims', credential.id, pointer.version, claimed)
+        : store.insert<AlertPointer>('alert-claims', credential.id, claimed);
       if (!ok) return undefined;
       return store.insert<AlertRecord>('alerts', id, alert);
     });

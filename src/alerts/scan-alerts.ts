@@ -7,7 +7,7 @@ import { lockedJobs } from '../workflows/engine/open-jobs.js';
 import { policyFor } from '../domain/policy.js';
 import { credentialsInRotation, rotationText, type CredentialInRotation } from '../domain/rotation-state.js';
 import { scanViewOf, type ScannedCredential, type ScanResult, type ScanView } from '../domain/scan.js';
-import type { Store } from '../store/store.js';
+import type { Store, StoredRecord } from '../store/store.js';
 import { pagedIds } from '../store/paged-ids.js';
 import { queueScanDigests } from './digest.js';
 import { KIND_LABELS } from './cards.js';
@@ -280,21 +280,42 @@ function applyChange(ctx: ApplyContext, facts: Facts): string | undefined {
     }
     if (!existing && threshold === null && severe.length === 0) return current;
 
+    // Routed and not in a rotation: the next scan with the same facts may skip it.
+    const seenStamp = route && !rotation ? () => stamp ?? stampOf(ctx, credential, own, threshold, route, held) : undefined;
+    let written: StoredRecord<AlertRecord> | undefined;
+    let raisedThreshold = false;
+    let newSevere: Finding[] = [];
     if (!existing) {
-      const opened = openAlert(store, credential, route, now);
+      // A new alert: everything this scan raises is new, and no one else can hold claims on an alert not yet written.
+      const opened = openAlert(store, credential, route, now, {
+        shape: (a) => raise(a, threshold !== null, severe),
+        seen: (a) => (seenStamp && a.state !== 'resolved' ? seenStamp() : undefined),
+      });
       existing = opened.record;
-      if (opened.created) outcome.opened.push(existing.value.id);
+      if (opened.created) {
+        outcome.opened.push(existing.value.id);
+        written = opened.record;
+        raisedThreshold = threshold !== null;
+        newSevere = severe;
+        const alertId = existing.value.id;
+        if (raisedThreshold) claim(store, `${credential.id}#${thresholdKey(threshold!)}#${alertId}`, { alertId, at: now, scanId: scan.id });
+        for (const f of newSevere) claim(store, `${credential.id}#finding:${f.code}#${alertId}`, { alertId, at: now, scanId: scan.id });
+      }
     }
     const alertId = existing.value.id;
 
-    // Claim each new threshold and each new severe finding before anything can be sent for it.
-    const raisedThreshold = isWorse(threshold, existing.value.threshold)
-      && claim(store, `${credential.id}#${thresholdKey(threshold!)}#${alertId}`, { alertId, at: now, scanId: scan.id });
-    const knownSevere = new Set(cardFindings(existing.value.findings, config).map((f) => f.code));
-    const newSevere = severe.filter((f) => !knownSevere.has(f.code)
-      && claim(store, `${credential.id}#finding:${f.code}#${alertId}`, { alertId, at: now, scanId: scan.id }));
+    if (!written) {
+      // Claim each new threshold and each new severe finding before anything can be sent for it.
+      raisedThreshold = isWorse(threshold, existing.value.threshold)
+        && claim(store, `${credential.id}#${thresholdKey(threshold!)}#${alertId}`, { alertId, at: now, scanId: scan.id });
+      const knownSevere = new Set(cardFindings(existing.value.findings, config).map((f) => f.code));
+      newSevere = severe.filter((f) => !knownSevere.has(f.code)
+        && claim(store, `${credential.id}#finding:${f.code}#${alertId}`, { alertId, at: now, scanId: scan.id }));
+      written = mutateAlert(store, alertId, (a) => raise(a, raisedThreshold, newSevere));
+    }
 
-    const written = mutateAlert(store, alertId, (a) => {
+    /** The alert after this scan: its credential and findings, a worse threshold or new severe findings, its card. */
+    function raise(a: AlertRecord, raisedThreshold: boolean, newSevere: Finding[]): AlertRecord | undefined {
       if (a.state === 'resolved') return undefined;
       let next: AlertRecord = { ...a, credential, findings: own };
       if (!next.message && route && next.channel !== route) next.channel = route;
@@ -331,7 +352,7 @@ function applyChange(ctx: ApplyContext, facts: Facts): string | undefined {
       }
       next = { ...next, updatedAt: now };
       return next;
-    });
+    }
     const alert = written?.value ?? store.get<AlertRecord>('alerts', alertId)?.value;
     if (!alert) return current;
 
@@ -346,8 +367,7 @@ function applyChange(ctx: ApplyContext, facts: Facts): string | undefined {
     }
     if (written && written.value.revision > written.value.deliveredRevision) queueCard(store, written.value, now);
     if (alert.card && !alert.message && alert.state !== 'resolved' && !channels.some((c) => c.key === alert.channel)) outcome.unrouted.push(alertId);
-    // Routed and not in a rotation: the next scan with the same facts may skip it.
-    if (route && !rotation && alert.state !== 'resolved') markSeen(store, credential.id, alertId, stamp ?? stampOf(ctx, credential, own, threshold, route, held));
+    if (seenStamp && alert.state !== 'resolved') markSeen(store, credential.id, alertId, seenStamp());
     return current ?? alertId;
   }
 }
