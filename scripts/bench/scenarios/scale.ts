@@ -76,6 +76,8 @@ export interface ScaleResult {
   peakRssBytes: number;
   /** Peak RSS while the full scan ran (scanner only: before alerts.onScan reads the result). */
   peakRssScanBytes: number;
+  /** Peak RSS of each phase in turn: each scan, then its alerts.onScan. */
+  peakByPhase?: Array<{ phase: string; bytes: number }>;
   /** The bot's thread's memory when the full scan ended (the scan thread's heap is its own isolate, not in here). */
   memoryAtScanEnd: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
   loopMaxBlockMs: number;
@@ -181,7 +183,16 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
     const alertsMs: number[] = [];
 
     const outboxSize = () => store.listIds('outbox').length;
-    const scan = async (onWhileScanning?: (done: () => boolean) => Promise<void>, onScanned?: () => void): Promise<{ result: ScanResult; figures: ScanFigures; messages: number; hosts: HostBound[] }> => {
+    // Which phase holds the peak: each scan and each alerts.onScan gets its own (the sampler restarts after each).
+    const peakByPhase: Array<{ phase: string; bytes: number }> = [];
+    let peakSoFar = 0;
+    const phaseDone = (phase: string): void => {
+      const bytes = sampler.peak();
+      peakByPhase.push({ phase, bytes });
+      peakSoFar = Math.max(peakSoFar, bytes);
+      sampler.reset();
+    };
+    const scan = async (label: string, onWhileScanning?: (done: () => boolean) => Promise<void>, onScanned?: () => void): Promise<{ result: ScanResult; figures: ScanFigures; messages: number; hosts: HostBound[] }> => {
       await remote.requests(true);
       phases = undefined;
       const t0 = performance.now();
@@ -193,12 +204,14 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
       onScanned?.();
       finished = true;
       await side;
+      phaseDone(`${label} scan`);
       const req = await remote.requests(true);
       if (result.errors.length > 0) notes.push(`scan ${result.id}: ${result.errors.length} estate errors: ${result.errors.map((e) => e.message).join(' | ').slice(0, 400)}`);
       const before = outboxSize();
       const a0 = performance.now();
       await alerts.onScan(result);
       alertsMs.push(performance.now() - a0);
+      phaseDone(`${label} alerts.onScan`);
       const messages = outboxSize() - before;
       const hosts = criticalPath(req.perServer, req.load, remote.urls, gates, LATENCY_MS);
       const slowestSources = [...sourceMs.entries()].sort((a, b) => b[1] - a[1]);
@@ -223,13 +236,14 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
     let failedClicks = 0;
     const loop = monitorEventLoopDelay({ resolution: 10 });
     sampler.reset();
+    peakByPhase.push({ phase: 'before (bot started, one turn)', bytes: process.memoryUsage.rss() });
     const cpu0 = process.cpuUsage();
     loop.enable();
     progress('full scan (+50 ms per call)');
     let cpu = { user: 0, system: 0 };
     let peakScan = 0;
     let memoryAtScanEnd = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
-    const full = await scan(async (done) => {
+    const full = await scan('full', async (done) => {
       let user = 0;
       while (!done()) {
         const t0 = performance.now();
@@ -257,10 +271,10 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
 
     // 2. Unchanged rescan, then 3. 1% of the credentials rotated (PATs, secrets' versions, app secrets).
     progress(`full scan: ${(full.figures.wallMs / 1000).toFixed(1)} s, ${full.figures.requests} requests; unchanged rescan`);
-    const rescanRun = await scan();
+    const rescanRun = await scan('unchanged');
     const changed = await remote.change(CHANGE_FRACTION);
     progress(`rescan: ${(rescanRun.figures.wallMs / 1000).toFixed(1)} s; ${changed} credentials rotated, rescan`);
-    const changeRun = await scan();
+    const changeRun = await scan('1% change');
     progress(`after the change: ${(changeRun.figures.wallMs / 1000).toFixed(1)} s`);
     await remote.setLatency(0);
     await scanner.shutdown();
@@ -270,8 +284,9 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
       sizeK, shape, credentials, estateSeedMs: remote.seedMs, warmUpMs: warmMs, scanThread: threaded,
       full: full.figures,
       cpuUsPerCredential: credentials > 0 ? (cpu.user + cpu.system) / credentials : Number.NaN,
-      peakRssBytes: Math.max(peakAfterFull, sampler.peak()),
+      peakRssBytes: Math.max(peakAfterFull, peakSoFar, sampler.peak()),
       peakRssScanBytes: peakScan,
+      peakByPhase,
       memoryAtScanEnd,
       loopMaxBlockMs: loop.max / 1e6,
       clicks: { n: clicks.length, failed: failedClicks, p50: percentile(clicks, 50), p99: percentile(clicks, 99), max: clicks.length ? Math.max(...clicks) : Number.NaN },
