@@ -2,6 +2,8 @@
  * One gate per host, shared by every request Keywarden sends to it: at most `window` requests in flight and at most
  * `perSecond` started per second (token bucket), both derived from the API's published limit. The window adapts
  * (AIMD): a 429/503 halves it and pauses the host for Retry-After; successes grow it back by one per window's worth.
+ * Until a host throttles, the window follows its measured round trip (rate × round trip, never below the published
+ * window) so a slow service still gets its whole rate; the token bucket keeps the rate itself.
  * Pacing runs on real elapsed time (the services count real seconds), not on the injected product clock.
  */
 
@@ -12,7 +14,18 @@ export interface RequestLimit {
   perSecond: number;
   /** Requests in flight at once: enough to use `perSecond` at a 50 ms round trip. */
   inFlight: number;
+  /** Set in config: the window never grows past `inFlight` (else slower round trips let it grow, see HostGate). */
+  fixed?: boolean;
 }
+
+/**
+ * A window sized for 50 ms round trips leaves most of the rate unused when a service answers in 150 ms (Graph often
+ * does): rate × round trip requests in flight use it (Little's law), up to this many times the published window.
+ */
+export const MAX_WINDOW_GROWTH = 4;
+
+/** The most requests a limit lets the gate have in flight. */
+export const maxWindowOf = (limit: RequestLimit): number => (limit.fixed ? limit.inFlight : limit.inFlight * MAX_WINDOW_GROWTH);
 
 /** Requests in flight that use a rate at a 50 ms round trip (Azure in-region round trips are 5–50 ms); at least 4. */
 export const inFlightFor = (perSecond: number): number => Math.max(4, Math.ceil(perSecond * 0.05));
@@ -66,6 +79,8 @@ export class HostGate {
   private readonly waiting: Waiter[] = [];
   private readonly watches = new Map<AbortSignal, SignalWatch>();
   private timer: NodeJS.Timeout | undefined;
+  /** Moving average of how long a slot is held (request sent → answer read). */
+  private roundTripMs = 50;
 
   constructor(readonly host: string, readonly limit: RequestLimit) {
     this.tokens = Math.max(1, limit.perSecond);
@@ -93,9 +108,24 @@ export class HostGate {
     this.pausedUntil = Math.max(this.pausedUntil, performance.now() + pause);
   }
 
-  /** An answer that was not throttling: additive increase back towards the published window. */
+  /** The window the rate allows at the measured round trip: from the published window up to its maximum. */
+  private ceiling(): number {
+    if (this.limit.fixed) return this.limit.inFlight;
+    const needed = Math.ceil((this.limit.perSecond * this.roundTripMs) / 1000);
+    return Math.min(maxWindowOf(this.limit), Math.max(this.limit.inFlight, needed));
+  }
+
+  /** An answer that was not throttling: the window follows the round trip, or (after a throttle) grows back by one. */
   succeeded(): void {
-    if (this.stats.window >= this.limit.inFlight) return;
+    const ceiling = this.ceiling();
+    if (this.stats.throttled === 0) {
+      if (this.stats.window === ceiling) return;
+      const grew = ceiling > this.stats.window;
+      this.stats.window = ceiling;
+      if (grew) this.pump();
+      return;
+    }
+    if (this.stats.window >= ceiling) return;
     this.successes += 1;
     if (this.successes >= this.stats.window) {
       this.successes = 0;
@@ -129,9 +159,11 @@ export class HostGate {
     this.stats.requests += 1;
     if (this.active > this.stats.maxInFlight) this.stats.maxInFlight = this.active;
     let released = false;
+    const startedAt = performance.now();
     return () => {
       if (released) return;
       released = true;
+      this.roundTripMs += (performance.now() - startedAt - this.roundTripMs) * 0.1;
       this.active -= 1;
       if (this.waiting.length > 0) this.pump();
     };
@@ -196,7 +228,8 @@ export class HostGates {
     const published = PUBLISHED_LIMITS[family];
     const o = this.overrides[family] ?? {};
     const perSecond = o.perSecond ?? published.perSecond;
-    return { perSecond, inFlight: o.inFlight ?? (o.perSecond !== undefined ? inFlightFor(perSecond) : published.inFlight) };
+    if (o.inFlight !== undefined) return { perSecond, inFlight: o.inFlight, fixed: true };
+    return { perSecond, inFlight: o.perSecond !== undefined ? inFlightFor(perSecond) : published.inFlight };
   }
 
   /** The gate for a URL's host (one per host:port, whatever path or family asks). */

@@ -74,6 +74,27 @@ describe('per-host request gate', () => {
       s.setRateLimit(undefined);
     }
   });
+
+  it('a vault slower than the 50 ms a window is sized for gets more requests in flight, never past its rate', async () => {
+    const s = server('kv-dev');
+    // 100 requests/s published: a window of 5 at 50 ms; at 200 ms a round trip that window would use a quarter of it.
+    s.setLatency(200);
+    s.setRateLimit({ perSecond: 100, burst: 100, retryAfterSeconds: 1 });
+    s.resetLoad();
+    s.clearRequests();
+    try {
+      const { source, gates, url } = vaultSource({ keyVault: { perSecond: 100 } }, 'kv-dev');
+      const inventory = await source.scan({});
+      expect(inventory.credentials.filter((c: Credential) => c.name.startsWith('gate-test-'))).toHaveLength(BULK);
+      expect(gates.for(url, 'keyvault').limit.inFlight).toBe(5);
+      expect(s.load.maxInFlight).toBeGreaterThan(5);
+      expect(s.load.maxInFlight).toBeLessThanOrEqual(20);
+      expect(s.requests.filter((r) => r.status === 429)).toHaveLength(0);
+    } finally {
+      s.setLatency(0);
+      s.setRateLimit(undefined);
+    }
+  });
 });
 
 describe('Key Vault version listings', () => {
