@@ -186,6 +186,32 @@ describe('work in flight when a replica fences', () => {
     expect(store.verifyAudit().ok).toBe(true);
   }, 180_000);
 
+  it('an alert pass sending cards when the fence comes writes nothing after it, and the replica keeps serving', async () => {
+    const lines: string[] = [];
+    const spy: Spy = { late: [] };
+    const latency = (ms: number) => fetch(`${connector.serviceUrl}_emulator/latency`, { method: 'POST', body: JSON.stringify({ ms }) });
+    // Every send to Teams takes a while: the alert pass after the scan at start is still posting cards at the fence.
+    await latency(1_500);
+    try {
+      const a = await replica(configFor('kwalertpass'), lines, { spy });
+      const store = storeOf('kwalertpass');
+      await until('the first card posted', () => store.list<AlertRecord>('alerts').some((r) => r.value.message?.activityId), 60_000);
+      const unposted = () => store.list<AlertRecord>('alerts').filter((r) => !r.value.message?.activityId).length;
+      expect(unposted()).toBeGreaterThan(0);
+      await writeFormatRow(azurite.connectionString, 'kwalertpass', { ...NEWER, at: Date.now() });
+      await fenced(a);
+      const head = store.auditHead();
+      const alerts = store.list<AlertRecord>('alerts').map((r) => [r.id, r.version]);
+      await new Promise((res) => setTimeout(res, 5_000));
+      expect(spy.late).toEqual([]);
+      expect(store.auditHead()).toEqual(head);
+      expect(store.list<AlertRecord>('alerts').map((r) => [r.id, r.version])).toEqual(alerts);
+      expect((await readyz(a)).status).toBe(503);
+    } finally {
+      await latency(0);
+    }
+  }, 120_000);
+
   it('a fenced replica answers a request without a valid token with 401 as before, and audits nothing', async () => {
     const lines: string[] = [];
     const appId = '00000000-0000-4000-8000-0000000000b2';
