@@ -152,6 +152,8 @@ describe('work in flight when a replica fences', () => {
     expect(store.auditHead()).toEqual(auditAtFence);
     const ready = await readyz(a);
     expect(ready.status).toBe(503);
+    // Reads keep answering: no check fails on a refused write.
+    expect(JSON.stringify(ready.checks)).not.toContain('may no longer write');
     expect(ready.checks.find((c) => c.name === 'role')?.detail).toMatch(/^fenced: a newer release took the store \(format 2, Keywarden 9\.9\.9; this replica writes format 1\)/);
     // Logged once per kind of write that was refused, each naming STORE_FENCED's fix; nothing died.
     const refusals = logged(linesA).filter((l) => /refused a store write/.test(l.msg));
