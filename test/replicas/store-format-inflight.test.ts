@@ -128,7 +128,8 @@ describe('work in flight when a replica fences', () => {
     const cardId = alert.message!.activityId!;
 
     // The create call is held at the workspace long enough for the fence to come while it is in flight.
-    ws.injectFault({ method: 'POST', path: '/token-management/on-behalf-of/tokens', status: 0, latencyMs: 4_000, times: 1 });
+    ws.clearRequests();
+    ws.injectFault({ method: 'POST', path: '/token-management/on-behalf-of/tokens', status: 0, latencyMs: 6_000, times: 1 });
     const click = invokeActivity(connector.serviceUrl, 'rotate', { alertId: alert.id, nonce: alert.nonce }, cardId, { kind: 'channel', user: ALEX });
     (click.conversation as Record<string, unknown>).tenantId = clouds.tenantId;
     (click.channelData as Record<string, unknown>).tenant = { id: clouds.tenantId };
@@ -145,8 +146,9 @@ describe('work in flight when a replica fences', () => {
     expect(jobAtFence.value.state).toBe('running');
     expect(jobAtFence.value.steps[0]!.status).toBe('started');
 
-    // The held call answers (the token is made at the provider), the step is long over: still nothing written.
-    await new Promise((res) => setTimeout(res, 5_000));
+    // The held call answers (the token is made at the provider) after the step was cut short: still nothing written.
+    await until('the held create call answered', () => ws.requests().some((r) => r.method === 'POST' && r.path.endsWith('/on-behalf-of/tokens') && r.status === 200), 15_000);
+    await new Promise((res) => setTimeout(res, 1_000));
     expect(spy.late).toEqual([]);
     expect(store.get<JobRecord>('jobs', job.id)!.version).toBe(jobAtFence.version);
     expect(store.auditHead()).toEqual(auditAtFence);
@@ -174,6 +176,7 @@ describe('work in flight when a replica fences', () => {
 
     // One new token live (the one A's held call made was found by its marker and revoked), one new Key Vault version.
     const made = ws.tokens({ includeRevoked: true }).filter((t) => !tokensBefore.has(t.tokenId));
+    expect(made.filter((t) => t.revoked)).toHaveLength(1);
     expect(made.filter((t) => !t.revoked)).toHaveLength(1);
     expect(made.filter((t) => !t.revoked)[0]!.tokenId).toBe(done.facts.newTokenId);
     expect(kv.versions('adb-prod-etl-token')).toHaveLength(versionsBefore + 1);
