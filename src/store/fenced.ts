@@ -23,10 +23,6 @@ export function storeFencedError(reason: string): StoreError {
     + 'Replace this replica with the newer release; it writes nothing until then, and the newer release resumes its unfinished work', STORE_FENCED);
 }
 
-export function isStoreFenced(err: unknown): boolean {
-  return err instanceof StoreError && err.code === STORE_FENCED;
-}
-
 export interface FenceAwareStoreOptions {
   /** Why this replica is fenced (operator text naming the formats, versions and fix), or undefined while it is not. */
   fencedBy: () => string | undefined;
