@@ -51,7 +51,8 @@ export async function startBotServer(options: StartBotServerOptions): Promise<Bo
   const gateway = new TeamsChatGateway({ adapter, botAppId, logger: options.logger, ...options.gateway });
   keywarden.attachChat(gateway);
   const app = createTeamsApplication({ adapter, botAppId, keywarden, logger: options.logger });
-  const inbound = new InboundAuthenticator({ config, store: keywarden.store, clock: keywarden.clock, logger: options.logger });
+  // A fenced replica writes nothing (its store refuses): a refused request is logged but not audited there.
+  const inbound = new InboundAuthenticator({ config, store: keywarden.store, clock: keywarden.clock, logger: options.logger, mayWrite: () => !keywarden.fenced });
   inbound.start();
 
   const server = restify.createServer({ name: 'keywarden' });

@@ -7,6 +7,7 @@ import type { Store } from './store/store.js';
 import { helpCommand } from './commands/help.js';
 import { KeywardenMetrics } from './observability/metrics.js';
 import { singleInstance, type Leadership } from './replicas/leadership.js';
+import { fenceAwareStore } from './store/fenced.js';
 
 /**
  * The composition root: the Keywarden core built from config, with no Teams types. Feature modules
@@ -32,6 +33,8 @@ export interface Fence {
   userMessage: string;
   /** What HTTP callers are told to wait before retrying (another replica should answer by then). */
   retryAfterSeconds: number;
+  /** Why, in a few words, for /readyz's role check (default: the reason). */
+  summary?: string;
 }
 
 export interface ReadinessReport {
@@ -93,7 +96,10 @@ export interface Keywarden {
   readonly leadership: Leadership;
   /** Set once this replica is fenced: the bot and HTTP edges refuse clicks, commands and API calls. */
   readonly fenced: Fence | undefined;
-  /** Stops every module (timers, loops, the lease) but keeps the store open, and refuses work from now on. */
+  /**
+   * Stops every module (timers, loops, the lease) but keeps the store open for reads, and refuses work from now on:
+   * the store refuses every write at once (STORE_FENCED), so work still running stops at its next write.
+   */
   fence(fence: Fence): Promise<void>;
   extend(module: KeywardenModule): void;
   attachChat(gateway: ChatGateway): void;
@@ -130,8 +136,10 @@ function conversationKey(conversationId: string): string {
 }
 
 export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
-  const { config, store, logger, clock } = options;
+  const { config, logger, clock } = options;
   const log = logger.child({ component: 'keywarden' });
+  // Every module reaches the store through this one: a fence refuses their writes in this single place.
+  const store = fenceAwareStore(options.store, { fencedBy: () => fenced?.reason, logger });
   const modules: KeywardenModule[] = [];
   const commands: ChatCommand[] = [];
   const cardActions: CardAction[] = [];
@@ -158,7 +166,7 @@ export function createKeywarden(options: CreateKeywardenOptions): Keywarden {
     { name: 'store', check: () => (store.isOpen ? { ok: true } : { ok: false, detail: 'store is closed — restart Keywarden' }) },
     { name: 'chat', check: () => (chat ? { ok: true } : { ok: false, detail: 'no Teams gateway attached yet — the bot server is starting' }) },
     { name: 'started', check: () => (state === 'started' ? { ok: true } : { ok: false, detail: fenced ? `fenced, serves nothing: ${fenced.reason}` : `core is ${state}` }) },
-    { name: 'role', check: () => ({ ok: true, detail: leadership.describe() }) },
+    { name: 'role', check: () => (fenced ? { ok: false, detail: `fenced: ${fenced.summary ?? fenced.reason} — not leading, no schedules, no writes` } : { ok: true, detail: leadership.describe() }) },
   ];
 
   const conversations: ConversationBook = {

@@ -23,6 +23,8 @@ export interface InboundAuthenticatorOptions {
   store: Store;
   clock: Clock;
   logger: Logger;
+  /** False while this replica may not write (fenced): refusals are then only logged, never audited. */
+  mayWrite?: () => boolean;
 }
 
 /** Refusals audited per minute before the rest are only counted (and the count audited with the next one). */
@@ -99,7 +101,7 @@ export class InboundAuthenticator {
     const w = this.auditWindow;
     if (now - w.start >= 60_000) this.auditWindow = { start: now, written: 0, suppressed: w.suppressed };
     this.log.warn({ reason, channelId: activity.channelId, activityType: activity.type }, 'refused a request without a valid Bot Framework token');
-    if (this.auditWindow.written >= AUDITS_PER_MINUTE || !this.options.store.isOpen) {
+    if (this.auditWindow.written >= AUDITS_PER_MINUTE || !this.options.store.isOpen || this.options.mayWrite?.() === false) {
       this.auditWindow.suppressed++;
       return;
     }

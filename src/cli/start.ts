@@ -113,7 +113,7 @@ export async function startKeywarden(options: StartKeywardenOptions = {}): Promi
   if (leadership) keywarden.extend({ name: 'leadership', start: () => leadership.start(), stop: () => leadership.stop() });
   if (auditVault?.anchors) {
     const anchorer = createAuditAnchorer({
-      store, sink: auditVault.anchors, clock, logger,
+      store: keywarden.store, sink: auditVault.anchors, clock, logger,
       everyEntries: config.audit.anchorEveryEntries, everyMs: config.audit.anchorEveryMinutes * 60_000,
     });
     nudgeAnchorer = (seq) => anchorer.nudge(seq);

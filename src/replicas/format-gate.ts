@@ -70,9 +70,10 @@ export function openFormatGate(options: FormatGateOptions): FormatGate {
         newer = record;
         const text = newerFormatText(record, ours);
         log.error({ storeFormat: record.format, ourFormat: ours, writtenBy: record.version, host: record.host },
-          `a newer release took over this store: ${text}. This replica has stopped leading and running its schedules; /readyz fails (store-format) and clicks, commands and the pipeline API are refused until it is replaced`);
+          `a newer release took over this store: ${text}. This replica has stopped leading and running its schedules, and its store refuses every write (STORE_FENCED); /readyz fails (store-format) and clicks, commands and the pipeline API are refused until it is replaced`);
         void keywarden.fence({
           reason: text, retryAfterSeconds: 30,
+          summary: `a newer release took the store (format ${record.format}, Keywarden ${record.version}; this replica writes format ${ours})`,
           userMessage: `This Keywarden replica is out of date (the store was upgraded to Keywarden ${record.version}), so it did nothing with this. Try again in a minute; if you see this again, ask an admin to finish the Keywarden upgrade.`,
         });
       };
