@@ -59,9 +59,16 @@ export function createTeamsApplication(options: TeamsApplicationOptions): Applic
     try {
       activity = replyActivity(await command.handle(args, chat));
     } catch (err) {
-      const incident = incidentId();
-      log.error({ err, incident, command: command.name, user: chat.actor.aadObjectId }, 'command failed');
-      activity = replyActivity({ kind: 'text', text: commandFailedText(command.name, incident) });
+      const fence = keywarden.fenced;
+      if (fence) {
+        // Fenced while the command ran: its writes were refused, so say why rather than "failed on my side".
+        log.warn({ command: command.name, user: chat.actor.aadObjectId, err: (err as Error).message }, 'command cut short by the fence');
+        activity = replyActivity({ kind: 'text', text: fence.userMessage });
+      } else {
+        const incident = incidentId();
+        log.error({ err, incident, command: command.name, user: chat.actor.aadObjectId }, 'command failed');
+        activity = replyActivity({ kind: 'text', text: commandFailedText(command.name, incident) });
+      }
     }
     await context.sendActivity(activity);
   };
@@ -73,9 +80,16 @@ export function createTeamsApplication(options: TeamsApplicationOptions): Applic
     try {
       result = await action.handle(untrustedData(data), chat);
     } catch (err) {
-      const incident = incidentId();
-      log.error({ err, incident, verb: action.verb, user: chat.actor.aadObjectId }, 'card action failed');
-      result = { card: actionFailedCard(action.verb, incident) };
+      const fence = keywarden.fenced;
+      if (fence) {
+        // Fenced while the click ran: nothing it tried to write was kept; the clicker is told why (the card stays).
+        log.warn({ verb: action.verb, user: chat.actor.aadObjectId, err: (err as Error).message }, 'card action cut short by the fence');
+        result = { text: fence.userMessage };
+      } else {
+        const incident = incidentId();
+        log.error({ err, incident, verb: action.verb, user: chat.actor.aadObjectId }, 'card action failed');
+        result = { card: actionFailedCard(action.verb, incident) };
+      }
       failed = true;
     }
     // Answer ourselves: the fallback invoke route (no Action.Execute type) has no teams-ai answer, which Teams shows as a 501.

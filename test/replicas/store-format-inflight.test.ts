@@ -162,6 +162,9 @@ describe('work in flight when a replica fences', () => {
     expect(refusals.length).toBeGreaterThan(0);
     expect(new Set(refusals.map((l) => l.msg)).size).toBe(refusals.length);
     expect(logged(linesA).some((l) => /Replace this replica with the newer release/.test(JSON.stringify(l)))).toBe(true);
+    // The cut-short step is said as what it is (a warning naming the fence), not as an engine error.
+    expect(logged(linesA).filter((l) => /job engine error/.test(l.msg))).toEqual([]);
+    expect(logged(linesA).some((l) => l.level === 40 && /job step cut short: this replica is fenced/.test(l.msg))).toBe(true);
 
     // A replica of the newer release leads, and resumes the job once the older one's job lease has lapsed.
     const linesB: string[] = [];
@@ -190,6 +193,36 @@ describe('work in flight when a replica fences', () => {
     expect(store.listAudit({ subject: credentialId }).filter((e) => e.action === 'job.done')).toHaveLength(1);
     expect(store.verifyAudit().ok).toBe(true);
   }, 180_000);
+
+  it('a click still being handled when the fence comes is told the replica is out of date, not that it failed', async () => {
+    const lines: string[] = [];
+    const spy: Spy = { late: [] };
+    const a = await replica(configFor('kwinflightclick'), lines, { spy });
+    const store = storeOf('kwinflightclick');
+    // A card whose Rotate can work (a PAT held in a Key Vault secret) that the rotation test above has not rotated.
+    const rotated = `databricks-pat:ws-prod:${clouds.seeds.databricks.tokens['ws-prod/adf-etl']!.tokenId}`;
+    const alert = await until('the card of a PAT held in a secret', () => store.list<AlertRecord>('alerts').map((r) => r.value)
+      .find((x) => x.credential.kind === 'databricks-pat' && x.credential.heldIn.length > 0 && x.credentialId !== rotated && x.message?.activityId), 60_000);
+    // The approver check (Graph's checkMemberGroups) is held while the fence comes; the click goes on after it.
+    const graph = clouds.handles.entra.graph;
+    graph.injectFault({ method: 'POST', path: '/checkMemberGroups', status: 0, latencyMs: 3_000, times: 1 });
+    const click = invokeActivity(connector.serviceUrl, 'rotate', { alertId: alert.id, nonce: alert.nonce }, alert.message!.activityId!, { kind: 'channel', user: ALEX });
+    (click.conversation as Record<string, unknown>).tenantId = clouds.tenantId;
+    (click.channelData as Record<string, unknown>).tenant = { id: clouds.tenantId };
+    const answer = fetch(`${a.server.url}/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(click) });
+    // Requests are recorded when answered: one in flight at Graph now is the held check.
+    await until('the approver check in flight', () => graph.load.inFlight > 0, 10_000);
+    await writeFormatRow(azurite.connectionString, 'kwinflightclick', { ...NEWER, at: Date.now() });
+    await fenced(a);
+    const jobs = store.list<JobRecord>('jobs').length;
+
+    const text = allText(await (await answer).json());
+    expect(text).toContain('This Keywarden replica is out of date');
+    expect(text).not.toContain('That did not work');
+    expect(spy.late).toEqual([]);
+    expect(store.list<JobRecord>('jobs')).toHaveLength(jobs);
+    expect(logged(lines).filter((l) => /card action failed/.test(l.msg))).toEqual([]);
+  }, 90_000);
 
   it('an alert pass sending cards when the fence comes writes nothing after it, and the replica keeps serving', async () => {
     const lines: string[] = [];

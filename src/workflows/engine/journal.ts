@@ -10,6 +10,7 @@
 import type { Clock } from '../../clock.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Store, StoredRecord } from '../../store/store.js';
+import { STORE_FENCED } from '../../store/fenced.js';
 import { errorText } from './errors.js';
 import { SecretHandoff } from './handoff.js';
 import { JobRun } from './job-run.js';
@@ -231,6 +232,9 @@ export class JobEngine {
     } catch (err) {
       if (err instanceof LeaseLostError) {
         this.options.logger?.warn({ jobId }, err.message);
+      } else if ((err as { code?: unknown })?.code === STORE_FENCED) {
+        // This replica was fenced mid-step: it may write nothing more, and the newer release resumes the job.
+        this.options.logger?.warn({ err, jobId }, 'job step cut short: this replica is fenced (a newer release took the store), which resumes the job from its last saved step');
       } else {
         this.options.logger?.error({ err, jobId }, 'job engine error; the job will be resumed');
         // Release the lease so the timer (or another replica) resumes it after the backoff.
