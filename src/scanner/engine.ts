@@ -21,6 +21,11 @@ export interface ScanEngine {
   run(request: ScanRequest, signal?: AbortSignal): Promise<StreamScanOutcome>;
   /** Stops a running scan's calls and releases what the engine holds (after the scanner's shutdown). */
   close(): Promise<void>;
+  /**
+   * This replica was fenced (a newer release took the store): the engine's own store connection refuses the scan's
+   * writes from now on. The inline engine writes through the core's store, which already refuses them.
+   */
+  fence?(reason: string): void;
 }
 
 export type ScanEngineConfig = Pick<KeywardenConfig, 'scanner' | 'policy' | 'keyVault'> & Partial<Pick<KeywardenConfig, 'bot' | 'azure' | 'databricks'>>;

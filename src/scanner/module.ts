@@ -99,7 +99,16 @@ export function createScannerModule(keywarden: Keywarden, options: CoreScannerOp
   });
   const { store } = keywarden;
   const rotations = () => credentialsInRotation(store.isOpen ? jobsAtWork(store) : []);
-  return { ...scannerModule({ scanner, config: keywarden.config, clock: keywarden.clock, isApprover: options.isApprover, rotations, findingButtons: options.findingButtons, findingsButtons: options.findingsButtons, leadership: keywarden.leadership }), scanner };
+  const module = scannerModule({ scanner, config: keywarden.config, clock: keywarden.clock, isApprover: options.isApprover, rotations, findingButtons: options.findingButtons, findingsButtons: options.findingsButtons, leadership: keywarden.leadership });
+  return {
+    ...module,
+    // Stopped by a fence: the scan thread's own store connection refuses writes before the scan winds down.
+    stop: () => {
+      if (keywarden.fenced) scanner.fence(keywarden.fenced.reason);
+      return module.stop?.();
+    },
+    scanner,
+  };
 }
 
 /**

@@ -51,6 +51,8 @@ export interface Scanner {
   stopSchedule(): Promise<void>;
   /** Stops the schedule, aborts a running scan's network calls and waits for it to wind down (before the store closes). */
   shutdown(): Promise<void>;
+  /** The replica was fenced: a scan running elsewhere (the scan thread) writes nothing more (see ScanEngine.fence). */
+  fence(reason: string): void;
   /** The latest completed scan (memory, else the stored snapshot). */
   lastScan(): ScanResult | undefined;
   /** The latest scan, running one first when none exists yet. */
@@ -223,6 +225,10 @@ export function createScanner(options: ScannerOptions): Scanner {
 
     async latestOrScan(trigger) {
       return scanner.lastScan() ?? running?.result ?? scanner.runScan(trigger, { waitForListeners: false });
+    },
+
+    fence(reason) {
+      engine?.fence?.(reason);
     },
 
     async shutdown() {

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TableClient, TableServiceClient } from '@azure/data-tables';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AlertRecord } from '../../src/alerts/types.js';
 import type { Keywarden } from '../../src/app.js';
@@ -107,6 +108,18 @@ async function readyz(r: RunningKeywarden): Promise<{ status: number; checks: Ar
 
 async function fenced(r: RunningKeywarden): Promise<void> {
   await until('the replica to fence itself', () => r.keywarden.fenced !== undefined, 10_000);
+}
+
+/** Every entity of the store's tables (the main one and the scans' staging tables) with its ETag: any write changes it. */
+async function tablesState(prefix: string): Promise<string[]> {
+  const service = TableServiceClient.fromConnectionString(azurite.connectionString, { allowInsecureConnection: true });
+  const out: string[] = [];
+  for await (const t of service.listTables()) {
+    if (!t.name?.toLowerCase().startsWith(prefix.toLowerCase())) continue;
+    const client = TableClient.fromConnectionString(azurite.connectionString, t.name, { allowInsecureConnection: true });
+    for await (const e of client.listEntities()) out.push(`${t.name}|${e.partitionKey}|${e.rowKey}|${e.etag}`);
+  }
+  return out.sort();
 }
 
 const logged = (lines: string[]) => lines.map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message?: string } });
@@ -222,6 +235,25 @@ describe('work in flight when a replica fences', () => {
     expect(spy.late).toEqual([]);
     expect(store.list<JobRecord>('jobs')).toHaveLength(jobs);
     expect(logged(lines).filter((l) => /card action failed/.test(l.msg))).toEqual([]);
+  }, 90_000);
+
+  it('a scan running on the scan thread when the fence comes writes nothing after it (the thread has its own connection)', async () => {
+    const lines: string[] = [];
+    const graph = clouds.handles.entra.graph;
+    // Graph answers slowly, so the start-up scan is still reading it when the fence comes.
+    graph.setLatency(600);
+    try {
+      const a = await replica(configFor('kwinflightscan'), lines);
+      await until('the start-up scan reading Graph', () => lines.some((l) => l.includes('"scan started"')) && graph.load.inFlight > 0, 30_000);
+      await writeFormatRow(azurite.connectionString, 'kwinflightscan', { ...NEWER, at: Date.now() });
+      await fenced(a);
+      const atFence = await tablesState('kwinflightscan');
+      await until('the scan to end', () => lines.some((l) => /"scan (failed|finished)"|scan failed/.test(l)), 30_000);
+      await new Promise((res) => setTimeout(res, 1_000));
+      expect(await tablesState('kwinflightscan')).toEqual(atFence);
+    } finally {
+      graph.setLatency(0);
+    }
   }, 90_000);
 
   it('an alert pass sending cards when the fence comes writes nothing after it, and the replica keeps serving', async () => {

@@ -155,6 +155,9 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
         if (signal?.aborted) onAbort();
       });
     },
+    fence(reason) {
+      post({ type: 'fence', reason });
+    },
     async close() {
       closed = true;
       const w = worker;

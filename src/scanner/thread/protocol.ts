@@ -36,6 +36,8 @@ export type ToScanThread =
   | { type: 'token'; id: number; token?: LentToken | null; error?: TokenFailure }
   /** Keywarden is shutting down: stop the running scan's calls. */
   | { type: 'abort' }
+  /** This replica was fenced: the thread's store refuses every write from now on (then an abort follows). */
+  | { type: 'fence'; reason: string }
   /** Stop the running scan, close the store, and end. */
   | { type: 'close' };
 

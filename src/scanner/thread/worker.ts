@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger, type LogLevel } from '../../logging/logger.js';
 import { redactText, registerSecret } from '../../logging/redact.js';
 import { recordingFetch, recordingKeyVaultPolicy } from '../../observability/calls.js';
+import { fenceAwareStore } from '../../store/fenced.js';
 import { openStoreAt } from '../../store/open-address.js';
 import { inlineScanEngine } from '../engine.js';
 import { createSourceRunner } from '../run-sources.js';
@@ -33,6 +34,8 @@ const logger = createLogger({ level: data.logLevel as LogLevel, destination: { w
 const { record, flush: flushCalls } = callBatches((calls) => send({ type: 'calls', calls }));
 
 const { config } = data;
+/** Set when the replica is fenced: the store refuses the scan's writes from then on. */
+let fencedBy: string | undefined;
 // Tokens come from the bot's credential over the port: the thread never loads @azure/identity or MSAL.
 const tokens = threadTokens(send);
 const messageOf = (err: unknown): string => redactText(typeof (err as Error)?.message === 'string' ? (err as Error).message : String(err));
@@ -43,7 +46,8 @@ function open() {
       clock, retry: data.retry, credential: tokens.credential,
       instrument: { fetchFor: (estate) => recordingFetch(record, estate), keyVaultPolicy: recordingKeyVaultPolicy(record) as never },
     });
-    const store = openStoreAt(data.address, { clock });
+    // Its own connection to the bot's store, refusing writes once the replica is fenced (as the core's store does).
+    const store = fenceAwareStore(openStoreAt(data.address, { clock }), { fencedBy: () => fencedBy, logger });
     const threads = fetchThreadCount(config);
     if (threads === 0) return { sources, store };
     // The sources' calls and parsing run on fetch threads; this thread keeps correlate, policy, diff and the rows.
@@ -85,6 +89,8 @@ if (opened) port.on('message', (message: ToScanThread) => {
     tokens.answer(message);
   } else if (message.type === 'scan') {
     running = scan(opened, message).finally(() => { running = undefined; });
+  } else if (message.type === 'fence') {
+    fencedBy = message.reason;
   } else if (message.type === 'abort') {
     stopping.abort();
   } else if (message.type === 'close') {
