@@ -1,4 +1,5 @@
 import { TableClient } from '@azure/data-tables';
+import type { RunningKeywarden } from '../../src/cli/start.js';
 
 /**
  * The settings/store-format row written at the protocol edge, the way the Azure Tables store encodes a record
@@ -18,4 +19,10 @@ export async function writeFormatRow(connectionString: string, table: string, re
   const meta = { v: (old?.v ?? 0) + 1, c: old?.c ?? now, u: now };
   const text = JSON.stringify(record);
   await client.upsertEntity({ partitionKey: 'state', rowKey, id: 'store-format', meta: JSON.stringify(meta), n: 1, v0: text }, 'Replace');
+}
+
+/** A replica's /readyz: its status and every check. */
+export async function readyz(r: RunningKeywarden): Promise<{ status: number; checks: Array<{ name: string; ok: boolean; detail?: string }> }> {
+  const res = await fetch(`${r.server.url}/readyz`);
+  return { status: res.status, checks: (await res.json() as { checks: Array<{ name: string; ok: boolean; detail?: string }> }).checks };
 }

@@ -18,7 +18,7 @@ import { startAzurite, type Azurite } from '../helpers/azurite.js';
 import { invokeActivity, messageActivity, SUPPORT_CHANNEL, TEAM } from '../helpers/bot.js';
 import { until } from '../workflows/fixtures/child-process.js';
 import { ALEX } from '../workflows/harness.js';
-import { NEWER, writeFormatRow } from './format-edge.js';
+import { NEWER, readyz, writeFormatRow } from './format-edge.js';
 
 /**
  * Replicas on Azure Table Storage (azurite) while a newer release takes the store: the running replica re-reads
@@ -75,12 +75,6 @@ function storeOf(table: string): Store {
   const s = openAzureTablesStore({ connectionString: azurite.connectionString, table, container: table });
   stores.push(s);
   return s;
-}
-
-async function readyz(r: RunningKeywarden): Promise<{ status: number; checks: Array<{ name: string; ok: boolean; detail?: string }> }> {
-  const res = await fetch(`${r.server.url}/readyz`);
-  const body = await res.json() as { checks: Array<{ name: string; ok: boolean; detail?: string }> };
-  return { status: res.status, checks: body.checks };
 }
 
 const formatErrors = (lines: string[]) => lines.map((l) => JSON.parse(l) as { level: number; msg: string; time: number })

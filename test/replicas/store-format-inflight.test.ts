@@ -19,7 +19,7 @@ import { invokeActivity, SUPPORT_CHANNEL, TEAM } from '../helpers/bot.js';
 import { startBotIssuer, type BotIssuer } from '../helpers/bot-issuer.js';
 import { until } from '../workflows/fixtures/child-process.js';
 import { ALEX, allText } from '../workflows/harness.js';
-import { NEWER, writeFormatRow } from './format-edge.js';
+import { NEWER, readyz, writeFormatRow } from './format-edge.js';
 
 /**
  * Work already running on a replica when a newer release takes the store: a rotation step held in flight at the
@@ -99,11 +99,6 @@ function storeOf(table: string): Store {
   const s = openAzureTablesStore({ connectionString: azurite.connectionString, table, container: table });
   stores.push(s);
   return s;
-}
-
-async function readyz(r: RunningKeywarden): Promise<{ status: number; checks: Array<{ name: string; ok: boolean; detail?: string }> }> {
-  const res = await fetch(`${r.server.url}/readyz`);
-  return { status: res.status, checks: (await res.json() as { checks: Array<{ name: string; ok: boolean; detail?: string }> }).checks };
 }
 
 async function fenced(r: RunningKeywarden): Promise<void> {
