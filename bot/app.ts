@@ -52,6 +52,14 @@ export function createTeamsApplication(options: TeamsApplicationOptions): Applic
     adaptiveCards: { actionExecuteResponseType: AdaptiveCardActionExecuteResponseType.REPLACE_FOR_ALL },
   });
 
+  /** A turn cut short because its replica was fenced meanwhile (its writes refused): why, instead of "it failed". */
+  const fencedAnswer = (what: Record<string, unknown>, err: unknown): string | undefined => {
+    const fence = keywarden.fenced;
+    if (!fence) return undefined;
+    log.warn({ ...what, err: (err as Error)?.message }, 'turn cut short by the fence');
+    return fence.userMessage;
+  };
+
   const runCommand = async (context: TurnContext, command: ChatCommand, text: string): Promise<void> => {
     const args = text.replace(commandPattern(command.name), '').trim();
     const chat = chatContextOf(context);
@@ -59,12 +67,9 @@ export function createTeamsApplication(options: TeamsApplicationOptions): Applic
     try {
       activity = replyActivity(await command.handle(args, chat));
     } catch (err) {
-      const fence = keywarden.fenced;
-      if (fence) {
-        // Fenced while the command ran: its writes were refused, so say why rather than "failed on my side".
-        log.warn({ command: command.name, user: chat.actor.aadObjectId, err: (err as Error).message }, 'command cut short by the fence');
-        activity = replyActivity({ kind: 'text', text: fence.userMessage });
-      } else {
+      const fenced = fencedAnswer({ command: command.name, user: chat.actor.aadObjectId }, err);
+      if (fenced) activity = replyActivity({ kind: 'text', text: fenced });
+      else {
         const incident = incidentId();
         log.error({ err, incident, command: command.name, user: chat.actor.aadObjectId }, 'command failed');
         activity = replyActivity({ kind: 'text', text: commandFailedText(command.name, incident) });
@@ -80,12 +85,10 @@ export function createTeamsApplication(options: TeamsApplicationOptions): Applic
     try {
       result = await action.handle(untrustedData(data), chat);
     } catch (err) {
-      const fence = keywarden.fenced;
-      if (fence) {
-        // Fenced while the click ran: nothing it tried to write was kept; the clicker is told why (the card stays).
-        log.warn({ verb: action.verb, user: chat.actor.aadObjectId, err: (err as Error).message }, 'card action cut short by the fence');
-        result = { text: fence.userMessage };
-      } else {
+      // Fenced meanwhile: the clicker is told why, and the card stays as it was.
+      const fenced = fencedAnswer({ verb: action.verb, user: chat.actor.aadObjectId }, err);
+      if (fenced) result = { text: fenced };
+      else {
         const incident = incidentId();
         log.error({ err, incident, verb: action.verb, user: chat.actor.aadObjectId }, 'card action failed');
         result = { card: actionFailedCard(action.verb, incident) };

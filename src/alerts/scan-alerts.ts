@@ -280,6 +280,9 @@ function applyChange(ctx: ApplyContext, facts: Facts): string | undefined {
     }
     if (!existing && threshold === null && severe.length === 0) return current;
 
+    // One claim per threshold and per severe finding of an alert: false when another scan or replica took it first.
+    const claimThreshold = (id: string): boolean => claim(store, `${credential.id}#${thresholdKey(threshold!)}#${id}`, { alertId: id, at: now, scanId: scan.id });
+    const claimFinding = (id: string, f: Finding): boolean => claim(store, `${credential.id}#finding:${f.code}#${id}`, { alertId: id, at: now, scanId: scan.id });
     // Routed and not in a rotation: the next scan with the same facts may skip it.
     const seenStamp = route && !rotation ? () => stamp ?? stampOf(ctx, credential, own, threshold, route, held) : undefined;
     let written: StoredRecord<AlertRecord> | undefined;
@@ -297,20 +300,17 @@ function applyChange(ctx: ApplyContext, facts: Facts): string | undefined {
         written = opened.record;
         raisedThreshold = threshold !== null;
         newSevere = severe;
-        const alertId = existing.value.id;
-        if (raisedThreshold) claim(store, `${credential.id}#${thresholdKey(threshold!)}#${alertId}`, { alertId, at: now, scanId: scan.id });
-        for (const f of newSevere) claim(store, `${credential.id}#finding:${f.code}#${alertId}`, { alertId, at: now, scanId: scan.id });
+        if (raisedThreshold) claimThreshold(existing.value.id);
+        for (const f of newSevere) claimFinding(existing.value.id, f);
       }
     }
     const alertId = existing.value.id;
 
     if (!written) {
       // Claim each new threshold and each new severe finding before anything can be sent for it.
-      raisedThreshold = isWorse(threshold, existing.value.threshold)
-        && claim(store, `${credential.id}#${thresholdKey(threshold!)}#${alertId}`, { alertId, at: now, scanId: scan.id });
+      raisedThreshold = isWorse(threshold, existing.value.threshold) && claimThreshold(alertId);
       const knownSevere = new Set(cardFindings(existing.value.findings, config).map((f) => f.code));
-      newSevere = severe.filter((f) => !knownSevere.has(f.code)
-        && claim(store, `${credential.id}#finding:${f.code}#${alertId}`, { alertId, at: now, scanId: scan.id }));
+      newSevere = severe.filter((f) => !knownSevere.has(f.code) && claimFinding(alertId, f));
       written = mutateAlert(store, alertId, (a) => raise(a, raisedThreshold, newSevere));
     }
 
