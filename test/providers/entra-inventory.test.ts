@@ -100,27 +100,56 @@ describe('createEntraInventory over the seeded tenant', () => {
   it('owners Graph will not give keep the credential, owned by the app, with the reason noted', async () => {
     f.entra.graph.injectFault({ path: '/owners', status: 403, times: Infinity, body: { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges to complete the operation.' } } });
     try {
-      const etl = byName((await scan()).credentials, 'etl-ingest / etl-ingest-2026');
-      expect(etl.owner).toMatchObject({ name: 'etl-ingest', kind: 'application' });
-      expect(etl.owners).toBeUndefined();
-      expect(String(etl.attributes.ownersError)).toContain('Authorization_RequestDenied');
+      // An SP's owners are one call of their own (SP listings are not expanded).
+      const sp = byName((await scan()).credentials, 'reporting-svc / reporting-svc-sp-secret');
+      expect(sp.owner).toMatchObject({ name: 'reporting-svc', kind: 'application' });
+      expect(sp.owners).toBeUndefined();
+      expect(String(sp.attributes.ownersError)).toContain('Authorization_RequestDenied');
     } finally {
       f.entra.graph.clearFaults();
     }
   });
 
-  it('asks for the next page of apps while the owners of the page before are still being read', async () => {
+  it('reads app owners with the apps listing, and an app with 20 or more owners from its own owners list', async () => {
+    const etl = f.seeded.apps['etl-ingest']!;
+    const hr = f.seeded.apps['hr-sync']!;
+    for (let i = 0; i < 23; i++) {
+      const id = `0ae0a0e0-0000-4000-8000-${String(i).padStart(12, '0')}`;
+      f.entra.directory.addUser({ id, displayName: `Owner ${i}`, userPrincipalName: `owner${i}@contoso.com`, accountEnabled: true });
+      f.entra.directory.addOwner({ kind: 'application', id: hr.objectId }, id);
+    }
+    const creds = (await scan()).credentials;
+    const paths = f.entra.graph.requests.map((r) => r.path);
+    expect(f.entra.graph.requests.filter((r) => r.path === '/v1.0/applications').every((r) => decodeURIComponent(r.query).includes('$expand=owners'))).toBe(true);
+    // etl-ingest's two owners came with the listing: no call of its own; same owners as before.
+    expect(paths).not.toContain(`/v1.0/applications/${etl.objectId}/owners`);
+    expect(byName(creds, 'etl-ingest / etl-ingest-2026').owners?.map((o) => o.name)).toEqual(['keywarden-bot', 'Alice Admin']);
+    // Graph expands at most 20 owners and gives no link to the rest: hr-sync's list is read in full, once.
+    const hrOwners = f.entra.graph.requests.filter((r) => r.path === `/v1.0/applications/${hr.objectId}/owners`);
+    expect(hrOwners.filter((r) => !decodeURIComponent(r.query).includes('$skiptoken'))).toHaveLength(1);
+    expect(byName(creds, 'hr-sync / hr-sync-secret').owners?.map((o) => o.name)).toContain('Owner 22');
+  });
+
+  it('asks for the next page of service principals while the owners of the page before are still being read', async () => {
+    const sps = Array.from({ length: 8 }, (_, i) => f.entra.directory.addApplication({ displayName: `paging-sp-${i}` }).sp);
+    for (const sp of sps) {
+      f.entra.directory.addPassword({ kind: 'servicePrincipal', id: sp.id }, { displayName: `${sp.displayName}-secret`, endDateTime: START + 90 * DAY_MS });
+      f.entra.directory.addOwner({ kind: 'servicePrincipal', id: sp.id }, f.seeded.estateUsers.bob.id);
+    }
     f.entra.graph.setLatency(20);
     try {
       const pages: Credential[][] = [];
       await createEntraInventory({ tenantLabel: 'contoso', graph, concurrency: 1 }).stream({}, async (page) => { pages.push(page); });
-      const firstPageApps = new Set(pages[0]!.map((c) => c.attributes.objectId as string));
+      // A page of four SPs that each hold a secret (four owners calls, one at a time), and the listing page after it.
+      const full = pages.find((p) => p.filter((c) => c.attributes.objectType === 'servicePrincipal').length === 4)!;
+      const fullSps = new Set(full.map((c) => c.attributes.objectId as string));
+      const pageNo = Math.floor([...f.entra.directory.servicePrincipals.keys()].indexOf([...fullSps][0]!) / 4);
       const done = f.entra.graph.requests.map((r) => r.path);
-      const secondPage = done.map((p, i) => (p === '/v1.0/applications' ? i : -1)).filter((i) => i >= 0)[1]!;
-      const lastOwnersOfFirstPage = Math.max(...done.map((p, i) => ([...firstPageApps].some((id) => p === `/v1.0/applications/${id}/owners`) ? i : -1)));
-      // Before, the second page was asked for only once every owner of the first had answered (Graph's window drained).
-      expect(secondPage).toBeGreaterThan(0);
-      expect(secondPage).toBeLessThan(lastOwnersOfFirstPage);
+      const nextPage = done.map((p, i) => (p === '/v1.0/servicePrincipals' ? i : -1)).filter((i) => i >= 0)[pageNo + 1]!;
+      const lastOwnersOfPage = Math.max(...done.map((p, i) => ([...fullSps].some((id) => p === `/v1.0/servicePrincipals/${id}/owners`) ? i : -1)));
+      // Before, the next page was asked for only once every owner of the page before had answered (Graph's window drained).
+      expect(nextPage).toBeGreaterThan(0);
+      expect(nextPage).toBeLessThan(lastOwnersOfPage);
     } finally {
       f.entra.graph.setLatency(0);
     }
@@ -129,7 +158,7 @@ describe('createEntraInventory over the seeded tenant', () => {
   it('reads only (GETs, all pages) and never carries a secret value', async () => {
     const inv = await scan();
     expect(new Set(f.entra.graph.requests.map((r) => r.method))).toEqual(new Set(['GET']));
-    expect(f.entra.graph.requests.filter((r) => r.path === '/v1.0/applications')).toHaveLength(2);
+    expect(f.entra.graph.requests.filter((r) => r.path === '/v1.0/applications')).toHaveLength(Math.ceil(f.entra.directory.applications.size / 4));
     const text = JSON.stringify(inv);
     expect(text).not.toContain(f.seeded.keywarden.clientSecret);
     expect(text).not.toContain(f.seeded.etlSecret.value);

@@ -22,8 +22,10 @@ export interface ListOptions {
   select?: string[];
   /** OData filter, e.g. "appId eq '…'". */
   filter?: string;
-  /** Page size asked for (1–999, default 999). */
+  /** Page size asked for (1–999, default 999; Graph gives at most 100 a page when it expands). */
   top?: number;
+  /** A relationship to read with each item, e.g. `owners` (Graph gives at most 20 of them, with no link to more). */
+  expand?: string;
   signal?: AbortSignal;
 }
 
@@ -76,7 +78,7 @@ export class GraphClient {
     return this.listAll<ServicePrincipal>('servicePrincipals', { select: DEFAULT_SP_SELECT, ...options });
   }
 
-  /** Applications page by page (999 each); the next page is read once `onPage` resolves. */
+  /** Applications page by page (999 each, 100 with `expand`); the next page is read once `onPage` resolves. */
   eachApplicationsPage(onPage: (apps: Application[]) => Promise<void>, options: ListOptions = {}): Promise<void> {
     return this.eachPageOf<Application>('applications', { select: DEFAULT_APP_SELECT, ...options }, onPage);
   }
@@ -212,6 +214,7 @@ export class GraphClient {
     const url = new URL(`${this.baseUrl}/${options.version ?? 'v1.0'}/${path}`);
     if (options.select) url.searchParams.set('$select', options.select.join(','));
     if (options.filter) url.searchParams.set('$filter', options.filter);
+    if (options.expand) url.searchParams.set('$expand', options.expand);
     if (options.top !== null) url.searchParams.set('$top', String(options.top ?? 999));
     return url.toString();
   }

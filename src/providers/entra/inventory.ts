@@ -1,4 +1,4 @@
-import type { Application, KeyCredential, PasswordCredential, ServicePrincipal } from '@microsoft/microsoft-graph-types';
+import type { Application, DirectoryObject, KeyCredential, PasswordCredential, ServicePrincipal } from '@microsoft/microsoft-graph-types';
 import { credentialId, type Credential, type CredentialKind, type CredentialOwner, type EstateInventory } from '../../domain/credential.js';
 import type { GraphClient } from './graph.js';
 import { ownerFromDirectoryObject } from './people.js';
@@ -19,6 +19,10 @@ export interface EntraInventorySource {
 }
 
 type Holder = { objectType: 'application' | 'servicePrincipal'; objectId: string; appId: string; displayName: string; appObjectId?: string };
+type Held = { holder: Holder; credentials: Credential[]; expandedOwners?: unknown };
+
+/** Graph gives at most this many owners of an expanded holder, with no link to the rest. */
+const EXPANDED_OWNERS_MAX = 20;
 
 function time(iso: string | null | undefined): number | undefined {
   if (!iso) return undefined;
@@ -84,18 +88,20 @@ export function createEntraInventory(options: { tenantLabel: string; graph: Grap
     // AuditLog.Read.All each credential says what to grant.
     let signIns: Promise<CredentialSignIns> | undefined;
     /** One page of holders → their credentials with owners and last use (undefined: nothing on the page to own). */
-    const withOwnersOf = async (held: Array<{ holder: Holder; credentials: Credential[] }>): Promise<Credential[] | undefined> => {
-      // Owners only where there is something to own; one paged owners call per app or SP, a few at a time.
+    const withOwnersOf = async (held: Held[]): Promise<Credential[] | undefined> => {
+      // Owners only where there is something to own: as the listing expanded them, else one paged owners call per app
+      // or SP (a few at a time) — an SP page, or an app with 20 expanded owners (there may be more).
       const owned = held.filter((h) => h.credentials.length > 0);
       if (owned.length === 0) return undefined;
       if (!signIns) {
         signIns = readCredentialSignIns(graph, { signal });
         signIns.catch(() => undefined); // awaited below; a failed owners page must not leave it unhandled
       }
-      const withPeople = await mapBounded(owned, options.concurrency ?? 4, async ({ holder, credentials }) => {
+      const withPeople = await mapBounded(owned, options.concurrency ?? 4, async ({ holder, credentials, expandedOwners }) => {
         let owners: CredentialOwner[] | Error;
         try {
-          const listed = await graph.listOwners(holder.objectId, { signal, target: holder.objectType });
+          const complete = Array.isArray(expandedOwners) && expandedOwners.length < EXPANDED_OWNERS_MAX;
+          const listed = complete ? expandedOwners as DirectoryObject[] : await graph.listOwners(holder.objectId, { signal, target: holder.objectType });
           owners = listed.map(ownerFromDirectoryObject).filter((o): o is CredentialOwner => o !== undefined);
         } catch (err) {
           if (signal?.aborted) throw err;
@@ -109,7 +115,7 @@ export function createEntraInventory(options: { tenantLabel: string; graph: Grap
     // A page's owners are read while the next page is fetched and its owners start (Graph's window stays full across
     // page boundaries); pages are still handed over in order, and at most two are in hand.
     let handing: Promise<void> = Promise.resolve();
-    const handOver = (held: Array<{ holder: Holder; credentials: Credential[] }>): Promise<void> => {
+    const handOver = (held: Held[]): Promise<void> => {
       const owned = withOwnersOf(held);
       owned.catch(() => undefined); // awaited in the chain below
       const previous = handing;
@@ -124,18 +130,20 @@ export function createEntraInventory(options: { tenantLabel: string; graph: Grap
     // Both levels: SP-level secrets authenticate too and do not show in the portal's app blade. Apps first: an SP
     // names its app's object id, so that map (two ids per app) is complete before the SPs come.
     const appObjectIdByAppId = new Map<string, string>();
+    // Apps come with their owners (most apps hold a credential: one owners call per app was most of a scan's Graph
+    // calls); SPs do not (most hold none, and expanding cuts Graph's pages from 999 to 100 items).
     await graph.eachApplicationsPage(async (apps) => {
-      const held: Array<{ holder: Holder; credentials: Credential[] }> = [];
+      const held: Held[] = [];
       for (const app of apps) {
         if (typeof app.appId === 'string' && typeof app.id === 'string') appObjectIdByAppId.set(app.appId, app.id);
         if (typeof app.id !== 'string' || typeof app.appId !== 'string' || !app.id || !app.appId) continue;
         const holder: Holder = { objectType: 'application', objectId: app.id, appObjectId: app.id, appId: app.appId, displayName: app.displayName ?? app.appId };
-        held.push({ holder, credentials: credentialsOf(host, holder, app) });
+        held.push({ holder, credentials: credentialsOf(host, holder, app), expandedOwners: app.owners });
       }
       await handOver(held);
-    }, { signal });
+    }, { signal, expand: 'owners' });
     await graph.eachServicePrincipalsPage(async (sps) => {
-      const held: Array<{ holder: Holder; credentials: Credential[] }> = [];
+      const held: Held[] = [];
       for (const sp of sps) {
         if (typeof sp.id !== 'string' || typeof sp.appId !== 'string' || !sp.id || !sp.appId) continue;
         const holder: Holder = {

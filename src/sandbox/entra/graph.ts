@@ -96,8 +96,9 @@ function findHolder(ctx: GraphContext, kind: Kind, key: string): DirectoryApplic
 
 function page<T = Record<string, unknown>>(
   ctx: GraphContext, req: EmulatorRequest, context: string, items: T[], render: (item: T) => Record<string, unknown> = (item) => item as Record<string, unknown>,
+  serverMax = ctx.maxPageSize(),
 ): EmulatorResponse {
-  const { top, offset } = parsePaging(req.url, ctx.maxPageSize());
+  const { top, offset } = parsePaging(req.url, serverMax);
   const slice = items.slice(offset, offset + top).map(render);
   const body: Record<string, unknown> = { '@odata.context': `${ctx.baseUrl()}/v1.0/$metadata#${context}` };
   if (offset + top < items.length) body['@odata.nextLink'] = nextLinkFor(req.url, ctx.baseUrl(), offset + top);
@@ -110,12 +111,37 @@ function listHolders(ctx: GraphContext, req: EmulatorRequest, caller: Caller, co
   const typeName = kind === 'application' ? 'application' : 'servicePrincipal';
   const select = parseSelect(req.url);
   const filter = parseFilter(req.url, ['appId', 'displayName', 'id'], kind === 'application' ? 'Application' : 'ServicePrincipal');
+  const expand = parseExpand(req.url, typeName);
   const visible = holders(ctx, kind).filter((h) => canRead(ctx, caller, kind, h));
   const shape = (o: Record<string, unknown>) => applySelect(o, select, typeName);
-  const context = select ? `${collection}(${select.join(',')})` : collection;
+  const context = select ? `${collection}(${select.join(',')}${expand ? `,${expand}()` : ''})` : collection;
+  // Graph: an expanded directory relationship gives at most 20 objects and no link to the rest, and pages hold 100.
+  const withOwners = (h: DirectoryApplication | DirectoryServicePrincipal, o: Record<string, unknown>) => (expand
+    ? { ...o, owners: h.owners.slice(0, EXPANDED_MAX).map((id) => ownerJson(ctx, caller, id)) }
+    : o);
+  const max = expand ? Math.min(EXPAND_PAGE_MAX, ctx.maxPageSize()) : ctx.maxPageSize();
   // Unfiltered, only the page asked for is rendered (a 20,000-app tenant rendered every app for each of its pages).
-  if (!filter) return page(ctx, req, context, visible, (h) => shape(toJson(ctx, kind, h)));
-  return page(ctx, req, context, visible.map((h) => toJson(ctx, kind, h)).filter((o) => filter(o)).map(shape));
+  if (!filter) return page(ctx, req, context, visible, (h) => withOwners(h, shape(toJson(ctx, kind, h))), max);
+  return page(ctx, req, context, visible.filter((h) => filter(toJson(ctx, kind, h))), (h) => withOwners(h, shape(toJson(ctx, kind, h))), max);
+}
+
+const EXPANDED_MAX = 20;
+const EXPAND_PAGE_MAX = 100;
+
+/** `$expand=owners` (the one relationship the emulator expands on apps and SPs); nested options are not emulated. */
+function parseExpand(url: URL, typeName: string): 'owners' | undefined {
+  const raw = url.searchParams.get('$expand');
+  if (raw === null || raw.trim() === '') return undefined;
+  if (raw.trim() === 'owners') return 'owners';
+  throw new GraphRequestError(400, 'Request_BadRequest', `Could not find a navigation property named '${raw.trim()}' on type 'microsoft.graph.${typeName}' (the emulator expands only owners, without nested options).`);
+}
+
+/** An owner as Graph lists it; only type and id for users when the caller may not read users. */
+function ownerJson(ctx: GraphContext, caller: Caller, id: string): Record<string, unknown> {
+  const obj = ctx.directory.directoryObject(id);
+  if (!obj) return { '@odata.type': '#microsoft.graph.directoryObject', id };
+  if (obj.type === 'user' && !hasAny(caller, READ_USERS)) return { '@odata.type': '#microsoft.graph.user', id };
+  return directoryObjectJson(obj, ctx.directory.tenantId);
 }
 
 /** GET /users with `$filter` on userPrincipalName / mail / id (eq, in, startswith) and `$select`, paged. */
@@ -219,11 +245,7 @@ function route(ctx: GraphContext, req: EmulatorRequest): EmulatorResponse {
       const objects = ids.map((id) => {
         const app = act === 'ownedObjects' ? ctx.directory.applications.get(id) : undefined;
         if (app) return { '@odata.type': '#microsoft.graph.application', ...applicationJson(app, ctx.directory.tenantName) };
-        const obj = ctx.directory.directoryObject(id);
-        if (!obj) return { '@odata.type': '#microsoft.graph.directoryObject', id };
-        // Graph gives only type and id for members of a type the caller may not read (users need User.Read*).
-        if (obj.type === 'user' && !hasAny(caller, READ_USERS)) return { '@odata.type': '#microsoft.graph.user', id };
-        return directoryObjectJson(obj, ctx.directory.tenantId);
+        return ownerJson(ctx, caller, id);
       });
       return page(ctx, req, 'directoryObjects', objects);
     }
