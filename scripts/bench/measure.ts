@@ -1,6 +1,7 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
-/** Timing and memory probes for the bench: a sampler thread for peak RSS, percentiles, and a phase wrapper. */
+/** Timing and memory probes for the bench: peak RSS (the kernel's, or a sampler thread), percentiles, and a phase wrapper. */
 
 export interface MemorySnapshot {
   rssBytes: number;
@@ -13,7 +14,7 @@ export interface PhaseMemory {
   after: MemorySnapshot;
   /** Heap still reachable after a full GC (what the phase keeps alive). */
   heapRetainedBytes: number;
-  /** Highest RSS seen while the phase ran (sampled every few ms on a separate thread). */
+  /** Highest RSS while the phase ran (the kernel's peak on Linux, else sampled every few ms on a separate thread). */
   peakRssBytes: number;
 }
 
@@ -30,27 +31,58 @@ for (;;) {
 }
 `;
 
+/** The kernel's own peak RSS of this process (VmHWM, in bytes), or undefined where there is no /proc. */
+function kernelPeak(): number | undefined {
+  try {
+    const kb = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Restarts the kernel's peak at the current RSS (Linux: `5` to clear_refs); false where that is not allowed. */
+function resetKernelPeak(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return kernelPeak() !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Peak RSS of this process per window. On Linux the kernel keeps it exactly (VmHWM); elsewhere a sampler thread reads
+ * RSS every few ms — a V8 isolate of its own (about 11 MB) that the figure then includes, and spikes between two
+ * samples are missed.
+ */
 export class RssSampler {
   private readonly shared = new BigInt64Array(new SharedArrayBuffer(16));
-  private readonly worker: Worker;
+  private readonly worker: Worker | undefined;
+  readonly source: 'kernel' | 'sampled';
 
   constructor(intervalMs = 5) {
-    this.worker = new Worker(SAMPLER_SOURCE, { eval: true, execArgv: [], workerData: { buffer: this.shared.buffer, intervalMs } });
-    this.worker.unref();
+    this.source = resetKernelPeak() ? 'kernel' : 'sampled';
+    if (this.source === 'sampled') {
+      this.worker = new Worker(SAMPLER_SOURCE, { eval: true, execArgv: [], workerData: { buffer: this.shared.buffer, intervalMs } });
+      this.worker.unref();
+    }
   }
 
   /** Starts a new peak window at the current RSS. */
   reset(): void {
-    Atomics.store(this.shared, 0, BigInt(process.memoryUsage.rss()));
+    if (this.source === 'kernel') resetKernelPeak();
+    else Atomics.store(this.shared, 0, BigInt(process.memoryUsage.rss()));
   }
 
   peak(): number {
-    return Math.max(Number(Atomics.load(this.shared, 0)), process.memoryUsage.rss());
+    const seen = this.source === 'kernel' ? kernelPeak() ?? 0 : Number(Atomics.load(this.shared, 0));
+    return Math.max(seen, process.memoryUsage.rss());
   }
 
   async stop(): Promise<void> {
     Atomics.store(this.shared, 1, 1n);
-    await this.worker.terminate();
+    await this.worker?.terminate();
   }
 }
 

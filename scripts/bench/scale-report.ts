@@ -66,6 +66,6 @@ export function renderScaleReport(machine: MachineInfo, results: ScaleResult[], 
     ...results.flatMap(renderScaleDetails),
     ...failures.map((f) => `FAILED ${f.id}: ${f.message.split('\n').slice(0, 3).join(' ')}`),
     '',
-    'wall = the full scan (first scan: nothing cached) with 50 ms added to every call; bound = per host calls × latency ÷ allowed in flight (or calls ÷ published rate, or the longest chain of dependent list pages × latency, when slower), the slowest host; ratio = wall ÷ bound; CPU/cred = this process\'s user+system CPU during the full scan ÷ credentials; peak RSS = the Keywarden process (emulators excluded); loop max block = the longest event-loop delay (monitorEventLoopDelay) during the full scan; msgs = Teams messages the scan queued in the alerts outbox.',
+    'wall = the full scan (first scan: nothing cached) with 50 ms added to every call; bound = per host calls × latency ÷ allowed in flight (or calls ÷ published rate, or the longest chain of dependent list pages × latency, when slower), the slowest host; ratio = wall ÷ bound; CPU/cred = this process\'s user+system CPU during the full scan ÷ credentials; peak RSS = the Keywarden process (emulators excluded; Linux\'s own peak, VmHWM, where it can be reset per phase, else sampled every 5 ms by a thread counted in it); loop max block = the longest event-loop delay (monitorEventLoopDelay) during the full scan; msgs = Teams messages the scan queued in the alerts outbox.',
   ].join('\n');
 }

@@ -76,6 +76,8 @@ export interface ScaleResult {
   peakRssBytes: number;
   /** Peak RSS while the full scan ran (scanner only: before alerts.onScan reads the result). */
   peakRssScanBytes: number;
+  /** 'kernel': Linux's own peak (VmHWM); 'sampled': a sampler thread's reads (its isolate counted too). */
+  peakRssSource?: 'kernel' | 'sampled';
   /** Peak RSS of each phase in turn: each scan, then its alerts.onScan. */
   peakByPhase?: Array<{ phase: string; bytes: number }>;
   /** The bot's thread's memory when the full scan ended (the scan thread's heap is its own isolate, not in here). */
@@ -288,6 +290,7 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
       cpuUsPerCredential: credentials > 0 ? (cpu.user + cpu.system) / credentials : Number.NaN,
       peakRssBytes: Math.max(peakAfterFull, peakSoFar, sampler.peak()),
       peakRssScanBytes: peakScan,
+      peakRssSource: sampler.source,
       peakByPhase,
       memoryAtScanEnd,
       loopMaxBlockMs: loop.max / 1e6,
