@@ -51,7 +51,7 @@ export function productModules(options: ProductModuleOptions = {}, built: Produc
       // Scans run on their own thread when another thread can open the store (not an in-memory one).
       const address = k.config.scanner.thread ? k.store.address : undefined;
       const engine = address
-        ? threadScanEngine({ config: k.config, address, clock: k.clock, logger: k.logger, retry: options.retry, onCall: metrics.recordCall })
+        ? threadScanEngine({ config: k.config, address, clock: k.clock, logger: k.logger, retry: options.retry, onCall: metrics.recordCall, onThread: (running) => metrics.scanThread.set(running ? 1 : 0) })
         : undefined;
       const sources = engine ? [] : createInventorySources(k.config, {
         clock: k.clock,

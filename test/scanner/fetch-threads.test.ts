@@ -109,7 +109,8 @@ describe('fetch threads', () => {
   }, 90_000);
 
   it('that die fail their sources in flight naming why, the scan goes on, and the next scan starts a new one', async () => {
-    const config = configSchema.parse(withSandboxConfig({ store: { path: join(dir, `scan-${++n}.db`) }, scanner: { fetchThreads: 2, threadMemoryMb: 64 } }, clouds.config));
+    const config = configSchema.parse(withSandboxConfig({ store: { path: join(dir, `scan-${++n}.db`) }, scanner: { fetchThreads: 2, threadMemoryMb: 64, threadIdleSeconds: 600 } }, clouds.config));
+    // The scan thread stays between the two scans (threadIdleSeconds), so only the fetch thread that died is started again.
     // Vault 0 is alone on fetch thread 1 (fetchThreadOf); a listing page far past 64 MB once parsed ends that thread.
     const vault = config.keyVault.vaults[0]!.name;
     const host = config.keyVault.vaults[0]!.url.replace(/\/+$/, '');

@@ -78,6 +78,43 @@ describe('the scan thread', () => {
   }, 60_000);
 });
 
+/** keywarden_scan_thread_running in /metrics, polled until it reads `want` (or the last value after 10 s). */
+async function scanThreadGauge(url: string, want: number): Promise<number | undefined> {
+  let value: number | undefined;
+  for (let i = 0; i < 200; i++) {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('keywarden_scan_thread_running '));
+    value = line ? Number(line.split(' ').pop()) : undefined;
+    if (value === want) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return value;
+}
+
+describe('between scans', () => {
+  it('the scan thread ends with its scan (its memory goes back), and the next scan starts a new one', async () => {
+    const from = h.logLines.length;
+    await h.scanner.runScan('command');
+    expect(await scanThreadGauge(h.botUrl, 0)).toBe(0);
+    const again = await h.scanner.runScan('command');
+    expect(again.errors).toEqual([]);
+    expect(await scanThreadGauge(h.botUrl, 0)).toBe(0);
+    // Ended on purpose: never reported as a thread that stopped.
+    expect(h.logLines.slice(from).join('\n')).not.toContain('the scan thread stopped');
+  }, 60_000);
+
+  it('stays scanner.threadIdleSeconds after a scan when the config keeps it', async () => {
+    const own = await startWorkflowHarness({ config: { scanner: { thread: true, threadIdleSeconds: 600 } } });
+    try {
+      await own.scanner.runScan('command');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await scanThreadGauge(own.botUrl, 1)).toBe(1);
+    } finally {
+      await own.close();
+    }
+  }, 60_000);
+});
+
 describe('stopping Keywarden during a scan', () => {
   it('stops the scan thread\'s calls: the scan ends with the slow vaults as "shutting down" and the thread closes cleanly', async () => {
     const own = await startWorkflowHarness({ config: { scanner: { thread: true } } });

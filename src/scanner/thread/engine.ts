@@ -16,9 +16,10 @@ import { lendToken } from './token-lender.js';
 
 /**
  * Runs the streamed scan on a scan thread (worker.ts): the bot's event loop only posts the request and takes the
- * summary back, so a click never waits on correlate, policy or the row writes. The thread starts with the first scan
- * and lives on between scans; if it dies (out of memory, a crash), that scan fails with the reason and the next one
- * starts a new thread.
+ * summary back, so a click never waits on correlate, policy or the row writes. The thread starts with a scan and ends
+ * `scanner.threadIdleSeconds` after it (default 0: with it, so the hours between scans do not hold its isolate, 70 MB
+ * at 7k credentials and more for larger estates); if it dies (out of memory, a crash), that scan fails with the reason
+ * and the next one starts a new thread.
  */
 
 export interface ThreadScanEngineOptions {
@@ -32,6 +33,8 @@ export interface ThreadScanEngineOptions {
   sourceTimeoutMs?: number;
   /** Each call the thread made to an estate (metrics). */
   onCall?: CallRecorder;
+  /** Told when a scan thread starts (true) and when it has ended (false). */
+  onThread?: (running: boolean) => void;
   /** The credential that lends the thread its tokens (default: built from config.azure when the first scan starts). */
   credential?: TokenCredential;
 }
@@ -63,6 +66,11 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
   let worker: Worker | undefined;
   let pending: Pending | undefined;
   let closed = false;
+  let fencedBy: string | undefined;
+  /** Threads ended on purpose (idle after a scan): their exit is not an error. */
+  const retired = new WeakSet<Worker>();
+  let idleTimer: NodeJS.Timeout | undefined;
+  const idleMs = config.scanner.threadIdleSeconds * 1000;
   // One token per audience for the process: the thread asks for them (thread/tokens.ts) instead of loading MSAL.
   let credential = options.credential && shareTokens(options.credential, clock);
 
@@ -87,7 +95,19 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
       pending = undefined;
       if (message.type === 'done') p.resolve(message.outcome);
       else p.reject(new ScanThreadError(message.message, message.code));
+      if (idleMs === 0) retire(w);
+      else idleTimer = setTimeout(() => retire(w), idleMs).unref();
     }
+  }
+
+  /** Ends an idle thread the way close does (its store connection closed first); the next scan starts a new one. */
+  function retire(w: Worker): void {
+    if (worker !== w || pending) return;
+    worker = undefined;
+    retired.add(w);
+    w.on('message', (m: FromScanThread) => { if (m.type === 'closed') void w.terminate(); });
+    w.postMessage({ type: 'close' } satisfies ToScanThread);
+    setTimeout(() => void w.terminate(), 10_000).unref();
   }
 
   function start(): Worker {
@@ -101,6 +121,7 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
       // A small young generation: the scan's garbage is short-lived (pages, rows), collected before it adds to RSS.
       resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, ...(memoryMb ? { maxOldGenerationSizeMb: memoryMb } : {}) },
     });
+    options.onThread?.(true);
     let reason: string | undefined;
     w.on('message', (m: FromScanThread) => onMessage(m, w, (r) => {
       reason = r;
@@ -113,6 +134,11 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
     });
     w.on('exit', (code) => {
       if (worker === w) worker = undefined;
+      if (!worker) options.onThread?.(false);
+      if (retired.has(w)) {
+        logger.debug({ thread: 'scan' }, 'the scan thread ended after its scan (scanner.threadIdleSeconds); the next scan starts a new one');
+        return;
+      }
       const p = pending;
       pending = undefined;
       const why = reason ?? `it exited with code ${code}`;
@@ -140,7 +166,12 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
         logger.error({ thread: 'scan' }, `the scan thread stopped: ${why}; the next scan starts a new one`);
         return Promise.reject(new ScanThreadError(`the scan thread stopped (${why}); the next scan starts a new thread`));
       }
-      worker ??= start();
+      clearTimeout(idleTimer);
+      if (!worker) {
+        worker = start();
+        // A thread started after the fence is behind it too.
+        if (fencedBy !== undefined) worker.postMessage({ type: 'fence', reason: fencedBy } satisfies ToScanThread);
+      }
       const w = worker;
       return new Promise<StreamScanOutcome>((resolve, reject) => {
         const onAbort = () => post({ type: 'abort' });
@@ -156,10 +187,12 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
       });
     },
     fence(reason) {
+      fencedBy = reason;
       post({ type: 'fence', reason });
     },
     async close() {
       closed = true;
+      clearTimeout(idleTimer);
       const w = worker;
       if (!w) return;
       // The thread stops its calls, lets the scan wind down and closes its store connection; after 10 s it is ended.
