@@ -212,11 +212,14 @@ export const configSchema = z.object({
     thread: z.boolean().default(true),
     /** Heap limit of the scan thread; past it the scan fails with an error naming this setting. */
     threadMemoryMb: z.number().int().min(64).max(16_384).default(512),
-    /** How long the scan thread stays after a scan (0: it ends with the scan, and its memory goes back to the system). */
+    /**
+     * How long the scan thread stays after a scan: long enough for a `/scan` soon after, short against the hours between
+     * scheduled scans (then its memory goes back to the system); 0 ends it with each scan.
+     */
     threadIdleSeconds: z.number({ invalid_type_error: 'scanner.threadIdleSeconds must be a whole number of seconds from 0 to 86400 (0: the scan thread ends with each scan)' })
       .int('scanner.threadIdleSeconds must be a whole number of seconds from 0 to 86400 (0: the scan thread ends with each scan)')
       .min(0, 'scanner.threadIdleSeconds must be a whole number of seconds from 0 to 86400 (0: the scan thread ends with each scan)')
-      .max(86_400, 'scanner.threadIdleSeconds must be at most 86400 (a day); 0 ends the scan thread with each scan').default(0),
+      .max(86_400, 'scanner.threadIdleSeconds must be at most 86400 (a day); 0 ends the scan thread with each scan').default(300),
     /**
      * Threads that run the sources' calls and parsing beside the scan thread (0: the scan thread does it all); unset:
      * one less than the machine's cores, at most 2 (src/scanner/thread/fetch-protocol.ts).

@@ -14,7 +14,7 @@ export class KeywardenMetrics {
   readonly credentials = new Gauge({ name: 'keywarden_credentials', help: 'Credentials seen in the last scan by kind', labelNames: ['kind'], registers: [this.registry] });
   readonly findings = new Gauge({ name: 'keywarden_findings', help: 'Findings in the last scan by code and severity', labelNames: ['code', 'severity'], registers: [this.registry] });
   readonly estateErrors = new Gauge({ name: 'keywarden_estate_errors', help: 'Estates that could not be scanned in the last scan', labelNames: ['estate'], registers: [this.registry] });
-  readonly scanThread = new Gauge({ name: 'keywarden_scan_thread_running', help: 'Whether a scan thread (and its memory) exists: it ends with its scan unless scanner.threadIdleSeconds keeps it', registers: [this.registry] });
+  readonly scanThread = new Gauge({ name: 'keywarden_scan_thread_running', help: 'Whether a scan thread (and its memory) exists: it ends scanner.threadIdleSeconds after its scan', registers: [this.registry] });
   readonly lastScan = new Gauge({ name: 'keywarden_last_scan_timestamp_seconds', help: 'When the last scan finished', registers: [this.registry] });
   readonly alerts = new Counter({ name: 'keywarden_alerts_total', help: 'Alert cards by operation (posted, updated, resolved)', labelNames: ['operation'], registers: [this.registry] });
   readonly actions = new Counter({ name: 'keywarden_actions_total', help: 'Approved actions by action and result', labelNames: ['action', 'result'], registers: [this.registry] });

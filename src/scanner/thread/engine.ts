@@ -17,9 +17,9 @@ import { lendToken } from './token-lender.js';
 /**
  * Runs the streamed scan on a scan thread (worker.ts): the bot's event loop only posts the request and takes the
  * summary back, so a click never waits on correlate, policy or the row writes. The thread starts with a scan and ends
- * `scanner.threadIdleSeconds` after it (default 0: with it, so the hours between scans do not hold its isolate, 70 MB
- * at 7k credentials and more for larger estates); if it dies (out of memory, a crash), that scan fails with the reason
- * and the next one starts a new thread.
+ * `scanner.threadIdleSeconds` after it (default 5 minutes), so the hours between scheduled scans do not hold its
+ * isolate (70 MB at 7k credentials, more for larger estates); if it dies (out of memory, a crash), that scan fails with
+ * the reason and the next one starts a new thread.
  */
 
 export interface ThreadScanEngineOptions {
