@@ -70,6 +70,8 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
   /** Threads ended on purpose (idle after a scan): their exit is not an error. */
   const retired = new WeakSet<Worker>();
   let idleTimer: NodeJS.Timeout | undefined;
+  /** A thread ending after its scan: shutdown waits for it too. */
+  let retiring: Promise<void> | undefined;
   const idleMs = config.scanner.threadIdleSeconds * 1000;
   // One token per audience for the process: the thread asks for them (thread/tokens.ts) instead of loading MSAL.
   let credential = options.credential && shareTokens(options.credential, clock);
@@ -105,6 +107,9 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
     if (worker !== w || pending) return;
     worker = undefined;
     retired.add(w);
+    const ended = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    retiring = ended;
+    void ended.then(() => { if (retiring === ended) retiring = undefined; });
     w.on('message', (m: FromScanThread) => { if (m.type === 'closed') void w.terminate(); });
     w.postMessage({ type: 'close' } satisfies ToScanThread);
     setTimeout(() => void w.terminate(), 10_000).unref();
@@ -193,6 +198,7 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
     async close() {
       closed = true;
       clearTimeout(idleTimer);
+      await retiring;
       const w = worker;
       if (!w) return;
       // The thread stops its calls, lets the scan wind down and closes its store connection; after 10 s it is ended.
