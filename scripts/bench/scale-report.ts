@@ -42,7 +42,7 @@ export function renderScaleDetails(r: ScaleResult): string[] {
     `  full scan (+${LATENCY_MS} ms per call, published rate limits enforced): ${count(r.full.requests)} requests, ${count(r.full.throttled)} answered 429, ${count(r.full.tokenRequests)} token requests; slowest hosts: ${hosts.join('; ')}`,
     r.scanThread
       ? `  full scan on the scan thread (scanner.thread; --inline scans on the bot's thread and times each source); warm-up: none (the thread starts cold with the full scan)`
-        + (r.full.phases ? `; reading the estates ${ms(r.full.phases.fetchMs)} (${(r.full.phases.fetchMs / r.full.boundMs).toFixed(2)}× the bound), then link, policy, diff and rows ${ms(r.full.phases.afterFetchMs)}` : '')
+        + (r.full.phases ? `; reading the estates ${ms(r.full.phases.fetchMs)} (${(r.full.phases.fetchMs / r.full.boundMs).toFixed(2)}× the bound), then link, policy, diff and rows ${ms(r.full.phases.afterFetchMs)}${r.full.phases.busy !== undefined ? `; the scanning thread was busy ${Math.round(r.full.phases.busy * 100)}% of the scan` : ''}` : '')
       : `  full scan on the bot's thread: the slowest sources took ${r.full.slowestSources.map((x) => `${x.source} ${ms(x.ms)}`).join(', ')}; after the slowest answered, ${ms(r.full.afterNetworkMs)} more (correlate, policy, diff, snapshot); warm-up scan (no latency, not measured) ${ms(r.warmUpMs)}`,
     cpuLine(r),
     `  peak RSS ${mb(r.peakRssScanBytes)} during the full scan alone (the table's figure also covers alerts.onScan and the two rescans)`

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { KeywardenConfig } from '../config/schema.js';
 import { CorrelationBuilder, getOrCreate } from '../domain/correlate.js';
 import type { Credential, Estate, EstateError, EstateInventory, Finding, SecretRef } from '../domain/credential.js';
@@ -54,8 +55,11 @@ export interface StreamScanOutcome {
   changes: ScanResult['changes'];
   counts: ScanCounts;
   scopeFindings: Finding[];
-  /** Where the scan's time went: reading the estates, then everything after (link, policy, diff, rows). */
-  phases?: { fetchMs: number; afterFetchMs: number };
+  /**
+   * Where the scan's time went: reading the estates, then everything after (link, policy, diff, rows); and the share of
+   * the scan its thread's event loop was busy (near 1: the thread's CPU, not the estates' answers, set the pace).
+   */
+  phases?: { fetchMs: number; afterFetchMs: number; busy?: number };
 }
 
 type ScopeHeader = Pick<EstateInventory, 'estate' | 'scope' | 'host' | 'facts' | 'consumers'>;
@@ -106,6 +110,7 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
   const headers: Array<ScopeHeader | undefined> = [];
   rows.clearStaging();
   const startedAt = performance.now();
+  const loopAtStart = performance.eventLoopUtilization();
 
   // The first CHANGE_LIST_CAP ids of each list and the true totals: a first scan never holds every id.
   const changes = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
@@ -318,7 +323,8 @@ export async function streamScan(options: StreamScanOptions): Promise<StreamScan
     changes.added = await sortInSteps(changes.added);
     changes.changed = await sortInSteps(changes.changed);
     changes.removed = await sortInSteps(changes.removed);
-    const phases = { fetchMs: Math.round(fetchedAt - startedAt), afterFetchMs: Math.round(performance.now() - fetchedAt) };
+    const busy = Math.round(performance.eventLoopUtilization(loopAtStart).utilization * 100) / 100;
+    const phases = { fetchMs: Math.round(fetchedAt - startedAt), afterFetchMs: Math.round(performance.now() - fetchedAt), busy };
     return { errors, changes: cappedChanges(changes, changeCounts), counts, scopeFindings, phases };
   } finally {
     // A scan that failed while early judging ran lets that finish before the staging goes.

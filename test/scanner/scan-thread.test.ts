@@ -38,6 +38,11 @@ describe('the scan thread', () => {
     }
     const logged = lines(from);
     expect(logged.find((l) => l.msg === 'scan started')).toMatchObject({ thread: 'scan' });
+    // How busy the scan thread was: near 1, its CPU and not the estates' answers set the scan's pace.
+    const finished = logged.find((l) => l.msg === 'scan finished');
+    expect(finished).toMatchObject({ busy: expect.any(Number) });
+    expect(finished!.busy).toBeGreaterThan(0);
+    expect(finished!.busy).toBeLessThanOrEqual(1);
     const failed = logged.find((l) => typeof l.msg === 'string' && l.msg.startsWith('could not scan keyvault kv-dev'));
     expect(failed).toMatchObject({ thread: 'scan', component: 'scanner', scope: 'kv-dev' });
     const secret = h.config.azure.credential.clientSecret;

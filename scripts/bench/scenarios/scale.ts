@@ -60,7 +60,7 @@ export interface ScanFigures {
   afterNetworkMs: number;
   slowestSources: Array<{ source: string; ms: number }>;
   /** The scanner's own split ('scan finished' log line): reading the estates, then link, policy, diff and rows. */
-  phases?: { fetchMs: number; afterFetchMs: number };
+  phases?: { fetchMs: number; afterFetchMs: number; busy?: number };
 }
 
 export interface ScaleResult {
@@ -144,8 +144,8 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
     let phases: ScanFigures['phases'];
     const logger = createLogger({ level: 'info', name: 'bench', destination: { write: (line: string) => {
       if (!line.includes('"scan finished"')) return;
-      const { fetchMs, afterFetchMs } = JSON.parse(line) as { fetchMs?: number; afterFetchMs?: number };
-      if (typeof fetchMs === 'number' && typeof afterFetchMs === 'number') phases = { fetchMs, afterFetchMs };
+      const { fetchMs, afterFetchMs, busy } = JSON.parse(line) as { fetchMs?: number; afterFetchMs?: number; busy?: number };
+      if (typeof fetchMs === 'number' && typeof afterFetchMs === 'number') phases = { fetchMs, afterFetchMs, ...(typeof busy === 'number' ? { busy } : {}) };
     } } });
     // Warm-up in this process (module loading, JIT) with throw-away sources; the measured scans get fresh ones
     // (no cached version lists, tokens or connections), as after a restart.
