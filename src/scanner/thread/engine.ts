@@ -107,12 +107,23 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
     if (worker !== w || pending) return;
     worker = undefined;
     retired.add(w);
-    const ended = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    const ended = windDown(w);
     retiring = ended;
     void ended.then(() => { if (retiring === ended) retiring = undefined; });
-    w.on('message', (m: FromScanThread) => { if (m.type === 'closed') void w.terminate(); });
+  }
+
+  /**
+   * Ends a thread: it stops its calls, lets a scan wind down and closes its store connection; after 10 s it is ended.
+   * Resolves when it has exited.
+   */
+  function windDown(w: Worker): Promise<void> {
+    const ended = new Promise<void>((resolve) => {
+      w.once('exit', () => resolve());
+      w.on('message', (m: FromScanThread) => { if (m.type === 'closed') void w.terminate(); });
+    });
     w.postMessage({ type: 'close' } satisfies ToScanThread);
-    setTimeout(() => void w.terminate(), 10_000).unref();
+    const timer = setTimeout(() => void w.terminate(), 10_000).unref();
+    return ended.finally(() => clearTimeout(timer));
   }
 
   function start(): Worker {
@@ -199,17 +210,7 @@ export function threadScanEngine(options: ThreadScanEngineOptions): ScanEngine {
       closed = true;
       clearTimeout(idleTimer);
       await retiring;
-      const w = worker;
-      if (!w) return;
-      // The thread stops its calls, lets the scan wind down and closes its store connection; after 10 s it is ended.
-      const ended = new Promise<void>((resolve) => {
-        w.once('exit', () => resolve());
-        w.on('message', (m: FromScanThread) => { if (m.type === 'closed') void w.terminate(); });
-      });
-      w.postMessage({ type: 'close' } satisfies ToScanThread);
-      const timer = setTimeout(() => void w.terminate(), 10_000);
-      await ended;
-      clearTimeout(timer);
+      if (worker) await windDown(worker);
     },
   };
 }
