@@ -7,7 +7,7 @@ import type { ChildMessage } from './bench/child.js';
 import { renderReport, type MachineInfo } from './bench/report.js';
 import { SCENARIO_IDS, type ScenarioId, type ScenarioResult } from './bench/types.js';
 import { renderScaleReport } from './bench/scale-report.js';
-import type { ScaleResult } from './bench/scenarios/scale.js';
+import type { BenchStore, ScaleResult } from './bench/scenarios/scale.js';
 import { DEFAULT_SIZE, parseSize } from './bench/shape.js';
 import { transpileCopy } from './transpile.js';
 
@@ -28,8 +28,9 @@ let childExecArgv = process.execArgv;
 let copy: string | undefined;
 const SCENARIO_TIMEOUT_MS = 240_000;
 
-function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: ScenarioId[]; sizes: number[]; warmUp: boolean; inline: boolean; tsx: boolean; threadMb?: number } {
+function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: ScenarioId[]; sizes: number[]; warmUp: boolean; inline: boolean; tsx: boolean; threadMb?: number; store: BenchStore } {
   let warmUp = true;
+  let store: BenchStore = 'sqlite';
   let threadMb: number | undefined;
   let tsx = false;
   let inline = false;
@@ -46,6 +47,11 @@ function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: Sc
     } else if (arg === '--no-warm-up') warmUp = false;
     else if (arg === '--inline') inline = true;
     else if (arg === '--tsx') tsx = true;
+    else if (arg === '--store' || arg.startsWith('--store=')) {
+      const value = arg === '--store' ? argv[++i] : arg.slice('--store='.length);
+      if (value !== 'sqlite' && value !== 'tables') throw new Error(`--store needs sqlite (one instance, the default) or tables (Azure Table Storage in azurite, as two replicas run), not "${value ?? ''}"`);
+      store = value;
+    }
     else if (arg.startsWith('--thread-memory=')) {
       threadMb = Number(arg.slice('--thread-memory='.length));
       if (!Number.isInteger(threadMb) || threadMb < 64) throw new Error('--thread-memory needs a whole number of MB, at least 64 (scanner.threadMemoryMb)');
@@ -63,6 +69,7 @@ function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: Sc
         + `  --size N   the scale table at N thousand credentials (1 = CI, 7 = default, 115, 360 = the full target; or ci/default/large/full)\n`
         + `  --no-warm-up  skip the unmeasured warm-up scan before each size (faster; CPU/cred then includes JIT warm-up)\n`
         + `  --inline   scan on the bot's thread (scanner.thread: false) instead of the scan thread\n`
+        + `  --store tables  Keywarden on Azure Table Storage (azurite, in memory) instead of its SQLite file, as replicas run\n`
         + `  --tsx      run the measured processes through tsx (TypeScript sources) instead of a transpiled copy\n`
         + `  --thread-memory=MB  the scan thread's heap limit (scanner.threadMemoryMb; default 512)\n`
         + `  --only=…   the hot-path scenarios (the earlier bench); without --size and --only: --size ${DEFAULT_SIZE}\n`);
@@ -70,7 +77,7 @@ function parseArgs(argv: string[]): { json: boolean; jsonFile?: string; only: Sc
     } else throw new Error(`unknown option ${arg} — use --size N, --json, --json=<file> and/or --only=<ids>`);
   }
   if (sizes.length === 0 && only.length === 0) sizes = [DEFAULT_SIZE];
-  return { json, jsonFile, only, sizes, warmUp, inline, tsx, threadMb };
+  return { json, jsonFile, only, sizes, warmUp, inline, tsx, threadMb, store };
 }
 
 let interrupted = false;
@@ -81,13 +88,13 @@ process.once('SIGINT', () => {
   current?.kill('SIGTERM');
 });
 
-function runChild(id: ScenarioId | 'scale', size?: number, warmUp = true, inline = false, threadMb?: number): Promise<ChildMessage> {
+function runChild(id: ScenarioId | 'scale', size?: number, warmUp = true, inline = false, threadMb?: number, store: BenchStore = 'sqlite'): Promise<ChildMessage> {
   return new Promise((resolve) => {
     // A large estate scanned on the bot's thread (--inline) may need more heap than Node's default. The scan thread has
     // its own limit (scanner.threadMemoryMb), and the bot's process runs with Node's defaults, as `keywarden start` does.
     const heap = size !== undefined && size > 20 && inline ? ['--max-old-space-size=16384'] : [];
     const timeoutMs = size !== undefined ? 900_000 + size * 60_000 : SCENARIO_TIMEOUT_MS;
-    const child = fork(CHILD, size !== undefined ? [id, String(size), warmUp ? 'warm-up' : 'no-warm-up', inline ? 'inline' : 'thread', ...(threadMb ? [String(threadMb)] : [])] : [id], { execArgv: [...childExecArgv, '--expose-gc', ...heap], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(CHILD, size !== undefined ? [id, String(size), warmUp ? 'warm-up' : 'no-warm-up', inline ? 'inline' : 'thread', store, ...(threadMb ? [String(threadMb)] : [])] : [id], { execArgv: [...childExecArgv, '--expose-gc', ...heap], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     current = child;
     let message: ChildMessage | undefined;
     const timer = setTimeout(() => {
@@ -110,7 +117,7 @@ try {
   process.stderr.write(`bench: ${(err as Error).message}\n`);
   process.exit(2);
 }
-const { json, jsonFile, only, sizes, warmUp, inline, tsx, threadMb } = args;
+const { json, jsonFile, only, sizes, warmUp, inline, tsx, threadMb, store } = args;
 if (fromSources && !tsx) {
   copy = await transpileCopy();
   CHILD = join(copy, 'scripts', 'bench', 'child.js');
@@ -133,7 +140,7 @@ for (const size of sizes) {
   if (interrupted) break;
   const started = performance.now();
   log(`… size ${size}k`);
-  const message = await runChild('scale', size, warmUp, inline, threadMb);
+  const message = await runChild('scale', size, warmUp, inline, threadMb, store);
   if (message.type === 'scale') {
     scale.push(message.result);
     log(`  size ${size}k done in ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -29,7 +29,7 @@ if (id === 'scale') {
   // `--size N`: one size per child, so each size's peak RSS is its own.
   try {
     const { runScaleScenario } = await import('./scenarios/scale.js');
-    message = { type: 'scale', result: await runScaleScenario(sampler, Number(process.argv[3]), { warmUp: process.argv[4] !== 'no-warm-up', thread: process.argv[5] !== 'inline', threadMemoryMb: process.argv[6] ? Number(process.argv[6]) : undefined }) };
+    message = { type: 'scale', result: await runScaleScenario(sampler, Number(process.argv[3]), { warmUp: process.argv[4] !== 'no-warm-up', thread: process.argv[5] !== 'inline', store: process.argv[6] === 'tables' ? 'tables' : 'sqlite', threadMemoryMb: process.argv[7] ? Number(process.argv[7]) : undefined }) };
   } catch (err) {
     message = { type: 'error', message: (err as Error)?.stack ?? String(err) };
   }

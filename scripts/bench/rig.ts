@@ -41,6 +41,8 @@ export interface BotRigOptions {
   connector?: Omit<ConnectorEmulatorOptions, 'clock'>;
   /** Gateway pacing in real ms (production default 150; the alerts pace on the clock themselves). */
   pacingMs?: number;
+  /** The store the bot uses (the caller closes it); default: a SQLite file of the rig's own. */
+  store?: Store;
 }
 
 export async function startBotRig(options: BotRigOptions): Promise<BotRig> {
@@ -53,7 +55,7 @@ export async function startBotRig(options: BotRigOptions): Promise<BotRig> {
   let store: Store | undefined;
   try {
     const config = configSchema.parse({ mode: 'sandbox', store: { path: join(dir, 'keywarden.db') }, ...options.config?.(connector.serviceUrl) });
-    store = openSqliteStore({ path: config.store.path, clock });
+    store = options.store ?? openSqliteStore({ path: config.store.path, clock });
     const keywarden = createKeywarden({ config, store, logger, clock });
     for (const m of options.modules?.(keywarden, { config, store, logger }) ?? []) keywarden.extend(m);
     server = await startBotServer({ config, keywarden, logger, port: 0, gateway: { pacingMs: options.pacingMs ?? 150, retryBaseMs: 20 } });
@@ -65,14 +67,14 @@ export async function startBotRig(options: BotRigOptions): Promise<BotRig> {
       logLines: () => lines,
       async close() {
         await s.close();
-        if (st.isOpen) st.close();
+        if (st.isOpen && !options.store) st.close();
         await connector.close();
         rmSync(dir, { recursive: true, force: true });
       },
     };
   } catch (err) {
     await server?.close().catch(() => undefined);
-    if (store?.isOpen) store.close();
+    if (store?.isOpen && !options.store) store.close();
     await connector.close();
     rmSync(dir, { recursive: true, force: true });
     throw err;

@@ -14,7 +14,7 @@ function row(cells: string[], widths: number[]): string {
 export function renderScaleTable(results: ScaleResult[]): string {
   const head = ['size', 'credentials', 'requests', 'wall', 'bound (slowest host)', 'ratio', 'CPU/cred', 'peak RSS', 'loop max block', 'click p50 / p99', 'msgs unchanged', 'msgs 1% change'];
   const rows = results.map((r) => [
-    `${r.sizeK}k`, count(r.credentials), count(r.full.requests), ms(r.full.wallMs),
+    `${r.sizeK}k${r.tables ? ' (Tables)' : ''}`, count(r.credentials), count(r.full.requests), ms(r.full.wallMs),
     `${ms(r.full.boundMs)} (${r.full.slowest?.family ?? '—'})`, `${r.full.ratio.toFixed(2)}×`,
     `${r.cpuUsPerCredential.toFixed(0)} µs`, mb(r.peakRssBytes), ms(r.loopMaxBlockMs),
     `${ms(r.clicks.p50)} / ${ms(r.clicks.p99)}`, count(r.rescan.messages), `${count(r.change.messages)} (${count(r.change.changed)} changed)`,
@@ -27,8 +27,16 @@ export function renderScaleTable(results: ScaleResult[]): string {
 function cpuLine(r: ScaleResult): string {
   const keywarden = (r.cpuUsPerCredential * r.credentials) / 1e6;
   const emulators = r.full.emulatorCpuMs / 1000;
+  const azurite = r.tables ? r.tables.azuriteCpuMs / 1000 : 0;
   const available = (cpus().length * r.full.wallMs) / 1000;
-  return `  CPU during the full scan: Keywarden ${keywarden.toFixed(1)} s, the emulators ${emulators.toFixed(1)} s, of ${available.toFixed(1)} s (${cpus().length} cores × the wall): the machine was ${Math.round(((keywarden + emulators) / available) * 100)}% busy`;
+  return `  CPU during the full scan: Keywarden ${keywarden.toFixed(1)} s, the emulators ${emulators.toFixed(1)} s${r.tables ? `, azurite ${azurite.toFixed(1)} s` : ''}, of ${available.toFixed(1)} s (${cpus().length} cores × the wall): the machine was ${Math.round(((keywarden + emulators + (azurite || 0)) / available) * 100)}% busy`;
+}
+
+/** With `--store tables`: how long the bot's thread waited on its synchronous store calls (Atomics.wait each). */
+function tablesLine(r: ScaleResult): string[] {
+  if (!r.tables) return [];
+  const b = (s: { calls: number; totalMs: number; maxMs: number }) => `${count(s.calls)} calls, ${ms(s.totalMs)} in all, longest ${ms(s.maxMs)}`;
+  return [`  store: Azure Table Storage (azurite, in memory, no added latency); the bot's thread blocked on it during the full scan: ${b(r.tables.fullScan)}; during each alerts.onScan: ${r.tables.alertsOnScan.map(b).join(' | ')}`];
 }
 
 export function renderScaleDetails(r: ScaleResult): string[] {
@@ -45,10 +53,12 @@ export function renderScaleDetails(r: ScaleResult): string[] {
         + (r.full.phases ? `; reading the estates ${ms(r.full.phases.fetchMs)} (${(r.full.phases.fetchMs / r.full.boundMs).toFixed(2)}× the bound), then link, policy, diff and rows ${ms(r.full.phases.afterFetchMs)}${r.full.phases.busy !== undefined ? `; the scanning thread was busy ${Math.round(r.full.phases.busy * 100)}% of the scan` : ''}` : '')
       : `  full scan on the bot's thread: the slowest sources took ${r.full.slowestSources.map((x) => `${x.source} ${ms(x.ms)}`).join(', ')}; after the slowest answered, ${ms(r.full.afterNetworkMs)} more (correlate, policy, diff, snapshot); warm-up scan (no latency, not measured) ${ms(r.warmUpMs)}`,
     cpuLine(r),
+    ...tablesLine(r),
     `  peak RSS ${mb(r.peakRssScanBytes)} during the full scan alone (the table's figure also covers alerts.onScan and the two rescans)`
       + (r.memoryAtScanEnd ? `; at its end RSS ${mb(r.memoryAtScanEnd.rss)}, of which the bot's thread's heap ${mb(r.memoryAtScanEnd.heapUsed)} used of ${mb(r.memoryAtScanEnd.heapTotal)}, external ${mb(r.memoryAtScanEnd.external)} (array buffers ${mb(r.memoryAtScanEnd.arrayBuffers)}); the rest is the scan thread's isolate, code and native memory` : ''),
     ...(r.peakByPhase?.length ? [`  peak RSS by phase: ${r.peakByPhase.map((p) => `${p.phase} ${mb(p.bytes)}`).join(', ')}`] : []),
     `  clicks during the full scan: ${r.clicks.n} /help turns (${r.clicks.failed} answered 503: turn timeout), p50 ${ms(r.clicks.p50)}, p99 ${ms(r.clicks.p99)}, max ${ms(r.clicks.max)}`,
+    ...(r.alertsClicks ? [`  clicks while its alerts.onScan ran (bot's thread): ${r.alertsClicks.n} /help turns (${r.alertsClicks.failed} answered 503), p50 ${ms(r.alertsClicks.p50)}, p99 ${ms(r.alertsClicks.p99)}, max ${ms(r.alertsClicks.max)}; loop max block ${ms(r.alertsClicks.loopMaxBlockMs)}`] : []),
     `  unchanged rescan: ${ms(r.rescan.wallMs)}, ${count(r.rescan.requests)} requests (bound ${ms(r.rescan.boundMs)}${r.rescan.slowest ? ` on ${r.rescan.slowest.host}${r.rescan.slowest.chain * LATENCY_MS >= r.rescan.boundMs ? `: ${count(r.rescan.slowest.chain)} list pages, each waiting for the one before` : ''}` : ''}, ${r.rescan.ratio.toFixed(2)}×${r.rescan.phases ? `; reading ${ms(r.rescan.phases.fetchMs)}, then ${ms(r.rescan.phases.afterFetchMs)}` : ''}), ${count(r.rescan.messages)} Teams messages queued`,
     `  after rotating 1% (${count(r.change.changed)} credentials): ${ms(r.change.wallMs)}, ${count(r.change.requests)} requests, ${count(r.change.messages)} Teams messages queued; first scan queued ${count(r.baselineMessages)}`,
     `  alerts.onScan per scan (not in the scan's wall time): ${r.alertsMs.map(ms).join(', ')}`,

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -14,6 +14,9 @@ import { createScanner, type InventorySource } from '../../../src/scanner/scanne
 import { createInventorySources } from '../../../src/scanner/sources.js';
 import { threadScanEngine } from '../../../src/scanner/thread/engine.js';
 import { openSqliteStore } from '../../../src/store/sqlite.js';
+import type { BlockingStats } from '../../../src/store/tables/blocking-call.js';
+import { openAzureTablesStore, type AzureTablesStore } from '../../../src/store/tables/store.js';
+import { startAzurite, type Azurite } from '../../azurite.js';
 import { startRemoteEstate, type RemoteEstate, type ServerLoad } from '../estate-client.js';
 import { percentile, type RssSampler } from '../measure.js';
 import { startBotRig, SUPPORT_CHANNEL, TEAM, TENANT_ID, type BotRig } from '../rig.js';
@@ -26,6 +29,9 @@ import { postHelp } from './bot.js';
  * scanner, the alerts module (its outbox counts the Teams messages a scan causes) and the bot server, which gets a
  * /help turn every 250 ms while the full scan runs (the "click" latency a person in Teams would feel).
  */
+
+/** Where Keywarden keeps its state: its SQLite file (one instance) or Azure Table Storage (azurite), as replicas do. */
+export type BenchStore = 'sqlite' | 'tables';
 
 export const LATENCY_MS = 50;
 const CLICK_EVERY_MS = 250;
@@ -71,6 +77,8 @@ export interface ScaleResult {
   warmUpMs: number;
   /** The scan ran on its own thread (as in production), not on the bot's. */
   scanThread: boolean;
+  /** With `--store tables`: the bot thread's blocking calls to the store (Atomics.wait per call) and azurite's CPU. */
+  tables?: { fullScan: BlockingStats; alertsOnScan: BlockingStats[]; azuriteCpuMs: number };
   full: ScanFigures;
   cpuUsPerCredential: number;
   peakRssBytes: number;
@@ -84,6 +92,8 @@ export interface ScaleResult {
   memoryAtScanEnd: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
   loopMaxBlockMs: number;
   clicks: { n: number; failed: number; p50: number; p99: number; max: number };
+  /** The same /help turns while the full scan's alerts.onScan ran, and the event loop's longest delay then. */
+  alertsClicks?: ScaleResult['clicks'] & { loopMaxBlockMs: number };
   rescan: ScanFigures & { messages: number };
   change: ScanFigures & { changed: number; messages: number };
   baselineMessages: number;
@@ -115,10 +125,29 @@ export function criticalPath(perServer: Record<string, number>, load: Record<str
   return out.sort((a, b) => b.boundMs - a.boundMs);
 }
 
+function clickFigures(times: number[], failed: number): ScaleResult['clicks'] {
+  return { n: times.length, failed, p50: percentile(times, 50), p99: percentile(times, 99), max: times.length ? Math.max(...times) : Number.NaN };
+}
+
+/** User + system CPU of other processes (Linux /proc; NaN elsewhere), for azurite's share of the machine. */
+function processCpuMs(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      // Fields 14 and 15 (utime, stime) after the command name, which may hold spaces: count from its closing paren.
+      const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(rest[11]) + Number(rest[12]);
+    } catch {
+      return Number.NaN;
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
 const t00 = performance.now();
 const progress = (text: string) => process.stderr.write(`  [${((performance.now() - t00) / 1000).toFixed(0)} s] ${text}\n`);
 
-export async function runScaleScenario(sampler: RssSampler, sizeK: number, options: { warmUp?: boolean; thread?: boolean; threadMemoryMb?: number } = {}): Promise<ScaleResult> {
+export async function runScaleScenario(sampler: RssSampler, sizeK: number, options: { warmUp?: boolean; thread?: boolean; threadMemoryMb?: number; store?: BenchStore } = {}): Promise<ScaleResult> {
   // As in production (scanner.thread): the scan runs on its own thread; --inline runs it on the bot's thread.
   const threaded = options.thread !== false;
   const dir = mkdtempSync(join(tmpdir(), 'keywarden-bench-scale-'));
@@ -126,20 +155,35 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
   const notes: string[] = [];
   let estate: RemoteEstate | undefined;
   let rig: BotRig | undefined;
+  let azurite: Azurite | undefined;
+  let tablesStore: AzureTablesStore | undefined;
   try {
     progress(`seeding ${sizeK}k credentials in the emulator process`);
     estate = await startRemoteEstate(shape);
     const remote = estate;
     progress(`seeded in ${(remote.seedMs / 1000).toFixed(1)} s; warm-up scan`);
     await remote.setRateLimits(true);
-    rig = await startBotRig({ clock: systemClock, pacingMs: 0 });
+    if (options.store === 'tables') {
+      azurite = await startAzurite();
+      tablesStore = openAzureTablesStore({ connectionString: azurite.connectionString, table: 'keywarden', container: 'keywarden', clock: systemClock });
+    }
+    // With Tables, the bot's turns use the same store as the scan and alerts (one replica's process).
+    rig = await startBotRig({ clock: systemClock, pacingMs: 0, ...(tablesStore ? { store: tablesStore } : {}) });
     const bot = rig;
     const config = configSchema.parse(withSandboxConfig({
-      store: { path: join(dir, 'keywarden.db') },
+      store: { path: join(dir, 'keywarden.db'), ...(azurite ? { type: 'azure-tables', azure: { connectionString: azurite.connectionString } } : {}) },
       ...(options.threadMemoryMb ? { scanner: { threadMemoryMb: options.threadMemoryMb } } : {}),
       teams: { channels: [{ name: 'support', conversationId: SUPPORT_CHANNEL.id, serviceUrl: bot.connector.serviceUrl, tenantId: TENANT_ID, teamId: TEAM.id }] },
     }, remote.config));
-    const store = openSqliteStore({ path: config.store.path, clock: systemClock });
+    const store = tablesStore ?? openSqliteStore({ path: config.store.path, clock: systemClock });
+    // The bot thread's blocking store calls per phase (Tables only): counts and time since the last reset.
+    const blocking = (): BlockingStats => {
+      const b = tablesStore!.blocking;
+      const out = { ...b };
+      Object.assign(b, { calls: 0, totalMs: 0, maxMs: 0 });
+      return out;
+    };
+    const alertsBlocking: BlockingStats[] = [];
     // Quiet, except the scanner's 'scan finished' line, whose fetch/after-fetch split the details print.
     let phases: ScanFigures['phases'];
     const logger = createLogger({ level: 'info', name: 'bench', destination: { write: (line: string) => {
@@ -196,7 +240,7 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
       peakSoFar = Math.max(peakSoFar, bytes);
       sampler.reset();
     };
-    const scan = async (label: string, onWhileScanning?: (done: () => boolean) => Promise<void>, onScanned?: () => void): Promise<{ result: ScanResult; figures: ScanFigures; messages: number; hosts: HostBound[] }> => {
+    const scan = async (label: string, onWhileScanning?: (done: () => boolean) => Promise<void>, onScanned?: () => void, onWhileAlerting?: (done: () => boolean) => Promise<void>): Promise<{ result: ScanResult; figures: ScanFigures; messages: number; hosts: HostBound[] }> => {
       await remote.requests(true);
       phases = undefined;
       const t0 = performance.now();
@@ -213,8 +257,14 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
       if (result.errors.length > 0) notes.push(`scan ${result.id}: ${result.errors.length} estate errors: ${result.errors.map((e) => e.message).join(' | ').slice(0, 400)}`);
       const before = outboxSize();
       const a0 = performance.now();
+      if (tablesStore) blocking();
+      let alerted = false;
+      const alongside = onWhileAlerting?.(() => alerted);
       await alerts.onScan(result);
+      alerted = true;
+      await alongside;
       alertsMs.push(performance.now() - a0);
+      if (tablesStore) alertsBlocking.push(blocking());
       phaseDone(`${label} alerts.onScan`);
       const messages = outboxSize() - before;
       const hosts = criticalPath(req.perServer, req.load, remote.urls, gates, LATENCY_MS);
@@ -242,32 +292,50 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
     sampler.reset();
     peakByPhase.push({ phase: 'before (bot started, one turn)', bytes: process.memoryUsage.rss() });
     const cpu0 = process.cpuUsage();
+    const azuriteCpu0 = azurite ? processCpuMs(azurite.pids) : 0;
+    let azuriteCpuMs = 0;
+    let fullBlocking: BlockingStats = { calls: 0, totalMs: 0, maxMs: 0 };
+    if (tablesStore) blocking();
     loop.enable();
     progress('full scan (+50 ms per call)');
     let cpu = { user: 0, system: 0 };
     let peakScan = 0;
     let memoryAtScanEnd = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
-    const full = await scan('full', async (done) => {
+    // A /help turn every 250 ms until done; a turn the bot gave up on (503 after server.turnTimeoutSeconds) counts
+    // with the time the person waited for nothing.
+    const clickUntil = async (done: () => boolean, into: { times: number[]; failed: number }): Promise<void> => {
       let user = 0;
       while (!done()) {
         const t0 = performance.now();
-        const c0 = performance.now();
         try {
-          clicks.push(await postHelp(bot, user++ % 20));
+          into.times.push(await postHelp(bot, user++ % 20));
         } catch {
-          // The bot gave up on the turn (503 after server.turnTimeoutSeconds): the person waited that long for nothing.
-          clicks.push(performance.now() - c0);
-          failedClicks += 1;
+          into.times.push(performance.now() - t0);
+          into.failed += 1;
         }
         const rest = CLICK_EVERY_MS - (performance.now() - t0);
         if (rest > 0 && !done()) await new Promise((r) => setTimeout(r, rest));
       }
+    };
+    const afterClicks = { times: [] as number[], failed: 0 };
+    const afterLoop = monitorEventLoopDelay({ resolution: 10 });
+    const full = await scan('full', async (done) => {
+      const during = { times: clicks, failed: 0 };
+      await clickUntil(done, during);
+      failedClicks = during.failed;
     }, () => {
       loop.disable();
       cpu = process.cpuUsage(cpu0);
+      if (azurite) azuriteCpuMs = processCpuMs(azurite.pids) - azuriteCpu0;
+      if (tablesStore) fullBlocking = blocking();
       peakScan = sampler.peak();
       const m = process.memoryUsage();
       memoryAtScanEnd = { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+    }, async (done) => {
+      // Clicks while alerts.onScan takes the result in (on the bot's thread): a person clicking just after a scan.
+      afterLoop.enable();
+      await clickUntil(done, afterClicks);
+      afterLoop.disable();
     });
     // The count, not `credentials` (that getter reads every row into memory at once).
     const credentials = full.result.counts?.credentials ?? full.result.credentials.length;
@@ -294,16 +362,20 @@ export async function runScaleScenario(sampler: RssSampler, sizeK: number, optio
       peakByPhase,
       memoryAtScanEnd,
       loopMaxBlockMs: loop.max / 1e6,
-      clicks: { n: clicks.length, failed: failedClicks, p50: percentile(clicks, 50), p99: percentile(clicks, 99), max: clicks.length ? Math.max(...clicks) : Number.NaN },
+      clicks: clickFigures(clicks, failedClicks),
+      alertsClicks: { ...clickFigures(afterClicks.times, afterClicks.failed), loopMaxBlockMs: afterLoop.max / 1e6 },
       rescan: { ...rescanRun.figures, messages: rescanRun.messages },
       change: { ...changeRun.figures, changed, messages: changeRun.messages },
       baselineMessages: full.messages,
       alertsMs,
+      ...(tablesStore ? { tables: { fullScan: fullBlocking, alertsOnScan: alertsBlocking, azuriteCpuMs } } : {}),
       hosts: full.hosts,
       notes,
     };
   } finally {
     await rig?.close();
+    if (tablesStore?.isOpen) tablesStore.close();
+    await azurite?.stop();
     await estate?.close();
     rmSync(dir, { recursive: true, force: true });
   }
